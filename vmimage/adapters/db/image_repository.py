@@ -1,0 +1,228 @@
+"""SqlImageRepository: images, their properties, tags, locations and members."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import Connection, and_, delete, exists, false, func, insert, or_, select, text, update
+
+from vmimage.adapters.db.tables import (image_locations, image_members, image_properties, image_tags,
+                                        images, project_quotas)
+from vmimage.core.images import (BootMode, Image, ImageKind, ImageSource, ImageStatus, Location,
+                                 MemberStatus, Visibility)
+from vmimage.core.listing import ImageQuery, ListScope
+from vmimage.core.members import Member
+
+_BASE_COLUMNS = [c.name for c in images.columns]
+# NULLs sort as the lowest value, both in ORDER BY and in marker comparisons.
+_NULL_AS = {"name": "", "size": -1, "disk_format": "", "container_format": ""}
+
+
+def _sort_expr(key: str):
+    col = images.c[key]
+    return func.coalesce(col, _NULL_AS[key]) if key in _NULL_AS else col
+
+
+def _row_to_image(row) -> Image:
+    m = row._mapping
+    return Image(
+        id=m["id"], owner=m["owner"], name=m["name"], status=ImageStatus(m["status"]),
+        visibility=Visibility(m["visibility"]), protected=m["protected"], os_hidden=m["os_hidden"],
+        disk_format=m["disk_format"], container_format=m["container_format"],
+        min_disk=m["min_disk"], min_ram=m["min_ram"], size=m["size"], virtual_size=m["virtual_size"],
+        checksum=m["checksum"], os_hash_algo=m["os_hash_algo"], os_hash_value=m["os_hash_value"],
+        os_version=m["os_version"], architecture=m["architecture"],
+        boot_mode=BootMode(m["boot_mode"]) if m["boot_mode"] else None,
+        kind=ImageKind(m["kind"]), source=ImageSource(m["source"]), source_ref=m["source_ref"],
+        description=m["description"], created_at=m["created_at"], updated_at=m["updated_at"],
+    )
+
+
+def _image_values(image: Image) -> dict:
+    values = {c: getattr(image, c) for c in _BASE_COLUMNS}
+    for key in ("status", "visibility", "kind", "source", "boot_mode"):
+        v = values[key]
+        values[key] = v.value if v is not None else None
+    return values
+
+
+class SqlImageRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    # --- images -------------------------------------------------------------------------
+
+    def add(self, image: Image) -> None:
+        self.conn.execute(insert(images).values(**_image_values(image)))
+        self._write_children(image)
+
+    def save(self, image: Image) -> None:
+        self.conn.execute(update(images).where(images.c.id == image.id).values(**_image_values(image)))
+        for table in (image_properties, image_tags, image_locations):
+            self.conn.execute(delete(table).where(table.c.image_id == image.id))
+        self._write_children(image)
+
+    def _write_children(self, image: Image) -> None:
+        if image.properties:
+            self.conn.execute(insert(image_properties), [
+                {"image_id": image.id, "name": k, "value": v} for k, v in image.properties.items()])
+        if image.tags:
+            self.conn.execute(insert(image_tags), [
+                {"image_id": image.id, "value": t} for t in image.tags])
+        if image.locations:
+            self.conn.execute(insert(image_locations), [
+                {"image_id": image.id, "store": loc.store, "key": loc.key, "position": i}
+                for i, loc in enumerate(image.locations)])
+
+    def get(self, image_id: str, for_update: bool = False) -> Image | None:
+        stmt = select(images).where(images.c.id == image_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).first()
+        if row is None:
+            return None
+        return self._hydrate([_row_to_image(row)])[0]
+
+    def _hydrate(self, found: list[Image]) -> list[Image]:
+        if not found:
+            return found
+        by_id = {i.id: i for i in found}
+        ids = list(by_id)
+        for image_id, name, value in self.conn.execute(
+                select(image_properties.c.image_id, image_properties.c.name, image_properties.c.value)
+                .where(image_properties.c.image_id.in_(ids))):
+            by_id[image_id].properties[name] = value
+        for image_id, value in self.conn.execute(
+                select(image_tags.c.image_id, image_tags.c.value).where(image_tags.c.image_id.in_(ids))):
+            by_id[image_id].tags.add(value)
+        locs = defaultdict(list)
+        for image_id, store, key, _pos in self.conn.execute(
+                select(image_locations.c.image_id, image_locations.c.store, image_locations.c.key,
+                       image_locations.c.position)
+                .where(image_locations.c.image_id.in_(ids)).order_by(image_locations.c.position)):
+            locs[image_id].append(Location(store, key))
+        for image_id, value in locs.items():
+            by_id[image_id].locations = value
+        return found
+
+    def usage(self, project_id: str) -> tuple[int, int]:
+        count, total = self.conn.execute(
+            select(func.count(), func.coalesce(func.sum(images.c.size), 0))
+            .where(images.c.owner == project_id, images.c.status != ImageStatus.DELETED.value)).one()
+        return int(count), int(total)
+
+    def lock_project(self, project_id: str) -> None:
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": project_id})
+        # SQLite: write transactions start with BEGIN IMMEDIATE and are already serialised.
+
+    def quota_overrides(self, project_id: str) -> dict[str, int]:
+        rows = self.conn.execute(select(project_quotas.c.resource, project_quotas.c.limit)
+                                 .where(project_quotas.c.project_id == project_id))
+        return {r: int(v) for r, v in rows}
+
+    # --- listing ------------------------------------------------------------------------
+
+    def list(self, q: ImageQuery) -> list[Image]:
+        conds = [images.c.status != ImageStatus.DELETED.value, *self._scope(q)]
+        conds.append(images.c.os_hidden == (q.os_hidden if q.os_hidden is not None else False))
+        for key, value in q.equals.items():
+            conds.append(images.c[key] == value)
+        for key, values in q.any_of.items():
+            conds.append(images.c[key].in_(values))
+        for key, value in q.properties.items():
+            conds.append(exists().where(image_properties.c.image_id == images.c.id,
+                                        image_properties.c.name == key, image_properties.c.value == value))
+        for tag in q.tags:
+            conds.append(exists().where(image_tags.c.image_id == images.c.id, image_tags.c.value == tag))
+        if q.size_min is not None:
+            conds.append(images.c.size >= q.size_min)
+        if q.size_max is not None:
+            conds.append(images.c.size <= q.size_max)
+        for tf in q.times:
+            col = images.c[tf.field]
+            conds.append({"gt": col > tf.value, "gte": col >= tf.value, "eq": col == tf.value,
+                          "neq": col != tf.value, "lt": col < tf.value, "lte": col <= tf.value}[tf.op])
+        sort = list(q.sort)
+        if "id" not in [k for k, _ in sort]:
+            sort.append(("id", sort[-1][1] if sort else "desc"))
+        if q.marker is not None:
+            marker = self.get(q.marker)
+            if marker is not None:
+                conds.append(self._after(marker, sort))
+        order = [_sort_expr(k).asc() if d == "asc" else _sort_expr(k).desc() for k, d in sort]
+        stmt = select(images).where(and_(*conds)).order_by(*order).limit(q.limit)
+        return self._hydrate([_row_to_image(r) for r in self.conn.execute(stmt)])
+
+    def _scope(self, q: ImageQuery) -> list:
+        c, p = images.c, q.project_id
+        status = None if q.member_status == "all" else q.member_status
+
+        def membership():
+            cond = [image_members.c.image_id == c.id, image_members.c.member_id == p]
+            if status:
+                cond.append(image_members.c.status == status)
+            return exists().where(*cond)
+
+        shared = and_(c.visibility == "shared", or_(c.owner == p, membership()))
+        if q.scope == ListScope.PUBLIC:
+            return [c.visibility == "public"]
+        if q.scope == ListScope.COMMUNITY:
+            return [c.visibility == "community"]
+        if q.scope == ListScope.SHARED:
+            return [c.visibility == "shared"] if q.is_admin else [shared]
+        if q.scope == ListScope.PRIVATE:
+            return [c.visibility == "private"] if q.is_admin else [c.visibility == "private", c.owner == p]
+        if q.is_admin:
+            return []
+        if q.scope == ListScope.ALL:
+            return [or_(c.owner == p, c.visibility.in_(("public", "community")), shared)]
+        return [or_(c.owner == p, c.visibility == "public", shared)]
+
+    @staticmethod
+    def _after(marker: Image, sort: list[tuple[str, str]]):
+        """Rows strictly after the marker in the given lexicographic order."""
+        terms = []
+        for i, (key, direction) in enumerate(sort):
+            value, expr = _value(marker, key), _sort_expr(key)
+            step = expr > value if direction == "asc" else expr < value
+            prefix = [_sort_expr(k) == _value(marker, k) for k, _ in sort[:i]]
+            terms.append(and_(*prefix, step))
+        return or_(*terms) if terms else false()
+
+    # --- members ------------------------------------------------------------------------
+
+    def get_member(self, image_id: str, member_id: str) -> Member | None:
+        row = self.conn.execute(select(image_members).where(
+            image_members.c.image_id == image_id, image_members.c.member_id == member_id)).first()
+        return _row_to_member(row) if row else None
+
+    def list_members(self, image_id: str) -> list[Member]:
+        rows = self.conn.execute(select(image_members).where(image_members.c.image_id == image_id)
+                                 .order_by(image_members.c.created_at, image_members.c.member_id))
+        return [_row_to_member(r) for r in rows]
+
+    def save_member(self, member: Member) -> None:
+        values = {"image_id": member.image_id, "member_id": member.member_id,
+                  "status": member.status.value, "created_at": member.created_at,
+                  "updated_at": member.updated_at}
+        done = self.conn.execute(update(image_members).where(
+            image_members.c.image_id == member.image_id,
+            image_members.c.member_id == member.member_id).values(**values))
+        if done.rowcount == 0:
+            self.conn.execute(insert(image_members).values(**values))
+
+    def delete_member(self, image_id: str, member_id: str) -> None:
+        self.conn.execute(delete(image_members).where(
+            image_members.c.image_id == image_id, image_members.c.member_id == member_id))
+
+
+def _value(image: Image, key: str):
+    value = getattr(image, key)
+    value = value.value if hasattr(value, "value") else value
+    return _NULL_AS.get(key) if value is None else value
+
+
+def _row_to_member(row) -> Member:
+    m = row._mapping
+    return Member(m["image_id"], m["member_id"], MemberStatus(m["status"]), m["created_at"], m["updated_at"])

@@ -1,0 +1,139 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations are generated from it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String, Table, Text, UniqueConstraint)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+images = Table(
+    "images", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("name", String(255)),
+    Column("status", String(30), nullable=False),
+    Column("visibility", String(20), nullable=False),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("os_hidden", Boolean, nullable=False, default=False),
+    Column("disk_format", String(20)),
+    Column("container_format", String(20)),
+    Column("min_disk", Integer, nullable=False, default=0),
+    Column("min_ram", Integer, nullable=False, default=0),
+    Column("size", BigInteger),
+    Column("virtual_size", BigInteger),
+    Column("checksum", String(32)),
+    Column("os_hash_algo", String(64)),
+    Column("os_hash_value", String(128)),
+    Column("os_version", String(255)),
+    Column("architecture", String(30)),
+    Column("boot_mode", String(10)),
+    Column("kind", String(20), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("source_ref", String(1024)),
+    Column("description", String(1024)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_images_owner_status", "owner", "status"),
+    Index("ix_images_visibility_status", "visibility", "status"),
+    Index("ix_images_created_at_id", "created_at", "id"),
+    Index("ix_images_name", "name"),
+)
+
+image_properties = Table(
+    "image_properties", metadata,
+    Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index("ix_image_properties_name", "name"),
+)
+
+image_tags = Table(
+    "image_tags", metadata,
+    Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("value", String(255), primary_key=True),
+    Index("ix_image_tags_value", "value"),
+)
+
+image_locations = Table(
+    "image_locations", metadata,
+    Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("store", String(255), primary_key=True),
+    Column("key", String(1024), nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+)
+
+image_members = Table(
+    "image_members", metadata,
+    Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", String(255), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_image_members_member_id", "member_id"),
+)
+
+project_quotas = Table(
+    "project_quotas", metadata,
+    Column("project_id", String(64), primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("limit", BigInteger, nullable=False),
+)
+
+# Identity
+
+projects = Table(
+    "projects", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("domain_id", String(64), nullable=False),
+    Column("password_hash", String(512), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("default_project_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_users_domain_name"),
+)
+
+role_assignments = Table(
+    "role_assignments", metadata,
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("project_id", String(64), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(64), primary_key=True),
+)
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("project_id", String(64)),
+    Column("methods", String(255), nullable=False),
+    Column("audit_id", String(32), nullable=False),
+    Column("issued_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False, index=True),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+access_keys = Table(
+    "access_keys", metadata,
+    Column("access_key", String(64), primary_key=True),
+    # Kept retrievable: HMAC signature checks need the secret itself.
+    Column("secret", String(128), nullable=False),
+    Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+)

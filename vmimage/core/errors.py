@@ -1,0 +1,84 @@
+"""Errors the core raises. None of them knows HTTP; each face maps them in its errors.py.
+
+    VmImageError                 code: stable, dialect-neutral identifier
+    ├── NotFound                 the entity does not exist or is invisible to the caller
+    ├── Gone                     the entity vanished while an operation ran on it
+    ├── Conflict                 the request clashes with the current state
+    │   ├── InvalidTransition    the state machine does not allow this move
+    │   └── Duplicate            an entity with this identity already exists
+    ├── Invalid                  a value is malformed or out of range
+    │   └── BadImageFormat       image content does not match its declared format
+    │       └── UnsafeImage      image content fails a safety check
+    ├── Forbidden                the caller may not do this
+    ├── Unauthenticated          no, or no valid, credentials
+    ├── QuotaExceeded            a per-project or per-image limit would be passed
+    │   └── TooLarge             the data passes the configured size cap
+    └── BackendUnavailable       a store or other dependency cannot serve now
+"""
+
+from __future__ import annotations
+
+
+class VmImageError(Exception):
+    code = "internal_error"
+
+    def __init__(self, message: str = "", **fields: object) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.fields = fields
+
+
+class NotFound(VmImageError):
+    code = "not_found"
+
+
+class Gone(VmImageError):
+    code = "gone"
+
+
+class Conflict(VmImageError):
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+    def __init__(self, entity: str, current: str, target: str) -> None:
+        super().__init__(f"{entity} cannot go from '{current}' to '{target}'",
+                         current=current, target=target)
+
+
+class Duplicate(Conflict):
+    code = "duplicate"
+
+
+class Invalid(VmImageError):
+    code = "invalid"
+
+
+class BadImageFormat(Invalid):
+    code = "bad_image_format"
+
+
+class UnsafeImage(BadImageFormat):
+    code = "unsafe_image"
+
+
+class Forbidden(VmImageError):
+    code = "forbidden"
+
+
+class Unauthenticated(VmImageError):
+    code = "unauthenticated"
+
+
+class QuotaExceeded(VmImageError):
+    code = "quota_exceeded"
+
+
+class TooLarge(QuotaExceeded):
+    code = "too_large"
+
+
+class BackendUnavailable(VmImageError):
+    code = "backend_unavailable"

@@ -1,0 +1,173 @@
+"""The image entity: its statuses, the transition table, and the attribute rules."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vmimage.core.errors import Forbidden, Invalid, InvalidTransition
+
+
+class ImageStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SAVING = "saving"
+    UPLOADING = "uploading"
+    IMPORTING = "importing"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+    PENDING_DELETE = "pending_delete"
+    KILLED = "killed"
+    DELETED = "deleted"
+
+
+S = ImageStatus
+TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
+    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
+    S.SAVING: frozenset({S.ACTIVE, S.QUEUED, S.DELETED, S.KILLED}),
+    S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
+    S.IMPORTING: frozenset({S.ACTIVE, S.QUEUED, S.DELETED}),
+    S.ACTIVE: frozenset({S.DEACTIVATED, S.PENDING_DELETE, S.DELETED}),
+    S.DEACTIVATED: frozenset({S.ACTIVE, S.DELETED}),
+    S.PENDING_DELETE: frozenset({S.DELETED, S.ACTIVE}),
+    S.KILLED: frozenset({S.DELETED}),
+    S.DELETED: frozenset(),
+}
+# Leaving these for a data-bearing status needs both formats set.
+_NEEDS_FORMATS_FROM = {S.QUEUED, S.UPLOADING}
+_DATA_BEARING = {S.SAVING, S.IMPORTING, S.ACTIVE}
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"
+    COMMUNITY = "community"
+    SHARED = "shared"
+    PRIVATE = "private"
+
+
+class MemberStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class ImageKind(enum.StrEnum):
+    """What the image is for; the Huawei and JD faces read it."""
+    SYSTEM_DISK = "system_disk"
+    DATA_DISK = "data_disk"
+    WHOLE_MACHINE = "whole_machine"
+    ISO = "iso"
+
+
+class ImageSource(enum.StrEnum):
+    UPLOAD = "upload"
+    FILE = "file"
+    OBJECT = "object"
+    SERVER = "server"
+    VOLUME = "volume"
+    SNAPSHOT = "snapshot"
+
+
+class BootMode(enum.StrEnum):
+    BIOS = "bios"
+    UEFI = "uefi"
+
+
+DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
+ARCHITECTURES = ("x86_64", "aarch64", "arm64", "i686", "ppc64le", "s390x", "riscv64")
+
+# Attribute sets that callers may never write (create or update).
+DISALLOWED = frozenset({"direct_url", "self", "file", "schema", "stores", "locations"})
+READ_ONLY = frozenset({"created_at", "updated_at", "status", "checksum", "size", "virtual_size",
+                       "id", "os_hash_algo", "os_hash_value"})
+RESERVED = frozenset({"location", "deleted", "deleted_at"})
+RESERVED_PREFIX = "os_glance"
+MAX_NAME = 255
+
+
+@dataclass
+class Location:
+    store: str
+    key: str
+
+
+@dataclass
+class Image:
+    id: str
+    owner: str
+    name: str | None = None
+    status: ImageStatus = ImageStatus.QUEUED
+    visibility: Visibility = Visibility.SHARED
+    protected: bool = False
+    os_hidden: bool = False
+    disk_format: str | None = None
+    container_format: str | None = None
+    min_disk: int = 0
+    min_ram: int = 0
+    size: int | None = None
+    virtual_size: int | None = None
+    checksum: str | None = None
+    os_hash_algo: str | None = None
+    os_hash_value: str | None = None
+    # What the other faces read; the Glance face shows some as well-known properties.
+    os_version: str | None = None
+    architecture: str | None = None
+    boot_mode: BootMode | None = None
+    kind: ImageKind = ImageKind.SYSTEM_DISK
+    source: ImageSource = ImageSource.UPLOAD
+    source_ref: str | None = None
+    description: str | None = None
+    tags: set[str] = field(default_factory=set)
+    properties: dict[str, str] = field(default_factory=dict)
+    locations: list[Location] = field(default_factory=list)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def move_to(self, target: ImageStatus) -> None:
+        """The one place where an image's status changes."""
+        if target not in TRANSITIONS[self.status]:
+            raise InvalidTransition("image", self.status.value, target.value)
+        if self.status in _NEEDS_FORMATS_FROM and target in _DATA_BEARING:
+            require_formats(self)
+        if target == ImageStatus.QUEUED:
+            self.size = self.virtual_size = None
+            self.checksum = self.os_hash_algo = self.os_hash_value = None
+        self.status = target
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.locations)
+
+
+def new_image_id() -> str:
+    return str(uuid.uuid4())
+
+
+def require_formats(image: Image) -> None:
+    if not image.disk_format or not image.container_format:
+        raise Invalid("disk_format and container_format must be set first", image_id=image.id)
+
+
+def check_writable_key(key: str) -> None:
+    """Refuse writes to attributes the service owns."""
+    if key in DISALLOWED or key in READ_ONLY or key in RESERVED or key.startswith(RESERVED_PREFIX):
+        raise Forbidden(f"Attribute '{key}' is reserved or read-only", key=key)
+
+
+def validate_property(key: str, value: object) -> str:
+    if not isinstance(key, str) or not key or len(key) > MAX_NAME:
+        raise Invalid(f"Property name must be 1 to {MAX_NAME} characters")
+    check_writable_key(key)
+    if not isinstance(value, str):
+        raise Invalid(f"Property '{key}' must be a string")
+    if len(value) > 65535:
+        raise Invalid(f"Property '{key}' is too long")
+    return value
+
+
+def validate_tag(tag: object) -> str:
+    if not isinstance(tag, str) or not tag or len(tag) > MAX_NAME:
+        raise Invalid(f"Tag must be a string of 1 to {MAX_NAME} characters")
+    return tag

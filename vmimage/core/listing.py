@@ -1,0 +1,65 @@
+"""What a caller may ask of an image list; repositories turn it into a query."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vmimage.core.errors import Invalid
+
+SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
+             "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner")
+IN_FILTER_KEYS = ("id", "name", "status", "disk_format", "container_format")
+COMPARE_OPS = ("gt", "gte", "eq", "neq", "lt", "lte")
+MAX_LIMIT = 1000
+
+
+class ListScope(enum.StrEnum):
+    """Which images the list starts from, before filters."""
+    DEFAULT = "default"       # own + public + accepted shared
+    ALL = "all"               # everything the caller may see
+    PUBLIC = "public"
+    COMMUNITY = "community"
+    SHARED = "shared"
+    PRIVATE = "private"
+
+
+@dataclass
+class TimeFilter:
+    field: str     # created_at | updated_at
+    op: str        # one of COMPARE_OPS
+    value: datetime
+
+
+@dataclass
+class ImageQuery:
+    project_id: str
+    is_admin: bool = False
+    scope: ListScope = ListScope.DEFAULT
+    member_status: str = "accepted"         # accepted|pending|rejected|all
+    equals: dict[str, object] = field(default_factory=dict)        # base attributes
+    any_of: dict[str, list[str]] = field(default_factory=dict)     # the "in:" operator
+    properties: dict[str, str] = field(default_factory=dict)       # extra properties
+    tags: list[str] = field(default_factory=list)
+    size_min: int | None = None
+    size_max: int | None = None
+    times: list[TimeFilter] = field(default_factory=list)
+    os_hidden: bool | None = None            # None = hide hidden images
+    sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
+    marker: str | None = None
+    limit: int = 25
+
+    def validate(self) -> None:
+        for key, direction in self.sort:
+            if key not in SORT_KEYS:
+                raise Invalid(f"Unknown sort key '{key}'")
+            if direction not in ("asc", "desc"):
+                raise Invalid(f"Unknown sort direction '{direction}'")
+        if self.limit < 0:
+            raise Invalid("limit must not be negative")
+        self.limit = min(self.limit, MAX_LIMIT)
+        if self.member_status not in ("accepted", "pending", "rejected", "all"):
+            raise Invalid("member_status must be accepted, pending, rejected or all")
+        if self.size_min is not None and self.size_max is not None and self.size_min > self.size_max:
+            raise Invalid("size_min is larger than size_max")

@@ -1,0 +1,72 @@
+"""Who may do what: Glance's secure-RBAC defaults (admin ⊃ member ⊃ reader)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vmimage.core.errors import Forbidden, NotFound
+from vmimage.core.images import Image, Visibility
+
+ROLE_IMPLIES = {
+    "admin": ("admin", "member", "reader"),
+    "member": ("member", "reader"),
+    "reader": ("reader",),
+}
+
+
+def expand_roles(roles: set[str] | frozenset[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for role in roles:
+        out.update(ROLE_IMPLIES.get(role, (role,)))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    project_id: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def can_write(self) -> bool:
+        return "member" in self.roles or self.is_admin
+
+    @property
+    def is_service(self) -> bool:
+        return "service" in self.roles or self.is_admin
+
+
+def require_writer(caller: Caller) -> None:
+    if not caller.can_write:
+        raise Forbidden("The reader role may not change anything")
+
+
+def require_admin(caller: Caller, what: str) -> None:
+    if not caller.is_admin:
+        raise Forbidden(f"Only an administrator may {what}")
+
+
+def can_see(caller: Caller, image: Image, member_status: str | None) -> bool:
+    """member_status is the caller's membership status on the image, if any."""
+    if caller.is_admin or image.owner == caller.project_id:
+        return True
+    if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
+        return True
+    return image.visibility == Visibility.SHARED and member_status is not None
+
+
+def check_visible(caller: Caller, image: Image | None, member_status: str | None) -> Image:
+    if image is None or not can_see(caller, image, member_status):
+        raise NotFound("Image not found")
+    return image
+
+
+def require_owner(caller: Caller, image: Image) -> None:
+    """Writes to an image belong to its project (or an admin)."""
+    require_writer(caller)
+    if not (caller.is_admin or image.owner == caller.project_id):
+        raise Forbidden("Only the image's project may change it", image_id=image.id)

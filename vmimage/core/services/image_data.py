@@ -1,0 +1,107 @@
+"""Image data use cases: upload (one streaming pass) and download."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from vmimage.core.errors import Conflict, Forbidden, Gone, VmImageError
+from vmimage.core.formats import decide
+from vmimage.core.images import Image, ImageStatus, Location, require_formats
+from vmimage.core.policy import Caller, require_owner
+from vmimage.core.quotas import check_image_bytes, check_size_cap
+from vmimage.core.services.deps import Deps
+from vmimage.core.services.images import _load
+from vmimage.core.streaming import stream_into_store
+
+
+def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
+                      store: str | None = None, declared_size: int | None = None) -> Image:
+    blob_store = deps.store(store)
+    with deps.uow(write=True) as uow:
+        image = _load(uow, caller, image_id, for_update=True)
+        require_owner(caller, image)
+        if image.status != ImageStatus.QUEUED:
+            raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image_id)
+        require_formats(image)
+        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+        if declared_size is not None:
+            check_size_cap(limits, declared_size)
+            check_image_bytes(limits, uow.images.usage(image.owner)[1], declared_size)
+        image.move_to(ImageStatus.SAVING)
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+
+    writer = blob_store.writer(image_id)
+    try:
+        result = stream_into_store(chunks, writer, deps.new_inspector(), deps.hash_pool,
+                                   limits.max_image_size, declared_size)
+        verdict = decide(image.disk_format, image.container_format, result.report, result.size,
+                         deps.enforce_format_match)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        _back_to_queued(deps, image_id)
+        raise
+
+    with deps.uow(write=True) as uow:
+        uow.images.lock_project(image.owner)
+        image = uow.images.get(image_id, for_update=True)
+        try:
+            if image is None or image.status == ImageStatus.DELETED:
+                raise Gone("Image was deleted during the upload", image_id=image_id)
+            if image.status != ImageStatus.SAVING:
+                raise Conflict(f"Image went to '{image.status}' during the upload")
+            check_image_bytes(limits, uow.images.usage(image.owner)[1], result.size)
+        except VmImageError:
+            blob_store.delete(image_id)
+            if image is not None and image.status == ImageStatus.SAVING:
+                image.move_to(ImageStatus.QUEUED)
+                uow.images.save(image)
+                uow.commit()
+            raise
+        image.size, image.virtual_size = result.size, verdict.virtual_size
+        image.checksum, image.os_hash_algo, image.os_hash_value = result.md5, "sha512", result.sha512
+        image.locations = [Location(blob_store.name, image_id)]
+        image.move_to(ImageStatus.ACTIVE)
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+    return image
+
+
+def _back_to_queued(deps: Deps, image_id: str) -> None:
+    with deps.uow(write=True) as uow:
+        image = uow.images.get(image_id, for_update=True)
+        if image is not None and image.status == ImageStatus.SAVING:
+            image.move_to(ImageStatus.QUEUED)
+            image.updated_at = deps.clock()
+            uow.images.save(image)
+            uow.commit()
+
+
+@dataclass
+class ImageData:
+    image: Image
+    size: int
+    read: Callable[[int, int | None], Iterator[bytes]]   # (start, end exclusive) -> chunks
+
+
+def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | None:
+    """The image's data, or None when it has none yet."""
+    image = load_image_for_read(deps, caller, image_id)
+    if not image.locations:
+        return None
+    loc = image.locations[0]
+    store = deps.store(loc.store)
+    size = image.size if image.size is not None else store.size(loc.key)
+    return ImageData(image, size, lambda start, end: store.read(loc.key, start, end))
+
+
+def load_image_for_read(deps: Deps, caller: Caller, image_id: str) -> Image:
+    with deps.uow() as uow:
+        image = _load(uow, caller, image_id)
+    if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
+        raise Forbidden("Image is deactivated", image_id=image_id)
+    return image

@@ -1,0 +1,251 @@
+"""Image metadata use cases: create, show, list, update, delete, (de)activate, tags."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from vmimage.core import os_catalogue
+from vmimage.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
+from vmimage.core.images import (ARCHITECTURES, CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode,
+                                 Image, ImageKind, ImageSource, ImageStatus, Visibility,
+                                 check_writable_key, new_image_id, validate_property, validate_tag)
+from vmimage.core.listing import ImageQuery
+from vmimage.core.policy import Caller, check_visible, require_admin, require_owner, require_writer
+from vmimage.core.ports import UnitOfWork
+from vmimage.core.quotas import check_image_count, check_per_image
+from vmimage.core.services.deps import Deps
+
+# Typed attributes a caller may set; everything else is an extra property.
+BASE_ATTRIBUTES = ("name", "visibility", "protected", "os_hidden", "disk_format",
+                   "container_format", "min_disk", "min_ram", "owner", "tags",
+                   "os_version", "architecture", "boot_mode", "kind", "source", "source_ref",
+                   "description")
+# Typed attributes that behave like optional properties: they may be removed.
+OPTIONAL_ATTRIBUTES = ("os_version", "architecture", "boot_mode", "description")
+_FORMAT_EDITABLE = {ImageStatus.QUEUED, ImageStatus.IMPORTING}
+
+
+@dataclass(frozen=True)
+class Change:
+    op: str            # add | replace | remove
+    key: str
+    value: Any = None
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"'{key}' must be a boolean")
+    return value
+
+
+def _int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Invalid(f"'{key}' must be a non-negative integer")
+    return value
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise Invalid(f"Invalid value '{value}' for '{key}': expected one of {', '.join(allowed)}")
+    return value
+
+
+def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating: bool) -> None:
+    if key == "name":
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_NAME):
+            raise Invalid(f"'name' must be a string of at most {MAX_NAME} characters")
+        image.name = value
+    elif key == "visibility":
+        vis = Visibility(_choice(key, value, tuple(v.value for v in Visibility)))
+        if vis == Visibility.PUBLIC and not caller.is_admin:
+            raise Forbidden("Only an administrator may publicize an image")
+        image.visibility = vis
+    elif key in ("protected", "os_hidden"):
+        setattr(image, key, _bool(key, value))
+    elif key in ("disk_format", "container_format"):
+        if not creating and image.status not in _FORMAT_EDITABLE:
+            raise Forbidden(f"'{key}' may change only while the image is queued")
+        allowed = DISK_FORMATS if key == "disk_format" else CONTAINER_FORMATS
+        setattr(image, key, None if value is None else _choice(key, value, allowed))
+    elif key in ("min_disk", "min_ram"):
+        setattr(image, key, _int(key, value))
+    elif key == "owner":
+        if value != image.owner:
+            require_admin(caller, "set an image's owner")
+        if not isinstance(value, str) or not value or len(value) > MAX_NAME:
+            raise Invalid("'owner' must be a project id")
+        image.owner = value
+    elif key == "tags":
+        if not isinstance(value, list):
+            raise Invalid("'tags' must be a list")
+        image.tags = {validate_tag(t) for t in value}
+    elif key == "os_version":
+        if value is not None:
+            os_catalogue.require(value)
+        image.os_version = value
+    elif key == "architecture":
+        image.architecture = None if value is None else _choice(key, value, ARCHITECTURES)
+    elif key == "boot_mode":
+        image.boot_mode = None if value is None else BootMode(_choice(key, value, ("bios", "uefi")))
+    elif key == "kind":
+        image.kind = ImageKind(_choice(key, value, tuple(k.value for k in ImageKind)))
+    elif key == "source":
+        image.source = ImageSource(_choice(key, value, tuple(s.value for s in ImageSource)))
+    elif key in ("description", "source_ref"):
+        if value is not None and (not isinstance(value, str) or len(value) > 1024):
+            raise Invalid(f"'{key}' must be a string of at most 1024 characters")
+        setattr(image, key, value)
+    else:  # pragma: no cover - callers route only BASE_ATTRIBUTES here
+        raise Invalid(f"Unknown attribute '{key}'")
+
+
+def _load(uow: UnitOfWork, caller: Caller, image_id: str, for_update: bool = False) -> Image:
+    image = uow.images.get(image_id, for_update=for_update)
+    if image is None or image.status == ImageStatus.DELETED:
+        raise NotFound("Image not found", image_id=image_id)
+    member = uow.images.get_member(image_id, caller.project_id) if image.owner != caller.project_id else None
+    return check_visible(caller, image, member.status if member else None)
+
+
+def load_visible(deps: Deps, caller: Caller, image_id: str) -> Image:
+    with deps.uow() as uow:
+        return _load(uow, caller, image_id)
+
+
+def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
+                 properties: dict[str, Any]) -> Image:
+    require_writer(caller)
+    image_id = attributes.pop("id", None)
+    if image_id is not None:
+        try:
+            image_id = str(uuid.UUID(str(image_id)))
+        except ValueError:
+            raise Invalid("Image id must be a UUID") from None
+    now = deps.clock()
+    image = Image(id=image_id or new_image_id(), owner=caller.project_id, created_at=now, updated_at=now)
+    for key, value in attributes.items():
+        if key not in BASE_ATTRIBUTES:
+            raise Invalid(f"Unknown attribute '{key}'")
+        _set_attribute(caller, image, key, value, creating=True)
+    for key, value in properties.items():
+        image.properties[key] = validate_property(key, value)
+    limits = deps.limits
+    check_per_image(limits, len(image.properties), len(image.tags))
+    with deps.uow(write=True) as uow:
+        uow.images.lock_project(image.owner)
+        limits = limits.for_project(uow.images.quota_overrides(image.owner))
+        if uow.images.get(image.id) is not None:
+            raise Duplicate("An image with this id already exists", image_id=image.id)
+        check_image_count(limits, uow.images.usage(image.owner)[0])
+        uow.images.add(image)
+        uow.commit()
+    return image
+
+
+def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> list[Image]:
+    query.project_id, query.is_admin = caller.project_id, caller.is_admin
+    query.validate()
+    with deps.uow() as uow:
+        if query.marker is not None:
+            marker = uow.images.get(query.marker)
+            if marker is None or marker.status == ImageStatus.DELETED:
+                raise Invalid("Marker not found", marker=query.marker)
+            _load(uow, caller, query.marker)
+        return uow.images.list(query)
+
+
+def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change]) -> Image:
+    with deps.uow(write=True) as uow:
+        image = _load(uow, caller, image_id, for_update=True)
+        require_owner(caller, image)
+        for change in changes:
+            _apply(caller, image, change)
+        check_per_image(deps.limits.for_project(uow.images.quota_overrides(image.owner)),
+                        len(image.properties), len(image.tags))
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+    return image
+
+
+def _apply(caller: Caller, image: Image, change: Change) -> None:
+    key, op = change.key, change.op
+    if op not in ("add", "replace", "remove"):
+        raise Invalid(f"Unknown operation '{op}'")
+    check_writable_key(key)
+    if key in BASE_ATTRIBUTES:
+        if op == "remove":
+            if key not in OPTIONAL_ATTRIBUTES:
+                raise Forbidden(f"Attribute '{key}' may not be removed")
+            if getattr(image, key) is None:
+                raise Conflict(f"Attribute '{key}' is not set", key=key)
+            value = None
+        else:
+            value = change.value
+        _set_attribute(caller, image, key, value, creating=False)
+    elif op == "remove" or (op == "replace" and key not in image.properties):
+        if key not in image.properties:
+            raise Conflict(f"Property '{key}' does not exist", key=key)
+        del image.properties[key]
+    else:
+        image.properties[key] = validate_property(key, change.value)
+
+
+def add_tag(deps: Deps, caller: Caller, image_id: str, tag: str) -> None:
+    validate_tag(tag)
+    with deps.uow(write=True) as uow:
+        image = _load(uow, caller, image_id, for_update=True)
+        require_owner(caller, image)
+        if tag not in image.tags:
+            image.tags.add(tag)
+            check_per_image(deps.limits, len(image.properties), len(image.tags))
+            image.updated_at = deps.clock()
+            uow.images.save(image)
+            uow.commit()
+
+
+def delete_tag(deps: Deps, caller: Caller, image_id: str, tag: str) -> None:
+    with deps.uow(write=True) as uow:
+        image = _load(uow, caller, image_id, for_update=True)
+        require_owner(caller, image)
+        if tag not in image.tags:
+            raise NotFound(f"Tag '{tag}' not found", tag=tag)
+        image.tags.discard(tag)
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+
+
+def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
+    with deps.uow(write=True) as uow:
+        image = _load(uow, caller, image_id, for_update=True)
+        require_owner(caller, image)
+        if image.protected:
+            raise Forbidden("Image is protected and cannot be deleted", image_id=image_id)
+        locations = list(image.locations)
+        image.move_to(ImageStatus.DELETED)
+        image.locations = []
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+    # The row no longer points at the data, so a crash here leaves only unreferenced bytes.
+    for loc in locations:
+        deps.store(loc.store).delete(loc.key)
+
+
+def set_active(deps: Deps, caller: Caller, image_id: str, active: bool) -> None:
+    """Deactivate or reactivate; both are idempotent."""
+    with deps.uow(write=True) as uow:
+        image = _load(uow, caller, image_id, for_update=True)
+        require_admin(caller, "deactivate or reactivate an image")
+        target = ImageStatus.ACTIVE if active else ImageStatus.DEACTIVATED
+        if image.status == target:
+            return
+        if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+            raise Forbidden(f"Image in status '{image.status}' cannot be {target}")
+        image.move_to(target)
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()

@@ -76,7 +76,6 @@ class BootMode(enum.StrEnum):
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
-ARCHITECTURES = ("x86_64", "aarch64", "arm64", "i686", "ppc64le", "s390x", "riscv64")
 
 # Attribute sets that callers may never write (create or update).
 DISALLOWED = frozenset({"direct_url", "self", "file", "schema", "stores", "locations"})

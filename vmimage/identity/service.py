@@ -93,6 +93,10 @@ class IdentityService:
             uow.commit()
         return key
 
+    def list_projects(self) -> list[Project]:
+        with self._uow() as uow:
+            return uow.identity.list_projects()
+
     def set_quota(self, project: str, resource: str, limit: int) -> None:
         with self._uow(write=True) as uow:
             proj = uow.identity.find_project(project, DEFAULT_DOMAIN_ID)

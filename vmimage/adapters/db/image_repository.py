@@ -111,6 +111,10 @@ class SqlImageRepository:
             .where(images.c.owner == project_id, images.c.status != ImageStatus.DELETED.value)).one()
         return int(count), int(total)
 
+    def count_in_status(self, project_id: str, statuses) -> int:
+        return int(self.conn.execute(select(func.count()).where(
+            images.c.owner == project_id, images.c.status.in_([s.value for s in statuses]))).scalar_one())
+
     def lock_project(self, project_id: str) -> None:
         if self.conn.dialect.name == "postgresql":
             self.conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": project_id})

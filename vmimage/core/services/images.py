@@ -8,7 +8,7 @@ from typing import Any
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
-from vmimage.core.images import (ARCHITECTURES, CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode,
+from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode,
                                  Image, ImageKind, ImageSource, ImageStatus, Visibility,
                                  check_writable_key, new_image_id, validate_property, validate_tag)
 from vmimage.core.listing import ImageQuery
@@ -86,7 +86,9 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
             os_catalogue.require(value)
         image.os_version = value
     elif key == "architecture":
-        image.architecture = None if value is None else _choice(key, value, ARCHITECTURES)
+        if value is not None and (not isinstance(value, str) or not value or len(value) > 30):
+            raise Invalid("'architecture' must be a string of 1 to 30 characters")
+        image.architecture = value
     elif key == "boot_mode":
         image.boot_mode = None if value is None else BootMode(_choice(key, value, ("bios", "uefi")))
     elif key == "kind":
@@ -249,3 +251,13 @@ def set_active(deps: Deps, caller: Caller, image_id: str, active: bool) -> None:
         image.updated_at = deps.clock()
         uow.images.save(image)
         uow.commit()
+
+
+def project_usage(deps: Deps, caller: Caller) -> dict[str, tuple[int, int]]:
+    """resource -> (limit, usage) for the caller's project; -1 is unlimited."""
+    with deps.uow() as uow:
+        count, used = uow.images.usage(caller.project_id)
+        uploading = uow.images.count_in_status(caller.project_id, (ImageStatus.SAVING, ImageStatus.UPLOADING))
+        limits = deps.limits.for_project(uow.images.quota_overrides(caller.project_id))
+    return {"image_size_total": (limits.image_bytes, used), "image_count_total": (limits.image_count, count),
+            "image_stage_total": (limits.image_bytes, 0), "image_count_uploading": (limits.image_count, uploading)}

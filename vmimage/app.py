@@ -1,0 +1,48 @@
+"""The ASGI application: every face mounted on one core."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+
+from vmimage.bootstrap import Container
+from vmimage.core.errors import VmImageError
+from vmimage.faces.glance_v2 import data as glance_data
+from vmimage.faces.glance_v2 import routes as glance_routes
+from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
+from vmimage.faces.http import RequestIdMiddleware, allowed_methods
+from vmimage.faces.keystone import routes as keystone_routes
+
+log = logging.getLogger("vmimage")
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(title="vmimage", redirect_slashes=False, docs_url=None, redoc_url=None,
+                  openapi_url="/vmimage/openapi.json")
+    app.state.container = container
+    app.include_router(keystone_routes.router)
+    app.include_router(glance_routes.router)
+    app.include_router(glance_data.router)
+    app.add_exception_handler(VmImageError, handle_core_error)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 405:
+            return glance_error(405, "Method not allowed", {"Allow": ", ".join(allowed_methods(request))})
+        return glance_error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError):
+        return glance_error(400, f"Invalid request: {exc.errors()}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return glance_error(500, "Internal error")
+
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,67 @@
+"""The only place that picks concrete adapters from settings."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine, update
+
+from vmimage.adapters.blob.local import LocalFileBlobStore
+from vmimage.adapters.db import tables
+from vmimage.adapters.db.engine import make_engine, upgrade_schema
+from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
+from vmimage.core.images import ImageStatus
+from vmimage.core.quotas import Limits
+from vmimage.core.services.deps import Deps
+from vmimage.identity.external import ExternalKeystone
+from vmimage.identity.service import IdentityService
+from vmimage.imaging.inspector import OsloContentInspector
+from vmimage.settings import Settings
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: Engine
+    deps: Deps
+    identity: IdentityService
+    # Validates callers' tokens: the built-in identity or an external Keystone.
+    tokens: IdentityService | ExternalKeystone
+
+    def close(self) -> None:
+        self.deps.hash_pool.shutdown(wait=False)
+        self.engine.dispose()
+
+
+def build(settings: Settings, migrate: bool = True) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    if migrate:
+        upgrade_schema(engine)
+    uow = SqlUnitOfWorkFactory(engine)
+    store = LocalFileBlobStore("file", settings.store_dir)
+    limits = Limits(image_count=settings.quota_images, image_bytes=settings.quota_bytes,
+                    max_image_size=settings.max_image_size)
+    deps = Deps(uow=uow, stores={store.name: store}, default_store=store.name, limits=limits,
+                enforce_format_match=settings.format_enforcement, new_inspector=OsloContentInspector,
+                hash_pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hash"))
+    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
+    tokens = identity
+    if settings.keystone_url:
+        tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
+                                  settings.keystone_password, settings.keystone_project)
+    return Container(settings, engine, deps, identity, tokens)
+
+
+def recover_after_crash(container: Container) -> None:
+    """A single embedded process owns all uploads: what was in flight when it died is gone."""
+    if container.engine.dialect.name != "sqlite":
+        return
+    for store in container.deps.stores.values():
+        store.cleanup_partial()
+    with container.engine.begin() as conn:
+        conn.execute(update(tables.images).where(tables.images.c.status == ImageStatus.SAVING.value)
+                     .values(status=ImageStatus.QUEUED.value, size=None, virtual_size=None,
+                             checksum=None, os_hash_algo=None, os_hash_value=None))

@@ -1,0 +1,154 @@
+"""`vmimage image ...`: talk to a running vmimage over HTTP (Keystone auth, Glance v2 API)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+from vmimage.core.formats import decide
+from vmimage.imaging.inspector import OsloContentInspector
+
+image = typer.Typer(help="Images on a running vmimage (Glance v2 over HTTP).", no_args_is_help=True)
+console = Console(stderr=True)
+_CHUNK = 1 << 20
+
+
+class Session:
+    def __init__(self, url: str, user: str, password: str, project: str) -> None:
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(timeout=httpx.Timeout(60.0, read=None, write=None))
+        resp = self.http.post(f"{self.url}/identity/v3/auth/tokens", json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "password": password, "domain": {"id": "default"}}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
+        _check(resp)
+        self.http.headers["X-Auth-Token"] = resp.headers["X-Subject-Token"]
+
+    def call(self, method: str, path: str, **kwargs) -> httpx.Response:
+        return _check(self.http.request(method, f"{self.url}{path}", **kwargs))
+
+
+def _check(resp: httpx.Response) -> httpx.Response:
+    if resp.status_code >= 400:
+        try:
+            message = resp.json().get("message", resp.text)
+        except ValueError:
+            message = resp.text
+        console.print(f"[red]error {resp.status_code}[/red]: {message}")
+        raise typer.Exit(1)
+    return resp
+
+
+def _default_password() -> str:
+    if os.environ.get("VMIMAGE_PASSWORD"):
+        return os.environ["VMIMAGE_PASSWORD"]
+    saved = Path(os.environ.get("VMIMAGE_DATA_DIR", "data")) / "admin-password"
+    return saved.read_text().strip() if saved.exists() else ""
+
+
+@image.callback()
+def connect(ctx: typer.Context,
+            url: str = typer.Option(lambda: os.environ.get("VMIMAGE_URL", "http://127.0.0.1:9292"), "--url"),
+            user: str = typer.Option(lambda: os.environ.get("VMIMAGE_USER", "admin"), "--user"),
+            password: str = typer.Option(_default_password, "--password"),
+            project: str = typer.Option(lambda: os.environ.get("VMIMAGE_PROJECT", "admin"), "--project"),
+            ) -> None:
+    ctx.obj = lambda: Session(url, user, password, project)
+
+
+def _progress() -> Progress:
+    return Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                    TransferSpeedColumn(), console=console, transient=True)
+
+
+def _detect_format(path: Path) -> str:
+    inspector = OsloContentInspector()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK * 4):
+            inspector.feed(chunk)
+    report = inspector.report()
+    # The same rules the service applies; refuse locally what the service would refuse.
+    return decide(None, "bare", report, path.stat().st_size, enforce_match=False).detected
+
+
+@image.command("create")
+def create(ctx: typer.Context, file: Path = typer.Option(..., "--file", exists=True, dir_okay=False),
+           name: str = typer.Option(..., "--name"),
+           disk_format: str = typer.Option(None, "--disk-format", help="detected from the content if omitted"),
+           container_format: str = typer.Option("bare", "--container-format"),
+           visibility: str = typer.Option(None, "--visibility")) -> None:
+    """Create an image and upload a file into it."""
+    session = ctx.obj()
+    fmt = disk_format or _detect_format(file)
+    body = {"name": name, "disk_format": fmt, "container_format": container_format}
+    if visibility:
+        body["visibility"] = visibility
+    created = session.call("POST", "/v2/images", json=body).json()
+    size = file.stat().st_size
+    with _progress() as progress:
+        task = progress.add_task(f"uploading {file.name}", total=size)
+
+        def chunks() -> Iterator[bytes]:
+            with file.open("rb") as f:
+                while chunk := f.read(_CHUNK):
+                    progress.advance(task, len(chunk))
+                    yield chunk
+        session.call("PUT", f"/v2/images/{created['id']}/file", content=chunks(), headers={
+            "Content-Type": "application/octet-stream", "x-openstack-image-size": str(size)})
+    typer.echo(json.dumps(session.call("GET", f"/v2/images/{created['id']}").json(), indent=2))
+
+
+@image.command("list")
+def list_(ctx: typer.Context, limit: int = typer.Option(None, "--limit")) -> None:
+    """List images (all pages)."""
+    from rich.table import Table
+    session = ctx.obj()
+    table = Table("id", "name", "status", "disk_format", "size", "visibility")
+    path = "/v2/images" + (f"?limit={limit}" if limit else "")
+    while path:
+        page = session.call("GET", path).json()
+        for img in page["images"]:
+            table.add_row(img["id"], img["name"] or "", img["status"], img["disk_format"] or "",
+                          str(img["size"] or ""), img["visibility"])
+        path = None if limit else page.get("next")
+    Console().print(table)
+
+
+@image.command("show")
+def show(ctx: typer.Context, image_id: str) -> None:
+    typer.echo(json.dumps(ctx.obj().call("GET", f"/v2/images/{image_id}").json(), indent=2))
+
+
+@image.command("download")
+def download(ctx: typer.Context, image_id: str, output: Path = typer.Option(..., "--file", "-o")) -> None:
+    """Download an image's data (checked against its md5)."""
+    import hashlib
+    session = ctx.obj()
+    md5 = hashlib.md5(usedforsecurity=False)
+    with session.http.stream("GET", f"{session.url}/v2/images/{image_id}/file") as resp:
+        _check(resp)
+        total = int(resp.headers.get("content-length", 0)) or None
+        with _progress() as progress, output.open("wb") as f:
+            task = progress.add_task(f"downloading {image_id}", total=total)
+            for chunk in resp.iter_bytes(_CHUNK):
+                f.write(chunk)
+                md5.update(chunk)
+                progress.advance(task, len(chunk))
+        expected = resp.headers.get("content-md5")
+    if expected and expected != md5.hexdigest():
+        console.print("[red]checksum mismatch[/red]")
+        raise typer.Exit(1)
+    typer.echo(str(output))
+
+
+@image.command("delete")
+def delete(ctx: typer.Context, image_id: str) -> None:
+    ctx.obj().call("DELETE", f"/v2/images/{image_id}")
+    typer.echo(f"deleted {image_id}")

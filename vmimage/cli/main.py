@@ -1,0 +1,145 @@
+"""The vmimage command: serve, administer, and talk to a running service."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import typer
+import yaml
+
+from vmimage.cli import client as client_cli
+from vmimage.settings import Settings
+
+app = typer.Typer(help="vmimage: a self-hosted cloud image service.", no_args_is_help=True)
+admin = typer.Typer(help="Administer projects, users, access keys and quotas (local database).",
+                    no_args_is_help=True)
+app.add_typer(admin, name="admin")
+app.add_typer(client_cli.image, name="image")
+
+
+def _settings(data_dir: Path | None, host: str | None = None, port: int | None = None) -> Settings:
+    s = Settings()
+    if data_dir is not None:
+        s.data_dir = data_dir
+    if host is not None:
+        s.host = host
+    if port is not None:
+        s.port = port
+    return s
+
+
+def _admin_password(settings: Settings) -> tuple[str, bool]:
+    """The admin password: the environment's, the saved one, or a new one (saved 0600)."""
+    if settings.admin_password:
+        return settings.admin_password, False
+    path = settings.data_dir / "admin-password"
+    if path.exists():
+        return path.read_text().strip(), False
+    password = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password, True
+
+
+def write_clouds_yaml(settings: Settings, password: str) -> Path:
+    cloud = {"auth": {"auth_url": f"{settings.base_url}/identity/v3", "username": "admin",
+                      "password": password, "project_name": "admin",
+                      "user_domain_name": "Default", "project_domain_name": "Default"},
+             "region_name": settings.region, "identity_api_version": 3, "image_api_version": 2,
+             "interface": "public"}
+    path = settings.data_dir / "clouds.yaml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump({"clouds": {"vmimage": cloud}}, f, sort_keys=False)
+    return path
+
+
+@app.command()
+def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.1)"),
+          port: int = typer.Option(None, help="Port (default 9292)"),
+          data_dir: Path = typer.Option(None, "--data-dir", help="Data directory (default ./data)")) -> None:
+    """Run the service (SQLite + local files by default)."""
+    import uvicorn
+
+    from vmimage.app import create_app
+    from vmimage.bootstrap import build, recover_after_crash
+
+    settings = _settings(data_dir, host, port)
+    container = build(settings)
+    recover_after_crash(container)
+    password, new = _admin_password(settings)
+    created = container.identity.bootstrap_admin(password)
+    clouds = write_clouds_yaml(settings, password)
+    if created and new:
+        typer.echo(f"admin password (saved in {settings.data_dir / 'admin-password'}): {password}")
+    typer.echo(f"clouds.yaml written to {clouds}; use: OS_CLIENT_CONFIG_FILE={clouds} "
+               f"openstack --os-cloud vmimage image list")
+    uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning",
+                http="httptools", loop="uvloop", timeout_graceful_shutdown=5)
+
+
+def _identity(data_dir: Path | None):
+    from vmimage.bootstrap import build
+    return build(_settings(data_dir)).identity
+
+
+DataDir = typer.Option(None, "--data-dir", help="Data directory (default ./data)")
+project_cmd = typer.Typer(help="Projects", no_args_is_help=True)
+user_cmd = typer.Typer(help="Users", no_args_is_help=True)
+key_cmd = typer.Typer(help="Access keys (AK/SK) for the Huawei and JD signatures", no_args_is_help=True)
+quota_cmd = typer.Typer(help="Per-project quotas", no_args_is_help=True)
+admin.add_typer(project_cmd, name="project")
+admin.add_typer(user_cmd, name="user")
+admin.add_typer(key_cmd, name="access-key")
+admin.add_typer(quota_cmd, name="quota")
+
+
+@admin.callback()
+def admin_options(ctx: typer.Context, data_dir: Path = DataDir) -> None:
+    ctx.obj = data_dir
+
+
+@project_cmd.command("create")
+def project_create(ctx: typer.Context, name: str) -> None:
+    p = _identity(ctx.obj).create_project(name)
+    typer.echo(json.dumps({"id": p.id, "name": p.name}))
+
+
+@project_cmd.command("list")
+def project_list(ctx: typer.Context) -> None:
+    typer.echo(json.dumps([{"id": p.id, "name": p.name} for p in _identity(ctx.obj).list_projects()]))
+
+
+@user_cmd.command("create")
+def user_create(ctx: typer.Context, name: str, project: str = typer.Option(..., "--project"),
+                role: str = typer.Option("member", "--role", help="member | reader | admin"),
+                password: str = typer.Option(..., "--password")) -> None:
+    u = _identity(ctx.obj).create_user(name, password, project, role)
+    typer.echo(json.dumps({"id": u.id, "name": u.name, "project": project, "role": role}))
+
+
+@key_cmd.command("create")
+def access_key_create(ctx: typer.Context, user: str = typer.Option(..., "--user")) -> None:
+    k = _identity(ctx.obj).create_access_key(user)
+    typer.echo(json.dumps({"access_key": k.access_key, "secret_key": k.secret, "user_id": k.user_id,
+                           "project_id": k.project_id}))
+
+
+@quota_cmd.command("set")
+def quota_set(ctx: typer.Context, project: str = typer.Option(..., "--project"),
+              images: int = typer.Option(None, help="image count (-1 unlimited)"),
+              bytes_: int = typer.Option(None, "--bytes", help="total image bytes (-1 unlimited)")) -> None:
+    identity = _identity(ctx.obj)
+    if images is not None:
+        identity.set_quota(project, "image_count", images)
+    if bytes_ is not None:
+        identity.set_quota(project, "image_bytes", bytes_)
+    typer.echo(json.dumps({"project": project, "image_count": images, "image_bytes": bytes_}))
+
+
+def main() -> None:  # pragma: no cover
+    app()

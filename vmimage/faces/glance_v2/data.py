@@ -1,0 +1,89 @@
+"""Glance v2 image data: PUT/GET /v2/images/{id}/file."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+
+from vmimage.core.errors import Invalid
+from vmimage.core.services.image_data import open_image_data, upload_image_data
+from vmimage.faces.glance_v2.errors import glance_error
+from vmimage.faces.glance_v2.routes import caller, container
+from vmimage.faces.http import BodyBridge
+
+router = APIRouter()
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _declared_size(request: Request) -> int | None:
+    raw = request.headers.get("x-openstack-image-size")
+    if raw is None:
+        return None
+    try:
+        size = int(raw)
+    except ValueError:
+        raise Invalid("x-openstack-image-size must be an integer") from None
+    if size < 0:
+        raise Invalid("x-openstack-image-size must not be negative")
+    return size
+
+
+@router.put("/v2/images/{image_id}/file", status_code=204)
+async def upload(request: Request, image_id: str) -> Response:
+    who = await run_in_threadpool(caller, request)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if media_type != "application/octet-stream":
+        return glance_error(415, f"Unsupported Content-Type '{media_type}'; use application/octet-stream")
+    declared = _declared_size(request)
+    store = request.headers.get("x-image-meta-store")
+    bridge = BodyBridge(request)
+    pump = asyncio.create_task(bridge.pump())
+    try:
+        await run_in_threadpool(upload_image_data, container(request).deps, who, image_id, bridge,
+                                store, declared)
+    finally:
+        bridge.stop()
+        if not pump.done():
+            pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+    return Response(status_code=204)
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end exclusive), or None when unsatisfiable."""
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    first, last = m.group(1), m.group(2)
+    if not first:                     # suffix: the last N bytes
+        n = int(last)
+        return (max(size - n, 0), size) if n > 0 and size > 0 else None
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    return (start, end) if start < size and start < end else None
+
+
+@router.get("/v2/images/{image_id}/file")
+async def download(request: Request, image_id: str) -> Response:
+    who = await run_in_threadpool(caller, request)
+    data = await run_in_threadpool(open_image_data, container(request).deps, who, image_id)
+    if data is None:
+        return Response(status_code=204)
+    headers = {"Content-Type": "application/octet-stream"}
+    range_header = request.headers.get("range")
+    if range_header:
+        span = _parse_range(range_header, data.size)
+        if span is None:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{data.size}"})
+        start, end = span
+        headers.update({"Content-Range": f"bytes {start}-{end - 1}/{data.size}",
+                        "Content-Length": str(end - start)})
+        return StreamingResponse(data.read(start, end), status_code=206, headers=headers)
+    headers["Content-Length"] = str(data.size)
+    if data.image.checksum:
+        headers["Content-MD5"] = data.image.checksum
+    return StreamingResponse(data.read(0, None), status_code=200, headers=headers)

@@ -1,0 +1,173 @@
+"""Glance v2 routes: versions, images, tags, actions, members, schemas, info."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from vmimage.core.errors import Invalid, NotFound, Unauthenticated
+from vmimage.core.policy import Caller
+from vmimage.core.services import images as svc
+from vmimage.core.services import members as msvc
+from vmimage.faces.glance_v2 import translate as t
+from vmimage.faces.glance_v2.errors import glance_error
+from vmimage.faces.glance_v2.schemas import SCHEMAS
+
+router = APIRouter()
+VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
+
+
+def container(request: Request):
+    return request.app.state.container
+
+
+def caller(request: Request) -> Caller:
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise Unauthenticated("This server could not verify that you are authorized")
+    return request.app.state.container.tokens.caller(token)
+
+
+def versions_body(request: Request) -> dict[str, Any]:
+    base = request.app.state.container.settings.public_url or str(request.base_url).rstrip("/")
+    return {"versions": [{"id": f"v{v}", "status": "CURRENT" if i == 0 else "SUPPORTED",
+                          "links": [{"rel": "self", "href": f"{base.rstrip('/')}/v2/"}]}
+                         for i, v in enumerate(VERSIONS)]}
+
+
+@router.get("/")
+def versions_root(request: Request) -> JSONResponse:
+    return JSONResponse(versions_body(request), status_code=300)
+
+
+@router.get("/versions")
+def versions(request: Request) -> dict:
+    return versions_body(request)
+
+
+@router.get("/v2/images")
+def list_images(request: Request, who: Caller = Depends(caller)) -> dict:
+    params = list(request.query_params.multi_items())
+    query = t.list_params_to_query(params)
+    found = svc.list_images(container(request).deps, who, query)
+    return {"images": [t.image_to_glance(i) for i in found], "schema": "/v2/schemas/images",
+            **t.page_links(params, found, query.limit)}
+
+
+@router.get("/v2/images/{image_id}")
+def show_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
+    return t.image_to_glance(svc.load_visible(container(request).deps, who, image_id))
+
+
+@router.delete("/v2/images/{image_id}", status_code=204)
+def delete_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
+    svc.delete_image(container(request).deps, who, image_id)
+    return Response(status_code=204)
+
+
+@router.post("/v2/images/{image_id}/actions/deactivate", status_code=204)
+def deactivate(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
+    svc.set_active(container(request).deps, who, image_id, active=False)
+    return Response(status_code=204)
+
+
+@router.post("/v2/images/{image_id}/actions/reactivate", status_code=204)
+def reactivate(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
+    svc.set_active(container(request).deps, who, image_id, active=True)
+    return Response(status_code=204)
+
+
+@router.put("/v2/images/{image_id}/tags/{tag}", status_code=204)
+def add_tag(request: Request, image_id: str, tag: str, who: Caller = Depends(caller)) -> Response:
+    svc.add_tag(container(request).deps, who, image_id, tag)
+    return Response(status_code=204)
+
+
+@router.delete("/v2/images/{image_id}/tags/{tag}", status_code=204)
+def delete_tag(request: Request, image_id: str, tag: str, who: Caller = Depends(caller)) -> Response:
+    svc.delete_tag(container(request).deps, who, image_id, tag)
+    return Response(status_code=204)
+
+
+@router.get("/v2/images/{image_id}/members")
+def list_members(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
+    found = msvc.list_members(container(request).deps, who, image_id)
+    return {"members": [t.member_to_glance(m) for m in found], "schema": "/v2/schemas/members"}
+
+
+@router.get("/v2/images/{image_id}/members/{member_id}")
+def show_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(caller)) -> dict:
+    return t.member_to_glance(msvc.get_member(container(request).deps, who, image_id, member_id))
+
+
+@router.delete("/v2/images/{image_id}/members/{member_id}", status_code=204)
+def delete_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(caller)) -> Response:
+    msvc.remove_member(container(request).deps, who, image_id, member_id)
+    return Response(status_code=204)
+
+
+@router.get("/v2/schemas/{name}")
+def schema(name: str, who: Caller = Depends(caller)) -> dict:
+    if name not in SCHEMAS:
+        raise NotFound(f"Unknown schema '{name}'")
+    return SCHEMAS[name]()
+
+
+@router.get("/v2/info/usage")
+def usage(request: Request, who: Caller = Depends(caller)) -> dict:
+    found = svc.project_usage(container(request).deps, who)
+    return {"usage": {k: {"limit": limit, "usage": used} for k, (limit, used) in found.items()}}
+
+
+# Routes that read their JSON body themselves, so malformed bodies get Glance's answers.
+
+async def _json(request: Request) -> Any:
+    return t.parse_json(await request.body())
+
+
+@router.post("/v2/images", status_code=201)
+async def create_image(request: Request) -> JSONResponse:
+    who = await run_in_threadpool(caller, request)
+    attributes, properties = t.create_body_to_core(await _json(request))
+    image = await run_in_threadpool(svc.create_image, container(request).deps, who, attributes, properties)
+    return JSONResponse(t.image_to_glance(image), status_code=201,
+                        headers={"Location": f"/v2/images/{image.id}"})
+
+
+@router.patch("/v2/images/{image_id}")
+async def update_image(request: Request) -> JSONResponse:
+    image_id = request.path_params["image_id"]
+    who = await run_in_threadpool(caller, request)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if media_type not in (t.PATCH_V20, t.PATCH_V21):
+        return glance_error(415, f"Unsupported Content-Type '{media_type}' for a JSON patch",
+                            {"Accept-Patch": t.ACCEPT_PATCH})
+    changes = t.patch_to_changes(media_type, await _json(request))
+    image = await run_in_threadpool(svc.update_image, container(request).deps, who, image_id, changes)
+    return JSONResponse(t.image_to_glance(image))
+
+
+@router.post("/v2/images/{image_id}/members")
+async def add_member(request: Request) -> JSONResponse:
+    image_id = request.path_params["image_id"]
+    who = await run_in_threadpool(caller, request)
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("member"), str):
+        raise Invalid("Body must be {\"member\": \"<project id>\"}")
+    member = await run_in_threadpool(msvc.add_member, container(request).deps, who, image_id, body["member"])
+    return JSONResponse(t.member_to_glance(member))
+
+
+@router.put("/v2/images/{image_id}/members/{member_id}")
+async def update_member(request: Request) -> JSONResponse:
+    image_id, member_id = request.path_params["image_id"], request.path_params["member_id"]
+    who = await run_in_threadpool(caller, request)
+    body = await _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+        raise Invalid("Body must be {\"status\": \"accepted|rejected|pending\"}")
+    member = await run_in_threadpool(msvc.update_member, container(request).deps, who, image_id,
+                                     member_id, body["status"])
+    return JSONResponse(t.member_to_glance(member))

@@ -1,0 +1,221 @@
+"""Glance v2 vocabulary <-> core vocabulary. Glance names stop here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from vmimage.core.errors import Invalid
+from vmimage.core.images import Image
+from vmimage.core.listing import COMPARE_OPS, IN_FILTER_KEYS, ImageQuery, ListScope, TimeFilter
+from vmimage.core.members import Member
+from vmimage.core.services.images import Change
+
+# Glance attribute name -> core attribute name (for the ones the core types itself).
+GLANCE_TO_CORE = {
+    "name": "name", "visibility": "visibility", "protected": "protected", "os_hidden": "os_hidden",
+    "disk_format": "disk_format", "container_format": "container_format", "min_disk": "min_disk",
+    "min_ram": "min_ram", "owner": "owner", "tags": "tags", "id": "id",
+    "architecture": "architecture", "hw_firmware_type": "boot_mode",
+}
+PATCH_V21 = "application/openstack-images-v2.1-json-patch"
+PATCH_V20 = "application/openstack-images-v2.0-json-patch"
+ACCEPT_PATCH = f"{PATCH_V20}, {PATCH_V21}"
+
+
+def iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image_to_glance(image: Image) -> dict[str, Any]:
+    body: dict[str, Any] = dict(image.properties)
+    if image.architecture is not None:
+        body["architecture"] = image.architecture
+    if image.boot_mode is not None:
+        body["hw_firmware_type"] = image.boot_mode.value
+    body.update({
+        "id": image.id, "name": image.name, "status": image.status.value,
+        "visibility": image.visibility.value, "protected": image.protected, "os_hidden": image.os_hidden,
+        "checksum": image.checksum, "os_hash_algo": image.os_hash_algo,
+        "os_hash_value": image.os_hash_value, "size": image.size, "virtual_size": image.virtual_size,
+        "min_disk": image.min_disk, "min_ram": image.min_ram, "disk_format": image.disk_format,
+        "container_format": image.container_format, "owner": image.owner, "tags": sorted(image.tags),
+        "created_at": iso(image.created_at), "updated_at": iso(image.updated_at),
+        "self": f"/v2/images/{image.id}", "file": f"/v2/images/{image.id}/file",
+        "schema": "/v2/schemas/image",
+    })
+    if image.locations:
+        body["stores"] = ",".join(loc.store for loc in image.locations)
+    return body
+
+
+def member_to_glance(member: Member) -> dict[str, Any]:
+    return {"image_id": member.image_id, "member_id": member.member_id, "status": member.status.value,
+            "created_at": iso(member.created_at), "updated_at": iso(member.updated_at),
+            "schema": "/v2/schemas/member"}
+
+
+def create_body_to_core(body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not isinstance(body, dict):
+        raise Invalid("Request body must be a JSON object")
+    attributes, properties = {}, {}
+    for key, value in body.items():
+        if key in GLANCE_TO_CORE:
+            attributes[GLANCE_TO_CORE[key]] = value
+        else:
+            properties[key] = value
+    return attributes, properties
+
+
+def _decode_pointer(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/") or path.count("/") != 1 or len(path) < 2:
+        raise Invalid(f"Invalid JSON pointer '{path}': only single-level paths are allowed")
+    return path[1:].replace("~1", "/").replace("~0", "~")
+
+
+def patch_to_changes(media_type: str, body: Any) -> list[Change]:
+    if not isinstance(body, list):
+        raise Invalid("A JSON patch must be a list of operations")
+    changes = []
+    for op in body:
+        if not isinstance(op, dict):
+            raise Invalid("Each patch operation must be an object")
+        if media_type == PATCH_V20:
+            names = [k for k in ("add", "remove", "replace") if k in op]
+            if len(names) != 1:
+                raise Invalid("Each operation needs exactly one of add, remove, replace")
+            name, path = names[0], op[names[0]]
+        else:
+            name, path = op.get("op"), op.get("path")
+            if name not in ("add", "remove", "replace"):
+                raise Invalid(f"Unsupported patch operation '{name}'")
+        if name != "remove" and "value" not in op:
+            raise Invalid(f"Operation '{name}' needs a value")
+        key = _decode_pointer(path)
+        changes.append(Change(name, GLANCE_TO_CORE.get(key, key), op.get("value")))
+    return changes
+
+
+def _bool_param(name: str, raw: str) -> bool:
+    low = raw.lower()
+    if low in ("true", "1", "yes"):
+        return True
+    if low in ("false", "0", "no"):
+        return False
+    raise Invalid(f"'{name}' must be true or false")
+
+
+def _int_param(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"'{name}' must be an integer") from None
+    if value < 0:
+        raise Invalid(f"'{name}' must not be negative")
+    return value
+
+
+def _split_in(raw: str) -> list[str]:
+    return next(csv.reader([raw], skipinitialspace=True)) if raw else []
+
+
+def _time_filter(field: str, raw: str) -> TimeFilter:
+    op, _, value = raw.partition(":")
+    if op not in COMPARE_OPS:
+        op, value = "eq", raw
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"Invalid time '{value}' for '{field}'") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return TimeFilter(field, op, when)
+
+
+_SCOPES = {s.value: s for s in ListScope if s != ListScope.DEFAULT}
+_SKIP = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
+         "size_min", "size_max", "created_at", "updated_at", "os_hidden"}
+
+
+def list_params_to_query(params: list[tuple[str, str]]) -> ImageQuery:
+    multi: dict[str, list[str]] = {}
+    for key, value in params:
+        multi.setdefault(key, []).append(value)
+    one = {k: v[-1] for k, v in multi.items()}
+    q = ImageQuery(project_id="")
+    if "limit" in one:
+        q.limit = _int_param("limit", one["limit"])
+    q.marker = one.get("marker")
+    q.sort = _sort(multi)
+    if "visibility" in one:
+        if one["visibility"] not in _SCOPES:
+            raise Invalid(f"Invalid visibility '{one['visibility']}'")
+        q.scope = _SCOPES[one["visibility"]]
+    q.member_status = one.get("member_status", "accepted")
+    q.tags = multi.get("tag", [])
+    if "size_min" in one:
+        q.size_min = _int_param("size_min", one["size_min"])
+    if "size_max" in one:
+        q.size_max = _int_param("size_max", one["size_max"])
+    q.times = [_time_filter(f, one[f]) for f in ("created_at", "updated_at") if f in one]
+    if "os_hidden" in one:
+        q.os_hidden = _bool_param("os_hidden", one["os_hidden"])
+    for key, raw in one.items():
+        if key in _SKIP:
+            continue
+        if key in ("protected",):
+            q.equals[key] = _bool_param(key, raw)
+        elif key in ("name", "status", "disk_format", "container_format", "id", "owner"):
+            if raw.startswith("in:") and key in IN_FILTER_KEYS:
+                q.any_of[key] = _split_in(raw[3:])
+            else:
+                q.equals[key] = raw
+        elif key in ("min_disk", "min_ram"):
+            q.equals[key] = _int_param(key, raw)
+        elif key == "architecture":
+            q.equals["architecture"] = raw
+        elif key == "hw_firmware_type":
+            q.equals["boot_mode"] = raw
+        else:
+            q.properties[key] = raw
+    return q
+
+
+def _sort(multi: dict[str, list[str]]) -> list[tuple[str, str]]:
+    keys, dirs = multi.get("sort_key", []), multi.get("sort_dir", [])
+    if "sort" in multi:
+        if keys or dirs:
+            raise Invalid("'sort' cannot be combined with sort_key/sort_dir")
+        out = []
+        for part in multi["sort"][-1].split(","):
+            key, _, direction = part.strip().partition(":")
+            out.append((key, direction or "desc"))
+        return out
+    if not keys:
+        if dirs:
+            return [("created_at", dirs[-1])]
+        return [("created_at", "desc")]
+    if len(dirs) > len(keys):
+        raise Invalid("More sort_dir than sort_key values")
+    if len(dirs) == 1:
+        dirs = dirs * len(keys)
+    dirs = dirs + ["desc"] * (len(keys) - len(dirs))
+    return list(zip(keys, dirs))
+
+
+def page_links(params: list[tuple[str, str]], images: list[Image], limit: int) -> dict[str, str]:
+    rest = [(k, v) for k, v in params if k != "marker"]
+    links = {"first": "/v2/images" + (f"?{urlencode(rest)}" if rest else "")}
+    if images and len(images) >= limit:
+        links["next"] = "/v2/images?" + urlencode(rest + [("marker", images[-1].id)])
+    return links
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        raise Invalid("Malformed JSON in request body") from None

@@ -1,0 +1,96 @@
+"""HTTP plumbing every face uses: request ids, 405 with Allow, and the upload body bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import uuid
+from collections.abc import Iterator
+
+from starlette.requests import Request
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_COALESCE = 4 << 20     # hand the core 4 MiB buffers, not the server's small reads
+_IN_FLIGHT = 4          # buffers queued between the event loop and the core thread
+_END = object()
+
+
+class RequestIdMiddleware:
+    """Adds x-openstack-request-id to every response (pure ASGI: streaming stays cheap)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = f"req-{uuid.uuid4()}".encode()
+        scope.setdefault("state", {})["request_id"] = rid.decode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-openstack-request-id", rid)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            methods.update(route.methods)
+    return sorted(methods)
+
+
+class BodyBridge:
+    """Feeds an ASGI request body to a core function running on a worker thread.
+
+    The event loop reads the body and queues coalesced buffers; the worker iterates over
+    them. Back-pressure: at most _IN_FLIGHT buffers wait in the queue.
+    """
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+        self._queue: queue.Queue = queue.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(_IN_FLIGHT)
+        self._stopped = False
+
+    async def pump(self) -> None:
+        buf = bytearray()
+        try:
+            async for piece in self._request.stream():
+                if self._stopped:
+                    return
+                buf += piece
+                if len(buf) >= _COALESCE:
+                    await self._put(bytes(buf))
+                    buf = bytearray()
+            if buf:
+                await self._put(bytes(buf))
+            self._queue.put(_END)
+        except BaseException as exc:  # client gone: the worker must stop too
+            self._queue.put(exc)
+            raise
+
+    async def _put(self, data: bytes) -> None:
+        await self._slots.acquire()
+        self._queue.put(data)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise ConnectionAbortedError("client went away during the upload") from item
+            self._loop.call_soon_threadsafe(self._slots.release)
+            yield item

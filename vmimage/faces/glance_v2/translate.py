@@ -47,8 +47,6 @@ def image_to_glance(image: Image) -> dict[str, Any]:
         "self": f"/v2/images/{image.id}", "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
-    if image.locations:
-        body["stores"] = ",".join(loc.store for loc in image.locations)
     return body
 
 

@@ -1,0 +1,3 @@
+from vmimage.cli.main import app
+
+app()

@@ -30,9 +30,9 @@ def status_for(exc: BaseException) -> int:
 
 
 def glance_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    title = HTTPStatus(status).phrase
-    return JSONResponse({"code": status, "title": title, "message": message, "error": {
-        "code": status, "title": title, "message": message}}, status_code=status, headers=headers)
+    # A dict of dicts, each with "message": the shape glanceclient and openstacksdk both read.
+    body = {"error": {"code": status, "title": HTTPStatus(status).phrase, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def handle_core_error(_request: Request, exc: e.VmImageError) -> JSONResponse:

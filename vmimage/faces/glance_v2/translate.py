@@ -171,7 +171,7 @@ def list_params_to_query(params: list[tuple[str, str]]) -> ImageQuery:
                 q.any_of[key] = _split_in(raw[3:])
             else:
                 q.equals[key] = raw
-        elif key in ("min_disk", "min_ram"):
+        elif key in ("min_disk", "min_ram", "size"):
             q.equals[key] = _int_param(key, raw)
         elif key == "architecture":
             q.equals["architecture"] = raw

@@ -1,3 +1,3 @@
-from vmimage.cli.main import app
+from vmimage.cli.main import main
 
-app()
+main()

@@ -141,5 +141,10 @@ def quota_set(ctx: typer.Context, project: str = typer.Option(..., "--project"),
     typer.echo(json.dumps({"project": project, "image_count": images, "image_bytes": bytes_}))
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    from vmimage.core.errors import VmImageError
+    try:
+        app()
+    except VmImageError as exc:  # a refusal, not a crash: one line, non-zero exit
+        typer.echo(f"error ({exc.code}): {exc.message}", err=True)
+        raise SystemExit(1) from None

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Run OpenStack Tempest's image (Glance v2) API tests against a fresh vmimage.
+#
+# Usage: scripts/tempest.sh [REGEX ...] [-- TEMPEST_RUN_ARGS ...]
+#   no REGEX     run the Tempest classes vmimage is expected to pass (DEFAULT_REGEX below)
+#   REGEX ...    run these stestr selection regexes instead (joined with '|'),
+#                e.g. scripts/tempest.sh 'tempest\.api\.image\.v2\.test_images_member\.'
+#   -- ARGS      passed to `tempest run` as they are (e.g. -- --slowest)
+#
+# Tests run on one worker: with one set of pre-provisioned accounts, two workers would
+# compete for them (tempest then hands `alt` the reader account, or primary the alt one).
+#
+# Environment: TEMPEST_VENV (default .venv-tempest), TEMPEST_VERSION (default 47.0.0),
+# KEEP_TEMPEST_DIR=1 keeps the temp dir (server data, log, tempest workspace).
+#
+# Starts `vmimage serve` on a free loopback port with a temp data dir, provisions the
+# pre-provisioned accounts Tempest uses (demo, alt, reader, admin), writes tempest.conf and
+# accounts.yaml, runs tempest, prints a per-class summary, stops the server. Exits non-zero
+# when a test fails.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="$ROOT/.venv"
+TEMPEST_VENV="${TEMPEST_VENV:-$ROOT/.venv-tempest}"
+TEMPEST_VERSION="${TEMPEST_VERSION:-47.0.0}"
+
+DEFAULT_REGEX='^tempest\.api\.image\.v2\.(test_images\.(BasicOperationsImagesTest|ListUserImagesTest|ListSharedImagesTest)|test_images_negative\.ImagesNegativeTest|test_images_tags\.ImagesTagsTest|test_images_tags_negative\.ImagesTagsNegativeTest|test_images_member\.ImagesMemberTest|test_images_member_negative\.ImagesMemberNegativeTest|test_versions\.VersionsTest|admin\.test_images\.BasicOperationsImagesAdminTest)\.'
+
+regexes=()
+run_args=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then
+        shift
+        run_args=("$@")
+        break
+    fi
+    regexes+=("$1")
+    shift
+done
+if [ ${#regexes[@]} -eq 0 ]; then
+    REGEX="$DEFAULT_REGEX"
+else
+    REGEX="$(IFS='|'; echo "${regexes[*]}")"
+fi
+
+if [ ! -x "$VENV/bin/vmimage" ]; then
+    echo "vmimage is not installed in $VENV (python3 -m venv .venv && .venv/bin/pip install -e .)" >&2
+    exit 2
+fi
+if [ ! -x "$TEMPEST_VENV/bin/tempest" ]; then
+    echo "Installing tempest $TEMPEST_VERSION into $TEMPEST_VENV" >&2
+    python3 -m venv "$TEMPEST_VENV"
+    "$TEMPEST_VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION"
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/vmimage-tempest.XXXXXX")"
+DATA="$WORK/data"
+WS="$WORK/workspace"
+LOG="$WORK/server.log"
+SERVER_PID=""
+mkdir -p "$DATA"
+
+cleanup() {
+    local rc=$?
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [ "${KEEP_TEMPEST_DIR:-0}" = "1" ]; then
+        echo "Kept $WORK (server log: $LOG)" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+BASE="http://127.0.0.1:$PORT"
+
+# Accounts (admin/admin in project admin is created by `serve` from VMIMAGE_ADMIN_PASSWORD).
+vmadmin() { "$VENV/bin/vmimage" admin --data-dir "$DATA" "$@" >/dev/null; }
+vmadmin project create demo
+vmadmin project create alt
+vmadmin user create demo --project demo --role member --password demo
+vmadmin user create alt --project alt --role member --password alt
+vmadmin user create reader --project demo --role reader --password reader
+
+VMIMAGE_ADMIN_PASSWORD=admin VMIMAGE_FORMAT_ENFORCEMENT=false \
+    "$VENV/bin/vmimage" serve --data-dir "$DATA" --port "$PORT" >"$LOG" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 150); do
+    if "$VENV/bin/python" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)" \
+        "$BASE/versions" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "vmimage exited during start-up:" >&2
+        cat "$LOG" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "vmimage listening on $BASE (pid $SERVER_PID, data $DATA)"
+
+# Tempest workspace and configuration.
+"$TEMPEST_VENV/bin/tempest" init --workspace-path "$WORK/workspace.yaml" --name vmimage "$WS" >/dev/null
+
+# Order matters: tempest gives `alt` the first free non-admin account after primary.
+cat >"$WS/etc/accounts.yaml" <<'EOF'
+- username: demo
+  project_name: demo
+  password: demo
+  user_domain_name: Default
+  project_domain_name: Default
+  roles: [member]
+- username: alt
+  project_name: alt
+  password: alt
+  user_domain_name: Default
+  project_domain_name: Default
+  roles: [member]
+- username: reader
+  project_name: demo
+  password: reader
+  user_domain_name: Default
+  project_domain_name: Default
+  roles: [reader]
+- username: admin
+  project_name: admin
+  password: admin
+  user_domain_name: Default
+  project_domain_name: Default
+  roles: [admin]
+EOF
+
+cat >"$WS/etc/tempest.conf" <<EOF
+[DEFAULT]
+log_dir = $WS/logs
+log_file = tempest.log
+debug = false
+
+[oslo_concurrency]
+lock_path = $WS/lock
+
+[auth]
+use_dynamic_credentials = false
+test_accounts_file = $WS/etc/accounts.yaml
+create_isolated_networks = false
+admin_domain_name = Default
+default_credentials_domain_name = Default
+
+[identity]
+auth_version = v3
+uri_v3 = $BASE/identity/v3
+region = RegionOne
+disable_ssl_certificate_validation = true
+v3_endpoint_type = public
+
+[identity-feature-enabled]
+api_v2 = false
+api_v3 = true
+
+[image]
+region = RegionOne
+endpoint_type = public
+image_caching_enabled = false
+http_image = $BASE/nonexistent
+http_qcow2_image = $BASE/nonexistent
+
+[image-feature-enabled]
+image_format_enforcement = false
+import_image = false
+os_glance_reserved = true
+manage_locations = false
+http_store_enabled = false
+
+[service_available]
+glance = true
+nova = false
+cinder = false
+neutron = false
+swift = false
+
+[validation]
+run_validation = false
+EOF
+
+echo "Running tempest (regex: $REGEX)"
+set +e
+(cd "$WS" && "$TEMPEST_VENV/bin/tempest" run --config-file "$WS/etc/tempest.conf" \
+    --regex "$REGEX" --concurrency 1 ${run_args[@]+"${run_args[@]}"})
+RC=$?
+set -e
+
+# Per-class summary from the run just made.
+(cd "$WS" && "$TEMPEST_VENV/bin/stestr" last --subunit 2>/dev/null) | "$TEMPEST_VENV/bin/python" -c '
+import collections, sys
+import subunit, testtools
+
+counts = collections.defaultdict(collections.Counter)
+
+class Collect(testtools.StreamResult):
+    def status(self, test_id=None, test_status=None, **kw):
+        if not test_id or test_status not in ("success", "fail", "skip", "xfail", "uxsuccess"):
+            return
+        name = test_id.split("[")[0]
+        if "." not in name or name.startswith(("setUpClass", "tearDownClass")):
+            cls = name
+        else:
+            cls = name.rsplit(".", 1)[0]
+        if "(" in test_id:   # class fixtures: "setUpClass (tempest.x.Class)"
+            cls = test_id[test_id.index("(") + 1:test_id.rindex(")")]
+        counts[cls]["passed" if test_status in ("success", "xfail") else
+                    "failed" if test_status in ("fail", "uxsuccess") else "skipped"] += 1
+
+case = subunit.ByteStreamToStreamResult(sys.stdin.buffer, non_subunit_name="stdout")
+result = Collect()
+result.startTestRun()
+case.run(result)
+result.stopTestRun()
+total = collections.Counter()
+print()
+print("%-80s %6s %6s %7s" % ("class", "passed", "failed", "skipped"))
+for cls in sorted(counts):
+    c = counts[cls]
+    total.update(c)
+    print("%-80s %6d %6d %7d" % (cls, c["passed"], c["failed"], c["skipped"]))
+print("%d passed, %d failed, %d skipped" % (total["passed"], total["failed"], total["skipped"]))
+' || true
+
+if [ "$RC" -ne 0 ]; then
+    echo "tempest run failed (exit $RC); last server log lines:" >&2
+    tail -n 40 "$LOG" >&2 || true
+fi
+exit "$RC"

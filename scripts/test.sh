@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Second command of the README: install everything, then run the test suite on SQLite and
+# on PostgreSQL (VMIMAGE_TEST_PG, default the local server; skipped with a reason if absent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh --test
+export PATH="$PWD/.venv/bin:$PATH"
+
+status=0
+echo "== vmimage tests on SQLite =="
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@" || status=$?
+echo "== vmimage tests on PostgreSQL =="
+VMIMAGE_TEST_DB=postgres .venv/bin/python -m pytest -q -p no:cacheprovider -rs tests/api "$@" || {
+  rc=$?; [ $rc -eq 5 ] || status=$rc; }
+exit $status

@@ -1,0 +1,53 @@
+import pytest
+
+from vmimage.core import os_catalogue
+from vmimage.core.errors import Invalid, QuotaExceeded, TooLarge
+from vmimage.core.listing import ImageQuery
+from vmimage.core.policy import Caller, can_see, expand_roles
+from vmimage.core.images import Image, Visibility
+from vmimage.core.quotas import Limits, check_image_count, check_size_cap
+
+
+def test_os_catalogue_derives_platform_type_and_bits():
+    info = os_catalogue.require("Ubuntu 14.04 server 64bit")
+    assert (info.platform, info.os_type, info.os_bit) == ("Ubuntu", "Linux", 64)
+    assert os_catalogue.require("CentOS 6.4 32bit").os_bit == 32
+    assert os_catalogue.require("Windows Server 2016 Standard 64bit").os_type == "Windows"
+    assert os_catalogue.require(" CoreOS 1298.6.0 ").os_bit == 64
+    with pytest.raises(Invalid):
+        os_catalogue.require("Plan 9")
+
+
+def test_roles_imply_downwards():
+    assert expand_roles({"admin"}) == {"admin", "member", "reader"}
+    assert expand_roles({"member"}) == {"member", "reader"}
+    assert expand_roles({"reader"}) == {"reader"}
+
+
+def test_visibility_rules():
+    me, other = Caller("u", "p", frozenset({"member"})), Caller("u2", "q", frozenset({"member"}))
+    shared = Image(id="i", owner="p", visibility=Visibility.SHARED)
+    assert can_see(me, shared, None)
+    assert not can_see(other, shared, None)
+    assert can_see(other, shared, "pending")
+    assert can_see(other, Image(id="j", owner="p", visibility=Visibility.COMMUNITY), None)
+    assert not can_see(other, Image(id="k", owner="p", visibility=Visibility.PRIVATE), "accepted")
+
+
+def test_quotas():
+    limits = Limits(image_count=2, max_image_size=10)
+    check_image_count(limits, 1)
+    with pytest.raises(QuotaExceeded):
+        check_image_count(limits, 2)
+    with pytest.raises(TooLarge):
+        check_size_cap(limits, 11)
+    assert limits.for_project({"image_count": 5}).image_count == 5
+    check_image_count(Limits(), 10 ** 9)  # -1 is unlimited
+
+
+def test_query_validation_clamps_and_refuses():
+    q = ImageQuery(project_id="p", limit=5000)
+    q.validate()
+    assert q.limit == 1000
+    with pytest.raises(Invalid):
+        ImageQuery(project_id="p", sort=[("bogus", "asc")]).validate()

@@ -241,7 +241,7 @@ def set_active(deps: Deps, caller: Caller, image_id: str, active: bool) -> None:
     """Deactivate or reactivate; both are idempotent."""
     with deps.uow(write=True) as uow:
         image = _load(uow, caller, image_id, for_update=True)
-        require_admin(caller, "deactivate or reactivate an image")
+        require_owner(caller, image)   # upstream default: admin, or a member of the owning project
         target = ImageStatus.ACTIVE if active else ImageStatus.DEACTIVATED
         if image.status == target:
             return

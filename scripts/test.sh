@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Second command of the README: install everything, then run the test suite on SQLite and
-# on PostgreSQL (VMIMAGE_TEST_PG, default the local server; skipped with a reason if absent).
+# on PostgreSQL (VMIMAGE_TEST_PG, default the local server; skipped with a reason if absent),
+# then the Tempest image classes against a fresh server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
@@ -12,4 +13,6 @@ echo "== vmimage tests on SQLite =="
 echo "== vmimage tests on PostgreSQL =="
 VMIMAGE_TEST_DB=postgres .venv/bin/python -m pytest -q -p no:cacheprovider -rs tests/api "$@" || {
   rc=$?; [ $rc -eq 5 ] || status=$rc; }
+echo "== Tempest tempest.api.image.v2 (the classes vmimage must pass) =="
+bash scripts/tempest.sh || status=$?
 exit $status

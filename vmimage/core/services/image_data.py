@@ -11,7 +11,7 @@ from vmimage.core.images import Image, ImageStatus, Location, require_formats
 from vmimage.core.policy import Caller, require_owner
 from vmimage.core.quotas import check_image_bytes, check_size_cap
 from vmimage.core.services.deps import Deps
-from vmimage.core.services.images import _load
+from vmimage.core.services.images import find_visible
 from vmimage.core.streaming import stream_into_store
 
 
@@ -19,7 +19,7 @@ def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterabl
                       store: str | None = None, declared_size: int | None = None) -> Image:
     blob_store = deps.store(store)
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         if image.status != ImageStatus.QUEUED:
             raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image_id)
@@ -101,7 +101,7 @@ def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | No
 
 def load_image_for_read(deps: Deps, caller: Caller, image_id: str) -> Image:
     with deps.uow() as uow:
-        image = _load(uow, caller, image_id)
+        image = find_visible(uow, caller, image_id)
     if image.status == ImageStatus.DEACTIVATED and not caller.is_admin:
         raise Forbidden("Image is deactivated", image_id=image_id)
     return image

@@ -103,7 +103,8 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
         raise Invalid(f"Unknown attribute '{key}'")
 
 
-def _load(uow: UnitOfWork, caller: Caller, image_id: str, for_update: bool = False) -> Image:
+def find_visible(uow: UnitOfWork, caller: Caller, image_id: str, for_update: bool = False) -> Image:
+    """The image if the caller may see it; NotFound otherwise (never reveal what exists)."""
     image = uow.images.get(image_id, for_update=for_update)
     if image is None or image.status == ImageStatus.DELETED:
         raise NotFound("Image not found", image_id=image_id)
@@ -113,7 +114,7 @@ def _load(uow: UnitOfWork, caller: Caller, image_id: str, for_update: bool = Fal
 
 def load_visible(deps: Deps, caller: Caller, image_id: str) -> Image:
     with deps.uow() as uow:
-        return _load(uow, caller, image_id)
+        return find_visible(uow, caller, image_id)
 
 
 def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
@@ -154,13 +155,13 @@ def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> list[Image]:
             marker = uow.images.get(query.marker)
             if marker is None or marker.status == ImageStatus.DELETED:
                 raise Invalid("Marker not found", marker=query.marker)
-            _load(uow, caller, query.marker)
+            find_visible(uow, caller, query.marker)
         return uow.images.list(query)
 
 
 def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change]) -> Image:
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         for change in changes:
             _apply(caller, image, change)
@@ -198,7 +199,7 @@ def _apply(caller: Caller, image: Image, change: Change) -> None:
 def add_tag(deps: Deps, caller: Caller, image_id: str, tag: str) -> None:
     validate_tag(tag)
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         if tag not in image.tags:
             image.tags.add(tag)
@@ -210,7 +211,7 @@ def add_tag(deps: Deps, caller: Caller, image_id: str, tag: str) -> None:
 
 def delete_tag(deps: Deps, caller: Caller, image_id: str, tag: str) -> None:
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         if tag not in image.tags:
             raise NotFound(f"Tag '{tag}' not found", tag=tag)
@@ -222,7 +223,7 @@ def delete_tag(deps: Deps, caller: Caller, image_id: str, tag: str) -> None:
 
 def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         if image.protected:
             raise Forbidden("Image is protected and cannot be deleted", image_id=image_id)
@@ -240,7 +241,7 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
 def set_active(deps: Deps, caller: Caller, image_id: str, active: bool) -> None:
     """Deactivate or reactivate; both are idempotent."""
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)   # upstream default: admin, or a member of the owning project
         target = ImageStatus.ACTIVE if active else ImageStatus.DEACTIVATED
         if image.status == target:

@@ -8,7 +8,7 @@ from vmimage.core.members import Member
 from vmimage.core.policy import Caller, require_owner, require_writer
 from vmimage.core.quotas import check_members
 from vmimage.core.services.deps import Deps
-from vmimage.core.services.images import _load
+from vmimage.core.services.images import find_visible
 
 
 def _require_shared(image) -> None:
@@ -18,7 +18,7 @@ def _require_shared(image) -> None:
 
 def add_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> Member:
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         _require_shared(image)
         if uow.images.get_member(image_id, member_id) is not None:
@@ -33,7 +33,7 @@ def add_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> Mem
 
 def list_members(deps: Deps, caller: Caller, image_id: str) -> list[Member]:
     with deps.uow() as uow:
-        image = _load(uow, caller, image_id)
+        image = find_visible(uow, caller, image_id)
         _require_shared(image)
         members = uow.images.list_members(image_id)
     if caller.is_admin or image.owner == caller.project_id:
@@ -43,7 +43,7 @@ def list_members(deps: Deps, caller: Caller, image_id: str) -> list[Member]:
 
 def get_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> Member:
     with deps.uow() as uow:
-        image = _load(uow, caller, image_id)
+        image = find_visible(uow, caller, image_id)
         _require_shared(image)
         member = uow.images.get_member(image_id, member_id)
     if member is None or not (caller.is_admin or image.owner == caller.project_id
@@ -59,7 +59,7 @@ def update_member(deps: Deps, caller: Caller, image_id: str, member_id: str, sta
     except ValueError:
         raise Invalid(f"Invalid member status '{status}'") from None
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         _require_shared(image)
         member = uow.images.get_member(image_id, member_id)
         if member is None:
@@ -74,7 +74,7 @@ def update_member(deps: Deps, caller: Caller, image_id: str, member_id: str, sta
 
 def remove_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> None:
     with deps.uow(write=True) as uow:
-        image = _load(uow, caller, image_id, for_update=True)
+        image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         _require_shared(image)
         if uow.images.get_member(image_id, member_id) is None:

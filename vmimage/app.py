@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -16,18 +17,34 @@ from vmimage.faces.glance_v2 import routes as glance_routes
 from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
 from vmimage.faces.http import RequestIdMiddleware, allowed_methods
 from vmimage.faces.keystone import routes as keystone_routes
+from vmimage.faces.native import routes as native_routes
+from vmimage.faces.native.errors import native_error
 
 log = logging.getLogger("vmimage")
 
 
 def create_app(container: Container) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        container.jobs.start()
+        try:
+            yield
+        finally:
+            container.jobs.stop()
+
     app = FastAPI(title="vmimage", redirect_slashes=False, docs_url=None, redoc_url=None,
-                  openapi_url="/vmimage/openapi.json")
+                  openapi_url="/vmimage/openapi.json", lifespan=lifespan)
     app.state.container = container
     app.include_router(keystone_routes.router)
     app.include_router(glance_routes.router)
     app.include_router(glance_data.router)
-    app.add_exception_handler(VmImageError, handle_core_error)
+    app.include_router(native_routes.router)
+
+    @app.exception_handler(VmImageError)
+    async def core_error(request: Request, exc: VmImageError):
+        if request.url.path.startswith(native_routes.PREFIX):
+            return native_error(exc)
+        return await handle_core_error(request, exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):

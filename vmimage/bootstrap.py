@@ -9,12 +9,17 @@ from datetime import timedelta
 from sqlalchemy import Engine, update
 
 from vmimage.adapters.blob.local import LocalFileBlobStore
+from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
+from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.db import tables
 from vmimage.adapters.db.engine import make_engine, upgrade_schema
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core.images import ImageStatus
 from vmimage.core.quotas import Limits
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.job_engine import EngineSettings, JobEngine
+from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
+from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
 from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
@@ -29,8 +34,10 @@ class Container:
     identity: IdentityService
     # Validates callers' tokens: the built-in identity or an external Keystone.
     tokens: IdentityService | ExternalKeystone
+    jobs: JobEngine
 
     def close(self) -> None:
+        self.jobs.stop()
         self.deps.hash_pool.shutdown(wait=False)
         self.engine.dispose()
 
@@ -46,13 +53,17 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                     max_image_size=settings.max_image_size)
     deps = Deps(uow=uow, stores={store.name: store}, default_store=store.name, limits=limits,
                 enforce_format_match=settings.format_enforcement, new_inspector=OsloContentInspector,
-                hash_pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hash"))
+                hash_pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hash"),
+                disks=Qcow2DiskDriver(settings.data_dir / "disks", image_roots=[settings.store_dir]),
+                hypervisor=QemuHypervisor(settings.data_dir / "run"))
+    jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks()}, EngineSettings(workers=settings.job_workers))
+    deps.submit_job = jobs.wake
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
     tokens = identity
     if settings.keystone_url:
         tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                   settings.keystone_password, settings.keystone_project)
-    return Container(settings, engine, deps, identity, tokens)
+    return Container(settings, engine, deps, identity, tokens, jobs)
 
 
 def recover_after_crash(container: Container) -> None:
@@ -61,6 +72,7 @@ def recover_after_crash(container: Container) -> None:
         return
     for store in container.deps.stores.values():
         store.cleanup_partial()
+    container.deps.disks.discard_all_work()
     with container.engine.begin() as conn:
         conn.execute(update(tables.images).where(tables.images.c.status == ImageStatus.SAVING.value)
                      .values(status=ImageStatus.QUEUED.value, size=None, virtual_size=None,

@@ -39,6 +39,7 @@ class Settings:
     keystone_password: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_PASSWORD", ""))
     keystone_project: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_PROJECT", "service"))
     workers: int = field(default_factory=lambda: _int("VMIMAGE_WORKERS", 1))
+    job_workers: int = field(default_factory=lambda: _int("VMIMAGE_JOB_WORKERS", 2))
 
     @property
     def db_url(self) -> str:

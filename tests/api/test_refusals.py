@@ -283,7 +283,7 @@ def test_image_deleted_mid_upload_gets_410_and_leaves_nothing(server, http):
         for i in range(16):
             if i == 4:
                 halfway.set()
-                time.sleep(1.0)
+                time.sleep(2.0)
             yield b"\2" * (1 << 20)
     result = {}
 
@@ -293,6 +293,10 @@ def test_image_deleted_mid_upload_gets_410_and_leaves_nothing(server, http):
     t = threading.Thread(target=upload)
     t.start()
     halfway.wait(10)
+    for _ in range(50):   # the server may not have read the first bytes yet
+        if http.get(f"/v2/images/{image['id']}").json()["status"] == "saving":
+            break
+        time.sleep(0.05)
     assert http.get(f"/v2/images/{image['id']}").json()["status"] == "saving"
     assert http.delete(f"/v2/images/{image['id']}").status_code == 204
     t.join(30)

@@ -5,6 +5,9 @@
     ├── Gone                     the entity vanished while an operation ran on it
     ├── Conflict                 the request clashes with the current state
     │   ├── InvalidTransition    the state machine does not allow this move
+    │   ├── InUse                an image, volume or snapshot something else depends on
+    │   ├── Busy                 a server or disk is in the middle of another task
+    │   ├── MustBeStopped        the operation needs the server stopped
     │   └── Duplicate            an entity with this identity already exists
     ├── Invalid                  a value is malformed or out of range
     │   └── BadImageFormat       image content does not match its declared format
@@ -46,6 +49,18 @@ class InvalidTransition(Conflict):
     def __init__(self, entity: str, current: str, target: str) -> None:
         super().__init__(f"{entity} cannot go from '{current}' to '{target}'",
                          current=current, target=target)
+
+
+class InUse(Conflict):
+    code = "in_use"
+
+
+class Busy(Conflict):
+    code = "busy"
+
+
+class MustBeStopped(Conflict):
+    code = "must_be_stopped"
 
 
 class Duplicate(Conflict):

@@ -31,6 +31,8 @@ class BlobStore(Protocol):
     def size(self, key: str) -> int: ...
     def cleanup_partial(self) -> int:
         """Remove leftovers of writes that never committed; returns how many."""
+    def local_path(self, key: str) -> str | None:
+        """A file path to the blob when the store keeps it on a local file system."""
 
 
 @dataclass
@@ -73,3 +75,45 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self, write: bool = False) -> UnitOfWork: ...
+
+
+class DiskDriver(Protocol):
+    """Real disk files for volumes and snapshots (qcow2 on a local file system)."""
+
+    def path(self, volume_id: str) -> str: ...
+    def create_from_image(self, volume_id: str, image_path: str, image_format: str, size_bytes: int) -> None:
+        """A copy-on-write overlay on the image's data: instant whatever the image's size."""
+    def create_empty(self, volume_id: str, size_bytes: int) -> None: ...
+    def create_from_snapshot(self, volume_id: str, snapshot_id: str, size_bytes: int) -> None: ...
+    def snapshot(self, volume_id: str, snapshot_id: str) -> None:
+        """A point-in-time copy of a disk nobody writes to right now."""
+    def adopt_snapshot(self, snapshot_id: str, copy_path: str) -> None:
+        """Keep a copy made elsewhere (a live backup) as a snapshot."""
+    def export(self, volume_id: str, target: str) -> None:
+        """A standalone qcow2 of the disk's content (backing chain flattened, sparse)."""
+    def resize(self, volume_id: str, size_bytes: int) -> None: ...
+    def grow_file(self, path: str, size_bytes: int) -> None:
+        """Grow a standalone qcow2 copy (a job's scratch file)."""
+    def compact_file(self, source: str, target: str) -> None:
+        """Rewrite a standalone qcow2 copy leaving zeroes unallocated."""
+    def virtual_size(self, volume_id: str) -> int: ...
+    def delete(self, volume_id: str) -> None: ...
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+    def snapshot_in_use(self, snapshot_id: str) -> bool: ...
+    def work_dir(self, job_id: str) -> str:
+        """A scratch directory for one job; removed with discard_work."""
+    def discard_work(self, job_id: str) -> None: ...
+
+
+class Hypervisor(Protocol):
+    """Running servers as real processes."""
+
+    def start(self, server_id: str, disks: list[tuple[str, str]], memory_mb: int) -> None:
+        """disks: (device, disk file path), system disk first."""
+    def stop(self, server_id: str, grace_seconds: float = 5.0) -> None: ...
+    def reboot(self, server_id: str) -> None: ...
+    def is_running(self, server_id: str) -> bool: ...
+    def running(self) -> list[str]:
+        """Servers whose processes are alive (found again after a restart)."""
+    def backup_disk(self, server_id: str, device: str, target: str) -> None:
+        """A live, crash-consistent copy of one attached disk into a new qcow2 file."""

@@ -1,19 +1,26 @@
 """One pass over image data: limit -> inspect -> hash (md5 + sha512) -> store.
 
-sha512 runs on a second thread (hashlib releases the GIL on large buffers), so the two
-digests are not serialised on one core; md5, inspection and the store write run on the
-caller's thread while sha512 of the same chunk proceeds.
+Three stages work on the data at once: sha512 and the store write each run on a thread of
+their own (hashlib and os.write release the GIL on large buffers), md5 and inspection on
+the caller's thread. Each helper stage takes its chunks, in order, from a short queue, so a
+stage that is briefly slower does not stall the others; the queues are bounded, so memory
+stays bounded too.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from vmimage.core.errors import Invalid, TooLarge
 from vmimage.core.ports import BlobWriter, ContentInspector, InspectionReport
+
+_STAGE_DEPTH = 3        # chunks a helper stage may lag behind the caller's thread
+_END = object()
 
 
 @dataclass
@@ -24,13 +31,56 @@ class StreamResult:
     report: InspectionReport
 
 
+class _Stage:
+    """A thread applying fn to each queued chunk, in order; remembers the first failure."""
+
+    def __init__(self, fn: Callable[[bytes], object], name: str) -> None:
+        self._fn = fn
+        self._queue: queue.Queue = queue.Queue(_STAGE_DEPTH)
+        self.error: BaseException | None = None
+        self._dropping = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self.error is None and not self._dropping:   # else only drain: put() never blocks
+                try:
+                    self._fn(item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+                    self.error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(chunk)
+
+    def drop(self) -> None:
+        """The upload failed: skip what is still queued."""
+        self._dropping = True
+
+    def finish(self) -> None:
+        """Wait until every queued chunk is done (the writer must be idle before a commit or
+        an abort)."""
+        self._queue.put(_END)
+        self._thread.join()
+
+
 def stream_into_store(chunks: Iterable[bytes], writer: BlobWriter, inspector: ContentInspector,
-                      hash_pool: Executor, size_cap: int, expected_size: int | None = None
+                      hash_pool: Executor | None, size_cap: int, expected_size: int | None = None
                       ) -> StreamResult:
-    """Consume chunks once; raise while the data still flows when a limit is passed."""
+    """Consume chunks once; raise while the data still flows when a limit is passed.
+
+    hash_pool is kept for the callers' signature; the helper stages use threads of their
+    own, so that one long upload never holds a shared pool's worker for its whole length.
+    """
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     size = 0
-    pending = None
+    hashing = _Stage(sha.update, "upload-sha512")
+    writing = _Stage(writer.write, "upload-write")
     try:
         for chunk in chunks:
             if not chunk:
@@ -40,15 +90,20 @@ def stream_into_store(chunks: Iterable[bytes], writer: BlobWriter, inspector: Co
                 raise TooLarge(f"Image data exceeds the size cap of {size_cap} bytes", limit=size_cap)
             if expected_size is not None and size > expected_size:
                 raise Invalid("More data received than the declared image size")
-            if pending is not None:
-                pending.result()
-            pending = hash_pool.submit(sha.update, chunk)
+            hashing.put(chunk)
+            writing.put(chunk)
             md5.update(chunk)
             inspector.feed(chunk)
-            writer.write(chunk)
+    except BaseException:
+        hashing.drop()
+        writing.drop()
+        raise
     finally:
-        if pending is not None:
-            pending.result()
+        hashing.finish()
+        writing.finish()
+    for stage in (hashing, writing):
+        if stage.error is not None:
+            raise stage.error
     if expected_size is not None and size != expected_size:
         raise Invalid(f"Received {size} bytes but {expected_size} were declared")
     return StreamResult(size, md5.hexdigest(), sha.hexdigest(), inspector.report())

@@ -11,6 +11,37 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vmimage.core import errors as e
+
+# Core error -> HTTP status as Glance answers; the native API answers the same way.
+GLANCE_STYLE_STATUS: dict[type[e.VmImageError], int] = {
+    e.NotFound: 404,
+    e.Gone: 410,
+    e.Conflict: 409,
+    e.Invalid: 400,
+    e.BadImageFormat: 415,
+    e.Forbidden: 403,
+    e.Unauthenticated: 401,
+    e.QuotaExceeded: 413,
+    e.BackendUnavailable: 503,
+}
+
+
+def status_for(exc: BaseException, table: dict[type, int]) -> int:
+    for cls in type(exc).__mro__:  # the closest registered class wins
+        if cls in table:
+            return table[cls]
+    return 500
+
+
+def caller(request: Request):
+    """The core Caller behind the request's Keystone token (X-Auth-Token)."""
+    token = request.headers.get("x-auth-token")
+    if not token:
+        raise e.Unauthenticated("This server could not verify that you are authorized")
+    return request.app.state.container.tokens.caller(token)
+
+
 _COALESCE = 4 << 20     # hand the core 4 MiB buffers, not the server's small reads
 _IN_FLIGHT = 4          # buffers queued between the event loop and the core thread
 _END = object()
@@ -60,17 +91,21 @@ class BodyBridge:
         self._stopped = False
 
     async def pump(self) -> None:
-        buf = bytearray()
+        pieces: list[bytes] = []     # joined once per buffer: a single copy of the data
+        held = 0
         try:
             async for piece in self._request.stream():
                 if self._stopped:
                     return
-                buf += piece
-                if len(buf) >= _COALESCE:
-                    await self._put(bytes(buf))
-                    buf = bytearray()
-            if buf:
-                await self._put(bytes(buf))
+                if not piece:
+                    continue
+                pieces.append(piece)
+                held += len(piece)
+                if held >= _COALESCE:
+                    await self._put(b"".join(pieces))
+                    pieces, held = [], 0
+            if pieces:
+                await self._put(b"".join(pieces))
             self._queue.put(_END)
         except BaseException as exc:  # client gone: the worker must stop too
             self._queue.put(exc)

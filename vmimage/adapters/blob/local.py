@@ -1,7 +1,17 @@
-"""LocalFileBlobStore: one file per blob; write to a temp name, fsync, rename."""
+"""LocalFileBlobStore: one file per blob; write to a temp name, fsync, rename.
+
+Blob data is written with O_DIRECT where the file system allows it: the bytes go from an
+aligned buffer straight to the device instead of being copied into the page cache, which
+is most of the CPU a buffered write costs (and, in a VM, faulting in fresh page-cache memory
+costs more still). The tail that does not fill an aligned block is written through the page
+cache at commit; fdatasync then makes all of it durable, as before.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import mmap
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,19 +20,71 @@ from pathlib import Path
 from vmimage.core.errors import NotFound
 
 _TMP = ".partial"
+_DIRECT_BUFFER = 4 << 20     # a multiple of any logical block size; mmap memory is page aligned
+_O_DIRECT = getattr(os, "O_DIRECT", 0)
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class _LocalWriter:
     def __init__(self, final: Path, tmp: Path) -> None:
         self._final, self._tmp = final, tmp
         self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._buf: mmap.mmap | None = None      # the aligned staging buffer, while O_DIRECT
+        self._fill = 0
+        if _O_DIRECT:
+            try:
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | _O_DIRECT)
+                self._buf = mmap.mmap(-1, _DIRECT_BUFFER)
+            except OSError:       # the file system does not do O_DIRECT: buffered writes
+                self._buf = None
 
     def write(self, chunk: bytes) -> None:
+        if self._buf is None:
+            _write_all(self._fd, chunk)
+            return
         view = memoryview(chunk)
         while view:
-            view = view[os.write(self._fd, view):]
+            n = min(len(view), _DIRECT_BUFFER - self._fill)
+            self._buf[self._fill:self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == _DIRECT_BUFFER:
+                self._flush_staged()
+
+    def _flush_staged(self) -> None:
+        """Write the staging buffer (whole aligned blocks while O_DIRECT) and empty it."""
+        view = memoryview(self._buf)[:self._fill]
+        while view:
+            try:
+                n = os.write(self._fd, view)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or not self._direct():
+                    raise
+                # O_DIRECT refused at write time (this device's alignment rules); nothing
+                # was written, so carry on buffered from the same offset.
+                self._to_buffered()
+                continue
+            view = view[n:]
+            if view and self._direct() and n % 4096:
+                self._to_buffered()   # a short direct write left us unaligned
+        self._fill = 0
+
+    def _direct(self) -> bool:
+        return bool(fcntl.fcntl(self._fd, fcntl.F_GETFL) & _O_DIRECT)
+
+    def _to_buffered(self) -> None:
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
 
     def commit(self) -> None:
+        if self._buf is not None:
+            self._to_buffered()        # the tail is not a whole block
+            self._flush_staged()
+            self._buf = None           # unmapped once no view refers to it
         os.fdatasync(self._fd)
         os.close(self._fd)
         self._fd = -1
@@ -34,6 +96,7 @@ class _LocalWriter:
             os.close(dir_fd)
 
     def abort(self) -> None:
+        self._buf = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -96,3 +159,6 @@ class LocalFileBlobStore:
 
     def keys(self) -> list[str]:
         return [p.name for p in self.root.iterdir() if p.is_file()]
+
+    def local_path(self, key: str) -> str | None:
+        return str(self._path(key))

@@ -137,3 +137,65 @@ access_keys = Table(
     Column("project_id", String(64)),
     Column("created_at", DateTime, nullable=False),
 )
+
+# Inventory: servers, volumes (their disks), snapshots
+
+servers = Table(
+    "servers", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("image_id", String(36), index=True),
+    Column("status", String(20), nullable=False),
+    Column("task", String(64)),
+    Column("memory_mb", Integer, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+volumes = Table(
+    "volumes", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("name", String(255)),
+    Column("size_gb", Integer, nullable=False),
+    Column("type", String(20), nullable=False),
+    Column("category", String(10), nullable=False),
+    Column("encrypted", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("server_id", String(64), index=True),
+    Column("device", String(10)),
+    Column("image_id", String(36), index=True),
+    Column("snapshot_id", String(64), index=True),
+    Column("busy", String(64)),
+    Column("created_at", DateTime, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("volume_id", String(64), nullable=False),
+    Column("name", String(255)),
+    Column("size_gb", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("project_id", String(64), nullable=False, index=True),
+    Column("status", String(10), nullable=False),
+    Column("progress", Integer, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("entities", Text, nullable=False),
+    Column("error_code", String(64)),
+    Column("fail_reason", Text),
+    Column("worker", String(255)),
+    Column("heartbeat_at", DateTime),
+    Column("created_at", DateTime, nullable=False),
+    Column("begin_time", DateTime),
+    Column("end_time", DateTime),
+    Index("ix_jobs_status_created_at", "status", "created_at"),
+)

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from vmimage.adapters.db.identity_repository import SqlIdentityRepository
 from vmimage.adapters.db.image_repository import SqlImageRepository
+from vmimage.adapters.db.inventory_repository import SqlInventoryRepository
+from vmimage.adapters.db.job_repository import SqlJobRepository
 from vmimage.core.errors import BackendUnavailable, Duplicate
 
 
 class SqlUnitOfWork:
-    def __init__(self, engine: Engine, write: bool) -> None:
+    def __init__(self, engine: Engine, write: bool, write_lock: threading.RLock | None = None) -> None:
         self._engine, self._write = engine, write
+        self._lock = write_lock if write else None
 
     def __enter__(self) -> "SqlUnitOfWork":
-        self.conn = self._engine.connect().execution_options(vmimage_write=self._write)
-        self._tx = self.conn.begin()
+        if self._lock is not None:
+            self._lock.acquire()
+        try:
+            self.conn = self._engine.connect().execution_options(vmimage_write=self._write)
+            self._tx = self.conn.begin()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
         self.images = SqlImageRepository(self.conn)
         self.identity = SqlIdentityRepository(self.conn)
+        self.inventory = SqlInventoryRepository(self.conn)
+        self.jobs = SqlJobRepository(self.conn)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -26,7 +40,11 @@ class SqlUnitOfWork:
             if self._tx.is_active:
                 self._tx.rollback()
         finally:
-            self.conn.close()
+            try:
+                self.conn.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
         # Driver errors stop here; the core sees only its own.
         if isinstance(exc, IntegrityError):
             raise Duplicate("The entity conflicts with an existing one") from exc
@@ -40,6 +58,12 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer at a time (BEGIN IMMEDIATE). Its busy handler waits by
+        # sleeping and polling, which under contention costs throughput and puts tens to
+        # hundreds of milliseconds on the tail; this process's writers queue on a lock
+        # instead and get the database the moment it is free. Other processes (several
+        # workers) still meet at SQLite's lock with its busy timeout, as before.
+        self._write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     def __call__(self, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, write)
+        return SqlUnitOfWork(self.engine, write, self._write_lock)

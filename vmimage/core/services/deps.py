@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from vmimage.core.errors import Invalid
-from vmimage.core.ports import BlobStore, ContentInspector, UnitOfWorkFactory
+from vmimage.core.ports import BlobStore, ContentInspector, DiskDriver, Hypervisor, UnitOfWorkFactory
 from vmimage.core.quotas import Limits
 
 
@@ -26,6 +26,9 @@ class Deps:
     new_inspector: Callable[[], ContentInspector]
     hash_pool: Executor
     clock: Callable[[], datetime] = utcnow
+    disks: DiskDriver | None = None
+    hypervisor: Hypervisor | None = None
+    submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
 
     def store(self, name: str | None) -> BlobStore:
         name = name or self.default_store

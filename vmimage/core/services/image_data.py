@@ -17,22 +17,44 @@ from vmimage.core.streaming import stream_into_store
 
 def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
                       store: str | None = None, declared_size: int | None = None) -> Image:
-    blob_store = deps.store(store)
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
-        if image.status != ImageStatus.QUEUED:
-            raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image_id)
-        require_formats(image)
-        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
-        if declared_size is not None:
-            check_size_cap(limits, declared_size)
-            check_image_bytes(limits, uow.images.usage(image.owner)[1], declared_size)
-        image.move_to(ImageStatus.SAVING)
-        image.updated_at = deps.clock()
-        uow.images.save(image)
-        uow.commit()
+        image = _begin_saving(deps, uow, image, declared_size)
+    return receive_data(deps, image, chunks, store, declared_size)
 
+
+def begin_saving(deps: Deps, image_id: str) -> Image:
+    """For the service itself (jobs): move a queued image it created to saving."""
+    with deps.uow(write=True) as uow:
+        image = uow.images.get(image_id, for_update=True)
+        if image is None or image.status == ImageStatus.DELETED:
+            raise Gone("Image was deleted before its data arrived", image_id=image_id)
+        return _begin_saving(deps, uow, image, None)
+
+
+def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> Image:
+    if image.status != ImageStatus.QUEUED:
+        raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
+    require_formats(image)
+    if declared_size is not None:
+        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+        check_size_cap(limits, declared_size)
+        check_image_bytes(limits, uow.images.usage(image.owner)[1], declared_size)
+    image.move_to(ImageStatus.SAVING)
+    image.updated_at = deps.clock()
+    uow.images.save(image)
+    uow.commit()
+    return image
+
+
+def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None = None,
+                 declared_size: int | None = None) -> Image:
+    """Stream a saving image's data into a store in one pass; activate it or roll it back."""
+    blob_store = deps.store(store)
+    image_id = image.id
+    with deps.uow() as uow:
+        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
     writer = blob_store.writer(image_id)
     try:
         result = stream_into_store(chunks, writer, deps.new_inspector(), deps.hash_pool,

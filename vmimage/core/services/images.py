@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmimage.core import os_catalogue
-from vmimage.core.errors import Conflict, Duplicate, Forbidden, Invalid, NotFound
+from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NotFound
 from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode,
                                  Image, ImageKind, ImageSource, ImageStatus, Visibility,
                                  check_writable_key, new_image_id, validate_property, validate_tag)
@@ -227,6 +227,8 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         require_owner(caller, image)
         if image.protected:
             raise Forbidden("Image is protected and cannot be deleted", image_id=image_id)
+        if uow.inventory.image_in_use(image_id):
+            raise InUse("Image is in use by a server's disk", image_id=image_id)
         locations = list(image.locations)
         image.move_to(ImageStatus.DELETED)
         image.locations = []

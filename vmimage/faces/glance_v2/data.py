@@ -12,8 +12,8 @@ from starlette.responses import StreamingResponse
 from vmimage.core.errors import Invalid
 from vmimage.core.services.image_data import open_image_data, upload_image_data
 from vmimage.faces.glance_v2.errors import glance_error
-from vmimage.faces.glance_v2.routes import caller, container
-from vmimage.faces.http import BodyBridge
+from vmimage.faces.glance_v2.routes import container
+from vmimage.faces.http import BodyBridge, caller
 
 router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")

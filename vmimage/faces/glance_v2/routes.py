@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vmimage.core.errors import Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Invalid, NotFound
 from vmimage.core.policy import Caller
 from vmimage.core.services import images as svc
 from vmimage.core.services import members as msvc
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.errors import glance_error
 from vmimage.faces.glance_v2.schemas import SCHEMAS
+from vmimage.faces.http import caller
 
 router = APIRouter()
 VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
@@ -22,13 +23,6 @@ VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
 
 def container(request: Request):
     return request.app.state.container
-
-
-def caller(request: Request) -> Caller:
-    token = request.headers.get("x-auth-token")
-    if not token:
-        raise Unauthenticated("This server could not verify that you are authorized")
-    return request.app.state.container.tokens.caller(token)
 
 
 def versions_body(request: Request) -> dict[str, Any]:

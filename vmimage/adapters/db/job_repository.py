@@ -1,0 +1,67 @@
+"""SqlJobRepository: the persisted job queue. Claims lock rows so no job runs twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from vmimage.adapters.db.tables import jobs
+from vmimage.core.jobs import Job, JobStatus
+
+
+def _job(row) -> Job:
+    m = dict(row._mapping)
+    m["status"] = JobStatus(m["status"])
+    m["payload"], m["entities"] = json.loads(m["payload"]), json.loads(m["entities"])
+    return Job(**m)
+
+
+def _values(job: Job) -> dict:
+    return {"id": job.id, "kind": job.kind, "project_id": job.project_id, "status": job.status.value,
+            "progress": job.progress, "payload": json.dumps(job.payload), "entities": json.dumps(job.entities),
+            "error_code": job.error_code, "fail_reason": job.fail_reason, "worker": job.worker,
+            "heartbeat_at": job.heartbeat_at, "created_at": job.created_at, "begin_time": job.begin_time,
+            "end_time": job.end_time}
+
+
+class SqlJobRepository:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, job: Job) -> None:
+        self.conn.execute(insert(jobs).values(**_values(job)))
+
+    def save(self, job: Job) -> None:
+        values = _values(job)
+        del values["id"]
+        self.conn.execute(update(jobs).where(jobs.c.id == job.id).values(**values))
+
+    def get(self, job_id: str, for_update: bool = False) -> Job | None:
+        stmt = select(jobs).where(jobs.c.id == job_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = self.conn.execute(stmt).first()
+        return _job(row) if row else None
+
+    def list(self, project_id: str | None, limit: int = 100) -> list[Job]:
+        stmt = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
+        if project_id is not None:
+            stmt = stmt.where(jobs.c.project_id == project_id)
+        return [_job(r) for r in self.conn.execute(stmt)]
+
+    def next_waiting(self) -> Job | None:
+        """The oldest INIT job, locked; with PostgreSQL other workers skip it (SKIP LOCKED)."""
+        stmt = select(jobs).where(jobs.c.status == JobStatus.INIT.value).order_by(jobs.c.created_at).limit(1)
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        row = self.conn.execute(stmt).first()
+        return _job(row) if row else None
+
+    def running(self) -> list[Job]:
+        return [_job(r) for r in self.conn.execute(select(jobs).where(jobs.c.status == JobStatus.RUNNING.value))]
+
+    def heartbeat(self, worker: str, now: datetime) -> None:
+        self.conn.execute(update(jobs).where(jobs.c.worker == worker, jobs.c.status == JobStatus.RUNNING.value)
+                          .values(heartbeat_at=now))

@@ -1,0 +1,179 @@
+"""Servers, volumes and snapshots: the compute-side entities images are made from.
+
+A server's disks are volumes: its system disk (device vda) and data disks (vdb, vdc, ...).
+A disk's category is `local` (lives with the server, deleted with it) or `cloud` (a block
+volume that can be detached, snapshotted and kept).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vmimage.core.errors import Busy, Conflict, InUse, Invalid, InvalidTransition
+
+
+class ServerStatus(enum.StrEnum):
+    BUILDING = "building"
+    STOPPED = "stopped"
+    RUNNING = "running"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+SS = ServerStatus
+SERVER_TRANSITIONS: dict[ServerStatus, frozenset[ServerStatus]] = {
+    SS.BUILDING: frozenset({SS.STOPPED, SS.RUNNING, SS.ERROR, SS.DELETED}),
+    SS.STOPPED: frozenset({SS.RUNNING, SS.ERROR, SS.DELETED}),
+    SS.RUNNING: frozenset({SS.STOPPED, SS.ERROR, SS.DELETED}),
+    SS.ERROR: frozenset({SS.STOPPED, SS.DELETED}),
+    SS.DELETED: frozenset(),
+}
+
+
+class VolumeStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    IN_USE = "in-use"
+    ERROR = "error"
+    DELETED = "deleted"
+
+
+class DiskCategory(enum.StrEnum):
+    LOCAL = "local"
+    CLOUD = "cloud"
+
+
+class SnapshotStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    DELETED = "deleted"
+
+
+# Volume types and their IOPS rule (per GB, floor and ceiling), after the clouds' tables.
+VOLUME_TYPES: dict[str, tuple[int, int, int]] = {
+    "ssd.gp1": (50, 1800, 25000),
+    "ssd.io1": (50, 1800, 50000),
+    "hdd.std1": (0, 500, 500),
+}
+SYSTEM_DEVICE = "vda"
+_DEVICE = re.compile(r"^vd[b-z]$")
+MAX_DISK_GB = 16384
+
+
+def iops_for(volume_type: str, size_gb: int) -> int:
+    per_gb, floor, ceiling = VOLUME_TYPES[volume_type]
+    return min(max(per_gb * size_gb, floor), ceiling)
+
+
+def check_volume_type(volume_type: str) -> str:
+    if volume_type not in VOLUME_TYPES:
+        raise Invalid(f"Volume type must be one of {', '.join(VOLUME_TYPES)}", field="type")
+    return volume_type
+
+
+def check_size_gb(size_gb: object, what: str = "size_gb") -> int:
+    if isinstance(size_gb, bool) or not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB:
+        raise Invalid(f"'{what}' must be an integer from 1 to {MAX_DISK_GB}", field=what)
+    return size_gb
+
+
+def check_data_device(device: object) -> str:
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise Invalid(f"Invalid data disk device '{device}': expected vdb to vdz", field="device")
+    return device
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+@dataclass
+class Volume:
+    id: str
+    project_id: str
+    name: str | None
+    size_gb: int
+    type: str = "ssd.gp1"
+    category: DiskCategory = DiskCategory.CLOUD
+    encrypted: bool = False
+    status: VolumeStatus = VolumeStatus.AVAILABLE
+    server_id: str | None = None
+    device: str | None = None
+    image_id: str | None = None       # built from this image (system disks)
+    snapshot_id: str | None = None    # built from this snapshot
+    busy: str | None = None           # a job using the disk right now
+    created_at: datetime | None = None
+
+    @property
+    def iops(self) -> int:
+        return iops_for(self.type, self.size_gb)
+
+    def attach(self, server_id: str, device: str) -> None:
+        if self.status != VolumeStatus.AVAILABLE:
+            raise Conflict(f"Volume {self.id} is {self.status}, not available", volume_id=self.id)
+        self.status, self.server_id, self.device = VolumeStatus.IN_USE, server_id, device
+
+    def detach(self) -> None:
+        if self.status != VolumeStatus.IN_USE:
+            raise Conflict(f"Volume {self.id} is not attached", volume_id=self.id)
+        if self.device == SYSTEM_DEVICE:
+            raise Conflict("A system disk cannot be detached", volume_id=self.id)
+        self.require_idle()
+        self.status, self.server_id, self.device = VolumeStatus.AVAILABLE, None, None
+
+    def require_idle(self) -> None:
+        if self.busy:
+            raise Busy(f"Volume {self.id} is busy with job {self.busy}", volume_id=self.id)
+
+    def require_deletable(self) -> None:
+        if self.status == VolumeStatus.IN_USE:
+            raise InUse(f"Volume {self.id} is in use by server {self.server_id}", volume_id=self.id)
+        self.require_idle()
+
+
+@dataclass
+class Snapshot:
+    id: str
+    project_id: str
+    volume_id: str
+    size_gb: int
+    name: str | None = None
+    status: SnapshotStatus = SnapshotStatus.AVAILABLE
+    created_at: datetime | None = None
+
+
+@dataclass
+class Server:
+    id: str
+    project_id: str
+    name: str
+    image_id: str | None
+    status: ServerStatus = ServerStatus.BUILDING
+    task: str | None = None            # the job in progress, if any
+    memory_mb: int = 128
+    disks: list[Volume] = field(default_factory=list)   # system disk first, then by device
+    created_at: datetime | None = None
+
+    def move_to(self, target: ServerStatus) -> None:
+        if target not in SERVER_TRANSITIONS[self.status]:
+            raise InvalidTransition("server", self.status.value, target.value)
+        self.status = target
+
+    def begin_task(self, task: str) -> None:
+        """A server runs one task at a time."""
+        if self.task:
+            raise Busy(f"Server {self.id} is busy with {self.task}", server_id=self.id)
+        self.task = task
+
+    @property
+    def system_disk(self) -> Volume:
+        return next(d for d in self.disks if d.device == SYSTEM_DEVICE)
+
+    @property
+    def data_disks(self) -> list[Volume]:
+        return sorted((d for d in self.disks if d.device != SYSTEM_DEVICE), key=lambda d: d.device or "")
+
+    def disk(self, device: str) -> Volume | None:
+        return next((d for d in self.disks if d.device == device), None)

@@ -1,0 +1,187 @@
+"""The job engine: a pool of worker threads that claim persisted jobs one at a time.
+
+Claiming happens in a write transaction (SQLite serialises writers; PostgreSQL locks the row
+with SKIP LOCKED), so several processes can share one queue and no job runs twice. Workers
+heartbeat their RUNNING jobs; at start, a job whose worker is gone (same host, dead pid) or
+silent for too long is cleaned up by its handler and failed, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from vmimage.core.errors import VmImageError
+from vmimage.core.jobs import Job, JobStatus
+from vmimage.core.services.deps import Deps
+
+log = logging.getLogger("vmimage.jobs")
+Progress = Callable[[int], None]
+
+
+class JobHandler(Protocol):
+    def run(self, deps: Deps, job: Job, progress: Progress) -> dict:
+        """Do the work; return the job's entities. Raise a core error to fail it."""
+    def cleanup(self, deps: Deps, job: Job) -> None:
+        """Undo what a failed or interrupted run left behind."""
+
+
+@dataclass
+class EngineSettings:
+    workers: int = 2
+    poll_seconds: float = 0.5
+    heartbeat_seconds: float = 2.0
+    stale_after: timedelta = timedelta(seconds=30)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobEngine:
+    def __init__(self, deps: Deps, handlers: dict[str, JobHandler], settings: EngineSettings | None = None) -> None:
+        self.deps, self.handlers = deps, handlers
+        self.settings = settings or EngineSettings()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.recover()
+        for i in range(self.settings.workers):
+            t = threading.Thread(target=self._work, name=f"job-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        hb = threading.Thread(target=self._heartbeat, name="job-heartbeat", daemon=True)
+        hb.start()
+        self._threads.append(hb)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    def wake(self) -> None:
+        """A job was submitted: do not wait for the next poll."""
+        self._wake.set()
+
+    # --- recovery -------------------------------------------------------------------------
+
+    def _abandoned(self, job: Job) -> bool:
+        host, _, rest = (job.worker or "").partition(":")
+        pid = rest.partition(":")[0]
+        if job.worker == self.worker_id:
+            return False
+        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
+            return True
+        if host == socket.gethostname() and pid == str(os.getpid()):
+            return True   # an earlier engine of this very process
+        beat = job.heartbeat_at or job.begin_time
+        return beat is None or self.deps.clock() - beat > self.settings.stale_after
+
+    def recover(self) -> list[str]:
+        with self.deps.uow() as uow:
+            running = uow.jobs.running()
+        failed = []
+        for job in running:
+            if self._abandoned(job):
+                self._finish(job, None, "interrupted",
+                             "The process running this job stopped before it finished")
+                failed.append(job.id)
+        return failed
+
+    # --- work -----------------------------------------------------------------------------
+
+    def _claim(self) -> Job | None:
+        with self.deps.uow(write=True) as uow:
+            job = uow.jobs.next_waiting()
+            if job is None:
+                return None
+            now = self.deps.clock()
+            job.move_to(JobStatus.RUNNING)
+            job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
+            uow.jobs.save(job)
+            uow.commit()
+        return job
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self._claim()
+            except Exception:  # noqa: BLE001 - the database may be briefly unavailable
+                log.exception("claiming a job failed")
+                job = None
+            if job is None:
+                self._wake.wait(self.settings.poll_seconds)
+                self._wake.clear()
+                continue
+            self.run(job)
+
+    def run(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            self._finish(job, None, "unknown_job", f"No handler for job kind '{job.kind}'")
+            return
+        try:
+            entities = handler.run(self.deps, job, lambda pct: self._progress(job.id, pct))
+        except VmImageError as exc:
+            self._finish(job, None, exc.code, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
+            log.exception("job %s failed", job.id)
+            self._finish(job, None, "internal_error", f"{type(exc).__name__}: {exc}")
+        else:
+            self._finish(job, entities, None, None)
+
+    def _progress(self, job_id: str, pct: int) -> None:
+        with self.deps.uow(write=True) as uow:
+            job = uow.jobs.get(job_id)
+            if job is not None and job.status == JobStatus.RUNNING:
+                job.progress = max(0, min(99, pct))
+                job.heartbeat_at = self.deps.clock()
+                uow.jobs.save(job)
+                uow.commit()
+
+    def _finish(self, job: Job, entities: dict | None, error_code: str | None, reason: str | None) -> None:
+        if error_code is not None:
+            handler = self.handlers.get(job.kind)
+            if handler is not None:
+                try:
+                    handler.cleanup(self.deps, job)
+                except Exception:  # noqa: BLE001
+                    log.exception("cleanup of job %s failed", job.id)
+        with self.deps.uow(write=True) as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            current.move_to(JobStatus.FAIL if error_code else JobStatus.SUCCESS)
+            if entities is not None:
+                current.entities = {**current.entities, **entities}
+            current.progress = 100 if error_code is None else current.progress
+            current.error_code, current.fail_reason = error_code, reason
+            current.end_time = self.deps.clock()
+            uow.jobs.save(current)
+            uow.commit()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(self.settings.heartbeat_seconds):
+            try:
+                with self.deps.uow(write=True) as uow:
+                    uow.jobs.heartbeat(self.worker_id, self.deps.clock())
+                    uow.commit()
+            except Exception:  # noqa: BLE001
+                log.exception("job heartbeat failed")

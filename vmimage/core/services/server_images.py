@@ -1,0 +1,240 @@
+"""Images from servers and volumes, made by jobs.
+
+Submitting checks everything that can be checked up front (server state, devices, sizes,
+snapshots, quota), creates the queued images, marks the server and its disks busy and
+queues a job. The job copies each disk — live through the hypervisor when the server runs,
+from the file otherwise — streams each copy through the same one-pass pipeline as an upload,
+and activates the images. A failure deletes the images it made and frees the server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vmimage.core.errors import Busy, Invalid, MustBeStopped, NotFound
+from vmimage.core.images import Image, ImageKind, ImageSource, ImageStatus, Visibility, new_image_id
+from vmimage.core.inventory import (DiskCategory, ServerStatus, VolumeStatus, check_data_device, check_size_gb,
+                                    check_volume_type, new_id)
+from vmimage.core.jobs import Job, new_job_id
+from vmimage.core.policy import Caller, require_writer
+from vmimage.core.quotas import check_image_count
+from vmimage.core.services.deps import Deps
+from vmimage.core.services.image_data import begin_saving, receive_data
+from vmimage.core.services.servers import GiB, _owned, gb_for
+
+KIND = "image_from_disks"
+_CHUNK = 4 << 20
+
+
+def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[str, Any]) -> Job:
+    require_writer(caller)
+    name = _name(spec)
+    kind = spec.get("kind", "system")
+    if kind not in ("system", "whole"):
+        raise Invalid("'kind' must be system or whole", field="kind")
+    with deps.uow(write=True) as uow:
+        server = _owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
+        running = server.status == ServerStatus.RUNNING
+        if running and server.system_disk.category == DiskCategory.LOCAL:
+            raise MustBeStopped("A server with a local system disk must be stopped to make an image",
+                                server_id=server_id)
+        if server.status not in (ServerStatus.RUNNING, ServerStatus.STOPPED):
+            raise Busy(f"Server {server_id} is {server.status}", server_id=server_id)
+        disks = [_disk_plan(server.system_disk, None)]
+        if kind == "whole":
+            disks += _whole_machine_plan(caller, uow, server, spec.get("data_disks") or [])
+        job = _submit(deps, caller, uow, name, spec.get("description"), disks, kind,
+                      {"server_id": server.id, "running": running},
+                      busy=[server.system_disk.id] + [d["volume_id"] for d in disks[1:] if d["volume_id"]])
+        server.begin_task(job.id)
+        uow.inventory.save_server(server)
+        uow.commit()
+    deps.submit_job()
+    return job
+
+
+def create_volume_image(deps: Deps, caller: Caller, volume_id: str, spec: dict[str, Any]) -> Job:
+    """A data-disk image of one volume (attached to a stopped server, or free)."""
+    require_writer(caller)
+    name = _name(spec)
+    with deps.uow(write=True) as uow:
+        volume = _owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+        volume.require_idle()
+        server_id = volume.server_id
+        running = False
+        if server_id:
+            server = uow.inventory.get_server(server_id)
+            if server.task:
+                server.begin_task("image")   # raises Busy
+            running = server.status == ServerStatus.RUNNING
+            if running and volume.category == DiskCategory.LOCAL:
+                raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
+        plan = _disk_plan(volume, volume.device)
+        job = _submit(deps, caller, uow, name, spec.get("description"), [plan], "volume",
+                      {"server_id": server_id, "running": running}, busy=[volume.id])
+        uow.commit()
+    deps.submit_job()
+    return job
+
+
+def _name(spec: dict[str, Any]) -> str:
+    name = spec.get("name")
+    if not isinstance(name, str) or not 1 <= len(name) <= 255:
+        raise Invalid("'name' must be a string of 1 to 255 characters", field="name")
+    return name
+
+
+def _disk_plan(volume, device: str | None) -> dict[str, Any]:
+    return {"device": device or volume.device, "volume_id": volume.id, "snapshot_id": None,
+            "size_gb": volume.size_gb, "resize_gb": None, "type": volume.type}
+
+
+def _whole_machine_plan(caller: Caller, uow, server, specs: Any) -> list[dict[str, Any]]:
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise Invalid("'data_disks' must be a list of objects")
+    attached = {d.device: d for d in server.data_disks}
+    by_device: dict[str, dict] = {}
+    for spec in specs:
+        device = check_data_device(spec.get("device"))
+        if device in by_device:
+            raise Invalid(f"Device '{device}' is given twice", field="device")
+        by_device[device] = spec
+    plans = []
+    for device in sorted(set(attached) | set(by_device)):
+        spec, volume = by_device.get(device, {}), attached.get(device)
+        if spec.get("exclude"):
+            if volume is None:
+                raise NotFound(f"No disk {device} to exclude", device=device)
+            continue
+        if volume is not None:
+            if spec.get("snapshot_id") is not None:
+                raise Invalid(f"Device {device} is attached: a new disk needs a free device name", field="device")
+            plan = _disk_plan(volume, device)
+            if volume.category == DiskCategory.LOCAL and server.status == ServerStatus.RUNNING:
+                raise MustBeStopped(f"Local disk {device} of a running server cannot be copied")
+            if "size_gb" in spec:
+                size = check_size_gb(spec["size_gb"], f"{device}.size_gb")
+                if size < volume.size_gb:
+                    raise Invalid(f"Disk {device} cannot shrink below {volume.size_gb} GB", field="size_gb")
+                plan["resize_gb"] = size
+            plans.append(plan)
+            continue
+        snapshot = None
+        if spec.get("snapshot_id") is not None:
+            snapshot = _owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
+        size = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None), f"{device}.size_gb")
+        if snapshot and size < snapshot.size_gb:
+            raise Invalid(f"Disk {device} cannot be smaller than its snapshot", field="size_gb")
+        plans.append({"device": device, "volume_id": None, "snapshot_id": snapshot.id if snapshot else None,
+                      "size_gb": size, "resize_gb": None, "type": check_volume_type(spec.get("type", "ssd.gp1"))})
+    return plans
+
+
+def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None, disks: list[dict],
+            kind: str, source: dict, busy: list[str]) -> Job:
+    limits = deps.limits.for_project(uow.images.quota_overrides(caller.project_id))
+    uow.images.lock_project(caller.project_id)
+    check_image_count(limits, uow.images.usage(caller.project_id)[0], adding=len(disks))
+    now = deps.clock()
+    job = Job(new_job_id(), KIND, caller.project_id, created_at=now)
+    image_ids = []
+    for i, disk in enumerate(disks):
+        system = kind != "volume" and i == 0
+        image = Image(
+            id=new_image_id(), owner=caller.project_id,
+            name=name if system or kind == "volume" else f"{name}-{disk['device']}",
+            visibility=Visibility.PRIVATE, disk_format="qcow2", container_format="bare",
+            kind=(ImageKind.WHOLE_MACHINE if kind == "whole" else ImageKind.SYSTEM_DISK) if system
+            else ImageKind.DATA_DISK,
+            source=ImageSource.SNAPSHOT if disk["snapshot_id"] else
+            (ImageSource.SERVER if kind != "volume" else ImageSource.VOLUME),
+            source_ref=disk["snapshot_id"] or disk["volume_id"] if kind == "volume" else source["server_id"],
+            description=description, min_disk=disk["resize_gb"] or disk["size_gb"], created_at=now, updated_at=now)
+        if disk["snapshot_id"] is None and disk["volume_id"] is None:
+            image.source = ImageSource.SERVER
+        uow.images.add(image)
+        disk["image_id"] = image.id
+        image_ids.append(image.id)
+    for volume_id in busy:
+        volume = uow.inventory.get_volume(volume_id, for_update=True)
+        volume.require_idle()
+        volume.busy = job.id
+        uow.inventory.save_volume(volume)
+    job.payload = {**source, "disks": disks, "busy": busy}
+    job.entities = {"image_ids": image_ids}
+    uow.jobs.add(job)
+    return job
+
+
+class ImageFromDisks:
+    """The job handler: copy each disk, stream the copy into its image, free the server."""
+
+    def run(self, deps: Deps, job: Job, progress) -> dict:
+        disks = job.payload["disks"]
+        work = Path(deps.disks.work_dir(job.id))
+        for i, disk in enumerate(disks):
+            copy = work / f"{disk['device']}.qcow2"
+            self._copy(deps, job, disk, copy)
+            if disk["resize_gb"]:
+                deps.disks.grow_file(str(copy), disk["resize_gb"] * GiB)
+            image = begin_saving(deps, disk["image_id"])
+            with copy.open("rb") as f:
+                receive_data(deps, image, iter(lambda: f.read(_CHUNK), b""))
+            copy.unlink()
+            progress(int((i + 1) * 100 / len(disks)))
+        deps.disks.discard_work(job.id)
+        self._release(deps, job)
+        return {"image_ids": [d["image_id"] for d in disks]}
+
+    def _copy(self, deps: Deps, job: Job, disk: dict, target: Path) -> None:
+        if disk["volume_id"] is None:   # an inserted disk: from a snapshot, or empty
+            scratch = new_id("tmp")
+            try:
+                if disk["snapshot_id"]:
+                    deps.disks.create_from_snapshot(scratch, disk["snapshot_id"], disk["size_gb"] * GiB)
+                else:
+                    deps.disks.create_empty(scratch, disk["size_gb"] * GiB)
+                deps.disks.export(scratch, str(target))
+            finally:
+                deps.disks.delete(scratch)
+            return
+        server_id = job.payload.get("server_id")
+        if job.payload.get("running") and server_id and deps.hypervisor.is_running(server_id):
+            live = target.with_suffix(".live")
+            live.unlink(missing_ok=True)   # a retried job's leftover
+            deps.hypervisor.backup_disk(server_id, disk["device"], str(live))
+            deps.disks.compact_file(str(live), str(target))
+            live.unlink(missing_ok=True)
+        else:
+            deps.disks.export(disk["volume_id"], str(target))
+
+    def cleanup(self, deps: Deps, job: Job) -> None:
+        deps.disks.discard_work(job.id)
+        for disk in job.payload.get("disks", []):
+            with deps.uow(write=True) as uow:
+                image = uow.images.get(disk["image_id"], for_update=True)
+                if image is not None and image.status != ImageStatus.DELETED:
+                    locations = list(image.locations)
+                    image.move_to(ImageStatus.DELETED)
+                    image.locations = []
+                    uow.images.save(image)
+                    uow.commit()
+                    for loc in locations:
+                        deps.store(loc.store).delete(loc.key)
+        self._release(deps, job)
+
+    @staticmethod
+    def _release(deps: Deps, job: Job) -> None:
+        with deps.uow(write=True) as uow:
+            for volume_id in job.payload.get("busy", []):
+                volume = uow.inventory.get_volume(volume_id, for_update=True)
+                if volume is not None and volume.busy == job.id:
+                    volume.busy = None
+                    uow.inventory.save_volume(volume)
+            server_id = job.payload.get("server_id")
+            server = uow.inventory.get_server(server_id, for_update=True) if server_id else None
+            if server is not None and server.task == job.id:
+                server.task = None
+                uow.inventory.save_server(server)
+            uow.commit()

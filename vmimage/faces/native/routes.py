@@ -1,0 +1,148 @@
+"""vmimage's native API under /vmimage/v1: servers, volumes, snapshots, images from them, jobs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from vmimage.core.errors import Invalid
+from vmimage.core.policy import Caller
+from vmimage.core.services import jobs as jsvc
+from vmimage.core.services import server_images as isvc
+from vmimage.core.services import servers as svc
+from vmimage.faces.http import caller
+from vmimage.faces.native import translate as t
+
+PREFIX = "/vmimage/v1"
+router = APIRouter(prefix=PREFIX)
+
+
+def deps(request: Request):
+    return request.app.state.container.deps
+
+
+def body(request: Request, raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise Invalid("Malformed JSON in request body") from None
+    if not isinstance(data, dict):
+        raise Invalid("Request body must be a JSON object")
+    return data
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    return body(request, await request.body())
+
+
+@router.post("/servers", status_code=201)
+def create_server(request: Request, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+    return JSONResponse({"server": t.server(svc.create_server(deps(request), who, spec))}, status_code=201)
+
+
+@router.get("/servers")
+def list_servers(request: Request, who: Caller = Depends(caller)) -> dict:
+    return {"servers": [t.server(s) for s in svc.list_servers(deps(request), who)]}
+
+
+@router.get("/servers/{server_id}")
+def show_server(request: Request, server_id: str, who: Caller = Depends(caller)) -> dict:
+    return {"server": t.server(svc.get_server(deps(request), who, server_id))}
+
+
+@router.delete("/servers/{server_id}", status_code=204)
+def delete_server(request: Request, server_id: str, who: Caller = Depends(caller)) -> Response:
+    svc.delete_server(deps(request), who, server_id)
+    return Response(status_code=204)
+
+
+@router.post("/servers/{server_id}/actions/{action}")
+def server_action(request: Request, server_id: str, action: str, who: Caller = Depends(caller)) -> dict:
+    if action not in ("start", "stop", "reboot"):
+        raise Invalid(f"Unknown action '{action}'")
+    svc.server_action(deps(request), who, server_id, action)
+    return {"server": t.server(svc.get_server(deps(request), who, server_id))}
+
+
+@router.post("/servers/{server_id}/images", status_code=202)
+def server_image(request: Request, server_id: str, spec: dict = Depends(json_body),
+                 who: Caller = Depends(caller)):
+    job = isvc.create_server_image(deps(request), who, server_id, spec)
+    return JSONResponse({"job": t.job(job)}, status_code=202)
+
+
+@router.post("/volumes", status_code=201)
+def create_volume(request: Request, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+    return JSONResponse({"volume": t.volume(svc.create_volume(deps(request), who, spec))}, status_code=201)
+
+
+@router.get("/volumes")
+def list_volumes(request: Request, who: Caller = Depends(caller)) -> dict:
+    return {"volumes": [t.volume(v) for v in svc.list_volumes(deps(request), who)]}
+
+
+@router.get("/volumes/{volume_id}")
+def show_volume(request: Request, volume_id: str, who: Caller = Depends(caller)) -> dict:
+    return {"volume": t.volume(svc.get_volume(deps(request), who, volume_id))}
+
+
+@router.delete("/volumes/{volume_id}", status_code=204)
+def delete_volume(request: Request, volume_id: str, who: Caller = Depends(caller)) -> Response:
+    svc.delete_volume(deps(request), who, volume_id)
+    return Response(status_code=204)
+
+
+@router.post("/volumes/{volume_id}/attach")
+def attach(request: Request, volume_id: str, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+    if not isinstance(spec.get("server_id"), str):
+        raise Invalid("'server_id' is required")
+    return {"volume": t.volume(svc.attach_volume(deps(request), who, volume_id, spec["server_id"],
+                                                 spec.get("device")))}
+
+
+@router.post("/volumes/{volume_id}/detach")
+def detach(request: Request, volume_id: str, who: Caller = Depends(caller)) -> dict:
+    return {"volume": t.volume(svc.detach_volume(deps(request), who, volume_id))}
+
+
+@router.post("/volumes/{volume_id}/images", status_code=202)
+def volume_image(request: Request, volume_id: str, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+    return JSONResponse({"job": t.job(isvc.create_volume_image(deps(request), who, volume_id, spec))},
+                        status_code=202)
+
+
+@router.post("/snapshots", status_code=201)
+def create_snapshot(request: Request, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+    if not isinstance(spec.get("volume_id"), str):
+        raise Invalid("'volume_id' is required")
+    snap = svc.create_snapshot(deps(request), who, spec["volume_id"], spec.get("name"))
+    return JSONResponse({"snapshot": t.snapshot(snap)}, status_code=201)
+
+
+@router.get("/snapshots")
+def list_snapshots(request: Request, who: Caller = Depends(caller)) -> dict:
+    return {"snapshots": [t.snapshot(s) for s in svc.list_snapshots(deps(request), who)]}
+
+
+@router.get("/snapshots/{snapshot_id}")
+def show_snapshot(request: Request, snapshot_id: str, who: Caller = Depends(caller)) -> dict:
+    return {"snapshot": t.snapshot(svc.get_snapshot(deps(request), who, snapshot_id))}
+
+
+@router.delete("/snapshots/{snapshot_id}", status_code=204)
+def delete_snapshot(request: Request, snapshot_id: str, who: Caller = Depends(caller)) -> Response:
+    svc.delete_snapshot(deps(request), who, snapshot_id)
+    return Response(status_code=204)
+
+
+@router.get("/jobs")
+def list_jobs(request: Request, who: Caller = Depends(caller)) -> dict:
+    return {"jobs": [t.job(j) for j in jsvc.list_jobs(deps(request), who)]}
+
+
+@router.get("/jobs/{job_id}")
+def show_job(request: Request, job_id: str, who: Caller = Depends(caller)) -> dict:
+    return {"job": t.job(jsvc.get_job(deps(request), who, job_id))}

@@ -119,21 +119,23 @@ def auth_body(user: str, password: str, project: str) -> dict:
         "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
 
 
-def start_server(tmp: Path, database_url: str | None, provision: bool = True, **env_overrides: str) -> Server:
-    data_dir = tmp / f"data-{uuid.uuid4().hex[:6]}"
-    data_dir.mkdir(parents=True)
+def start_server(tmp: Path, database_url: str | None, provision: bool = True, data_dir: Path | None = None,
+                 **env_overrides: str) -> Server:
+    """A vmimage process; pass the data_dir of an earlier one to restart it."""
+    data_dir = data_dir or tmp / f"data-{uuid.uuid4().hex[:6]}"
+    data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {**os.environ, "VMIMAGE_ADMIN_PASSWORD": "admin", "PYTHONUNBUFFERED": "1", **env_overrides}
     if database_url:
         env["VMIMAGE_DATABASE_URL"] = database_url
-    log = open(data_dir / "server.log", "w")
+    log = open(data_dir / f"server-{port}.log", "w")
     proc = subprocess.Popen([*VMIMAGE, "serve", "--data-dir", str(data_dir), "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp))
     server = Server(f"http://127.0.0.1:{port}", data_dir, env, proc)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {(data_dir / 'server.log').read_text()}")
+            raise RuntimeError(f"server exited: {(data_dir / f'server-{port}.log').read_text()}")
         try:
             if httpx.get(f"{server.url}/versions", timeout=1).status_code == 200:
                 break

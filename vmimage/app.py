@@ -12,6 +12,7 @@ from starlette.requests import Request
 
 from vmimage.bootstrap import Container
 from vmimage.core.errors import VmImageError
+from vmimage.core.services.servers import reconcile_servers
 from vmimage.faces.glance_v2 import data as glance_data
 from vmimage.faces.glance_v2 import routes as glance_routes
 from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
@@ -27,6 +28,7 @@ def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         container.jobs.start()
+        reconcile_servers(container.deps)
         try:
             yield
         finally:

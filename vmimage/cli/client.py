@@ -1,4 +1,8 @@
-"""`vmimage image ...`: talk to a running vmimage over HTTP (Keystone auth, Glance v2 API)."""
+"""`vmimage image ...`: talk to a running vmimage over HTTP (Keystone auth, Glance v2 API).
+
+Session, the `connect` callback and the error handling here are shared by every command
+group that talks to a server (see vmimage/cli/inventory.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from pathlib import Path
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from vmimage.core.formats import decide
@@ -35,15 +41,35 @@ class Session:
         return _check(self.http.request(method, f"{self.url}{path}", **kwargs))
 
 
+def _error_text(resp: httpx.Response) -> str:
+    """The message of an error body: Glance's and the native API's {"error": {...}}, or flat."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        code = err.get("code")
+        message = err.get("message", resp.text)
+        return f"({code}) {message}" if isinstance(code, str) else str(message)
+    return str(body.get("message", resp.text)) if isinstance(body, dict) else resp.text
+
+
 def _check(resp: httpx.Response) -> httpx.Response:
     if resp.status_code >= 400:
-        try:
-            message = resp.json().get("message", resp.text)
-        except ValueError:
-            message = resp.text
-        console.print(f"[red]error {resp.status_code}[/red]: {message}")
+        message = " ".join(_error_text(resp).split())   # one line, whatever the body holds
+        console.print(f"[red]error {resp.status_code}[/red]: {escape(message)}", soft_wrap=True)
         raise typer.Exit(1)
     return resp
+
+
+def print_table(table) -> None:
+    """A table on stdout; piped, at its full width so that no cell (an id) is folded."""
+    out = Console()
+    if not out.is_terminal:
+        full = Measurement.get(out, out.options.update(max_width=1 << 16), table).maximum
+        out = Console(width=max(out.width, full))
+    out.print(table)
 
 
 def _default_password() -> str:
@@ -53,14 +79,17 @@ def _default_password() -> str:
     return saved.read_text().strip() if saved.exists() else ""
 
 
-@image.callback()
 def connect(ctx: typer.Context,
             url: str = typer.Option(lambda: os.environ.get("VMIMAGE_URL", "http://127.0.0.1:9292"), "--url"),
             user: str = typer.Option(lambda: os.environ.get("VMIMAGE_USER", "admin"), "--user"),
             password: str = typer.Option(_default_password, "--password"),
             project: str = typer.Option(lambda: os.environ.get("VMIMAGE_PROJECT", "admin"), "--project"),
             ) -> None:
+    """Where the service is and who is calling (the options of every client command group)."""
     ctx.obj = lambda: Session(url, user, password, project)
+
+
+image.callback()(connect)
 
 
 def _progress() -> Progress:
@@ -118,7 +147,7 @@ def list_(ctx: typer.Context, limit: int = typer.Option(None, "--limit")) -> Non
             table.add_row(img["id"], img["name"] or "", img["status"], img["disk_format"] or "",
                           str(img["size"] or ""), img["visibility"])
         path = None if limit else page.get("next")
-    Console().print(table)
+    print_table(table)
 
 
 @image.command("show")

@@ -11,6 +11,7 @@ import typer
 import yaml
 
 from vmimage.cli import client as client_cli
+from vmimage.cli import inventory as inventory_cli
 from vmimage.settings import Settings
 
 app = typer.Typer(help="vmimage: a self-hosted cloud image service.", no_args_is_help=True)
@@ -18,6 +19,8 @@ admin = typer.Typer(help="Administer projects, users, access keys and quotas (lo
                     no_args_is_help=True)
 app.add_typer(admin, name="admin")
 app.add_typer(client_cli.image, name="image")
+for _name, _group in inventory_cli.GROUPS.items():
+    app.add_typer(_group, name=_name)
 
 
 def _settings(data_dir: Path | None, host: str | None = None, port: int | None = None) -> Settings:

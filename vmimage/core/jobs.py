@@ -34,6 +34,7 @@ class Job:
     payload: dict[str, Any] = field(default_factory=dict)     # what the handler needs
     status: JobStatus = JobStatus.INIT
     progress: int = 0
+    attempts: int = 0            # how many times a worker claimed it (1 when all went well)
     entities: dict[str, Any] = field(default_factory=dict)    # what it produced (image ids, ...)
     error_code: str | None = None
     fail_reason: str | None = None

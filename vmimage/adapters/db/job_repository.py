@@ -20,7 +20,7 @@ def _job(row) -> Job:
 
 def _values(job: Job) -> dict:
     return {"id": job.id, "kind": job.kind, "project_id": job.project_id, "status": job.status.value,
-            "progress": job.progress, "payload": json.dumps(job.payload), "entities": json.dumps(job.entities),
+            "progress": job.progress, "attempts": job.attempts, "payload": json.dumps(job.payload), "entities": json.dumps(job.entities),
             "error_code": job.error_code, "fail_reason": job.fail_reason, "worker": job.worker,
             "heartbeat_at": job.heartbeat_at, "created_at": job.created_at, "begin_time": job.begin_time,
             "end_time": job.end_time}

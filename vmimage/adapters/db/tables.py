@@ -188,6 +188,7 @@ jobs = Table(
     Column("project_id", String(64), nullable=False, index=True),
     Column("status", String(10), nullable=False),
     Column("progress", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
     Column("payload", Text, nullable=False),
     Column("entities", Text, nullable=False),
     Column("error_code", String(64)),

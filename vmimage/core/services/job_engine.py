@@ -117,6 +117,7 @@ class JobEngine:
             now = self.deps.clock()
             job.move_to(JobStatus.RUNNING)
             job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
+            job.attempts += 1
             uow.jobs.save(job)
             uow.commit()
         return job

@@ -341,3 +341,26 @@ def delete_snapshot(deps: Deps, caller: Caller, snapshot_id: str) -> None:
         uow.inventory.save_snapshot(snapshot)
         uow.commit()
     deps.disks.delete_snapshot(snapshot_id)
+
+
+def reconcile_servers(deps: Deps) -> None:
+    """After a restart: re-attach to QEMU processes that still run, fix what the records say
+    about those that do not, and stop processes no live server owns."""
+    alive = set(deps.hypervisor.running())
+    with deps.uow(write=True) as uow:
+        known = set()
+        for server in uow.inventory.list_servers(None):
+            known.add(server.id)
+            running = server.id in alive
+            if server.status == ServerStatus.BUILDING:
+                server.move_to(ServerStatus.ERROR)
+            elif server.status == ServerStatus.RUNNING and not running:
+                server.move_to(ServerStatus.STOPPED)
+            elif server.status == ServerStatus.STOPPED and running:
+                server.move_to(ServerStatus.RUNNING)
+            else:
+                continue
+            uow.inventory.save_server(server)
+        uow.commit()
+    for orphan in alive - known:
+        deps.hypervisor.stop(orphan)

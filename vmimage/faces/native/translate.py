@@ -32,6 +32,6 @@ def snapshot(s: Snapshot) -> dict[str, Any]:
 
 
 def job(j: Job) -> dict[str, Any]:
-    return {"id": j.id, "kind": j.kind, "status": j.status.value, "progress": j.progress,
+    return {"id": j.id, "kind": j.kind, "status": j.status.value, "progress": j.progress, "attempts": j.attempts,
             "entities": j.entities, "error_code": j.error_code, "fail_reason": j.fail_reason,
             "begin_time": _iso(j.begin_time), "end_time": _iso(j.end_time), "created_at": _iso(j.created_at)}

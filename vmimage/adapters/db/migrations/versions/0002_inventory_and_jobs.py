@@ -21,6 +21,7 @@ def upgrade() -> None:
     sa.Column('project_id', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('progress', sa.Integer(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('entities', sa.Text(), nullable=False),
     sa.Column('error_code', sa.String(length=64), nullable=True),

@@ -1,0 +1,115 @@
+"""Listing speed: GET /v2/images?limit=1000 over 10,000 stored images.
+
+Setup (not measured): 10,000 images created through the API by concurrent clients.
+Measured on one keep-alive connection (time to the last byte of the body; the client's
+JSON parse is outside the timing): the first page, a middle page (marker = the 5,000th
+image), each ~20 times, and walking all pages with the marker.
+
+    .venv/bin/python bench/list.py [--images 10000] [--reps 20]
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import statistics
+import time
+from urllib.parse import urlencode
+
+from _common import HOST, CpuWatch, Server, base_parser, get_token, maybe_pause, percentile, populate
+
+TARGET_MS = 40.0
+GLANCE_MS = 339.0
+PAGE = 1000
+
+
+class Lister:
+    def __init__(self, server: Server, token: str) -> None:
+        self.conn = http.client.HTTPConnection(HOST, server.port, timeout=120)
+        self.headers = {"X-Auth-Token": token}
+
+    def page(self, marker: str | None = None) -> tuple[float, dict]:
+        q = {"limit": PAGE}
+        if marker:
+            q["marker"] = marker
+        t0 = time.perf_counter()
+        self.conn.request("GET", "/v2/images?" + urlencode(q), headers=self.headers)
+        resp = self.conn.getresponse()
+        data = resp.read()
+        elapsed = time.perf_counter() - t0
+        if resp.status != 200:
+            raise RuntimeError(f"list failed: {resp.status} {data[:300]!r}")
+        return elapsed, json.loads(data)
+
+    def walk(self) -> tuple[float, list[float], list[str]]:
+        marker, times, ids = None, [], []
+        t0 = time.perf_counter()
+        while True:
+            elapsed, body = self.page(marker)
+            times.append(elapsed)
+            ids.extend(i["id"] for i in body["images"])
+            if "next" not in body or not body["images"]:
+                break
+            marker = body["images"][-1]["id"]
+        return time.perf_counter() - t0, times, ids
+
+
+def describe(times_s: list[float]) -> tuple[float, float, str]:
+    ms = [t * 1000 for t in times_s]
+    mean, p50 = statistics.fmean(ms), percentile(ms, 50)
+    return mean, p50, f"mean {mean:.1f} ms, p50 {p50:.1f} ms, min {min(ms):.1f}, max {max(ms):.1f}"
+
+
+def main() -> None:
+    p = base_parser(__doc__)
+    p.add_argument("--images", type=int, default=10000)
+    p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--walks", type=int, default=3)
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients for the setup")
+    args = p.parse_args()
+
+    with Server(args.data_root, args.keep) as server:
+        print(f"server PID {server.pid}, port {server.port}")
+        token = get_token(server)
+        took = populate(server, token, args.images, args.clients)
+        print(f"  setup: {args.images} images created in {took:.1f} s ({args.images / took:.0f}/s)")
+        lister = Lister(server, token)
+        _, _, ids = lister.walk()                      # warm-up, and the marker list
+        assert len(ids) == args.images and len(set(ids)) == args.images, len(ids)
+        middle = ids[len(ids) // 2 - 1]
+        maybe_pause(args, server)
+
+        watch = CpuWatch(server).__enter__()
+        first = [lister.page()[0] for _ in range(args.reps)]
+        mid = []
+        for _ in range(args.reps):
+            elapsed, body = lister.page(middle)
+            assert len(body["images"]) == PAGE
+            mid.append(elapsed)
+        walk_pages, walk_totals = [], []
+        for _ in range(args.walks):
+            total, times, ids2 = lister.walk()
+            assert ids2 == ids
+            walk_totals.append(total)
+            walk_pages.extend(times[: args.images // PAGE])   # full pages only
+        lister.conn.close()
+        watch.__exit__()
+
+    f_mean, f_p50, f_txt = describe(first)
+    m_mean, m_p50, m_txt = describe(mid)
+    w_mean, w_p50, w_txt = describe(walk_pages)
+    print(f"  first page ({args.reps}x): {f_txt}")
+    print(f"  middle page, marker #{len(ids) // 2} ({args.reps}x): {m_txt}")
+    print(f"  walk all {len(ids)} images ({args.walks}x): {statistics.fmean(walk_totals) * 1000:.0f} ms "
+          f"per walk; per full page {w_txt}")
+    print(f"  during the measurements: {watch.text()}")
+    all_p50 = percentile([t * 1000 for t in first + mid], 50)
+    all_mean = statistics.fmean([t * 1000 for t in first + mid])
+    print(f"list: {all_mean:.1f} ms mean / {all_p50:.1f} ms p50 per 1,000-image page "
+          f"(first {f_p50:.1f}, middle {m_p50:.1f}, walk {w_p50:.1f}); ratio target/measured "
+          f"{TARGET_MS / all_p50:.2f} (target 40 ms, >= 1.00), {GLANCE_MS / all_p50:.1f}x faster than "
+          f"Glance's 339 ms")
+
+
+if __name__ == "__main__":
+    main()

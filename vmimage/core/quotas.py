@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from vmimage.core.errors import QuotaExceeded, TooLarge
@@ -25,14 +26,17 @@ def _over(limit: int, value: int) -> bool:
     return limit >= 0 and value > limit
 
 
-def check_image_count(limits: Limits, current: int, adding: int = 1) -> None:
-    if _over(limits.image_count, current + adding):
+# Usage is passed as a function: counting a project's images costs a query that grows with
+# the project, so it runs only when a limit is set.
+
+def check_image_count(limits: Limits, current: Callable[[], int], adding: int = 1) -> None:
+    if limits.image_count >= 0 and _over(limits.image_count, current() + adding):
         raise QuotaExceeded(f"Image count quota of {limits.image_count} reached",
                             resource="image_count_total", limit=limits.image_count)
 
 
-def check_image_bytes(limits: Limits, used: int, adding: int) -> None:
-    if _over(limits.image_bytes, used + adding):
+def check_image_bytes(limits: Limits, used: Callable[[], int], adding: int) -> None:
+    if limits.image_bytes >= 0 and _over(limits.image_bytes, used() + adding):
         raise QuotaExceeded(f"Image storage quota of {limits.image_bytes} bytes exceeded",
                             resource="image_size_total", limit=limits.image_bytes)
 

@@ -40,7 +40,7 @@ def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> I
     if declared_size is not None:
         limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
         check_size_cap(limits, declared_size)
-        check_image_bytes(limits, uow.images.usage(image.owner)[1], declared_size)
+        check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
     image.move_to(ImageStatus.SAVING)
     image.updated_at = deps.clock()
     uow.images.save(image)
@@ -75,7 +75,7 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
                 raise Gone("Image was deleted during the upload", image_id=image_id)
             if image.status != ImageStatus.SAVING:
                 raise Conflict(f"Image went to '{image.status}' during the upload")
-            check_image_bytes(limits, uow.images.usage(image.owner)[1], result.size)
+            check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], result.size)
         except VmImageError:
             blob_store.delete(image_id)
             if image is not None and image.status == ImageStatus.SAVING:

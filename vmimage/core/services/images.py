@@ -141,7 +141,7 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
         limits = limits.for_project(uow.images.quota_overrides(image.owner))
         if uow.images.get(image.id) is not None:
             raise Duplicate("An image with this id already exists", image_id=image.id)
-        check_image_count(limits, uow.images.usage(image.owner)[0])
+        check_image_count(limits, lambda: uow.images.usage(image.owner)[0])
         uow.images.add(image)
         uow.commit()
     return image

@@ -135,7 +135,7 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
             kind: str, source: dict, busy: list[str]) -> Job:
     limits = deps.limits.for_project(uow.images.quota_overrides(caller.project_id))
     uow.images.lock_project(caller.project_id)
-    check_image_count(limits, uow.images.usage(caller.project_id)[0], adding=len(disks))
+    check_image_count(limits, lambda: uow.images.usage(caller.project_id)[0], adding=len(disks))
     now = deps.clock()
     job = Job(new_job_id(), KIND, caller.project_id, created_at=now)
     image_ids = []

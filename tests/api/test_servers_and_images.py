@@ -167,3 +167,29 @@ def test_server_refusals(http, base_image):
     assert http.post(f"{V1}/servers", json={"name": "n", "image_id": "00000000-0000-0000-0000-000000000000"}
                      ).status_code == 404
     assert http.post(f"{V1}/volumes", json={"size_gb": 1, "type": "floppy"}).status_code == 400
+
+
+def test_image_quota_is_checked_before_the_job(tmp_path, database_factory, images_dir):
+    from tests.conftest import start_server
+    srv = start_server(tmp_path, database_factory(), VMIMAGE_QUOTA_IMAGES="3")
+    try:
+        with srv.client("demo") as http:
+            image = http.post("/v2/images", json={"name": "q", "disk_format": "qcow2",
+                                                  "container_format": "bare"}).json()
+            http.put(f"/v2/images/{image['id']}/file", content=(images_dir / "disk.qcow2").read_bytes(),
+                     headers=OCTET)
+            server = http.post(f"{V1}/servers", json={
+                "name": "q", "image_id": image["id"], "start": False,
+                "data_disks": [{"device": d, "size_gb": 1} for d in ("vdb", "vdc", "vdd")]}).json()["server"]
+            refused = http.post(f"{V1}/servers/{server['id']}/images", json={"name": "all", "kind": "whole"})
+            assert refused.status_code == 413
+            assert len(http.get("/v2/images").json()["images"]) == 1       # nothing was made
+            assert http.get(f"{V1}/servers/{server['id']}").json()["server"]["task"] is None
+            assert http.get(f"{V1}/jobs").json()["jobs"] == []
+            ok = http.post(f"{V1}/servers/{server['id']}/images", json={
+                "name": "two", "kind": "whole", "data_disks": [{"device": "vdc", "exclude": True},
+                                                                {"device": "vdd", "exclude": True}]})
+            assert ok.status_code == 202
+            assert wait_job(http, ok.json()["job"]["id"])["status"] == "SUCCESS"
+    finally:
+        srv.stop()

@@ -17,21 +17,17 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedCo
 from rich.table import Table
 
 from vmimage.cli.client import Session, connect, console, print_table
+from vmimage.core.inventory import VOLUME_TYPES as CORE_VOLUME_TYPES
+from vmimage.core.inventory import DiskCategory
 
 V1 = "/vmimage/v1"
 POLL_SECONDS = 0.3
 DONE = ("SUCCESS", "FAIL")
 
 
-class Category(enum.StrEnum):
-    local = "local"
-    cloud = "cloud"
-
-
-class VolumeType(enum.StrEnum):
-    gp1 = "ssd.gp1"
-    io1 = "ssd.io1"
-    std1 = "hdd.std1"
+# Choices come from the core's own vocabularies, so the CLI cannot drift from them.
+Category = enum.StrEnum("Category", {c.value: c.value for c in DiskCategory})
+VolumeType = enum.StrEnum("VolumeType", {t: t for t in CORE_VOLUME_TYPES})
 
 
 class ImageKind(enum.StrEnum):
@@ -39,7 +35,7 @@ class ImageKind(enum.StrEnum):
     whole = "whole"
 
 
-VOLUME_TYPES = tuple(t.value for t in VolumeType)
+VOLUME_TYPES = tuple(CORE_VOLUME_TYPES)
 
 server = typer.Typer(help="Servers on a running vmimage (native API).", no_args_is_help=True)
 volume = typer.Typer(help="Volumes (cloud disks) on a running vmimage (native API).", no_args_is_help=True)
@@ -179,7 +175,7 @@ def server_create(ctx: typer.Context, name: str = typer.Option(..., "--name"),
                   image_id: str = typer.Option(..., "--image", help="the image of the system disk"),
                   system_size: int = typer.Option(None, "--system-size", min=1,
                                                   help="system disk GB (default: the image's size)"),
-                  category: Category = typer.Option(Category.local, "--category",
+                  category: Category = typer.Option(Category["local"], "--category",
                                                help="the system disk's category"),
                   data_disks: list[str] = typer.Option([], "--data-disk", metavar="DEV:GB[:TYPE]",
                                                        help="an empty data disk, e.g. vdb:10:ssd.io1 (repeatable)"),
@@ -268,7 +264,7 @@ def server_image(ctx: typer.Context, server_id: str, name: str = typer.Option(..
 @volume.command("create")
 def volume_create(ctx: typer.Context,
                   size: int = typer.Option(None, "--size", min=1, help="GB (default: the snapshot's size)"),
-                  type_: VolumeType = typer.Option(VolumeType.gp1, "--type"),
+                  type_: VolumeType = typer.Option(VolumeType["ssd.gp1"], "--type"),
                   snapshot_id: str = typer.Option(None, "--snapshot", help="a snapshot to start from"),
                   name: str = typer.Option(None, "--name")) -> None:
     """Create a free cloud volume, empty or from a snapshot."""

@@ -28,3 +28,14 @@ def test_unsafe_qcow2(images_dir, name, failure):
 def test_vmdk_with_host_extent_fails(images_dir):
     r = inspect(images_dir / "hostfile.vmdk")
     assert r.formats == ["vmdk"] and r.safety_failures
+
+
+def test_vhdx_in_large_chunks_finds_its_metadata(tmp_path):
+    # The metadata region lies inside the first 4 MiB chunk, which also holds the region
+    # table that points at it (the upload path hands the inspector 4 MiB buffers).
+    import subprocess
+    raw, vhdx = tmp_path / "d.raw", tmp_path / "d.vhdx"
+    raw.write_bytes(b"\1" * (4 << 20))
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vhdx", str(raw), str(vhdx)], check=True)
+    r = inspect(vhdx, chunk=4 << 20)
+    assert r.formats == ["vhdx"] and r.virtual_sizes["vhdx"] == 4 << 20 and not r.safety_failures

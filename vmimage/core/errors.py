@@ -9,10 +9,13 @@
     │   ├── Busy                 a server or disk is in the middle of another task
     │   ├── MustBeStopped        the operation needs the server stopped
     │   └── Duplicate            an entity with this identity already exists
+    │       └── NameTaken        the name must be unique and another entity has it
     ├── Invalid                  a value is malformed or out of range
+    │   ├── InvalidSource        a host file to import is outside the import roots or unreadable
     │   └── BadImageFormat       image content does not match its declared format
     │       └── UnsafeImage      image content fails a safety check
     ├── Forbidden                the caller may not do this
+    │   └── Protected            the entity is protected (built in) and may not be deleted
     ├── Unauthenticated          no, or no valid, credentials
     ├── QuotaExceeded            a per-project or per-image limit would be passed
     │   └── TooLarge             the data passes the configured size cap
@@ -67,8 +70,16 @@ class Duplicate(Conflict):
     code = "duplicate"
 
 
+class NameTaken(Duplicate):
+    code = "name_taken"
+
+
 class Invalid(VmImageError):
     code = "invalid"
+
+
+class InvalidSource(Invalid):
+    code = "invalid_source"
 
 
 class BadImageFormat(Invalid):
@@ -81,6 +92,10 @@ class UnsafeImage(BadImageFormat):
 
 class Forbidden(VmImageError):
     code = "forbidden"
+
+
+class Protected(Forbidden):
+    code = "protected"
 
 
 class Unauthenticated(VmImageError):

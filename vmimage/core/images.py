@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import secrets
+import string
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +71,11 @@ class ImageSource(enum.StrEnum):
     SNAPSHOT = "snapshot"
 
 
+class OsFamily(enum.StrEnum):
+    LINUX = "linux"
+    WINDOWS = "windows"
+
+
 class BootMode(enum.StrEnum):
     BIOS = "bios"
     UEFI = "uefi"
@@ -97,6 +104,9 @@ class Image:
     id: str
     owner: str
     name: str | None = None
+    # A second, caller-facing identity: a UUID the caller chose, or "img-" + 12 base36 chars.
+    ref: str = field(default_factory=lambda: new_image_ref())
+    seq: int | None = None        # a small integer id, given by the repository on add
     status: ImageStatus = ImageStatus.QUEUED
     visibility: Visibility = Visibility.SHARED
     protected: bool = False
@@ -112,6 +122,8 @@ class Image:
     os_hash_value: str | None = None
     # What the other faces read; the Glance face shows some as well-known properties.
     os_version: str | None = None
+    os_family: OsFamily | None = None
+    os_distribution: str | None = None
     architecture: str | None = None
     boot_mode: BootMode | None = None
     kind: ImageKind = ImageKind.SYSTEM_DISK
@@ -142,6 +154,21 @@ class Image:
 
 def new_image_id() -> str:
     return str(uuid.uuid4())
+
+
+_BASE36 = string.digits + string.ascii_lowercase
+
+
+def new_image_ref() -> str:
+    return "img-" + "".join(secrets.choice(_BASE36) for _ in range(12))
+
+
+def check_ref(ref: object) -> str:
+    """A caller-chosen ref must be a UUID (kept in its canonical form)."""
+    try:
+        return str(uuid.UUID(str(ref)))
+    except ValueError:
+        raise Invalid("'ref' must be a UUID", field="ref") from None
 
 
 def require_formats(image: Image) -> None:

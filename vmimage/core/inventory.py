@@ -60,6 +60,8 @@ VOLUME_TYPES: dict[str, tuple[int, int, int]] = {
 SYSTEM_DEVICE = "vda"
 _DEVICE = re.compile(r"^vd[b-z]$")
 MAX_DISK_GB = 16384
+MAX_CPU_COUNT = 64
+MAX_MEMORY_MB = 1 << 20
 
 
 def iops_for(volume_type: str, size_gb: int) -> int:
@@ -77,6 +79,13 @@ def check_size_gb(size_gb: object, what: str = "size_gb") -> int:
     if isinstance(size_gb, bool) or not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB:
         raise Invalid(f"'{what}' must be an integer from 1 to {MAX_DISK_GB}", field=what)
     return size_gb
+
+
+def check_count(value: object, what: str, ceiling: int) -> int:
+    """A positive integer no larger than ceiling (CPU cores, memory in MB)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= ceiling:
+        raise Invalid(f"'{what}' must be an integer from 1 to {ceiling}", field=what)
+    return value
 
 
 def check_data_device(device: object) -> str:
@@ -105,6 +114,7 @@ class Volume:
     snapshot_id: str | None = None    # built from this snapshot
     busy: str | None = None           # a job using the disk right now
     created_at: datetime | None = None
+    seq: int | None = None            # a small integer id, given by the repository on add
 
     @property
     def iops(self) -> int:
@@ -155,6 +165,8 @@ class Server:
     memory_mb: int = 128
     disks: list[Volume] = field(default_factory=list)   # system disk first, then by device
     created_at: datetime | None = None
+    seq: int | None = None             # a small integer id, given by the repository on add
+    cpu_count: int = 1
 
     def move_to(self, target: ServerStatus) -> None:
         if target not in SERVER_TRANSITIONS[self.status]:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vmimage.core.errors import Invalid
+from vmimage.core.images import OsFamily
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
-             "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner")
+             "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner", "seq")
 IN_FILTER_KEYS = ("id", "name", "status", "disk_format", "container_format")
 COMPARE_OPS = ("gt", "gte", "eq", "neq", "lt", "lte")
 MAX_LIMIT = 1000
@@ -40,6 +41,7 @@ class ImageQuery:
     member_status: str = "accepted"         # accepted|pending|rejected|all
     equals: dict[str, object] = field(default_factory=dict)        # base attributes
     any_of: dict[str, list[str]] = field(default_factory=dict)     # the "in:" operator
+    contains: dict[str, str] = field(default_factory=dict)        # case-insensitive substring
     properties: dict[str, str] = field(default_factory=dict)       # extra properties
     tags: list[str] = field(default_factory=list)
     size_min: int | None = None
@@ -48,7 +50,7 @@ class ImageQuery:
     os_hidden: bool | None = None            # None = hide hidden images
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     marker: str | None = None
-    limit: int = 25
+    limit: int | None = 25                   # None: every match (callers without paging)
 
     def validate(self) -> None:
         for key, direction in self.sort:
@@ -56,9 +58,12 @@ class ImageQuery:
                 raise Invalid(f"Unknown sort key '{key}'")
             if direction not in ("asc", "desc"):
                 raise Invalid(f"Unknown sort direction '{direction}'")
-        if self.limit < 0:
-            raise Invalid("limit must not be negative")
-        self.limit = min(self.limit, MAX_LIMIT)
+        if "os_family" in self.equals and self.equals["os_family"] not in tuple(OsFamily):
+            raise Invalid(f"os_family must be one of {', '.join(OsFamily)}", field="os_family")
+        if self.limit is not None:
+            if self.limit < 0:
+                raise Invalid("limit must not be negative")
+            self.limit = min(self.limit, MAX_LIMIT)
         if self.member_status not in ("accepted", "pending", "rejected", "all"):
             raise Invalid("member_status must be accepted, pending, rejected or all")
         if self.size_min is not None and self.size_max is not None and self.size_min > self.size_max:

@@ -61,8 +61,13 @@ def can_see(caller: Caller, image: Image, member_status: str | None) -> bool:
 
 def check_visible(caller: Caller, image: Image | None, member_status: str | None) -> Image:
     if image is None or not can_see(caller, image, member_status):
-        raise NotFound("Image not found")
+        raise NotFound("Image not found", image_id=image.id if image is not None else None)
     return image
+
+
+def is_owner(caller: Caller, image: Image) -> bool:
+    """The image's project, or an admin: who may see where an image came from."""
+    return caller.is_admin or image.owner == caller.project_id
 
 
 def require_owner(caller: Caller, image: Image) -> None:

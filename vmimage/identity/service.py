@@ -199,6 +199,16 @@ class IdentityService:
             raise Unauthenticated("The image API needs a project-scoped token")
         return Caller(token.user.id, token.project.id, token.roles)
 
+    def caller_for_password(self, user_name: str, password: str) -> Caller:
+        """A caller from a user name and password (HTTP Basic), in the user's default project."""
+        user = self._check_password({"name": user_name, "password": password})
+        with self._uow() as uow:
+            project = uow.identity.find_project(user.default_project_id) if user.default_project_id else None
+            roles = uow.identity.roles_on(user.id, project.id) if project else set()
+        if project is None or not roles:
+            raise Unauthenticated("The user has no role on its default project")
+        return Caller(user.id, project.id, expand_roles(roles))
+
     def bootstrap_admin(self, password: str) -> bool:
         """Create the admin project and user once; returns True when it did."""
         with self._uow() as uow:

@@ -8,10 +8,11 @@ from operator import itemgetter
 from sqlalchemy import (Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text,
                         update)
 
+from vmimage.adapters.db.sequence import next_seq
 from vmimage.adapters.db.tables import (image_locations, image_members, image_properties, image_tags,
                                         images, project_quotas)
 from vmimage.core.images import (BootMode, Image, ImageKind, ImageSource, ImageStatus, Location,
-                                 MemberStatus, Visibility)
+                                 MemberStatus, OsFamily, Visibility)
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.members import Member
 
@@ -49,13 +50,16 @@ def _sort_expr(key: str):
 _ROW_ORDER = ("id", "owner", "name", "status", "visibility", "protected", "os_hidden", "disk_format",
               "container_format", "min_disk", "min_ram", "size", "virtual_size", "checksum",
               "os_hash_algo", "os_hash_value", "os_version", "architecture", "boot_mode", "kind",
-              "source", "source_ref", "description", "created_at", "updated_at")
+              "source", "source_ref", "description", "created_at", "updated_at", "seq", "ref",
+              "os_family", "os_distribution")
 _ROW_FIELDS = itemgetter(*[_BASE_COLUMNS.index(name) for name in _ROW_ORDER])
 _STATUS = {e.value: e for e in ImageStatus}
 _VISIBILITY = {e.value: e for e in Visibility}
 _BOOT_MODE = {e.value: e for e in BootMode}
 _KIND = {e.value: e for e in ImageKind}
 _SOURCE = {e.value: e for e in ImageSource}
+_OS_FAMILY = {e.value: e for e in OsFamily}
+_LIVE = images.c.status != ImageStatus.DELETED.value
 
 
 def _enum(table: dict, cls, value):
@@ -67,7 +71,7 @@ def _row_to_image(row) -> Image:
     (id_, owner, name, status, visibility, protected, os_hidden, disk_format, container_format,
      min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, os_hash_value, os_version,
      architecture, boot_mode, kind, source, source_ref, description, created_at,
-     updated_at) = _ROW_FIELDS(row)
+     updated_at, seq, ref, os_family, os_distribution) = _ROW_FIELDS(row)
     return Image(
         id=id_, owner=owner, name=name, status=_enum(_STATUS, ImageStatus, status),
         visibility=_enum(_VISIBILITY, Visibility, visibility), protected=protected, os_hidden=os_hidden,
@@ -78,12 +82,14 @@ def _row_to_image(row) -> Image:
         boot_mode=_enum(_BOOT_MODE, BootMode, boot_mode) if boot_mode else None,
         kind=_enum(_KIND, ImageKind, kind), source=_enum(_SOURCE, ImageSource, source),
         source_ref=source_ref, description=description, created_at=created_at, updated_at=updated_at,
+        seq=seq, ref=ref, os_family=_enum(_OS_FAMILY, OsFamily, os_family) if os_family else None,
+        os_distribution=os_distribution,
     )
 
 
 def _image_values(image: Image) -> dict:
     values = {c: getattr(image, c) for c in _BASE_COLUMNS}
-    for key in ("status", "visibility", "kind", "source", "boot_mode"):
+    for key in ("status", "visibility", "kind", "source", "boot_mode", "os_family"):
         v = values[key]
         values[key] = v.value if v is not None else None
     return values
@@ -96,6 +102,7 @@ class SqlImageRepository:
     # --- images -------------------------------------------------------------------------
 
     def add(self, image: Image) -> None:
+        image.seq = next_seq(self.conn, images)
         self.conn.execute(_INSERT_IMAGE, _image_values(image))
         self._write_children(image)
 
@@ -151,6 +158,21 @@ class SqlImageRepository:
             by_id[image_id].locations = value
         return found
 
+    def get_by_ref(self, ref: str) -> Image | None:
+        row = self.conn.execute(select(images.c.id).where(images.c.ref == ref, _LIVE)).first()
+        return self.get(row[0]) if row else None
+
+    def get_by_seq(self, seq: int) -> Image | None:
+        row = self.conn.execute(select(images.c.id).where(images.c.seq == seq, _LIVE)).first()
+        return self.get(row[0]) if row else None
+
+    def ids_named(self, name: str, owner: str | None = None) -> list[str]:
+        """Live images with exactly this name (of one project, when given)."""
+        stmt = select(images.c.id).where(images.c.name == name, _LIVE)
+        if owner is not None:
+            stmt = stmt.where(images.c.owner == owner)
+        return [r[0] for r in self.conn.execute(stmt.order_by(images.c.seq))]
+
     def usage(self, project_id: str) -> tuple[int, int]:
         count, total = self.conn.execute(_USAGE, {"project_id": project_id}).one()
         return int(count), int(total)
@@ -177,6 +199,9 @@ class SqlImageRepository:
             conds.append(images.c[key] == value)
         for key, values in q.any_of.items():
             conds.append(images.c[key].in_(values))
+        for key, part in q.contains.items():
+            escaped = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(func.lower(images.c[key]).like(f"%{escaped.lower()}%", escape="\\"))
         for key, value in q.properties.items():
             conds.append(exists().where(image_properties.c.image_id == images.c.id,
                                         image_properties.c.name == key, image_properties.c.value == value))

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from vmimage.adapters.db.sequence import next_seq
 from vmimage.adapters.db.tables import servers, snapshots, volumes
 from vmimage.core.inventory import (DiskCategory, Server, ServerStatus, Snapshot, SnapshotStatus, Volume,
                                     VolumeStatus)
@@ -35,6 +36,7 @@ class SqlInventoryRepository:
     # servers
 
     def add_server(self, server: Server) -> None:
+        server.seq = next_seq(self.conn, servers)
         self.conn.execute(insert(servers).values(**_values(server, skip=("disks",))))
 
     def save_server(self, server: Server) -> None:
@@ -61,6 +63,12 @@ class SqlInventoryRepository:
             stmt = stmt.where(servers.c.project_id == project_id)
         return [self._server(r) for r in self.conn.execute(stmt.order_by(servers.c.created_at, servers.c.id))]
 
+    def server_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
+        """Live servers with this sequence number or exact name."""
+        stmt = select(servers.c.id).where(servers.c.status != ServerStatus.DELETED.value)
+        stmt = stmt.where(servers.c.seq == seq) if seq is not None else stmt.where(servers.c.name == name)
+        return [r[0] for r in self.conn.execute(stmt)]
+
     def image_in_use(self, image_id: str) -> bool:
         used = self.conn.execute(select(func.count()).select_from(volumes)
                                  .where(volumes.c.image_id == image_id, _LIVE_VOLUME)).scalar_one()
@@ -69,6 +77,7 @@ class SqlInventoryRepository:
     # volumes
 
     def add_volume(self, volume: Volume) -> None:
+        volume.seq = next_seq(self.conn, volumes)
         self.conn.execute(insert(volumes).values(**_values(volume)))
 
     def save_volume(self, volume: Volume) -> None:
@@ -80,6 +89,12 @@ class SqlInventoryRepository:
             stmt = stmt.with_for_update()
         row = self.conn.execute(stmt).first()
         return _volume(row) if row else None
+
+    def volume_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
+        """Live volumes with this sequence number or exact name."""
+        stmt = select(volumes.c.id).where(_LIVE_VOLUME)
+        stmt = stmt.where(volumes.c.seq == seq) if seq is not None else stmt.where(volumes.c.name == name)
+        return [r[0] for r in self.conn.execute(stmt)]
 
     def volumes_of(self, server_id: str) -> list[Volume]:
         rows = self.conn.execute(select(volumes).where(volumes.c.server_id == server_id, _LIVE_VOLUME)

@@ -39,6 +39,10 @@ images = Table(
     Column("description", String(1024)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("ref", String(64), nullable=False, unique=True),
+    Column("os_family", String(10)),
+    Column("os_distribution", String(255)),
     Index("ix_images_owner_status", "owner", "status"),
     Index("ix_images_visibility_status", "visibility", "status"),
     Index("ix_images_created_at_id", "created_at", "id"),
@@ -150,6 +154,8 @@ servers = Table(
     Column("task", String(64)),
     Column("memory_mb", Integer, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("cpu_count", Integer, nullable=False, server_default="1"),
 )
 
 volumes = Table(
@@ -168,6 +174,7 @@ volumes = Table(
     Column("snapshot_id", String(64), index=True),
     Column("busy", String(64)),
     Column("created_at", DateTime, nullable=False),
+    Column("seq", Integer, nullable=False, unique=True),
 )
 
 snapshots = Table(

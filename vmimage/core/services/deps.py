@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from vmimage.core.errors import Invalid
@@ -29,6 +29,8 @@ class Deps:
     disks: DiskDriver | None = None
     hypervisor: Hypervisor | None = None
     submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
+    # Directories whose files callers may register as images; empty: registration is off.
+    import_roots: list[str] = field(default_factory=list)
 
     def store(self, name: str | None) -> BlobStore:
         name = name or self.default_store

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmimage.core import os_catalogue
-from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NotFound
+from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
 from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode,
-                                 Image, ImageKind, ImageSource, ImageStatus, Visibility,
-                                 check_writable_key, new_image_id, validate_property, validate_tag)
+                                 Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
+                                 check_ref, check_writable_key, new_image_id, validate_property,
+                                 validate_tag)
 from vmimage.core.listing import ImageQuery
 from vmimage.core.policy import Caller, check_visible, require_admin, require_owner, require_writer
 from vmimage.core.ports import UnitOfWork
@@ -21,9 +22,9 @@ from vmimage.core.services.deps import Deps
 BASE_ATTRIBUTES = ("name", "visibility", "protected", "os_hidden", "disk_format",
                    "container_format", "min_disk", "min_ram", "owner", "tags",
                    "os_version", "architecture", "boot_mode", "kind", "source", "source_ref",
-                   "description")
+                   "description", "os_family", "os_distribution")
 # Typed attributes that behave like optional properties: they may be removed.
-OPTIONAL_ATTRIBUTES = ("os_version", "architecture", "boot_mode", "description")
+OPTIONAL_ATTRIBUTES = ("os_version", "architecture", "boot_mode", "description", "os_family", "os_distribution")
 _FORMAT_EDITABLE = {ImageStatus.QUEUED, ImageStatus.IMPORTING}
 
 
@@ -48,7 +49,7 @@ def _int(key: str, value: Any) -> int:
 
 def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise Invalid(f"Invalid value '{value}' for '{key}': expected one of {', '.join(allowed)}")
+        raise Invalid(f"Invalid value '{value}' for '{key}': expected one of {', '.join(allowed)}", field=key)
     return value
 
 
@@ -85,6 +86,12 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
         if value is not None:
             os_catalogue.require(value)
         image.os_version = value
+    elif key == "os_family":   # exact, lowercase: "Linux" is refused, not folded
+        image.os_family = None if value is None else OsFamily(_choice(key, value, tuple(OsFamily)))
+    elif key == "os_distribution":
+        if value is not None and (not isinstance(value, str) or not value or len(value) > MAX_NAME):
+            raise Invalid(f"'os_distribution' must be a string of 1 to {MAX_NAME} characters", field=key)
+        image.os_distribution = value
     elif key == "architecture":
         if value is not None and (not isinstance(value, str) or not value or len(value) > 30):
             raise Invalid("'architecture' must be a string of 1 to 30 characters")
@@ -117,9 +124,19 @@ def load_visible(deps: Deps, caller: Caller, image_id: str) -> Image:
         return find_visible(uow, caller, image_id)
 
 
+def _require_unique_name(uow: UnitOfWork, image: Image) -> None:
+    """Within the image's project; the caller holds the project lock."""
+    if not isinstance(image.name, str) or not image.name:
+        raise Invalid("'name' is required", field="name")
+    if any(other != image.id for other in uow.images.ids_named(image.name, image.owner)):
+        raise NameTaken(f"An image named '{image.name}' already exists", name=image.name)
+
+
 def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
-                 properties: dict[str, Any]) -> Image:
+                 properties: dict[str, Any], unique_name: bool = False) -> Image:
+    """unique_name: refuse a name another live image of the project has (Glance allows it)."""
     require_writer(caller)
+    ref = attributes.pop("ref", None)
     image_id = attributes.pop("id", None)
     if image_id is not None:
         try:
@@ -128,6 +145,8 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
             raise Invalid("Image id must be a UUID") from None
     now = deps.clock()
     image = Image(id=image_id or new_image_id(), owner=caller.project_id, created_at=now, updated_at=now)
+    if ref is not None:
+        image.ref = check_ref(ref)
     for key, value in attributes.items():
         if key not in BASE_ATTRIBUTES:
             raise Invalid(f"Unknown attribute '{key}'")
@@ -141,6 +160,10 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
         limits = limits.for_project(uow.images.quota_overrides(image.owner))
         if uow.images.get(image.id) is not None:
             raise Duplicate("An image with this id already exists", image_id=image.id)
+        if uow.images.get_by_ref(image.ref) is not None:
+            raise Duplicate("An image with this ref already exists", field="ref")
+        if unique_name:
+            _require_unique_name(uow, image)
         check_image_count(limits, lambda: uow.images.usage(image.owner)[0])
         uow.images.add(image)
         uow.commit()
@@ -159,12 +182,18 @@ def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> list[Image]:
         return uow.images.list(query)
 
 
-def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change]) -> Image:
+def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change],
+                 unique_name: bool = False) -> Image:
     with deps.uow(write=True) as uow:
+        if unique_name:   # the project lock first, in the same order as creates and uploads
+            uow.images.lock_project(find_visible(uow, caller, image_id).owner)
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
+        name = image.name
         for change in changes:
             _apply(caller, image, change)
+        if unique_name and image.name != name:
+            _require_unique_name(uow, image)
         check_per_image(deps.limits.for_project(uow.images.quota_overrides(image.owner)),
                         len(image.properties), len(image.tags))
         image.updated_at = deps.clock()
@@ -226,7 +255,7 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
         if image.protected:
-            raise Forbidden("Image is protected and cannot be deleted", image_id=image_id)
+            raise Protected("Image is protected and cannot be deleted", image_id=image_id)
         if uow.inventory.image_in_use(image_id):
             raise InUse("Image is in use by a server's disk", image_id=image_id)
         locations = list(image.locations)

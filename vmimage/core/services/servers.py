@@ -7,9 +7,9 @@ from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
 from vmimage.core.images import ImageStatus
-from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, Server, ServerStatus, Snapshot, SnapshotStatus,
-                                    Volume, VolumeStatus, check_data_device, check_size_gb, check_volume_type,
-                                    new_id)
+from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory, Server,
+                                    ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus, check_count,
+                                    check_data_device, check_size_gb, check_volume_type, new_id)
 from vmimage.core.policy import Caller, require_writer
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
@@ -27,7 +27,7 @@ def _scope(caller: Caller) -> str | None:
 
 def _owned(caller: Caller, entity: Any, what: str, ident: str):
     if entity is None or not (caller.is_admin or entity.project_id == caller.project_id):
-        raise NotFound(f"{what} {ident} not found", id=ident)
+        raise NotFound(f"{what} {ident} not found", id=ident, **{f"{what.lower()}_id": ident})
     return entity
 
 
@@ -38,9 +38,14 @@ def get_server(deps: Deps, caller: Caller, server_id: str, uow=None) -> Server:
         return _owned(caller, u.inventory.get_server(server_id), "Server", server_id)
 
 
-def list_servers(deps: Deps, caller: Caller) -> list[Server]:
+def list_servers(deps: Deps, caller: Caller, status: ServerStatus | None = None,
+                 name_contains: str | None = None) -> list[Server]:
+    """Oldest first; optionally only one status, or names containing a string (any case)."""
     with deps.uow() as uow:
-        return uow.inventory.list_servers(_scope(caller))
+        found = uow.inventory.list_servers(_scope(caller))
+    part = name_contains.lower() if name_contains else None
+    return [s for s in found
+            if (status is None or s.status == status) and (part is None or part in s.name.lower())]
 
 
 def _data_disk_specs(specs: Any) -> list[dict]:
@@ -77,7 +82,8 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
         if size_gb < image_gb:
             raise Invalid(f"The system disk must be at least {image_gb} GB for this image", field="size_gb")
         server = Server(new_id("i"), caller.project_id, name, image.id, created_at=now,
-                        memory_mb=int(spec.get("memory_mb", 128)))
+                        memory_mb=check_count(spec.get("memory_mb", 128), "memory_mb", MAX_MEMORY_MB),
+                        cpu_count=check_count(spec.get("cpu_count", 1), "cpu_count", MAX_CPU_COUNT))
         system_disk = Volume(new_id("vol"), caller.project_id, f"{name}-system", size_gb,
                              check_volume_type(system.get("type", "ssd.gp1")), category,
                              status=VolumeStatus.IN_USE, server_id=server.id, device=SYSTEM_DEVICE,

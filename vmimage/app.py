@@ -13,6 +13,8 @@ from starlette.requests import Request
 from vmimage.bootstrap import Container
 from vmimage.core.errors import VmImageError
 from vmimage.core.services.servers import reconcile_servers
+from vmimage.faces.aries import routes as aries_routes
+from vmimage.faces.aries.errors import aries_body, aries_error, aries_http_error
 from vmimage.faces.glance_v2 import data as glance_data
 from vmimage.faces.glance_v2 import routes as glance_routes
 from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
@@ -41,26 +43,38 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(glance_routes.router)
     app.include_router(glance_data.router)
     app.include_router(native_routes.router)
+    app.include_router(aries_routes.router)
+
+    def is_aries(request: Request) -> bool:
+        return request.url.path.startswith(aries_routes.PREFIX + "/")
 
     @app.exception_handler(VmImageError)
     async def core_error(request: Request, exc: VmImageError):
+        if is_aries(request):
+            return aries_error(request, exc, aries_routes.PREFIX)
         if request.url.path.startswith(native_routes.PREFIX):
             return native_error(exc)
         return await handle_core_error(request, exc)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
+        if is_aries(request):
+            return aries_http_error(exc.status_code)
         if exc.status_code == 405:
             return glance_error(405, "Method not allowed", {"Allow": ", ".join(allowed_methods(request))})
         return glance_error(exc.status_code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_request: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError):
+        if is_aries(request):
+            return aries_body(400, "InvalidParameter")
         return glance_error(400, f"Invalid request: {exc.errors()}")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
+        if is_aries(request):
+            return aries_body(500, "InternalError")
         return glance_error(500, "Internal error")
 
     app.add_middleware(RequestIdMiddleware)

@@ -55,7 +55,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 enforce_format_match=settings.format_enforcement, new_inspector=OsloContentInspector,
                 hash_pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hash"),
                 disks=Qcow2DiskDriver(settings.data_dir / "disks", image_roots=[settings.store_dir]),
-                hypervisor=QemuHypervisor(settings.data_dir / "run"))
+                hypervisor=QemuHypervisor(settings.data_dir / "run"), import_roots=list(settings.import_roots))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks()}, EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))

@@ -14,6 +14,11 @@ def _bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _list(name: str) -> list[str]:
+    """A comma-separated list; blanks dropped."""
+    return [part.strip() for part in os.environ.get(name, "").split(",") if part.strip()]
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
@@ -40,6 +45,9 @@ class Settings:
     keystone_project: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_PROJECT", "service"))
     workers: int = field(default_factory=lambda: _int("VMIMAGE_WORKERS", 1))
     job_workers: int = field(default_factory=lambda: _int("VMIMAGE_JOB_WORKERS", 2))
+    # Host directories whose files the Aries face may register as images (source_path);
+    # none by default: registration is off.
+    import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))
 
     @property
     def db_url(self) -> str:

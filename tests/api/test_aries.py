@@ -14,12 +14,6 @@ import pytest
 
 from tests.conftest import start_server
 
-from vmimage.settings import Settings
-
-# Until the app mounts the face and reads VMIMAGE_IMPORT_ROOTS (/tmp/aries-wiring.patch);
-# remove this guard with the wiring.
-pytestmark = pytest.mark.skipif(not hasattr(Settings(), "import_roots"),
-                                reason="the Aries face is not wired into app.py/settings.py yet")
 A = "/aries/api/v1"
 HAS_QEMU = shutil.which("qemu-system-x86_64") is not None
 

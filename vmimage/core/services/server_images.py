@@ -14,14 +14,14 @@ from typing import Any
 
 from vmimage.core.errors import Busy, Invalid, MustBeStopped, NotFound
 from vmimage.core.images import Image, ImageKind, ImageSource, ImageStatus, Visibility, new_image_id
-from vmimage.core.inventory import (DiskCategory, ServerStatus, VolumeStatus, check_data_device, check_size_gb,
+from vmimage.core.inventory import (DiskCategory, ServerStatus, check_data_device, check_size_gb,
                                     check_volume_type, new_id)
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_writer
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
-from vmimage.core.services.servers import GiB, _owned, gb_for
+from vmimage.core.services.servers import GiB, _owned
 
 KIND = "image_from_disks"
 _CHUNK = 4 << 20

@@ -53,7 +53,7 @@ def test_full_lifecycle(server, demo, images_dir, tmp_path):
              for i in range(3)]
     names = [i.name for i in demo.image.images(name="sdk-lifecycle")]
     assert names == ["sdk-lifecycle"]
-    assert [i.id for i in demo.image.images(disk_format="qcow2", status="active")] == [image.id]
+    assert [i.id for i in demo.image.images(disk_format="qcow2", status="active", name="sdk-lifecycle")] == [image.id]
     paged = [i.id for i in demo.image.images(limit=2, sort_key="name", sort_dir="asc")]
     assert len(paged) == len(set(paged)) >= 4
     assert {e.id for e in extra} | {image.id} <= set(paged)

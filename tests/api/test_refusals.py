@@ -315,3 +315,15 @@ def test_duplicate_id_and_bad_values(http):
     assert http.post("/v2/images", content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
     http.delete(f"/v2/images/{image['id']}")
     assert http.post("/v2/images", json={"id": image["id"]}).status_code == 409  # ids are never reused
+
+
+def test_extra_properties_named_like_core_attributes_stay_properties(http):
+    image = new_image(http)
+    url = f"/v2/images/{image['id']}"
+    resp = http.patch(url, headers=PATCH, json=[{"op": "add", "path": "/description", "value": "d"},
+                                                {"op": "add", "path": "/kind", "value": "anything"}])
+    assert resp.status_code == 200, resp.text
+    shown = http.get(url).json()
+    assert shown["description"] == "d" and shown["kind"] == "anything"
+    assert http.patch(url, headers=PATCH, json=[{"op": "remove", "path": "/kind"}]).status_code == 200
+    assert "kind" not in http.get(url).json()

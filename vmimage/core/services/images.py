@@ -33,6 +33,7 @@ class Change:
     op: str            # add | replace | remove
     key: str
     value: Any = None
+    property: bool = False   # an extra property, even where a typed attribute has the name
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -207,7 +208,7 @@ def _apply(caller: Caller, image: Image, change: Change) -> None:
     if op not in ("add", "replace", "remove"):
         raise Invalid(f"Unknown operation '{op}'")
     check_writable_key(key)
-    if key in BASE_ATTRIBUTES:
+    if key in BASE_ATTRIBUTES and not change.property:
         if op == "remove":
             if key not in OPTIONAL_ATTRIBUTES:
                 raise Forbidden(f"Attribute '{key}' may not be removed")

@@ -93,7 +93,10 @@ def patch_to_changes(media_type: str, body: Any) -> list[Change]:
         if name != "remove" and "value" not in op:
             raise Invalid(f"Operation '{name}' needs a value")
         key = _decode_pointer(path)
-        changes.append(Change(name, GLANCE_TO_CORE.get(key, key), op.get("value")))
+        if key in GLANCE_TO_CORE:
+            changes.append(Change(name, GLANCE_TO_CORE[key], op.get("value")))
+        else:   # everything Glance does not type is an extra property
+            changes.append(Change(name, key, op.get("value"), property=True))
     return changes
 
 

@@ -18,6 +18,7 @@ from vmimage.core.inventory import Server, Volume
 from vmimage.core.policy import Caller
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.servers import require_owned
 
 _DECIMAL = re.compile(r"^[0-9]{1,9}$")   # larger numbers cannot be sequence numbers (INTEGER)
 
@@ -80,43 +81,27 @@ def visible_images(deps: Deps, caller: Caller, image_ids: Iterable[str | None]) 
     return out
 
 
-def _owned_by(caller: Caller, entity: Any) -> bool:
-    return entity is not None and (caller.is_admin or entity.project_id == caller.project_id)
+def _find_owned(deps: Deps, caller: Caller, ref: Any, what: str, get: str, ids_where: str):
+    """A server or volume by id, then sequence number, then unique name."""
+    ref = _require_ref(ref, what.lower())
+    with deps.uow() as uow:
+        def load(ident: str):
+            return require_owned(caller, getattr(uow.inventory, get)(ident), what, ident)
+
+        ids = getattr(uow.inventory, ids_where)
+        hit = _first_visible([ref], load)
+        if hit is None and _seq(ref) is not None:
+            hit = _first_visible(ids(seq=_seq(ref)), load)
+        if hit is None:
+            hit = _first_visible(ids(name=ref), load)
+    if hit is None:
+        raise NotFound(f"{what} not found", **{f"{what.lower()}_id": ref})
+    return hit
 
 
 def find_server_by_ref(deps: Deps, caller: Caller, ref: Any) -> Server:
-    ref = _require_ref(ref, "server")
-    with deps.uow() as uow:
-        def load(server_id: str) -> Server:
-            server = uow.inventory.get_server(server_id)
-            if not _owned_by(caller, server):
-                raise NotFound("Server not found", server_id=server_id)
-            return server
-
-        hit = _first_visible([ref], load)
-        if hit is None and _seq(ref) is not None:
-            hit = _first_visible(uow.inventory.server_ids_where(seq=_seq(ref)), load)
-        if hit is None:
-            hit = _first_visible(uow.inventory.server_ids_where(name=ref), load)
-    if hit is None:
-        raise NotFound("Server not found", server_id=ref)
-    return hit
+    return _find_owned(deps, caller, ref, "Server", "get_server", "server_ids_where")
 
 
 def find_volume_by_ref(deps: Deps, caller: Caller, ref: Any) -> Volume:
-    ref = _require_ref(ref, "volume")
-    with deps.uow() as uow:
-        def load(volume_id: str) -> Volume:
-            volume = uow.inventory.get_volume(volume_id)
-            if not _owned_by(caller, volume):
-                raise NotFound("Volume not found", volume_id=volume_id)
-            return volume
-
-        hit = _first_visible([ref], load)
-        if hit is None and _seq(ref) is not None:
-            hit = _first_visible(uow.inventory.volume_ids_where(seq=_seq(ref)), load)
-        if hit is None:
-            hit = _first_visible(uow.inventory.volume_ids_where(name=ref), load)
-    if hit is None:
-        raise NotFound("Volume not found", volume_id=ref)
-    return hit
+    return _find_owned(deps, caller, ref, "Volume", "get_volume", "volume_ids_where")

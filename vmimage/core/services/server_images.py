@@ -21,7 +21,7 @@ from vmimage.core.policy import Caller, require_writer
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
-from vmimage.core.services.servers import GiB, _owned
+from vmimage.core.services.servers import GiB, require_owned
 
 KIND = "image_from_disks"
 _CHUNK = 4 << 20
@@ -34,7 +34,7 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
     if kind not in ("system", "whole"):
         raise Invalid("'kind' must be system or whole", field="kind")
     with deps.uow(write=True) as uow:
-        server = _owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
+        server = require_owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
         running = server.status == ServerStatus.RUNNING
         if running and server.system_disk.category == DiskCategory.LOCAL:
             raise MustBeStopped("A server with a local system disk must be stopped to make an image",
@@ -59,7 +59,7 @@ def create_volume_image(deps: Deps, caller: Caller, volume_id: str, spec: dict[s
     require_writer(caller)
     name = _name(spec)
     with deps.uow(write=True) as uow:
-        volume = _owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
         volume.require_idle()
         server_id = volume.server_id
         running = False
@@ -122,7 +122,7 @@ def _whole_machine_plan(caller: Caller, uow, server, specs: Any) -> list[dict[st
             continue
         snapshot = None
         if spec.get("snapshot_id") is not None:
-            snapshot = _owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
+            snapshot = require_owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
         size = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None), f"{device}.size_gb")
         if snapshot and size < snapshot.size_gb:
             raise Invalid(f"Disk {device} cannot be smaller than its snapshot", field="size_gb")

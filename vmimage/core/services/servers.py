@@ -25,7 +25,8 @@ def _scope(caller: Caller) -> str | None:
     return None if caller.is_admin else caller.project_id
 
 
-def _owned(caller: Caller, entity: Any, what: str, ident: str):
+def require_owned(caller: Caller, entity: Any, what: str, ident: str):
+    """The entity if it exists and belongs to the caller's project (or the caller is admin)."""
     if entity is None or not (caller.is_admin or entity.project_id == caller.project_id):
         raise NotFound(f"{what} {ident} not found", id=ident, **{f"{what.lower()}_id": ident})
     return entity
@@ -33,9 +34,9 @@ def _owned(caller: Caller, entity: Any, what: str, ident: str):
 
 def get_server(deps: Deps, caller: Caller, server_id: str, uow=None) -> Server:
     if uow is not None:
-        return _owned(caller, uow.inventory.get_server(server_id), "Server", server_id)
+        return require_owned(caller, uow.inventory.get_server(server_id), "Server", server_id)
     with deps.uow() as u:
-        return _owned(caller, u.inventory.get_server(server_id), "Server", server_id)
+        return require_owned(caller, u.inventory.get_server(server_id), "Server", server_id)
 
 
 def list_servers(deps: Deps, caller: Caller, status: ServerStatus | None = None,
@@ -92,7 +93,7 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
         for d in disk_specs:
             snapshot = None
             if d.get("snapshot_id") is not None:
-                snapshot = _owned(caller, uow.inventory.get_snapshot(d["snapshot_id"]), "Snapshot", d["snapshot_id"])
+                snapshot = require_owned(caller, uow.inventory.get_snapshot(d["snapshot_id"]), "Snapshot", d["snapshot_id"])
             gb = check_size_gb(d.get("size_gb", snapshot.size_gb if snapshot else None), f"{d['device']}.size_gb")
             if snapshot and gb < snapshot.size_gb:
                 raise Invalid(f"Disk {d['device']} is smaller than its snapshot", field="size_gb")
@@ -207,7 +208,7 @@ def delete_server(deps: Deps, caller: Caller, server_id: str) -> None:
 
 def get_volume(deps: Deps, caller: Caller, volume_id: str) -> Volume:
     with deps.uow() as uow:
-        return _owned(caller, uow.inventory.get_volume(volume_id), "Volume", volume_id)
+        return require_owned(caller, uow.inventory.get_volume(volume_id), "Volume", volume_id)
 
 
 def list_volumes(deps: Deps, caller: Caller) -> list[Volume]:
@@ -220,7 +221,7 @@ def create_volume(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Volume:
     with deps.uow() as uow:
         snapshot = None
         if spec.get("snapshot_id") is not None:
-            snapshot = _owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
+            snapshot = require_owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
     size_gb = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None))
     if snapshot and size_gb < snapshot.size_gb:
         raise Invalid("A volume cannot be smaller than its snapshot", field="size_gb")
@@ -242,8 +243,8 @@ def create_volume(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Volume:
 def attach_volume(deps: Deps, caller: Caller, volume_id: str, server_id: str, device: str | None) -> Volume:
     require_writer(caller)
     with deps.uow(write=True) as uow:
-        volume = _owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
-        server = _owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
+        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+        server = require_owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
         if server.status != ServerStatus.STOPPED:
             raise MustBeStopped("Disks are attached to stopped servers", server_id=server_id)
         if server.task:
@@ -262,7 +263,7 @@ def attach_volume(deps: Deps, caller: Caller, volume_id: str, server_id: str, de
 def detach_volume(deps: Deps, caller: Caller, volume_id: str) -> Volume:
     require_writer(caller)
     with deps.uow(write=True) as uow:
-        volume = _owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
         if volume.server_id:
             server = uow.inventory.get_server(volume.server_id)
             if server.status != ServerStatus.STOPPED:
@@ -276,7 +277,7 @@ def detach_volume(deps: Deps, caller: Caller, volume_id: str) -> Volume:
 def delete_volume(deps: Deps, caller: Caller, volume_id: str) -> None:
     require_writer(caller)
     with deps.uow(write=True) as uow:
-        volume = _owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
         volume.require_deletable()
         volume.status = VolumeStatus.DELETED
         uow.inventory.save_volume(volume)
@@ -288,7 +289,7 @@ def delete_volume(deps: Deps, caller: Caller, volume_id: str) -> None:
 
 def get_snapshot(deps: Deps, caller: Caller, snapshot_id: str) -> Snapshot:
     with deps.uow() as uow:
-        return _owned(caller, uow.inventory.get_snapshot(snapshot_id), "Snapshot", snapshot_id)
+        return require_owned(caller, uow.inventory.get_snapshot(snapshot_id), "Snapshot", snapshot_id)
 
 
 def list_snapshots(deps: Deps, caller: Caller) -> list[Snapshot]:
@@ -301,7 +302,7 @@ def create_snapshot(deps: Deps, caller: Caller, volume_id: str, name: str | None
     require_writer(caller)
     snapshot_id = new_id("snap")
     with deps.uow(write=True) as uow:
-        volume = _owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
         volume.require_idle()
         server = uow.inventory.get_server(volume.server_id) if volume.server_id else None
         volume.busy = snapshot_id
@@ -340,7 +341,7 @@ def _release_volume(deps: Deps, volume_id: str, task: str) -> None:
 def delete_snapshot(deps: Deps, caller: Caller, snapshot_id: str) -> None:
     require_writer(caller)
     with deps.uow(write=True) as uow:
-        snapshot = _owned(caller, uow.inventory.get_snapshot(snapshot_id), "Snapshot", snapshot_id)
+        snapshot = require_owned(caller, uow.inventory.get_snapshot(snapshot_id), "Snapshot", snapshot_id)
         if uow.inventory.snapshot_in_use(snapshot_id):
             raise InUse(f"Snapshot {snapshot_id} backs a volume", snapshot_id=snapshot_id)
         snapshot.status = SnapshotStatus.DELETED

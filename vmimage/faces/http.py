@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
 import uuid
 from collections.abc import Iterator
@@ -40,6 +41,17 @@ def caller(request: Request):
     if not token:
         raise e.Unauthenticated("This server could not verify that you are authorized")
     return request.app.state.container.tokens.caller(token)
+
+
+async def json_object_body(request: Request) -> dict:
+    """The request's JSON object body (an empty body is {}); Invalid otherwise."""
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise e.Invalid("Malformed JSON in request body") from None
+    if not isinstance(data, dict):
+        raise e.Invalid("Request body must be a JSON object")
+    return data
 
 
 _COALESCE = 4 << 20     # hand the core 4 MiB buffers, not the server's small reads

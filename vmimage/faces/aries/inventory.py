@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -11,6 +10,7 @@ from vmimage.core.services import refs
 from vmimage.core.services import servers as svc
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.http import json_object_body
 
 router = APIRouter()
 
@@ -19,17 +19,13 @@ def deps(request: Request):
     return request.app.state.container.deps
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    return t.json_object(await request.body())
-
-
 def _images_of(request: Request, who: Caller, servers: list) -> dict:
     ids = [d.image_id for s in servers for d in s.disks] + [s.image_id for s in servers]
     return refs.visible_images(deps(request), who, ids)
 
 
 @router.post("/server/create")
-def create_server(request: Request, body: dict = Depends(json_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_server(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
     spec, image_ref = t.create_server_body(body)
     image = refs.find_image_by_ref(deps(request), who, image_ref)
     server = svc.create_server(deps(request), who, {**spec, "image_id": image.id})
@@ -74,7 +70,7 @@ def delete_server(request: Request, server_ref: str | None = None, who: Caller =
 
 
 @router.post("/volume/create")
-def create_volume(request: Request, body: dict = Depends(json_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_volume(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
     volume = svc.create_volume(deps(request), who, t.create_volume_body(body))
     return {**t.volume(volume, {}), "type": body["type"]}
 

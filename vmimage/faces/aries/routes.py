@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
@@ -13,6 +12,7 @@ from vmimage.core.services.host_files import import_host_file
 from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.http import json_object_body
 
 PREFIX = "/aries/api/v1"
 router = APIRouter(prefix=PREFIX)
@@ -22,12 +22,8 @@ def deps(request: Request):
     return request.app.state.container.deps
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    return t.json_object(await request.body())
-
-
 @router.post("/image/create")
-def create_image(request: Request, body: dict = Depends(json_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
     attributes, source_path = t.create_image_body(body)
     image = import_host_file(deps(request), who, source_path, attributes, {}, unique_name=True)
     return {"image": t.image(image, updated_at=False)}
@@ -54,7 +50,7 @@ def describe_image(request: Request, image_id: str, who: Caller = Depends(aries_
 
 
 @router.put("/image")
-def update_image(request: Request, body: dict = Depends(json_body), who: Caller = Depends(aries_caller)) -> dict:
+def update_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
     seq, changes = t.update_image_body(body)
     image = refs.load_image_by_seq(deps(request), who, seq)
     return t.image(svc.update_image(deps(request), who, image.id, changes, unique_name=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import string
 from datetime import datetime
@@ -24,16 +23,6 @@ _NAME_CHARS = string.ascii_lowercase + string.digits
 
 def iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise Invalid("Malformed JSON in request body") from None
-    if not isinstance(data, dict):
-        raise Invalid("Request body must be a JSON object")
-    return data
 
 
 def positive_int(value: Any, what: str) -> int:

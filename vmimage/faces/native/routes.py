@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -13,7 +11,7 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
-from vmimage.faces.http import caller
+from vmimage.faces.http import caller, json_object_body
 from vmimage.faces.native import translate as t
 
 PREFIX = "/vmimage/v1"
@@ -24,22 +22,8 @@ def deps(request: Request):
     return request.app.state.container.deps
 
 
-def body(request: Request, raw: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise Invalid("Malformed JSON in request body") from None
-    if not isinstance(data, dict):
-        raise Invalid("Request body must be a JSON object")
-    return data
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    return body(request, await request.body())
-
-
 @router.post("/servers", status_code=201)
-def create_server(request: Request, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+def create_server(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
     return JSONResponse({"server": t.server(svc.create_server(deps(request), who, spec))}, status_code=201)
 
 
@@ -68,14 +52,14 @@ def server_action(request: Request, server_id: str, action: str, who: Caller = D
 
 
 @router.post("/servers/{server_id}/images", status_code=202)
-def server_image(request: Request, server_id: str, spec: dict = Depends(json_body),
+def server_image(request: Request, server_id: str, spec: dict = Depends(json_object_body),
                  who: Caller = Depends(caller)):
     job = isvc.create_server_image(deps(request), who, server_id, spec)
     return JSONResponse({"job": t.job(job)}, status_code=202)
 
 
 @router.post("/volumes", status_code=201)
-def create_volume(request: Request, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+def create_volume(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
     return JSONResponse({"volume": t.volume(svc.create_volume(deps(request), who, spec))}, status_code=201)
 
 
@@ -96,7 +80,7 @@ def delete_volume(request: Request, volume_id: str, who: Caller = Depends(caller
 
 
 @router.post("/volumes/{volume_id}/attach")
-def attach(request: Request, volume_id: str, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+def attach(request: Request, volume_id: str, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
     if not isinstance(spec.get("server_id"), str):
         raise Invalid("'server_id' is required")
     return {"volume": t.volume(svc.attach_volume(deps(request), who, volume_id, spec["server_id"],
@@ -109,13 +93,13 @@ def detach(request: Request, volume_id: str, who: Caller = Depends(caller)) -> d
 
 
 @router.post("/volumes/{volume_id}/images", status_code=202)
-def volume_image(request: Request, volume_id: str, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+def volume_image(request: Request, volume_id: str, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
     return JSONResponse({"job": t.job(isvc.create_volume_image(deps(request), who, volume_id, spec))},
                         status_code=202)
 
 
 @router.post("/snapshots", status_code=201)
-def create_snapshot(request: Request, spec: dict = Depends(json_body), who: Caller = Depends(caller)):
+def create_snapshot(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
     if not isinstance(spec.get("volume_id"), str):
         raise Invalid("'volume_id' is required")
     snap = svc.create_snapshot(deps(request), who, spec["volume_id"], spec.get("name"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,7 +37,6 @@ class Container:
 
     def close(self) -> None:
         self.jobs.stop()
-        self.deps.hash_pool.shutdown(wait=False)
         self.engine.dispose()
 
 
@@ -53,7 +51,6 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                     max_image_size=settings.max_image_size)
     deps = Deps(uow=uow, stores={store.name: store}, default_store=store.name, limits=limits,
                 enforce_format_match=settings.format_enforcement, new_inspector=OsloContentInspector,
-                hash_pool=ThreadPoolExecutor(max_workers=8, thread_name_prefix="hash"),
                 disks=Qcow2DiskDriver(settings.data_dir / "disks", image_roots=[settings.store_dir]),
                 hypervisor=QemuHypervisor(settings.data_dir / "run"), import_roots=list(settings.import_roots))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks()}, EngineSettings(workers=settings.job_workers))

@@ -13,7 +13,6 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from vmimage.core.errors import Invalid, TooLarge
@@ -70,12 +69,11 @@ class _Stage:
 
 
 def stream_into_store(chunks: Iterable[bytes], writer: BlobWriter, inspector: ContentInspector,
-                      hash_pool: Executor | None, size_cap: int, expected_size: int | None = None
-                      ) -> StreamResult:
+                      size_cap: int, expected_size: int | None = None) -> StreamResult:
     """Consume chunks once; raise while the data still flows when a limit is passed.
 
-    hash_pool is kept for the callers' signature; the helper stages use threads of their
-    own, so that one long upload never holds a shared pool's worker for its whole length.
+    The helper stages use threads of their own, so one long upload never holds a shared
+    pool's worker for its whole length.
     """
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     size = 0

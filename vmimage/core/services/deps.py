@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -24,7 +23,6 @@ class Deps:
     limits: Limits
     enforce_format_match: bool
     new_inspector: Callable[[], ContentInspector]
-    hash_pool: Executor
     clock: Callable[[], datetime] = utcnow
     disks: DiskDriver | None = None
     hypervisor: Hypervisor | None = None

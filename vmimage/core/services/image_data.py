@@ -57,7 +57,7 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
         limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
     writer = blob_store.writer(image_id)
     try:
-        result = stream_into_store(chunks, writer, deps.new_inspector(), deps.hash_pool,
+        result = stream_into_store(chunks, writer, deps.new_inspector(),
                                    limits.max_image_size, declared_size)
         verdict = decide(image.disk_format, image.container_format, result.report, result.size,
                          deps.enforce_format_match)

@@ -25,7 +25,8 @@ VENV="$ROOT/.venv"
 TEMPEST_VENV="${TEMPEST_VENV:-$ROOT/.venv-tempest}"
 TEMPEST_VERSION="${TEMPEST_VERSION:-47.0.0}"
 
-DEFAULT_REGEX='^tempest\.api\.image\.v2\.(test_images\.(BasicOperationsImagesTest|ListUserImagesTest|ListSharedImagesTest)|test_images_negative\.ImagesNegativeTest|test_images_tags\.ImagesTagsTest|test_images_tags_negative\.ImagesTagsNegativeTest|test_images_member\.ImagesMemberTest|test_images_member_negative\.ImagesMemberNegativeTest|test_versions\.VersionsTest|admin\.test_images\.BasicOperationsImagesAdminTest)\.'
+# The whole image v2 suite: what needs Nova, a second region or a second Glance skips itself.
+DEFAULT_REGEX='^tempest\.api\.image\.v2\.'
 
 regexes=()
 run_args=()
@@ -59,10 +60,12 @@ DATA="$WORK/data"
 WS="$WORK/workspace"
 LOG="$WORK/server.log"
 SERVER_PID=""
+HTTP_PID=""
 mkdir -p "$DATA"
 
 cleanup() {
     local rc=$?
+    if [ -n "$HTTP_PID" ]; then kill "$HTTP_PID" 2>/dev/null || true; wait "$HTTP_PID" 2>/dev/null || true; fi
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
@@ -90,7 +93,23 @@ vmadmin user create demo --project demo --role member --password demo
 vmadmin user create alt --project alt --role member --password alt
 vmadmin user create reader --project demo --role reader --password reader
 
+# A small web server on loopback plays the "http image" Tempest downloads (web-download,
+# locations, tasks): a real qcow2 file.
+WEB="$WORK/web"
+mkdir -p "$WEB"
+head -c 3145728 /dev/urandom >"$WEB/image.raw"
+qemu-img convert -q -f raw -O qcow2 "$WEB/image.raw" "$WEB/image.qcow2"
+rm -f "$WEB/image.raw"
+HTTP_PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+"$VENV/bin/python" -m http.server "$HTTP_PORT" --bind 127.0.0.1 --directory "$WEB" >"$WORK/web.log" 2>&1 &
+HTTP_PID=$!
+HTTP_IMAGE="http://127.0.0.1:$HTTP_PORT/image.qcow2"
+
+# The issue's target configuration: two file stores, web-download allowed to loopback (where
+# the http image is), format enforcement off (ListUserImagesTest uploads arbitrary bytes).
 VMIMAGE_ADMIN_PASSWORD=admin VMIMAGE_FORMAT_ENFORCEMENT=false \
+    VMIMAGE_STORES="fast=file:$DATA/fast,slow=file:$DATA/slow" \
+    VMIMAGE_WEB_DOWNLOAD_ALLOW=127.0.0.1 \
     "$VENV/bin/vmimage" serve --data-dir "$DATA" --port "$PORT" >"$LOG" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 150); do
@@ -168,16 +187,17 @@ api_v3 = true
 [image]
 region = RegionOne
 endpoint_type = public
-image_caching_enabled = false
-http_image = $BASE/nonexistent
-http_qcow2_image = $BASE/nonexistent
+image_caching_enabled = true
+http_image = $HTTP_IMAGE
+http_qcow2_image = $HTTP_IMAGE
 
 [image-feature-enabled]
 image_format_enforcement = false
-import_image = false
+import_image = true
 os_glance_reserved = true
-manage_locations = false
-http_store_enabled = false
+manage_locations = true
+http_store_enabled = true
+do_secure_hash = true
 
 [service_available]
 glance = true

@@ -15,7 +15,10 @@ from vmimage.core.errors import VmImageError
 from vmimage.core.services.servers import reconcile_servers
 from vmimage.faces.aries import routes as aries_routes
 from vmimage.faces.aries.errors import aries_body, aries_error, aries_http_error
+from vmimage.faces.glance_v2 import cache as glance_cache
 from vmimage.faces.glance_v2 import data as glance_data
+from vmimage.faces.glance_v2 import imports as glance_imports
+from vmimage.faces.glance_v2 import metadefs as glance_metadefs
 from vmimage.faces.glance_v2 import routes as glance_routes
 from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
 from vmimage.faces.http import RequestIdMiddleware, allowed_methods
@@ -31,9 +34,13 @@ def create_app(container: Container) -> FastAPI:
     async def lifespan(_app: FastAPI):
         container.jobs.start()
         reconcile_servers(container.deps)
+        if container.prefetcher is not None:
+            container.prefetcher.start()
         try:
             yield
         finally:
+            if container.prefetcher is not None:
+                container.prefetcher.stop()   # an unfinished entry is dropped; the image stays queued
             container.jobs.stop()
 
     app = FastAPI(title="vmimage", redirect_slashes=False, docs_url=None, redoc_url=None,
@@ -42,6 +49,10 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(keystone_routes.router)
     app.include_router(glance_routes.router)
     app.include_router(glance_data.router)
+    app.include_router(glance_imports.router)
+    app.include_router(glance_metadefs.router)
+    if container.deps.cache is not None:   # without a cache its API does not exist (404), as in Glance
+        app.include_router(glance_cache.router)
     app.include_router(native_routes.router)
     app.include_router(aries_routes.router)
 

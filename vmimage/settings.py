@@ -48,6 +48,26 @@ class Settings:
     # Host directories whose files the Aries face may register as images (source_path);
     # none by default: registration is off.
     import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))
+    # Named stores, "name=file:/path,..."; the first is the default. Unset: one file store
+    # in the data dir (and Glance's single-store answers).
+    stores_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORES", "").strip())
+    # The read-only store that holds locations at http(s) URLs; empty turns it off.
+    http_store: str = field(default_factory=lambda: os.environ.get("VMIMAGE_HTTP_STORE", "web").strip())
+    # Hosts or networks web-download may reach although they are loopback/private/link-local.
+    web_download_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_WEB_DOWNLOAD_ALLOW"))
+    # Where an import that names no store goes: "all" writable stores or the "default" one.
+    import_default_stores: str = field(
+        default_factory=lambda: os.environ.get("VMIMAGE_IMPORT_DEFAULT_STORES", "all").strip().lower())
+    # Convert imported data to this disk format with qemu-img (empty: keep it as it came).
+    import_convert_to: str = field(default_factory=lambda: os.environ.get("VMIMAGE_IMPORT_CONVERT_TO", "").strip())
+    # An import lock whose task made no progress for this long may be taken over.
+    import_lock_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_IMPORT_LOCK_STALE_SECONDS", 3600))
+    # Show image locations (store URLs) to those allowed to see them; Glance's show_multiple_locations.
+    show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", True))
+    # This node's image cache (Glance's cache API, downloads served from local copies).
+    cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
+    cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())
+    cache_max_bytes: int = field(default_factory=lambda: _int("VMIMAGE_CACHE_MAX_BYTES", 10 << 30))
 
     @property
     def db_url(self) -> str:
@@ -60,3 +80,26 @@ class Settings:
     @property
     def store_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.cache_dir_override) if self.cache_dir_override else self.data_dir / "cache"
+
+    @property
+    def multi_store(self) -> bool:
+        return bool(self.stores_spec)
+
+    def file_stores(self) -> list[tuple[str, Path]]:
+        """(name, directory) of each file store, the default first."""
+        if not self.stores_spec:
+            return [("file", self.store_dir)]
+        found: list[tuple[str, Path]] = []
+        for item in self.stores_spec.split(","):
+            name, sep, spec = item.strip().partition("=")
+            kind, colon, where = spec.partition(":")
+            if not sep or not name or kind != "file" or not colon or not where:
+                raise ValueError(f"VMIMAGE_STORES: '{item}' is not name=file:/path")
+            if any(name == n for n, _ in found) or name == self.http_store:
+                raise ValueError(f"VMIMAGE_STORES: store '{name}' named twice")
+            found.append((name, Path(where)))
+        return found

@@ -96,7 +96,8 @@ MAX_NAME = 255
 @dataclass
 class Location:
     store: str
-    key: str
+    key: str          # the blob's key in its store; for the http store, the URL itself
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -150,6 +151,12 @@ class Image:
     @property
     def has_data(self) -> bool:
         return bool(self.locations)
+
+
+def staging_key(image_id: str) -> str:
+    """Staged data (import's first step) lives in the default store, where every vmimage
+    process reaches it, under this key."""
+    return f"staging-{image_id}"
 
 
 def new_image_id() -> str:

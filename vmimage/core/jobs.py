@@ -43,6 +43,7 @@ class Job:
     created_at: datetime | None = None
     begin_time: datetime | None = None
     end_time: datetime | None = None
+    image_id: str | None = None    # the image the job works on, if any
 
     def move_to(self, target: JobStatus) -> None:
         if target not in JOB_TRANSITIONS[self.status]:

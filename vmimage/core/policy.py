@@ -70,6 +70,11 @@ def is_owner(caller: Caller, image: Image) -> bool:
     return caller.is_admin or image.owner == caller.project_id
 
 
+def can_see_locations(caller: Caller, image: Image) -> bool:
+    """Store URLs tell where data sits: the owning project, services and admins only."""
+    return caller.is_service or image.owner == caller.project_id
+
+
 def require_owner(caller: Caller, image: Image) -> None:
     """Writes to an image belong to its project (or an admin)."""
     require_writer(caller)

@@ -9,6 +9,8 @@ from typing import Protocol
 from vmimage.core.images import Image
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
+from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
+                                   ResourceType)
 
 
 class BlobWriter(Protocol):
@@ -21,6 +23,12 @@ class BlobWriter(Protocol):
 
 class BlobStore(Protocol):
     name: str
+    kind: str            # "file", "http", ...
+    read_only: bool      # holds data others put there (locations); never written by us
+    description: str
+
+    def url(self, key: str) -> str:
+        """Where the blob is, as a location URL (file:///..., http://...)."""
 
     def writer(self, key: str) -> BlobWriter: ...
     def read(self, key: str, start: int = 0, end: int | None = None,
@@ -41,6 +49,22 @@ class InspectionReport:
     formats: list[str]                       # detected formats; ["raw"] when nothing specific
     virtual_sizes: dict[str, int] = field(default_factory=dict)
     safety_failures: dict[str, str] = field(default_factory=dict)
+
+
+class FetchedData(Protocol):
+    size: int | None     # what the server announced, if anything
+
+    def __iter__(self) -> Iterator[bytes]: ...
+    def close(self) -> None: ...
+
+
+class UrlFetcher(Protocol):
+    """Reads remote data under the URL policy (core/url_filter.py)."""
+
+    def check(self, url: str) -> None:
+        """Raise FilteredUrl now when the URL cannot be fetched under the policy."""
+    def open(self, url: str, start: int = 0, end: int | None = None) -> FetchedData: ...
+    def size(self, url: str) -> int | None: ...
 
 
 class ContentInspector(Protocol):
@@ -67,6 +91,7 @@ class ImageRepository(Protocol):
 
 class UnitOfWork(Protocol):
     images: ImageRepository
+    metadefs: "MetadefRepository"
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc: object) -> None: ...
@@ -96,6 +121,8 @@ class DiskDriver(Protocol):
         """Grow a standalone qcow2 copy (a job's scratch file)."""
     def compact_file(self, source: str, target: str) -> None:
         """Rewrite a standalone qcow2 copy leaving zeroes unallocated."""
+    def convert_file(self, source: str, source_format: str, target: str, target_format: str) -> None:
+        """Write source (already inspected as source_format) as a target_format file."""
     def virtual_size(self, volume_id: str) -> int: ...
     def delete(self, volume_id: str) -> None: ...
     def delete_snapshot(self, snapshot_id: str) -> None: ...
@@ -117,3 +144,89 @@ class Hypervisor(Protocol):
         """Servers whose processes are alive (found again after a restart)."""
     def backup_disk(self, server_id: str, device: str, target: str) -> None:
         """A live, crash-consistent copy of one attached disk into a new qcow2 file."""
+
+
+@dataclass
+class CacheEntry:
+    """One complete cached copy of an image's data on this node."""
+    image_id: str
+    fingerprint: str            # the image's hash when the copy was made
+    size: int
+    hits: int
+    last_accessed: float        # seconds since the epoch
+    last_modified: float
+
+
+class CachedData(Protocol):
+    size: int
+
+    def read(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes [start, end) of the entry, in chunks."""
+
+
+class ImageCache(Protocol):
+    """Node-local copies of image data, keyed by image id and fingerprint.
+
+    Holds at most max_bytes, evicting the least recently used entries; an entry only
+    becomes visible once complete. The queue lists images waiting to be cached."""
+    max_bytes: int
+
+    def open(self, image_id: str, fingerprint: str) -> CachedData | None:
+        """The complete entry holding exactly these bytes, opened and counted as a hit."""
+    def writer(self, image_id: str, fingerprint: str) -> BlobWriter | None:
+        """A writer for a new entry; None when it is cached or being written already."""
+    def entries(self) -> list[CacheEntry]: ...
+    def delete(self, image_id: str, fingerprint: str | None = None) -> bool:
+        """Drop the image's entries (only the one of that fingerprint if given); whether any went."""
+    def clear(self) -> int: ...
+    def queue(self, image_id: str) -> bool:
+        """Add to the queue; False when already queued."""
+    def queued(self) -> list[str]:
+        """Queued image ids, oldest first."""
+    def dequeue(self, image_id: str) -> bool: ...
+    def clear_queue(self) -> int: ...
+    def cleanup_partial(self) -> int:
+        """Remove leftovers of entry writes that nobody is doing any more."""
+
+
+class MetadefRepository(Protocol):
+    """The metadata definitions catalog. Children are keyed by their namespace's id."""
+
+    def get_namespace(self, name: str, for_update: bool = False) -> Namespace | None: ...
+    def list_namespaces(self, readable_by: str | None, visibility: str | None = None,
+                        resource_types: list[str] | None = None) -> list[Namespace]:
+        """readable_by: a project id (public, unowned and that project's namespaces), or None
+        for all; resource_types: only namespaces associated with one of them."""
+    def add_namespace(self, namespace: Namespace) -> None: ...
+    def save_namespace(self, namespace: Namespace) -> None: ...
+    def delete_namespace(self, namespace_id: str) -> None:
+        """The namespace and everything in it."""
+
+    def list_objects(self, namespace_id: str) -> list[MetadefObject]: ...
+    def get_object(self, namespace_id: str, name: str) -> MetadefObject | None: ...
+    def add_object(self, obj: MetadefObject) -> None: ...
+    def save_object(self, obj: MetadefObject) -> None: ...
+    def delete_object(self, object_id: str) -> None: ...
+    def delete_objects(self, namespace_id: str) -> None: ...
+
+    def list_properties(self, namespace_id: str) -> list[MetadefProperty]: ...
+    def get_property(self, namespace_id: str, name: str) -> MetadefProperty | None: ...
+    def add_property(self, prop: MetadefProperty) -> None: ...
+    def save_property(self, prop: MetadefProperty) -> None: ...
+    def delete_property(self, property_id: str) -> None: ...
+    def delete_properties(self, namespace_id: str) -> None: ...
+
+    def list_tags(self, namespace_id: str) -> list[MetadefTag]: ...
+    def get_tag(self, namespace_id: str, name: str) -> MetadefTag | None: ...
+    def add_tag(self, tag: MetadefTag) -> None: ...
+    def save_tag(self, tag: MetadefTag) -> None: ...
+    def delete_tag(self, tag_id: str) -> None: ...
+    def delete_tags(self, namespace_id: str) -> None: ...
+
+    def list_resource_types(self) -> list[ResourceType]: ...
+    def get_resource_type(self, name: str) -> ResourceType | None: ...
+    def add_resource_type(self, resource_type: ResourceType) -> None: ...
+    def list_associations(self, namespace_id: str) -> list[Association]: ...
+    def get_association(self, namespace_id: str, resource_type: str) -> Association | None: ...
+    def add_association(self, association: Association) -> None: ...
+    def delete_association(self, namespace_id: str, resource_type: str) -> None: ...

@@ -105,3 +105,16 @@ def stream_into_store(chunks: Iterable[bytes], writer: BlobWriter, inspector: Co
     if expected_size is not None and size != expected_size:
         raise Invalid(f"Received {size} bytes but {expected_size} were declared")
     return StreamResult(size, md5.hexdigest(), sha.hexdigest(), inspector.report())
+
+
+class DiscardWriter:
+    """A writer that keeps nothing: for passes that only hash and inspect data kept elsewhere."""
+
+    def write(self, chunk: bytes) -> None:
+        pass
+
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass

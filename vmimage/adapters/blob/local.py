@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from vmimage.core.errors import NotFound
+from vmimage.core.errors import BackendUnavailable, NotFound
 
 _TMP = ".partial"
 _DIRECT_BUFFER = 4 << 20     # a multiple of any logical block size; mmap memory is page aligned
@@ -104,10 +104,17 @@ class _LocalWriter:
 
 
 class LocalFileBlobStore:
-    def __init__(self, name: str, root: str | Path) -> None:
+    kind = "file"
+    read_only = False
+
+    def __init__(self, name: str, root: str | Path, description: str = "") -> None:
         self.name = name
         self.root = Path(root)
+        self.description = description or f"Files in {self.root}"
         (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+
+    def url(self, key: str) -> str:
+        return f"file://{(self.root / key).resolve()}"
 
     def _path(self, key: str) -> Path:
         if "/" in key or key.startswith("."):
@@ -115,7 +122,11 @@ class LocalFileBlobStore:
         return self.root / key
 
     def writer(self, key: str) -> _LocalWriter:
-        return _LocalWriter(self._path(key), self.root / _TMP / f"{key}.{uuid.uuid4().hex}")
+        try:
+            return _LocalWriter(self._path(key), self.root / _TMP / f"{key}.{uuid.uuid4().hex}")
+        except OSError as exc:
+            raise BackendUnavailable(f"Store '{self.name}' cannot take data: {exc.strerror}",
+                                     store=self.name) from None
 
     def read(self, key: str, start: int = 0, end: int | None = None,
              chunk_size: int = 1 << 20) -> Iterator[bytes]:

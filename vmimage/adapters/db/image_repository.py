@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections import defaultdict
 from operator import itemgetter
 
@@ -124,7 +126,8 @@ class SqlImageRepository:
                 {"image_id": image.id, "value": t} for t in image.tags])
         if image.locations:
             self.conn.execute(_INSERT_LOCATIONS, [
-                {"image_id": image.id, "store": loc.store, "key": loc.key, "position": i}
+                {"image_id": image.id, "store": loc.store, "key": loc.key, "position": i,
+                 "meta": json.dumps(loc.metadata)}
                 for i, loc in enumerate(image.locations)])
 
     def get(self, image_id: str, for_update: bool = False) -> Image | None:
@@ -150,10 +153,10 @@ class SqlImageRepository:
                 f"SELECT image_id, value FROM image_tags WHERE image_id IN ({marks})", ids):
             by_id[image_id].tags.add(value)
         locs = defaultdict(list)
-        for image_id, store, key in self.conn.exec_driver_sql(
-                f"SELECT image_id, store, \"key\" FROM image_locations WHERE image_id IN ({marks}) "
+        for image_id, store, key, meta in self.conn.exec_driver_sql(
+                f"SELECT image_id, store, \"key\", meta FROM image_locations WHERE image_id IN ({marks}) "
                 f"ORDER BY position", ids):
-            locs[image_id].append(Location(store, key))
+            locs[image_id].append(Location(store, key, json.loads(meta) if meta and meta != "{}" else {}))
         for image_id, value in locs.items():
             by_id[image_id].locations = value
         return found

@@ -23,7 +23,7 @@ def _values(job: Job) -> dict:
             "progress": job.progress, "attempts": job.attempts, "payload": json.dumps(job.payload), "entities": json.dumps(job.entities),
             "error_code": job.error_code, "fail_reason": job.fail_reason, "worker": job.worker,
             "heartbeat_at": job.heartbeat_at, "created_at": job.created_at, "begin_time": job.begin_time,
-            "end_time": job.end_time}
+            "end_time": job.end_time, "image_id": job.image_id}
 
 
 class SqlJobRepository:
@@ -49,6 +49,23 @@ class SqlJobRepository:
         stmt = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
         if project_id is not None:
             stmt = stmt.where(jobs.c.project_id == project_id)
+        return [_job(r) for r in self.conn.execute(stmt)]
+
+    def page(self, kinds: tuple[str, ...], status: JobStatus | None, limit: int, after: Job | None,
+             ascending: bool = False) -> list[Job]:
+        """Jobs of these kinds, newest first (or oldest), after a marker job."""
+        order = (jobs.c.created_at.asc(), jobs.c.id.asc()) if ascending else (jobs.c.created_at.desc(), jobs.c.id.desc())
+        stmt = select(jobs).where(jobs.c.kind.in_(kinds)).order_by(*order).limit(limit)
+        if status is not None:
+            stmt = stmt.where(jobs.c.status == status.value)
+        if after is not None:
+            later = (jobs.c.created_at > after.created_at) | ((jobs.c.created_at == after.created_at) & (jobs.c.id > after.id))
+            earlier = (jobs.c.created_at < after.created_at) | ((jobs.c.created_at == after.created_at) & (jobs.c.id < after.id))
+            stmt = stmt.where(later if ascending else earlier)
+        return [_job(r) for r in self.conn.execute(stmt)]
+
+    def for_image(self, image_id: str) -> list[Job]:
+        stmt = select(jobs).where(jobs.c.image_id == image_id).order_by(jobs.c.created_at, jobs.c.id)
         return [_job(r) for r in self.conn.execute(stmt)]
 
     def next_waiting(self) -> Job | None:

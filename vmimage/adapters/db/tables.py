@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData,
-                        String, Table, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint)
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -67,9 +67,11 @@ image_tags = Table(
 image_locations = Table(
     "image_locations", metadata,
     Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
-    Column("store", String(255), primary_key=True),
-    Column("key", String(1024), nullable=False),
-    Column("position", Integer, nullable=False, default=0),
+    Column("position", Integer, primary_key=True),
+    Column("store", String(255), nullable=False),
+    Column("key", String(2048), nullable=False),
+    Column("meta", Text, nullable=False, server_default="{}"),   # JSON: the location's metadata
+    Index("ix_image_locations_store", "store"),
 )
 
 image_members = Table(
@@ -205,5 +207,87 @@ jobs = Table(
     Column("created_at", DateTime, nullable=False),
     Column("begin_time", DateTime),
     Column("end_time", DateTime),
+    Column("image_id", String(36)),     # the image the job works on, if any (Glance's image tasks)
     Index("ix_jobs_status_created_at", "status", "created_at"),
+    Index("ix_jobs_image_id", "image_id"),
 )
+
+# --- Metadata definitions catalog (Glance metadefs) -------------------------------------------
+# Children point at the namespace's surrogate id, so renaming a namespace touches one row
+# and deleting it cascades to its content.
+
+metadef_namespaces = Table(
+    "metadef_namespaces", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace", String(80), nullable=False, unique=True),
+    Column("display_name", String(80)),
+    Column("description", Text),
+    Column("visibility", String(20), nullable=False),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("owner", String(255)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_metadef_namespaces_owner", "owner"),
+)
+
+metadef_objects = Table(
+    "metadef_objects", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace_id", String(36), ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("description", Text),
+    Column("required", Text),       # JSON list of property names
+    Column("properties", Text),     # JSON object: property name -> definition
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_metadef_objects_namespace_name"),
+)
+
+metadef_properties = Table(
+    "metadef_properties", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace_id", String(36), ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("definition", Text, nullable=False),   # JSON object, the name left out
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_metadef_properties_namespace_name"),
+)
+
+metadef_tags = Table(
+    "metadef_tags", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("namespace_id", String(36), ForeignKey("metadef_namespaces.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("namespace_id", "name", name="uq_metadef_tags_namespace_name"),
+)
+
+metadef_resource_types = Table(
+    "metadef_resource_types", metadata,
+    Column("name", String(80), primary_key=True),
+    Column("protected", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+metadef_namespace_resource_types = Table(
+    "metadef_namespace_resource_types", metadata,
+    Column("namespace_id", String(36), primary_key=True),
+    Column("resource_type", String(80), primary_key=True),
+    Column("prefix", String(80)),
+    Column("properties_target", String(80)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    # Named here: the conventional names pass PostgreSQL's 63-character limit.
+    ForeignKeyConstraint(["namespace_id"], ["metadef_namespaces.id"], ondelete="CASCADE",
+                         name="fk_metadef_ns_resource_types_namespace_id"),
+    ForeignKeyConstraint(["resource_type"], ["metadef_resource_types.name"],
+                         name="fk_metadef_ns_resource_types_resource_type"),
+    Index("ix_metadef_namespace_resource_types_resource_type", "resource_type"),
+)
+# --- end of metadefs ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from vmimage.adapters.db.identity_repository import SqlIdentityRepository
 from vmimage.adapters.db.image_repository import SqlImageRepository
 from vmimage.adapters.db.inventory_repository import SqlInventoryRepository
 from vmimage.adapters.db.job_repository import SqlJobRepository
+from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
 from vmimage.core.errors import BackendUnavailable, Duplicate
 
 
@@ -33,6 +34,7 @@ class SqlUnitOfWork:
         self.identity = SqlIdentityRepository(self.conn)
         self.inventory = SqlInventoryRepository(self.conn)
         self.jobs = SqlJobRepository(self.conn)
+        self.metadefs = SqlMetadefRepository(self.conn)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -94,6 +94,9 @@ class Qcow2DiskDriver:
         target = str(self._snapshot_path(snapshot_id).resolve())
         return any(qemu_img.backing_of(str(p)) == target for p in (self.root / "volumes").glob("*.qcow2"))
 
+    def convert_file(self, source: str, source_format: str, target: str, target_format: str) -> None:
+        qemu_img.convert(source, source_format, target, target_format)
+
     def work_dir(self, job_id: str) -> str:
         path = self.root / "work" / job_id
         path.mkdir(parents=True, exist_ok=True)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Invalid
-from vmimage.core.ports import BlobStore, ContentInspector, DiskDriver, Hypervisor, UnitOfWorkFactory
+from vmimage.core.ports import (BlobStore, ContentInspector, DiskDriver, Hypervisor, ImageCache,
+                                UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
 
 
@@ -29,6 +30,28 @@ class Deps:
     submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
     # Directories whose files callers may register as images; empty: registration is off.
     import_roots: list[str] = field(default_factory=list)
+    # Several named stores are offered to callers (Glance's multi-store); else one, unnamed.
+    multi_store: bool = False
+    fetcher: UrlFetcher | None = None
+    # Where an import naming no store goes: every writable store, or only the default one.
+    import_to_all_stores: bool = True
+    import_convert_to: str | None = None      # disk format imports are converted to
+    import_lock_stale: timedelta = timedelta(hours=1)
+    # This node's image cache (None: caching is off) and the wake-up of its prefetcher.
+    cache: ImageCache | None = None
+    wake_prefetcher: Callable[[], None] = lambda: None
+
+    @property
+    def writable_stores(self) -> list[str]:
+        return [name for name, store in self.stores.items() if not store.read_only]
+
+    def store_for_url(self, url: str) -> BlobStore | None:
+        """The read-only store that serves this URL's scheme (locations added by callers)."""
+        scheme = url.split(":", 1)[0].lower()
+        for store in self.stores.values():
+            if store.read_only and store.kind == "http" and scheme in ("http", "https"):
+                return store
+        return None
 
     def store(self, name: str | None) -> BlobStore:
         name = name or self.default_store

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from vmimage.core.errors import Conflict, Forbidden, Gone, VmImageError
+from vmimage.core.errors import Conflict, Forbidden, Gone, Invalid, VmImageError
 from vmimage.core.formats import decide
 from vmimage.core.images import Image, ImageStatus, Location, require_formats
 from vmimage.core.policy import Caller, require_owner
 from vmimage.core.quotas import check_image_bytes, check_size_cap
+from vmimage.core.services.cache import through_cache
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.streaming import stream_into_store
@@ -17,6 +18,8 @@ from vmimage.core.streaming import stream_into_store
 
 def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
                       store: str | None = None, declared_size: int | None = None) -> Image:
+    if deps.store(store).read_only:     # an unknown or read-only store changes nothing
+        raise Invalid(f"Store '{store}' is read-only", store=store)
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
@@ -55,7 +58,11 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
     image_id = image.id
     with deps.uow() as uow:
         limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
-    writer = blob_store.writer(image_id)
+    try:
+        writer = blob_store.writer(image_id)
+    except BaseException:
+        _back_to_queued(deps, image_id)
+        raise
     try:
         result = stream_into_store(chunks, writer, deps.new_inspector(),
                                    limits.max_image_size, declared_size)
@@ -118,7 +125,9 @@ def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | No
     loc = image.locations[0]
     store = deps.store(loc.store)
     size = image.size if image.size is not None else store.size(loc.key)
-    return ImageData(image, size, lambda start, end: store.read(loc.key, start, end))
+    # This node's cached copy when it holds exactly these bytes; a full read fills it.
+    size, read = through_cache(deps, image, size, lambda start, end: store.read(loc.key, start, end))
+    return ImageData(image, size, read)
 
 
 def load_image_for_read(deps: Deps, caller: Caller, image_id: str) -> Image:

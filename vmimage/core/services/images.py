@@ -8,7 +8,7 @@ from typing import Any
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
-from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode,
+from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode, Location, staging_key,
                                  Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
@@ -16,6 +16,7 @@ from vmimage.core.listing import ImageQuery
 from vmimage.core.policy import Caller, check_visible, require_admin, require_owner, require_writer
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.quotas import check_image_count, check_per_image
+from vmimage.core.services import locations
 from vmimage.core.services.deps import Deps
 
 # Typed attributes a caller may set; everything else is an extra property.
@@ -25,6 +26,7 @@ BASE_ATTRIBUTES = ("name", "visibility", "protected", "os_hidden", "disk_format"
                    "description", "os_family", "os_distribution")
 # Typed attributes that behave like optional properties: they may be removed.
 OPTIONAL_ATTRIBUTES = ("os_version", "architecture", "boot_mode", "description", "os_family", "os_distribution")
+LOCATIONS = "locations"
 _FORMAT_EDITABLE = {ImageStatus.QUEUED, ImageStatus.IMPORTING}
 
 
@@ -34,6 +36,7 @@ class Change:
     key: str
     value: Any = None
     property: bool = False   # an extra property, even where a typed attribute has the name
+    index: str | None = None  # /locations/<index> ("-": the end)
 
 
 def _bool(key: str, value: Any) -> bool:
@@ -185,6 +188,15 @@ def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> list[Image]:
 
 def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change],
                  unique_name: bool = False) -> Image:
+    location_changes = [c for c in changes if c.key == LOCATIONS and not c.property]
+    sizes = {}
+    if location_changes:
+        with deps.uow() as uow:
+            require_owner(caller, find_visible(uow, caller, image_id))
+        new = [v for c in location_changes if c.op in ("add", "replace")
+               for v in (c.value if isinstance(c.value, list) else [c.value])]
+        sizes = locations.location_sizes(deps, new)
+    dropped: list[Location] = []
     with deps.uow(write=True) as uow:
         if unique_name:   # the project lock first, in the same order as creates and uploads
             uow.images.lock_project(find_visible(uow, caller, image_id).owner)
@@ -192,7 +204,11 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
         require_owner(caller, image)
         name = image.name
         for change in changes:
-            _apply(caller, image, change)
+            if change.key == LOCATIONS and not change.property:
+                locations.apply_location_change(deps, caller, image, change.op, change.index, change.value,
+                                                sizes, dropped)
+            else:
+                _apply(caller, image, change)
         if unique_name and image.name != name:
             _require_unique_name(uow, image)
         check_per_image(deps.limits.for_project(uow.images.quota_overrides(image.owner)),
@@ -200,6 +216,10 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
         image.updated_at = deps.clock()
         uow.images.save(image)
         uow.commit()
+    for loc in dropped:   # a removed location in one of our stores takes its data with it
+        store = deps.stores.get(loc.store)
+        if store is not None and not store.read_only:
+            store.delete(loc.key)
     return image
 
 
@@ -260,6 +280,7 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         if uow.inventory.image_in_use(image_id):
             raise InUse("Image is in use by a server's disk", image_id=image_id)
         locations = list(image.locations)
+        staged = image.status in (ImageStatus.UPLOADING, ImageStatus.IMPORTING)
         image.move_to(ImageStatus.DELETED)
         image.locations = []
         image.updated_at = deps.clock()
@@ -268,6 +289,8 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
     # The row no longer points at the data, so a crash here leaves only unreferenced bytes.
     for loc in locations:
         deps.store(loc.store).delete(loc.key)
+    if staged:   # a running import notices the deletion and stops
+        deps.store(None).delete(staging_key(image_id))
 
 
 def set_active(deps: Deps, caller: Caller, image_id: str, active: bool) -> None:

@@ -19,7 +19,7 @@ router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _declared_size(request: Request) -> int | None:
+def declared_size(request: Request) -> int | None:
     raw = request.headers.get("x-openstack-image-size")
     if raw is None:
         return None
@@ -38,7 +38,7 @@ async def upload(request: Request, image_id: str) -> Response:
     media_type = request.headers.get("content-type", "").split(";")[0].strip()
     if media_type != "application/octet-stream":
         return glance_error(415, f"Unsupported Content-Type '{media_type}'; use application/octet-stream")
-    declared = _declared_size(request)
+    declared = declared_size(request)
     store = request.headers.get("x-image-meta-store")
     bridge = BodyBridge(request)
     pump = asyncio.create_task(bridge.pump())

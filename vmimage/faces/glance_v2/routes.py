@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vmimage.core.errors import Invalid, NotFound
-from vmimage.core.policy import Caller
+from vmimage.core.policy import Caller, can_see_locations
 from vmimage.core.services import images as svc
 from vmimage.core.services import members as msvc
+from vmimage.core.services.imports import METHODS
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.errors import glance_error
 from vmimage.faces.glance_v2.schemas import SCHEMAS
@@ -23,6 +24,20 @@ VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
 
 def container(request: Request):
     return request.app.state.container
+
+
+def image_view(request: Request, who: Caller) -> t.ImageView:
+    c = container(request)
+    deps = c.deps
+
+    def url(loc) -> str:
+        store = deps.stores.get(loc.store)
+        return store.url(loc.key) if store is not None else loc.key
+
+    show = c.settings.show_locations
+    return t.ImageView(multi_store=deps.multi_store,
+                       show_locations=lambda image: show and can_see_locations(who, image),
+                       location_url=url)
 
 
 def versions_body(request: Request) -> dict[str, Any]:
@@ -47,13 +62,14 @@ def list_images(request: Request, who: Caller = Depends(caller)) -> dict:
     params = list(request.query_params.multi_items())
     query = t.list_params_to_query(params)
     found = svc.list_images(container(request).deps, who, query)
-    return {"images": [t.image_to_glance(i) for i in found], "schema": "/v2/schemas/images",
+    view = image_view(request, who)
+    return {"images": [t.image_to_glance(i, view) for i in found], "schema": "/v2/schemas/images",
             **t.page_links(params, found, query.limit)}
 
 
 @router.get("/v2/images/{image_id}")
 def show_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
-    return t.image_to_glance(svc.load_visible(container(request).deps, who, image_id))
+    return t.image_to_glance(svc.load_visible(container(request).deps, who, image_id), image_view(request, who))
 
 
 @router.delete("/v2/images/{image_id}", status_code=204)
@@ -127,8 +143,11 @@ async def create_image(request: Request) -> JSONResponse:
     who = await run_in_threadpool(caller, request)
     attributes, properties = t.create_body_to_core(await _json(request))
     image = await run_in_threadpool(svc.create_image, container(request).deps, who, attributes, properties)
-    return JSONResponse(t.image_to_glance(image), status_code=201,
-                        headers={"Location": f"/v2/images/{image.id}"})
+    deps = container(request).deps
+    headers = {"Location": f"/v2/images/{image.id}", "OpenStack-image-import-methods": ",".join(METHODS)}
+    if deps.multi_store:
+        headers["OpenStack-image-store-ids"] = ",".join(deps.writable_stores)
+    return JSONResponse(t.image_to_glance(image, image_view(request, who)), status_code=201, headers=headers)
 
 
 @router.patch("/v2/images/{image_id}")
@@ -141,7 +160,7 @@ async def update_image(request: Request) -> JSONResponse:
                             {"Accept-Patch": t.ACCEPT_PATCH})
     changes = t.patch_to_changes(media_type, await _json(request))
     image = await run_in_threadpool(svc.update_image, container(request).deps, who, image_id, changes)
-    return JSONResponse(t.image_to_glance(image))
+    return JSONResponse(t.image_to_glance(image, image_view(request, who)))
 
 
 @router.post("/v2/images/{image_id}/members")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlencode
 
 from vmimage.core.errors import Invalid
-from vmimage.core.images import Image
+from vmimage.core.images import Image, Location
+from vmimage.core.jobs import Job, JobStatus
 from vmimage.core.listing import COMPARE_OPS, IN_FILTER_KEYS, ImageQuery, ListScope, TimeFilter
 from vmimage.core.members import Member
 from vmimage.core.services.images import Change
@@ -30,8 +33,32 @@ def iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_to_glance(image: Image) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ImageView:
+    """What this deployment and this caller add to an image body."""
+    multi_store: bool = False
+    show_locations: Callable[[Image], bool] = lambda image: False
+    location_url: Callable[[Location], str] = lambda loc: loc.key
+
+
+def locations_to_glance(image: Image, view: ImageView) -> list[dict[str, Any]]:
+    out = []
+    for loc in image.locations:
+        metadata = dict(loc.metadata)
+        if view.multi_store:
+            metadata["store"] = loc.store
+        out.append({"url": view.location_url(loc), "metadata": metadata})
+    return out
+
+
+def image_to_glance(image: Image, view: ImageView = ImageView()) -> dict[str, Any]:
     body: dict[str, Any] = dict(image.properties)
+    if view.multi_store and image.locations:
+        body["stores"] = ",".join(dict.fromkeys(loc.store for loc in image.locations))
+    if view.show_locations(image):
+        body["locations"] = locations_to_glance(image, view)
+        if body["locations"]:
+            body["direct_url"] = body["locations"][0]["url"]
     if image.architecture is not None:
         body["architecture"] = image.architecture
     if image.boot_mode is not None:
@@ -47,6 +74,29 @@ def image_to_glance(image: Image) -> dict[str, Any]:
         "self": f"/v2/images/{image.id}", "file": f"/v2/images/{image.id}/file",
         "schema": "/v2/schemas/image",
     })
+    return body
+
+
+TASK_STATUS = {JobStatus.INIT: "pending", JobStatus.RUNNING: "processing",
+               JobStatus.SUCCESS: "success", JobStatus.FAIL: "failure"}
+TASK_TTL = timedelta(hours=48)
+
+
+def task_to_glance(job: Job) -> dict[str, Any]:
+    p = job.payload
+    finished = job.end_time or job.created_at
+    body = {
+        "id": job.id, "type": p.get("task_type", "api_image_import"), "status": TASK_STATUS[job.status],
+        "owner": job.project_id, "image_id": job.image_id, "request_id": p.get("request_id"),
+        "user_id": p.get("user_id"),
+        "input": p.get("task_input") or {"image_id": job.image_id, "import_req": p.get("import_req", {}),
+                                         "backend": p.get("stores", [])},
+        "result": ({"image_id": job.image_id} if job.status == JobStatus.SUCCESS else None),
+        "message": job.fail_reason or "",
+        "created_at": iso(job.created_at), "updated_at": iso(job.end_time or job.heartbeat_at or job.created_at),
+        "expires_at": iso(finished + TASK_TTL) if job.status in (JobStatus.SUCCESS, JobStatus.FAIL) else None,
+        "self": f"/v2/tasks/{job.id}", "schema": "/v2/schemas/task",
+    }
     return body
 
 
@@ -92,6 +142,12 @@ def patch_to_changes(media_type: str, body: Any) -> list[Change]:
                 raise Invalid(f"Unsupported patch operation '{name}'")
         if name != "remove" and "value" not in op:
             raise Invalid(f"Operation '{name}' needs a value")
+        if isinstance(path, str) and (path == "/locations" or path.startswith("/locations/")):
+            index = path[len("/locations/"):] if path != "/locations" else None
+            if index is not None and "/" in index:
+                raise Invalid(f"Invalid JSON pointer '{path}'")
+            changes.append(Change(name, "locations", op.get("value"), index=index))
+            continue
         key = _decode_pointer(path)
         if key in GLANCE_TO_CORE:
             changes.append(Change(name, GLANCE_TO_CORE[key], op.get("value")))

@@ -96,6 +96,15 @@ def test_clear_or_delete_during_a_write_wins(cache):
     assert cache.entries() == [] and not list((cache.root / "incomplete").iterdir())
 
 
+def test_dropping_a_stale_entry_does_not_void_the_new_write(cache):
+    put(cache, "a", b"old", FP1)
+    writer = cache.writer("a", FP2)
+    writer.write(b"new")
+    cache.delete("a", FP1)
+    writer.commit()
+    assert [(e.image_id, e.fingerprint) for e in cache.entries()] == [("a", FP2)]
+
+
 def test_an_open_entry_stays_readable_when_pruned(cache):
     put(cache, "a", b"1" * 100)
     entry = cache.open("a", FP1)

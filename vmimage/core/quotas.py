@@ -47,6 +47,13 @@ def check_size_cap(limits: Limits, size: int) -> None:
                        limit=limits.max_image_size)
 
 
+def check_declared_size(limits: Limits, used: Callable[[], int], declared_size: int | None) -> None:
+    """Before any byte arrives: the size the caller announced must fit the cap and the quota."""
+    if declared_size is not None:
+        check_size_cap(limits, declared_size)
+        check_image_bytes(limits, used, declared_size)
+
+
 def check_per_image(limits: Limits, properties: int, tags: int) -> None:
     if _over(limits.properties_per_image, properties):
         raise QuotaExceeded(f"More than {limits.properties_per_image} properties",

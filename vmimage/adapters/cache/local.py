@@ -89,7 +89,7 @@ class _EntryWriter:
     """Writes an entry under incomplete/ while holding its flock; commit renames it into data/."""
 
     def __init__(self, cache: "LocalImageCache", image_id: str, fp: str, fd: int, path: Path,
-                 epoch: tuple[int, int]) -> None:
+                 epoch: tuple[int, ...]) -> None:
         self._cache, self._id, self._fp = cache, image_id, fp
         self._fd, self._path, self._epoch = fd, path, epoch
 
@@ -142,6 +142,7 @@ class LocalImageCache:
         self._mutex = threading.RLock()
         self._depth = 0
         # Bumped by clear() and delete(): a write begun before must not publish afterwards.
+        # Keyed by image id (every entry of it dropped) and by "id.fingerprint" (one dropped).
         self._clear_epoch = 0
         self._drop_epoch: dict[str, int] = {}
 
@@ -223,7 +224,7 @@ class LocalImageCache:
         if self._entry_path(image_id, fingerprint).exists():
             return None
         with self._mutex:
-            epoch = (self._clear_epoch, self._drop_epoch.get(image_id, 0))
+            epoch = self._epoch(image_id, fingerprint)
         path = self._incomplete / f"{image_id}.{fingerprint}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
         try:
@@ -245,9 +246,13 @@ class LocalImageCache:
         os.ftruncate(fd, 0)
         return _EntryWriter(self, image_id, fingerprint, fd, path, epoch)
 
-    def _publish(self, image_id: str, fp: str, incomplete: Path, epoch: tuple[int, int]) -> None:
+    def _epoch(self, image_id: str, fp: str) -> tuple[int, ...]:
+        return (self._clear_epoch, self._drop_epoch.get(image_id, 0),
+                self._drop_epoch.get(f"{image_id}.{fp}", 0))
+
+    def _publish(self, image_id: str, fp: str, incomplete: Path, epoch: tuple[int, ...]) -> None:
         with self._locked():
-            if epoch != (self._clear_epoch, self._drop_epoch.get(image_id, 0)):
+            if epoch != self._epoch(image_id, fp):
                 incomplete.unlink(missing_ok=True)
                 return
             final = self._entry_path(image_id, fp)
@@ -293,7 +298,8 @@ class LocalImageCache:
         if not _valid(image_id, fingerprint):
             return False
         with self._locked():
-            self._drop_epoch[image_id] = self._drop_epoch.get(image_id, 0) + 1
+            key = f"{image_id}.{fingerprint}" if fingerprint else image_id
+            self._drop_epoch[key] = self._drop_epoch.get(key, 0) + 1
             return self._remove(image_id, fingerprint)
 
     def clear(self) -> int:

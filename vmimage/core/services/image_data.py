@@ -9,7 +9,7 @@ from vmimage.core.errors import Conflict, Forbidden, Gone, Invalid, VmImageError
 from vmimage.core.formats import decide
 from vmimage.core.images import Image, ImageStatus, Location, require_formats
 from vmimage.core.policy import Caller, require_owner
-from vmimage.core.quotas import check_image_bytes, check_size_cap
+from vmimage.core.quotas import check_declared_size, check_image_bytes
 from vmimage.core.services.cache import through_cache
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
@@ -40,10 +40,8 @@ def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> I
     if image.status != ImageStatus.QUEUED:
         raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
     require_formats(image)
-    if declared_size is not None:
-        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
-        check_size_cap(limits, declared_size)
-        check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
+    limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+    check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
     image.move_to(ImageStatus.SAVING)
     image.updated_at = deps.clock()
     uow.images.save(image)

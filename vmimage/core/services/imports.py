@@ -17,7 +17,7 @@ from vmimage.core.formats import FormatVerdict, decide
 from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, require_formats, staging_key
 from vmimage.core.jobs import Job, JobStatus, new_job_id
 from vmimage.core.policy import Caller, require_admin, require_owner
-from vmimage.core.quotas import check_image_bytes, check_size_cap
+from vmimage.core.quotas import check_declared_size, check_image_bytes, check_size_cap
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.streaming import StreamResult, stream_into_store
@@ -57,9 +57,7 @@ def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable
         if image.status != ImageStatus.QUEUED:
             raise Conflict(f"Image in status '{image.status}' cannot be staged", image_id=image_id)
         limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
-        if declared_size is not None:
-            check_size_cap(limits, declared_size)
-            check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
+        check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
         image.move_to(ImageStatus.UPLOADING)
         image.updated_at = deps.clock()
         uow.images.save(image)
@@ -179,15 +177,21 @@ def start_import(deps: Deps, caller: Caller, image_id: str, req: ImportRequest) 
                            "import_req": req.body, "request_id": req.request_id,
                            "user_id": caller.user_id, "image_id": image.id,
                            "task_type": req.task_type, "task_input": req.task_input})
-        image.properties.update({LOCK: job.id, IMPORTING: ",".join(targets), FAILED: ""})
-        if req.method != COPY_IMAGE:
-            image.move_to(ImageStatus.IMPORTING)
-        image.updated_at = now
-        uow.images.save(image)
-        uow.jobs.add(job)
-        uow.commit()
-    deps.submit_job()
+        image.properties.update({IMPORTING: ",".join(targets), FAILED: ""})
+        hand_to_job(deps, uow, image, job, to_importing=req.method != COPY_IMAGE)
     return job
+
+
+def hand_to_job(deps: Deps, uow, image: Image, job: Job, to_importing: bool) -> None:
+    """Lock the image for the job, persist both, commit and wake the engine."""
+    image.properties[LOCK] = job.id
+    if to_importing:
+        image.move_to(ImageStatus.IMPORTING)
+    image.updated_at = job.created_at
+    uow.images.save(image)
+    uow.jobs.add(job)
+    uow.commit()
+    deps.submit_job()
 
 
 def image_tasks(deps: Deps, caller: Caller, image_id: str) -> list[Job]:

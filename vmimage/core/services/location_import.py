@@ -14,7 +14,7 @@ from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.imports import LOCK, claim_import_lock
+from vmimage.core.services.imports import LOCK, claim_import_lock, hand_to_job
 from vmimage.core.services.locations import check_validation_data
 from vmimage.core.streaming import DiscardWriter, stream_into_store
 
@@ -45,13 +45,7 @@ def add_location(deps: Deps, caller: Caller, image_id: str, url: Any, validation
                            "task_type": KIND, "request_id": request_id, "user_id": caller.user_id,
                            "task_input": {"image_id": image.id, "loc_url": url, "validation_data": validation}})
         image.locations = [Location(store.name, url)]
-        image.properties[LOCK] = job.id
-        image.move_to(ImageStatus.IMPORTING)
-        image.updated_at = now
-        uow.images.save(image)
-        uow.jobs.add(job)
-        uow.commit()
-    deps.submit_job()
+        hand_to_job(deps, uow, image, job, to_importing=True)
     return job
 
 

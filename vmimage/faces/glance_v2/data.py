@@ -32,25 +32,33 @@ def declared_size(request: Request) -> int | None:
     return size
 
 
-@router.put("/v2/images/{image_id}/file", status_code=204)
-async def upload(request: Request, image_id: str) -> Response:
-    who = await run_in_threadpool(caller, request)
+async def receive_body(request: Request, use_case, *args) -> Response:
+    """Stream an octet-stream body into a core use case running on a worker thread."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip()
     if media_type != "application/octet-stream":
         return glance_error(415, f"Unsupported Content-Type '{media_type}'; use application/octet-stream")
     declared = declared_size(request)
-    store = request.headers.get("x-image-meta-store")
     bridge = BodyBridge(request)
     pump = asyncio.create_task(bridge.pump())
     try:
-        await run_in_threadpool(upload_image_data, container(request).deps, who, image_id, bridge,
-                                store, declared)
+        await run_in_threadpool(use_case, *args, bridge, declared)
     finally:
         bridge.stop()
         if not pump.done():
             pump.cancel()
         await asyncio.gather(pump, return_exceptions=True)
     return Response(status_code=204)
+
+
+def _upload(deps, who, image_id, store, chunks, declared):
+    return upload_image_data(deps, who, image_id, chunks, store, declared)
+
+
+@router.put("/v2/images/{image_id}/file", status_code=204)
+async def upload(request: Request, image_id: str) -> Response:
+    who = await run_in_threadpool(caller, request)
+    return await receive_body(request, _upload, container(request).deps, who, image_id,
+                              request.headers.get("x-image-meta-store"))
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

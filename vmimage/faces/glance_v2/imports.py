@@ -3,7 +3,6 @@ import and stores, DELETE /v2/stores/{store}/{id}, and the (admin) Tasks API."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -17,10 +16,10 @@ from vmimage.core.services import location_import as lsvc
 from vmimage.core.services import stores as ssvc
 from vmimage.core.services import tasks as tsvc
 from vmimage.faces.glance_v2 import translate as t
-from vmimage.faces.glance_v2.data import declared_size
+from vmimage.faces.glance_v2.data import receive_body
 from vmimage.faces.glance_v2.errors import glance_error
 from vmimage.faces.glance_v2.routes import container, image_view
-from vmimage.faces.http import BodyBridge, caller
+from vmimage.faces.http import caller
 
 router = APIRouter()
 
@@ -28,20 +27,7 @@ router = APIRouter()
 @router.put("/v2/images/{image_id}/stage", status_code=204)
 async def stage(request: Request, image_id: str) -> Response:
     who = await run_in_threadpool(caller, request)
-    media_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if media_type != "application/octet-stream":
-        return glance_error(415, f"Unsupported Content-Type '{media_type}'; use application/octet-stream")
-    declared = declared_size(request)
-    bridge = BodyBridge(request)
-    pump = asyncio.create_task(bridge.pump())
-    try:
-        await run_in_threadpool(isvc.stage_image_data, container(request).deps, who, image_id, bridge, declared)
-    finally:
-        bridge.stop()
-        if not pump.done():
-            pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-    return Response(status_code=204)
+    return await receive_body(request, isvc.stage_image_data, container(request).deps, who, image_id)
 
 
 def _flag(body: dict, name: str, default: bool) -> bool:

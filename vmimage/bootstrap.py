@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
@@ -17,7 +17,7 @@ from vmimage.adapters.db import tables
 from vmimage.adapters.db.engine import make_engine, upgrade_schema
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
-from vmimage.core.images import ImageStatus
+from vmimage.core.images import ImageStatus, staging_key
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.cache import Prefetcher
@@ -106,3 +106,11 @@ def recover_after_crash(container: Container) -> None:
         conn.execute(update(tables.images).where(tables.images.c.status == ImageStatus.SAVING.value)
                      .values(status=ImageStatus.QUEUED.value, size=None, virtual_size=None,
                              checksum=None, os_hash_algo=None, os_hash_value=None))
+        # A stage cut short left no staged data (its temp file went above): retryable again.
+        staging = container.deps.store(None)
+        uploading = conn.execute(select(tables.images.c.id)
+                                 .where(tables.images.c.status == ImageStatus.UPLOADING.value)).scalars().all()
+        lost = [image_id for image_id in uploading if not staging.exists(staging_key(image_id))]
+        if lost:
+            conn.execute(update(tables.images).where(tables.images.c.id.in_(lost))
+                         .values(status=ImageStatus.QUEUED.value))

@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -22,9 +23,20 @@ OCTET = {"Content-Type": "application/octet-stream"}
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
-    """Serves a directory; /redirect?to=URL answers 302 to URL."""
+    """Serves a directory; /redirect?to=URL answers 302 to URL; /slow trickles 8 MiB."""
 
     def do_GET(self):  # noqa: N802
+        if self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Length", str(8 << 20))
+            self.end_headers()
+            try:
+                for _ in range(128):
+                    self.wfile.write(b"\0" * (64 << 10))
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            return
         if self.path.startswith("/redirect?to="):
             self.send_response(302)
             self.send_header("Location", self.path.split("=", 1)[1])
@@ -433,6 +445,40 @@ def test_conversion_on_import_serves_raw(tmp_path, database_factory, images_dir)
     finally:
         srv.stop()
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_killed_during_an_import_then_restarted(tmp_path, database_factory, web):
+    db = database_factory()
+    env = {"VMIMAGE_STORES": f"fast=file:{tmp_path}/fast,slow=file:{tmp_path}/slow",
+           "VMIMAGE_WEB_DOWNLOAD_ALLOW": "127.0.0.1"}
+    srv = start_server(tmp_path, db, **env)
+    srv.tmp = tmp_path
+    try:
+        c = srv.client()
+        image_id = new_image(c)
+        assert do_import(c, image_id, method={"name": "web-download", "uri": f"{web[0]}/slow"}).status_code == 202
+        deadline = time.monotonic() + 20
+        while c.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]["status"] != "processing":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1)          # some of the data is in the staging area now
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
+        srv = start_server(tmp_path, db, provision=False, data_dir=srv.data_dir, **env)
+        srv.tmp = tmp_path
+        c = srv.client()
+        body = wait_import(c, image_id)
+        assert body["status"] == "queued" and body["os_glance_failed_import"]
+        task = c.get(f"/v2/images/{image_id}/tasks").json()["tasks"][0]
+        assert task["status"] == "failure" and "stopped" in task["message"]
+        leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and image_id in p.name]
+        assert leftovers == []
+        # And it can be imported again.
+        stage(c, image_id, b"second try")
+        assert do_import(c, image_id, method={"name": "glance-direct"}).status_code == 202
+        assert wait_import(c, image_id)["status"] == "active"
+    finally:
+        srv.stop()
 
 
 def test_tasks_need_a_known_image(multi):

@@ -37,8 +37,8 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def size(self, key: str) -> int: ...
-    def cleanup_partial(self) -> int:
-        """Remove leftovers of writes that never committed; returns how many."""
+    def cleanup_partial(self, key: str | None = None) -> int:
+        """Remove leftovers of writes that never committed (of one key, or all); how many."""
     def local_path(self, key: str) -> str | None:
         """A file path to the blob when the store keeps it on a local file system."""
 

@@ -49,7 +49,7 @@ class HttpBlobStore:
             raise InvalidSource(f"{key} does not tell its size")
         return size
 
-    def cleanup_partial(self) -> int:
+    def cleanup_partial(self, key: str | None = None) -> int:
         return 0
 
     def local_path(self, key: str) -> str | None:

@@ -161,11 +161,12 @@ class LocalFileBlobStore:
         except FileNotFoundError:
             raise NotFound("Image data not found in the store", key=key) from None
 
-    def cleanup_partial(self) -> int:
+    def cleanup_partial(self, key: str | None = None) -> int:
         count = 0
         for leftover in (self.root / _TMP).iterdir():
-            leftover.unlink(missing_ok=True)
-            count += 1
+            if key is None or leftover.name.startswith(f"{key}."):
+                leftover.unlink(missing_ok=True)
+                count += 1
         return count
 
     def keys(self) -> list[str]:

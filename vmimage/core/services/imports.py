@@ -236,6 +236,7 @@ class ImportHandler:
             deps.store(loc.store).delete(loc.key)
         if p["method"] != COPY_IMAGE:
             deps.store(None).delete(staging_key(image_id))
+            deps.store(None).cleanup_partial(staging_key(image_id))   # a write the process never ended
         for name in p["stores"]:
             if name in deps.stores and not deps.stores[name].read_only:
                 _discard_partial(deps, name, image_id, job)
@@ -436,6 +437,7 @@ def _discard_partial(deps: Deps, name: str, image_id: str, job: Job) -> None:
     if image is None or not any(loc.store == name for loc in image.locations):
         try:
             deps.store(name).delete(image_id)
+            deps.store(name).cleanup_partial(image_id)
         except (OSError, BackendUnavailable):
             pass
 

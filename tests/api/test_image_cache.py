@@ -110,11 +110,13 @@ def test_delete_entry_and_clear_targets(server, admin, demo):
     assert not cache_file(server, one).exists()
     assert demo.get(f"/v2/images/{one['id']}/file").content == one["data"]   # from the store again
 
-    # Stop the prefetcher's source so a queued entry stays queued while we look.
+    # Without its bytes in the store the prefetcher cannot fill it: it stays queued.
     third = active_image(demo)
     shutil.move(server.store_dir / third["id"], server.data_dir / "moved-away")
     try:
         assert admin.put(f"/v2/cache/{third['id']}").status_code == 202
+        time.sleep(0.5)
+        assert state(admin)["queued_images"] == [third["id"]]
         assert admin.delete("/v2/cache", headers={CLEAR: "queue"}).status_code == 204
         assert state(admin)["queued_images"] == []
         assert two["id"] in cached(admin)

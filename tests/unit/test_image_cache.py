@@ -12,7 +12,7 @@ import pytest
 from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.core.errors import Invalid
 from vmimage.core.images import Image, ImageStatus, Location
-from vmimage.core.services.cache import cache_one, through_cache
+from vmimage.core.services.cache import Prefetcher, cache_one, through_cache
 
 FP1, FP2 = "a" * 128, "b" * 128
 
@@ -173,9 +173,26 @@ def test_prefetch_verifies_the_bytes(tmp_path):
     assert cache_one(deps, "good") is True
     with pytest.raises(Invalid):
         cache_one(deps, "bad")
-    assert [e.image_id for e in cache.entries()] == ["good"] and cache.queued() == []
+    assert [e.image_id for e in cache.entries()] == ["good"]
+    assert cache.queued() == ["bad"]                     # left for a later try
+    assert not list((tmp_path / "incomplete").iterdir())
     cache.queue("gone")
-    assert cache_one(deps, "gone") is False and cache.queued() == []
+    assert cache_one(deps, "gone") is False and cache.queued() == ["bad"]
+
+
+def test_prefetcher_backs_off_a_failing_image(tmp_path):
+    cache = LocalImageCache(tmp_path, max_bytes=1000)
+    bad = image_of("bad", b"expected")
+    deps = fake_deps(cache, FakeImages(bad), {"bad": b"tampered"})
+    cache.queue("bad")
+    prefetcher = Prefetcher(deps, first_backoff=30)
+    assert prefetcher.run_once() == 0
+    retry_at, wait = prefetcher._failed["bad"]
+    assert wait == 30
+    assert prefetcher.run_once() == 0 and prefetcher._failed["bad"] == (retry_at, wait)   # not yet
+    deps.store("file").blobs["bad"] = b"expected"     # the source heals
+    prefetcher._failed["bad"] = (0.0, wait)
+    assert prefetcher.run_once() == 1 and cache.queued() == [] and "bad" not in prefetcher._failed
 
 
 def test_downloads_use_only_an_entry_of_the_current_bytes(tmp_path):

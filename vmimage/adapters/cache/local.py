@@ -262,6 +262,7 @@ class LocalImageCache:
                 if other != final:            # one entry per image: older bytes go
                     other.unlink(missing_ok=True)
             self._write_meta(image_id, {"fingerprint": fp, "hits": 0, "last_accessed": time.time()})
+            (self._queue / image_id).unlink(missing_ok=True)   # cached: no longer waiting
             self._prune(keep=final.name)
 
     def _prune(self, keep: str | None = None) -> int:
@@ -354,8 +355,11 @@ class LocalImageCache:
         return True
 
     def queued(self) -> list[str]:
+        cached = {parsed[0] for parsed in map(_parse, os.listdir(self._data)) if parsed}
         items = []
         for path in self._queue.iterdir():
+            if path.name in cached:
+                continue      # just published; its queue file goes next
             try:
                 items.append((path.stat().st_mtime_ns, path.name))
             except FileNotFoundError:

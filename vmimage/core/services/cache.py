@@ -188,7 +188,8 @@ def _verifier(image: Image):
 
 def cache_one(deps: Deps, image_id: str, stopping: Callable[[], bool] = lambda: False) -> bool:
     """Fill the cache with one queued image; True when it is cached afterwards.
-    It leaves the queue once cached or when it can never be (gone, not active, too big)."""
+    It leaves the queue once cached or when it can never be (gone, not active, too big);
+    when reading or verifying fails it stays queued and the error goes up."""
     cache = deps.cache
     image = _image(deps, image_id)
     fp = fingerprint(image) if image is not None else None
@@ -221,9 +222,8 @@ def cache_one(deps: Deps, image_id: str, stopping: Callable[[], bool] = lambda: 
     except _Stopped:
         writer.abort()          # stays queued for the next start
         return False
-    except Exception:
+    except BaseException:
         writer.abort()
-        cache.dequeue(image_id)   # retrying a broken source forever helps nobody
         raise
     cache.dequeue(image_id)
     return True
@@ -234,10 +234,14 @@ class Prefetcher:
 
     Woken when an image is queued; it also looks at the queue every poll_seconds (another
     process on this node may queue into the same directory) and sweeps stale entries every
-    sweep_seconds."""
+    sweep_seconds. An image whose fill failed stays queued and is tried again later, each
+    time waiting twice as long (up to max_backoff), so a broken source is not hammered."""
 
-    def __init__(self, deps: Deps, poll_seconds: float = 5.0, sweep_seconds: float = 60.0) -> None:
+    def __init__(self, deps: Deps, poll_seconds: float = 5.0, sweep_seconds: float = 60.0,
+                 first_backoff: float = 15.0, max_backoff: float = 900.0) -> None:
         self.deps, self.poll_seconds, self.sweep_seconds = deps, poll_seconds, sweep_seconds
+        self.first_backoff, self.max_backoff = first_backoff, max_backoff
+        self._failed: dict[str, tuple[float, float]] = {}   # image id -> (retry at, last wait)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -262,13 +266,23 @@ class Prefetcher:
     def run_once(self) -> int:
         """One pass over the queue; how many images got cached."""
         cached = 0
-        for image_id in self.deps.cache.queued():
+        queued = self.deps.cache.queued()
+        for image_id in list(self._failed):
+            if image_id not in queued:          # dequeued or cleared meanwhile: start afresh
+                del self._failed[image_id]
+        now = time.monotonic()
+        for image_id in queued:
             if self._stop.is_set():
                 break
+            if image_id in self._failed and self._failed[image_id][0] > now:
+                continue
             try:
                 cached += cache_one(self.deps, image_id, self._stop.is_set)
+                self._failed.pop(image_id, None)
             except Exception:
-                log.exception("caching image %s failed", image_id)
+                wait = min(self._failed.get(image_id, (0.0, self.first_backoff / 2))[1] * 2, self.max_backoff)
+                self._failed[image_id] = (time.monotonic() + wait, wait)
+                log.exception("caching image %s failed; trying again in %.0f s", image_id, wait)
         return cached
 
     def _run(self) -> None:

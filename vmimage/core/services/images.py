@@ -291,6 +291,8 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         deps.store(loc.store).delete(loc.key)
     if staged:   # a running import notices the deletion and stops
         deps.store(None).delete(staging_key(image_id))
+    if deps.cache is not None:    # this node's cached copy goes with the image
+        deps.cache.delete(image_id)
 
 
 def set_active(deps: Deps, caller: Caller, image_id: str, active: bool) -> None:

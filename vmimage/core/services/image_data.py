@@ -118,8 +118,8 @@ class ImageData:
 def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | None:
     """The image's data, or None when it has none yet."""
     image = load_image_for_read(deps, caller, image_id)
-    if not image.locations:
-        return None
+    if not image.locations or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
+        return None     # no data yet (a location whose import failed is not data)
     loc = image.locations[0]
     store = deps.store(loc.store)
     size = image.size if image.size is not None else store.size(loc.key)

@@ -279,7 +279,7 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
             raise Protected("Image is protected and cannot be deleted", image_id=image_id)
         if uow.inventory.image_in_use(image_id):
             raise InUse("Image is in use by a server's disk", image_id=image_id)
-        locations = list(image.locations)
+        held = list(image.locations)
         staged = image.status in (ImageStatus.UPLOADING, ImageStatus.IMPORTING)
         image.move_to(ImageStatus.DELETED)
         image.locations = []
@@ -287,7 +287,7 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         uow.images.save(image)
         uow.commit()
     # The row no longer points at the data, so a crash here leaves only unreferenced bytes.
-    for loc in locations:
+    for loc in held:
         deps.store(loc.store).delete(loc.key)
     if staged:   # a running import notices the deletion and stops
         deps.store(None).delete(staging_key(image_id))

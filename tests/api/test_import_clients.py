@@ -1,0 +1,60 @@
+"""Import and stores through the official clients: python-glanceclient and the openstack CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+
+from tests.api.test_import import multi, wait_import, web  # noqa: F401 - module fixtures reused
+from tests.api.test_lifecycle_glanceclient import glance
+from tests.conftest import BIN
+
+
+def test_glanceclient_discovers_and_imports(multi, web):  # noqa: F811
+    gc = glance(multi, "demo")
+    assert gc.images.get_import_info()["import-methods"]["value"] == ["glance-direct", "web-download", "copy-image"]
+    assert [s["id"] for s in gc.images.get_stores_info()["stores"]] == ["fast", "slow", "web"]
+
+    image = gc.images.create(name="gc-web", disk_format="qcow2", container_format="bare")
+    gc.images.image_import(image.id, method="web-download", uri=f"{web[0]}/disk.qcow2")
+    body = wait_import(multi.client(), image.id)
+    assert body["status"] == "active"
+    assert body["checksum"] == hashlib.md5((web[1] / "disk.qcow2").read_bytes()).hexdigest()
+
+    staged = gc.images.create(name="gc-direct", disk_format="raw", container_format="bare")
+    data = b"glanceclient" * 1000
+    gc.images.stage(staged.id, io.BytesIO(data))
+    assert gc.images.get(staged.id).status == "uploading"
+    gc.images.image_import(staged.id, method="glance-direct", stores=["slow"])
+    assert wait_import(multi.client(), staged.id)["stores"] == "slow"
+    assert b"".join(gc.images.data(staged.id)) == data
+    tasks = gc.images.get_associated_image_tasks(staged.id)["tasks"]
+    assert [t["status"] for t in tasks] == ["success"]
+
+
+def test_openstack_cli_stages_and_imports(multi, tmp_path):  # noqa: F811
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(json.dumps({"clouds": {"t": {"auth": {
+        "auth_url": f"{multi.url}/identity/v3", "username": "demo", "password": "demo",
+        "project_name": "demo", "user_domain_name": "Default", "project_domain_name": "Default"},
+        "region_name": "RegionOne", "identity_api_version": 3}}}))
+    env = {**multi.env, "OS_CLIENT_CONFIG_FILE": str(clouds)}
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([str(BIN / "openstack"), "--os-cloud", "t", *args], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    payload = tmp_path / "disk.raw"
+    payload.write_bytes(b"cli import" * 5000)
+    # --import: create, stage and import with glance-direct instead of a direct upload.
+    image = json.loads(cli("image", "create", "--import", "--file", str(payload), "--disk-format", "raw",
+                           "--container-format", "bare", "cli-import", "-f", "json"))
+    body = wait_import(multi.client(), image["id"])
+    assert body["status"] == "active" and body["stores"] == "fast,slow"
+    tasks = multi.client().get(f"/v2/images/{image['id']}/tasks").json()["tasks"]
+    assert [t["input"]["import_req"]["method"]["name"] for t in tasks] == ["glance-direct"]
+    assert body["os_hash_value"] == hashlib.sha512(payload.read_bytes()).hexdigest()

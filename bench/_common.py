@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,8 @@ def free_port() -> int:
 class Server:
     """A `vmimage serve` child process with its own data directory."""
 
-    def __init__(self, data_root: str | None = None, keep: bool = False) -> None:
+    def __init__(self, data_root: str | None = None, keep: bool = False,
+                 env_for: "Callable[[Path], dict[str, str]] | None" = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="vmimage-bench-", dir=data_root))
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
@@ -56,6 +58,8 @@ class Server:
         if os.environ.get("VMIMAGE_BENCH_SERVER"):      # e.g. another build, for before/after runs
             cmd = shlex.split(os.environ["VMIMAGE_BENCH_SERVER"])
         env = dict(os.environ, VMIMAGE_ADMIN_PASSWORD=PASSWORD)
+        if env_for is not None:     # settings that name paths inside the data directory
+            env.update(env_for(self.data_dir))
         self.proc = subprocess.Popen(cmd + ["serve", "--data-dir", str(self.data_dir),
                                             "--host", HOST, "--port", str(self.port)],
                                      stdout=self.log, stderr=subprocess.STDOUT, env=env)

@@ -6,6 +6,7 @@ session); the default is SQLite inside the server's data directory.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -111,6 +112,24 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def openstack_cli(server: Server, tmp_path: Path, persona: str = "demo"):
+    """The official `openstack` command, logged in as a persona through a clouds.yaml."""
+    password, project, _ = PERSONAS[persona]
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(json.dumps({"clouds": {"t": {"auth": {
+        "auth_url": f"{server.url}/identity/v3", "username": persona, "password": password,
+        "project_name": project, "user_domain_name": "Default", "project_domain_name": "Default"},
+        "region_name": "RegionOne", "identity_api_version": 3}}}))
+    env = {**server.env, "OS_CLIENT_CONFIG_FILE": str(clouds)}
+
+    def cli(*args: str) -> str:
+        out = subprocess.run([str(BIN / "openstack"), "--os-cloud", "t", *args], env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+    return cli
 
 
 def auth_body(user: str, password: str, project: str) -> dict:

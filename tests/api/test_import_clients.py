@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import subprocess
 
 from tests.api.test_import import multi, wait_import, web  # noqa: F401 - module fixtures reused
 from tests.api.test_lifecycle_glanceclient import glance
-from tests.conftest import BIN
+from tests.conftest import openstack_cli
 
 
 def test_glanceclient_discovers_and_imports(multi, web):  # noqa: F811
@@ -35,18 +34,7 @@ def test_glanceclient_discovers_and_imports(multi, web):  # noqa: F811
 
 
 def test_openstack_cli_stages_and_imports(multi, tmp_path):  # noqa: F811
-    clouds = tmp_path / "clouds.yaml"
-    clouds.write_text(json.dumps({"clouds": {"t": {"auth": {
-        "auth_url": f"{multi.url}/identity/v3", "username": "demo", "password": "demo",
-        "project_name": "demo", "user_domain_name": "Default", "project_domain_name": "Default"},
-        "region_name": "RegionOne", "identity_api_version": 3}}}))
-    env = {**multi.env, "OS_CLIENT_CONFIG_FILE": str(clouds)}
-
-    def cli(*args: str) -> str:
-        out = subprocess.run([str(BIN / "openstack"), "--os-cloud", "t", *args], env=env, capture_output=True,
-                             text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+    cli = openstack_cli(multi, tmp_path)
 
     payload = tmp_path / "disk.raw"
     payload.write_bytes(b"cli import" * 5000)

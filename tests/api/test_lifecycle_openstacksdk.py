@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 
 import openstack
 import pytest
 
-from tests.conftest import BIN, PERSONAS
+from tests.conftest import PERSONAS, openstack_cli
 
 
 def connect(server, persona: str) -> openstack.connection.Connection:
@@ -110,18 +109,7 @@ def test_full_lifecycle(server, demo, images_dir, tmp_path):
 
 
 def test_openstack_cli_creates_lists_and_deletes(server, images_dir, tmp_path):
-    clouds = tmp_path / "clouds.yaml"
-    clouds.write_text(json.dumps({"clouds": {"t": {"auth": {
-        "auth_url": f"{server.url}/identity/v3", "username": "demo", "password": "demo",
-        "project_name": "demo", "user_domain_name": "Default", "project_domain_name": "Default"},
-        "region_name": "RegionOne", "identity_api_version": 3}}}))
-    env = {**server.env, "OS_CLIENT_CONFIG_FILE": str(clouds)}
-
-    def cli(*args: str) -> str:
-        out = subprocess.run([str(BIN / "openstack"), "--os-cloud", "t", *args], env=env, capture_output=True,
-                             text=True, timeout=120)
-        assert out.returncode == 0, out.stderr
-        return out.stdout
+    cli = openstack_cli(server, tmp_path)
 
     created = json.loads(cli("image", "create", "--file", str(images_dir / "disk.qcow2"), "--disk-format",
                              "qcow2", "--container-format", "bare", "cli-demo", "-f", "json"))

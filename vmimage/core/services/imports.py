@@ -326,7 +326,8 @@ class ImportHandler:
         p = job.payload
         image_id = p["image_id"]
         image = self._image(deps, job)
-        source = next((loc for loc in image.locations if not deps.stores[loc.store].read_only), None)
+        source = next((loc for loc in image.locations
+                       if loc.store in deps.stores and not deps.stores[loc.store].read_only), None)
         if source is None:
             raise Conflict("Image has no data in a store to copy from", image_id=image_id)
         copied: list[str] = []
@@ -379,17 +380,7 @@ class ImportHandler:
     # helpers -------------------------------------------------------------------------------
 
     def _image(self, deps: Deps, job: Job, uow=None) -> Image:
-        image_id = job.payload["image_id"]
-        if uow is None:
-            with deps.uow() as read:
-                image = read.images.get(image_id)
-        else:
-            image = uow.images.get(image_id, for_update=True)
-        if image is None or image.status == ImageStatus.DELETED:
-            raise Gone("Image was deleted during the import", image_id=image_id)
-        if image.properties.get(LOCK) != job.id:
-            raise Conflict("Another import took this image over", image_id=image_id)
-        return image
+        return locked_image(deps, job, uow)
 
     def _progress_props(self, deps: Deps, job: Job, done: str | None = None, failed: str | None = None) -> None:
         with deps.uow(write=True) as uow:
@@ -402,6 +393,21 @@ class ImportHandler:
             image.updated_at = deps.clock()
             uow.images.save(image)
             uow.commit()
+
+
+def locked_image(deps: Deps, job: Job, uow=None) -> Image:
+    """The job's image, still alive and still locked by this job (for update when in a uow)."""
+    image_id = job.payload["image_id"]
+    if uow is None:
+        with deps.uow() as read:
+            image = read.images.get(image_id)
+    else:
+        image = uow.images.get(image_id, for_update=True)
+    if image is None or image.status == ImageStatus.DELETED:
+        raise Gone("Image was deleted during the import", image_id=image_id)
+    if image.properties.get(LOCK) != job.id:
+        raise Conflict("Another import took this image over", image_id=image_id)
+    return image
 
 
 def _drop_from(image: Image, key: str, name: str) -> None:

@@ -14,7 +14,7 @@ from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.imports import LOCK, claim_import_lock, hand_to_job
+from vmimage.core.services.imports import LOCK, claim_import_lock, hand_to_job, locked_image
 from vmimage.core.services.locations import check_validation_data
 from vmimage.core.streaming import DiscardWriter, stream_into_store
 
@@ -97,13 +97,4 @@ class LocationImportHandler:
             uow.commit()
 
     def _image(self, deps: Deps, job: Job, uow=None) -> Image:
-        image_id = job.payload["image_id"]
-        if uow is None:
-            with deps.uow() as read:
-                image = read.images.get(image_id)
-        else:
-            image = uow.images.get(image_id, for_update=True)
-        if image is None or image.status == ImageStatus.DELETED or image.properties.get(LOCK) != job.id:
-            raise Conflict("The image was deleted or taken over during the location import", image_id=image_id)
-        return image
-
+        return locked_image(deps, job, uow)

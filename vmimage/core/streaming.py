@@ -25,8 +25,8 @@ _END = object()
 @dataclass
 class StreamResult:
     size: int
-    md5: str
-    sha512: str
+    md5: str | None        # None when the pass skipped digests
+    sha512: str | None
     report: InspectionReport
 
 
@@ -69,16 +69,18 @@ class _Stage:
 
 
 def stream_into_store(chunks: Iterable[bytes], writer: BlobWriter, inspector: ContentInspector,
-                      size_cap: int, expected_size: int | None = None) -> StreamResult:
+                      size_cap: int, expected_size: int | None = None, digests: bool = True) -> StreamResult:
     """Consume chunks once; raise while the data still flows when a limit is passed.
 
     The helper stages use threads of their own, so one long upload never holds a shared
-    pool's worker for its whole length.
+    pool's worker for its whole length. digests=False skips md5 and sha512 for a pass whose
+    data is hashed later anyway (staging).
     """
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
     size = 0
-    hashing = _Stage(sha.update, "upload-sha512")
-    writing = _Stage(writer.write, "upload-write")
+    stages = [_Stage(writer.write, "upload-write")]
+    if digests:
+        stages.append(_Stage(sha.update, "upload-sha512"))
     try:
         for chunk in chunks:
             if not chunk:
@@ -88,23 +90,25 @@ def stream_into_store(chunks: Iterable[bytes], writer: BlobWriter, inspector: Co
                 raise TooLarge(f"Image data exceeds the size cap of {size_cap} bytes", limit=size_cap)
             if expected_size is not None and size > expected_size:
                 raise Invalid("More data received than the declared image size")
-            hashing.put(chunk)
-            writing.put(chunk)
-            md5.update(chunk)
+            for stage in stages:
+                stage.put(chunk)
+            if digests:
+                md5.update(chunk)
             inspector.feed(chunk)
     except BaseException:
-        hashing.drop()
-        writing.drop()
+        for stage in stages:
+            stage.drop()
         raise
     finally:
-        hashing.finish()
-        writing.finish()
-    for stage in (hashing, writing):
+        for stage in stages:
+            stage.finish()
+    for stage in stages:
         if stage.error is not None:
             raise stage.error
     if expected_size is not None and size != expected_size:
         raise Invalid(f"Received {size} bytes but {expected_size} were declared")
-    return StreamResult(size, md5.hexdigest(), sha.hexdigest(), inspector.report())
+    return StreamResult(size, md5.hexdigest() if digests else None, sha.hexdigest() if digests else None,
+                        inspector.report())
 
 
 class DiscardWriter:

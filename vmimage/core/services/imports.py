@@ -65,7 +65,9 @@ def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable
     staging = deps.store(None)
     writer = staging.writer(staging_key(image_id))
     try:
-        result = stream_into_store(chunks, writer, deps.new_inspector(), limits.max_image_size, declared_size)
+        # Sizes and safety now; the hashes come from the import's own pass over this data.
+        result = stream_into_store(chunks, writer, deps.new_inspector(), limits.max_image_size, declared_size,
+                                   digests=False)
         # Unsafe content is refused now, not after the caller asked to import it.
         decide(image.disk_format, image.container_format, result.report, result.size,
                deps.enforce_format_match)
@@ -256,7 +258,7 @@ class ImportHandler:
                 check_size_cap(limits, fetched.size)
             writer = staging.writer(key)
             try:
-                stream_into_store(fetched, writer, deps.new_inspector(), limits.max_image_size, None)
+                stream_into_store(fetched, writer, deps.new_inspector(), limits.max_image_size, None, digests=False)
                 writer.commit()
             except BaseException:
                 writer.abort()

@@ -30,9 +30,13 @@ def _write_all(fd: int, data) -> None:
         view = view[os.write(fd, view):]
 
 
+def _unavailable(store: str, exc: OSError) -> BackendUnavailable:
+    return BackendUnavailable(f"Store '{store}' cannot take data: {exc.strerror or exc}", store=store)
+
+
 class _LocalWriter:
-    def __init__(self, final: Path, tmp: Path) -> None:
-        self._final, self._tmp = final, tmp
+    def __init__(self, final: Path, tmp: Path, store: str) -> None:
+        self._final, self._tmp, self._store = final, tmp, store
         self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         self._buf: mmap.mmap | None = None      # the aligned staging buffer, while O_DIRECT
         self._fill = 0
@@ -44,6 +48,12 @@ class _LocalWriter:
                 self._buf = None
 
     def write(self, chunk: bytes) -> None:
+        try:
+            self._write(chunk)
+        except OSError as exc:     # disk full, I/O error: the store failed, not the caller
+            raise _unavailable(self._store, exc) from None
+
+    def _write(self, chunk: bytes) -> None:
         if self._buf is None:
             _write_all(self._fd, chunk)
             return
@@ -81,6 +91,12 @@ class _LocalWriter:
         fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
 
     def commit(self) -> None:
+        try:
+            self._commit()
+        except OSError as exc:
+            raise _unavailable(self._store, exc) from None
+
+    def _commit(self) -> None:
         if self._buf is not None:
             self._to_buffered()        # the tail is not a whole block
             self._flush_staged()
@@ -123,10 +139,9 @@ class LocalFileBlobStore:
 
     def writer(self, key: str) -> _LocalWriter:
         try:
-            return _LocalWriter(self._path(key), self.root / _TMP / f"{key}.{uuid.uuid4().hex}")
+            return _LocalWriter(self._path(key), self.root / _TMP / f"{key}.{uuid.uuid4().hex}", self.name)
         except OSError as exc:
-            raise BackendUnavailable(f"Store '{self.name}' cannot take data: {exc.strerror}",
-                                     store=self.name) from None
+            raise _unavailable(self.name, exc) from None
 
     def read(self, key: str, start: int = 0, end: int | None = None,
              chunk_size: int = 1 << 20) -> Iterator[bytes]:
@@ -150,7 +165,10 @@ class LocalFileBlobStore:
         return chunks()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _unavailable(self.name, exc) from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
@@ -163,10 +181,13 @@ class LocalFileBlobStore:
 
     def cleanup_partial(self, key: str | None = None) -> int:
         count = 0
-        for leftover in (self.root / _TMP).iterdir():
-            if key is None or leftover.name.startswith(f"{key}."):
-                leftover.unlink(missing_ok=True)
-                count += 1
+        try:
+            for leftover in (self.root / _TMP).iterdir():
+                if key is None or leftover.name.startswith(f"{key}."):
+                    leftover.unlink(missing_ok=True)
+                    count += 1
+        except OSError as exc:
+            raise _unavailable(self.name, exc) from None
         return count
 
     def keys(self) -> list[str]:

@@ -241,7 +241,7 @@ class ImportHandler:
             deps.store(None).cleanup_partial(staging_key(image_id))   # a write the process never ended
         for name in p["stores"]:
             if name in deps.stores and not deps.stores[name].read_only:
-                _discard_partial(deps, name, image_id, job)
+                _discard_partial(deps, name, image_id)
 
     # glance-direct and web-download --------------------------------------------------------
 
@@ -295,7 +295,7 @@ class ImportHandler:
                     _copy_blob(deps, staging, key, name, image_id)
                 done.append(name)
                 self._progress_props(deps, job, done=name)
-            except (BackendUnavailable, OSError):
+            except BackendUnavailable:
                 # A store that fails; the data itself was fine.
                 self._progress_props(deps, job, failed=name)
                 if p["all_stores_must_succeed"]:
@@ -430,15 +430,12 @@ def _copy_blob(deps: Deps, source_store, key: str, target: str, target_key: str)
         for chunk in source_store.read(key):
             writer.write(chunk)
         writer.commit()
-    except OSError as exc:
-        writer.abort()
-        raise BackendUnavailable(f"Store '{target}' failed: {exc.strerror or exc}", store=target) from None
     except BaseException:
         writer.abort()
         raise
 
 
-def _discard_partial(deps: Deps, name: str, image_id: str, job: Job) -> None:
+def _discard_partial(deps: Deps, name: str, image_id: str) -> None:
     """An interrupted import may have committed data no location points at."""
     with deps.uow() as uow:
         image = uow.images.get(image_id)
@@ -446,7 +443,7 @@ def _discard_partial(deps: Deps, name: str, image_id: str, job: Job) -> None:
         try:
             deps.store(name).delete(image_id)
             deps.store(name).cleanup_partial(image_id)
-        except (OSError, BackendUnavailable):
+        except BackendUnavailable:
             pass
 
 

@@ -29,6 +29,7 @@ from vmimage.core.services.imports import ImportHandler
 from vmimage.core.services.location_import import KIND as LOCATION_IMPORT
 from vmimage.core.services.location_import import LocationImportHandler
 from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
+from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
 from vmimage.identity.service import IdentityService
@@ -77,7 +78,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
-                            LOCATION_IMPORT: LocationImportHandler()},
+                            LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
     prefetcher = None

@@ -53,6 +53,11 @@ class Deps:
                 return store
         return None
 
+    def location_url(self, loc) -> str:
+        """A location as a URL (file:///..., http://...); its key when the store is gone."""
+        store = self.stores.get(loc.store)
+        return store.url(loc.key) if store is not None else loc.key
+
     def store(self, name: str | None) -> BlobStore:
         name = name or self.default_store
         if name not in self.stores:

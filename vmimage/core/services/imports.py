@@ -42,7 +42,7 @@ class ImportRequest:
     all_stores_must_succeed: bool = True
     body: dict[str, Any] = field(default_factory=dict)     # as the caller sent it (task input)
     request_id: str | None = None
-    task_type: str = "api_image_import"                    # "import": the legacy Tasks API
+    kind: str = KIND                                       # the legacy Tasks API's import has its own
     task_input: dict[str, Any] | None = None
 
 
@@ -173,12 +173,11 @@ def start_import(deps: Deps, caller: Caller, image_id: str, req: ImportRequest) 
         claim_import_lock(deps, uow, image)
         targets = _target_stores(deps, req, image)
         now = deps.clock()
-        job = Job(id=new_job_id(), kind=KIND, project_id=image.owner, image_id=image.id, created_at=now,
+        job = Job(id=new_job_id(), kind=req.kind, project_id=image.owner, image_id=image.id, created_at=now,
                   payload={"method": req.method, "uri": req.uri, "stores": targets,
                            "all_stores_must_succeed": req.all_stores_must_succeed,
                            "import_req": req.body, "request_id": req.request_id,
-                           "user_id": caller.user_id, "image_id": image.id,
-                           "task_type": req.task_type, "task_input": req.task_input})
+                           "user_id": caller.user_id, "image_id": image.id, "task_input": req.task_input})
         image.properties.update({IMPORTING: ",".join(targets), FAILED: ""})
         hand_to_job(deps, uow, image, job, to_importing=req.method != COPY_IMAGE)
     return job

@@ -42,7 +42,7 @@ def add_location(deps: Deps, caller: Caller, image_id: str, url: Any, validation
         now = deps.clock()
         job = Job(id=new_job_id(), kind=KIND, project_id=image.owner, image_id=image.id, created_at=now,
                   payload={"image_id": image.id, "url": url, "validation_data": validation,
-                           "task_type": KIND, "request_id": request_id, "user_id": caller.user_id,
+                           "request_id": request_id, "user_id": caller.user_id,
                            "task_input": {"image_id": image.id, "loc_url": url, "validation_data": validation}})
         image.locations = [Location(store.name, url)]
         hand_to_job(deps, uow, image, job, to_importing=True)

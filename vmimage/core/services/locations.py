@@ -104,18 +104,13 @@ def apply_location_change(deps: Deps, caller: Caller, image: Image, op: str, ind
             for loc in new:
                 _add(deps, image, "-", loc, sizes)
             return
-        urls = [_url(deps, loc) for loc in image.locations]
+        urls = [deps.location_url(loc) for loc in image.locations]
         if [loc.url for loc in new] != urls:
             raise Invalid("Replacing locations may change their metadata only, not which URLs they are")
         for loc, updated in zip(image.locations, new):
             loc.metadata = {k: v for k, v in updated.metadata.items() if k != "store"}
     else:
         raise Invalid(f"Unknown operation '{op}'")
-
-
-def _url(deps: Deps, loc: Location) -> str:
-    store = deps.stores.get(loc.store)
-    return store.url(loc.key) if store is not None else loc.key
 
 
 def _remove(caller: Caller, image: Image, index: str | None, dropped: list[Location]) -> None:
@@ -136,7 +131,7 @@ def _add(deps: Deps, image: Image, index: str | None, loc: NewLocation, sizes: d
     store = deps.store_for_url(loc.url)
     if store is None or loc.url not in sizes:
         raise Invalid(f"Locations with the scheme of '{loc.url}' are not accepted")
-    if any(_url(deps, existing) == loc.url for existing in image.locations):
+    if any(deps.location_url(existing) == loc.url for existing in image.locations):
         raise Invalid(f"Image already has the location {loc.url}")
     _apply_validation(image, loc.validation)
     position = len(image.locations) if index in (None, "-") else _position(index, image)

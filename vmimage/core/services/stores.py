@@ -29,6 +29,12 @@ def list_stores(deps: Deps) -> list[StoreInfo]:
             for name, store in deps.stores.items()]
 
 
+def store_details(deps: Deps, caller: Caller) -> list[StoreInfo]:
+    stores = list_stores(deps)      # 404 first when there are no named stores, as Glance
+    require_admin(caller, "see the stores' details")
+    return stores
+
+
 def image_locations(deps: Deps, caller: Caller, image_id: str) -> Image:
     """For services (compute, volumes) that read image data straight from the stores."""
     if not caller.is_service:

@@ -3,6 +3,7 @@ image and fills it from a URL (a web-download import underneath)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from vmimage.core.errors import Invalid, NotFound
@@ -13,21 +14,30 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services import location_import
 from vmimage.core.services.imports import KIND, WEB_DOWNLOAD, ImportRequest, start_import
 
-TASK_TYPES = ("import",)
-TASK_KINDS = (KIND, location_import.KIND)     # the jobs Glance shows as tasks
+LEGACY_IMPORT_KIND = "task_import"     # POST /v2/tasks {"type": "import"}: run by the import handler
+# Glance's task types and the jobs behind them.
+TASK_KINDS = {"api_image_import": KIND, "import": LEGACY_IMPORT_KIND, "location_import": location_import.KIND}
+CREATABLE = ("import",)
+TASK_TTL = timedelta(hours=48)          # how long a finished task is said to be kept
+
+
+def task_type(job: Job) -> str:
+    return next(t for t, kind in TASK_KINDS.items() if kind == job.kind)
+
+
+def expires_at(job: Job) -> datetime | None:
+    if job.status not in (JobStatus.SUCCESS, JobStatus.FAIL):
+        return None
+    return (job.end_time or job.created_at) + TASK_TTL
 _STATUS = {"pending": JobStatus.INIT, "processing": JobStatus.RUNNING, "success": JobStatus.SUCCESS,
            "failure": JobStatus.FAIL}
-
-
-def require_task_admin(caller: Caller, what: str) -> None:
-    require_admin(caller, what)
 
 
 def create_task(deps: Deps, caller: Caller, task_type: Any, task_input: dict[str, Any],
                 attributes: dict[str, Any], properties: dict[str, Any], request_id: str | None) -> Job:
     require_admin(caller, "create tasks")
-    if task_type not in TASK_TYPES:
-        raise Invalid(f"Task type must be one of {', '.join(TASK_TYPES)}")
+    if task_type not in CREATABLE:
+        raise Invalid(f"Task type must be one of {', '.join(CREATABLE)}")
     source, source_format = task_input.get("import_from"), task_input.get("import_from_format")
     if not isinstance(source, str) or not source:
         raise Invalid("'input.import_from' must be a URL")
@@ -38,7 +48,7 @@ def create_task(deps: Deps, caller: Caller, task_type: Any, task_input: dict[str
     try:
         return start_import(deps, caller, image.id, ImportRequest(
             method=WEB_DOWNLOAD, uri=source, body={"method": {"name": WEB_DOWNLOAD, "uri": source}},
-            request_id=request_id, task_type="import", task_input=task_input))
+            request_id=request_id, kind=LEGACY_IMPORT_KIND, task_input=task_input))
     except BaseException:
         image_service.delete_image(deps, caller, image.id)
         raise
@@ -48,7 +58,7 @@ def get_task(deps: Deps, caller: Caller, task_id: str) -> Job:
     require_admin(caller, "see tasks")
     with deps.uow() as uow:
         job = uow.jobs.get(task_id)
-    if job is None or job.kind not in TASK_KINDS:
+    if job is None or job.kind not in TASK_KINDS.values():
         raise NotFound(f"Task {task_id} not found", task_id=task_id)
     return job
 
@@ -58,13 +68,13 @@ def list_tasks(deps: Deps, caller: Caller, status: str | None = None, task_type:
     require_admin(caller, "list tasks")
     if status is not None and status not in _STATUS:
         raise Invalid(f"Invalid task status '{status}'")
+    if task_type is not None and task_type not in TASK_KINDS:
+        raise Invalid(f"Invalid task type '{task_type}'")
     if sort_dir not in ("asc", "desc"):
         raise Invalid("sort_dir must be asc or desc")
     with deps.uow() as uow:
         after = uow.jobs.get(marker) if marker is not None else None
-        if marker is not None and (after is None or after.kind not in TASK_KINDS):
+        if marker is not None and (after is None or after.kind not in TASK_KINDS.values()):
             raise Invalid(f"Unknown marker '{marker}'")
-        found = uow.jobs.page(TASK_KINDS, _STATUS[status] if status else None, limit, after, sort_dir == "asc")
-    if task_type is not None:   # few tasks are legacy ones; filtering the page is enough here
-        found = [j for j in found if j.payload.get("task_type", "api_image_import") == task_type]
-    return found
+        kinds = tuple(TASK_KINDS.values()) if task_type is None else (TASK_KINDS[task_type],)
+        return uow.jobs.page(kinds, _STATUS[status] if status else None, limit, after, sort_dir == "asc")

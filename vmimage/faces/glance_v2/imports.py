@@ -115,9 +115,7 @@ def info_stores(request: Request, who: Caller = Depends(caller)) -> dict:
 
 @router.get("/v2/info/stores/detail")
 def info_stores_detail(request: Request, who: Caller = Depends(caller)) -> dict:
-    stores = ssvc.list_stores(container(request).deps)
-    tsvc.require_task_admin(who, "see the stores' details")
-    return {"stores": [_store_body(s, True) for s in stores]}
+    return {"stores": [_store_body(s, True) for s in ssvc.store_details(container(request).deps, who)]}
 
 
 @router.delete("/v2/stores/{store}/{image_id}", status_code=204)

@@ -28,16 +28,10 @@ def container(request: Request):
 
 def image_view(request: Request, who: Caller) -> t.ImageView:
     c = container(request)
-    deps = c.deps
-
-    def url(loc) -> str:
-        store = deps.stores.get(loc.store)
-        return store.url(loc.key) if store is not None else loc.key
-
     show = c.settings.show_locations
-    return t.ImageView(multi_store=deps.multi_store,
+    return t.ImageView(multi_store=c.deps.multi_store,
                        show_locations=lambda image: show and can_see_locations(who, image),
-                       location_url=url)
+                       location_url=c.deps.location_url)
 
 
 def versions_body(request: Request) -> dict[str, Any]:

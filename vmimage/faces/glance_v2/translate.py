@@ -6,7 +6,7 @@ import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,6 +15,7 @@ from vmimage.core.images import Image, Location
 from vmimage.core.jobs import Job, JobStatus
 from vmimage.core.listing import COMPARE_OPS, IN_FILTER_KEYS, ImageQuery, ListScope, TimeFilter
 from vmimage.core.members import Member
+from vmimage.core.services import tasks
 from vmimage.core.services.images import Change
 
 # Glance attribute name -> core attribute name (for the ones the core types itself).
@@ -79,14 +80,12 @@ def image_to_glance(image: Image, view: ImageView = ImageView()) -> dict[str, An
 
 TASK_STATUS = {JobStatus.INIT: "pending", JobStatus.RUNNING: "processing",
                JobStatus.SUCCESS: "success", JobStatus.FAIL: "failure"}
-TASK_TTL = timedelta(hours=48)
 
 
 def task_to_glance(job: Job) -> dict[str, Any]:
     p = job.payload
-    finished = job.end_time or job.created_at
     body = {
-        "id": job.id, "type": p.get("task_type", "api_image_import"), "status": TASK_STATUS[job.status],
+        "id": job.id, "type": tasks.task_type(job), "status": TASK_STATUS[job.status],
         "owner": job.project_id, "image_id": job.image_id, "request_id": p.get("request_id"),
         "user_id": p.get("user_id"),
         "input": p.get("task_input") or {"image_id": job.image_id, "import_req": p.get("import_req", {}),
@@ -94,7 +93,7 @@ def task_to_glance(job: Job) -> dict[str, Any]:
         "result": ({"image_id": job.image_id} if job.status == JobStatus.SUCCESS else None),
         "message": job.fail_reason or "",
         "created_at": iso(job.created_at), "updated_at": iso(job.end_time or job.heartbeat_at or job.created_at),
-        "expires_at": iso(finished + TASK_TTL) if job.status in (JobStatus.SUCCESS, JobStatus.FAIL) else None,
+        "expires_at": iso(tasks.expires_at(job)),
         "self": f"/v2/tasks/{job.id}", "schema": "/v2/schemas/task",
     }
     return body

@@ -114,6 +114,17 @@ class Server:
                 self.proc.wait()
 
 
+def sdk_connect(server: Server, persona: str = "demo"):
+    """An openstacksdk connection logged in as a persona."""
+    import openstack
+
+    password, project, _ = PERSONAS[persona]
+    return openstack.connect(
+        auth_url=f"{server.url}/identity/v3", username=persona, password=password, project_name=project,
+        user_domain_name="Default", project_domain_name="Default", region_name="RegionOne",
+        identity_api_version="3", image_api_version="2")
+
+
 def openstack_cli(server: Server, tmp_path: Path, persona: str = "demo"):
     """The official `openstack` command, logged in as a persona through a clouds.yaml."""
     password, project, _ = PERSONAS[persona]

@@ -13,11 +13,10 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-import openstack
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PERSONAS, start_server
+from tests.conftest import sdk_connect, start_server
 
 OCTET = {"Content-Type": "application/octet-stream"}
 
@@ -125,10 +124,7 @@ def test_discovery_and_create_headers(multi, server):
 # --- glance-direct ------------------------------------------------------------------------
 
 def test_glance_direct_with_openstacksdk_lands_in_every_store(multi):
-    password, project, _ = PERSONAS["demo"]
-    conn = openstack.connect(auth_url=f"{multi.url}/identity/v3", username="demo", password=password,
-                             project_name=project, user_domain_name="Default", project_domain_name="Default",
-                             region_name="RegionOne", identity_api_version="3", image_api_version="2")
+    conn = sdk_connect(multi, "demo")
     data = os.urandom(3 << 20)
     image = conn.image.create_image(name="sdk-direct", disk_format="raw", container_format="bare")
     conn.image.stage_image(image, data=data)

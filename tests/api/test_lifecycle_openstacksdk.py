@@ -8,15 +8,9 @@ import json
 import openstack
 import pytest
 
-from tests.conftest import PERSONAS, openstack_cli
+from tests.conftest import openstack_cli, sdk_connect
 
 
-def connect(server, persona: str) -> openstack.connection.Connection:
-    password, project, _ = PERSONAS[persona]
-    return openstack.connect(
-        auth_url=f"{server.url}/identity/v3", username=persona, password=password, project_name=project,
-        user_domain_name="Default", project_domain_name="Default", region_name="RegionOne",
-        identity_api_version="3", image_api_version="2")
 
 
 def digest(path, algo: str) -> str:
@@ -29,7 +23,7 @@ def digest(path, algo: str) -> str:
 
 @pytest.fixture
 def demo(server):
-    conn = connect(server, "demo")
+    conn = sdk_connect(server, "demo")
     yield conn
     conn.close()
 
@@ -76,7 +70,7 @@ def test_full_lifecycle(server, demo, images_dir, tmp_path):
     assert demo.image.get_image(image.id).tags == ["gold"]
 
     # share with a second project
-    alt = connect(server, "alt")
+    alt = sdk_connect(server, "alt")
     alt_project = server.project_id("alt")
     member = demo.image.add_member(image, member_id=alt_project)
     assert member.status == "pending"
@@ -88,7 +82,7 @@ def test_full_lifecycle(server, demo, images_dir, tmp_path):
         alt.image.update_image(alt.image.get_image(image.id), name="stolen")
 
     # deactivate / reactivate (admin)
-    admin = connect(server, "admin")
+    admin = sdk_connect(server, "admin")
     admin.image.deactivate_image(image)
     assert demo.image.get_image(image.id).status == "deactivated"
     with pytest.raises(openstack.exceptions.SDKException):

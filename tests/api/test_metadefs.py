@@ -7,11 +7,10 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import openstack
 import pytest
 from openstack import exceptions as sdk_exc
 
-from tests.conftest import PERSONAS, start_server
+from tests.conftest import sdk_connect, start_server
 
 NS = "/v2/metadefs/namespaces"
 CATALOGUE = {"OS::Compute::CPUPinning", "OS::Compute::VirtCPUTopology", "OS::Compute::Watchdog",
@@ -21,12 +20,6 @@ SCHEMAS = {"namespace": "namespace", "namespaces": "namespaces", "object": "obje
            "resource_type": "resource_type_association", "resource_types": "resource_type_associations"}
 
 
-def connect(server, persona: str) -> openstack.connection.Connection:
-    password, project, _ = PERSONAS[persona]
-    return openstack.connect(
-        auth_url=f"{server.url}/identity/v3", username=persona, password=password, project_name=project,
-        user_domain_name="Default", project_domain_name="Default", region_name="RegionOne",
-        identity_api_version="3", image_api_version="2")
 
 
 def unique(prefix: str = "test-ns") -> str:
@@ -47,7 +40,7 @@ def demo(server):
 
 @pytest.fixture
 def sdk_admin(server):
-    conn = connect(server, "admin")
+    conn = sdk_connect(server, "admin")
     yield conn
     conn.close()
 
@@ -70,7 +63,7 @@ def snapshot(admin: httpx.Client, name: str) -> dict:
 # --- the default catalogue -----------------------------------------------------------------------
 
 def test_default_catalogue_is_readable_by_everyone(server):
-    reader = connect(server, "reader")
+    reader = sdk_connect(server, "reader")
     try:
         names = {ns.namespace for ns in reader.image.metadef_namespaces()}
         assert CATALOGUE <= names

@@ -3,6 +3,7 @@ image and fills it from a URL (a web-download import underneath)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ LEGACY_IMPORT_KIND = "task_import"     # POST /v2/tasks {"type": "import"}: run 
 TASK_KINDS = {"api_image_import": KIND, "import": LEGACY_IMPORT_KIND, "location_import": location_import.KIND}
 CREATABLE = ("import",)
 TASK_TTL = timedelta(hours=48)          # how long a finished task is said to be kept
+DEFAULT_PAGE, MAX_PAGE = 25, 1000
 
 
 def task_type(job: Job) -> str:
@@ -63,8 +65,14 @@ def get_task(deps: Deps, caller: Caller, task_id: str) -> Job:
     return job
 
 
+@dataclass
+class TaskPage:
+    tasks: list[Job]
+    more: bool          # another page follows the last of these
+
+
 def list_tasks(deps: Deps, caller: Caller, status: str | None = None, task_type: str | None = None,
-               limit: int = 25, marker: str | None = None, sort_dir: str = "desc") -> list[Job]:
+               limit: int | None = None, marker: str | None = None, sort_dir: str = "desc") -> TaskPage:
     require_admin(caller, "list tasks")
     if status is not None and status not in _STATUS:
         raise Invalid(f"Invalid task status '{status}'")
@@ -72,9 +80,13 @@ def list_tasks(deps: Deps, caller: Caller, status: str | None = None, task_type:
         raise Invalid(f"Invalid task type '{task_type}'")
     if sort_dir not in ("asc", "desc"):
         raise Invalid("sort_dir must be asc or desc")
+    if limit is not None and limit < 0:
+        raise Invalid("'limit' must not be negative")
+    size = DEFAULT_PAGE if limit is None else min(limit, MAX_PAGE)
     with deps.uow() as uow:
         after = uow.jobs.get(marker) if marker is not None else None
         if marker is not None and (after is None or after.kind not in TASK_KINDS.values()):
             raise Invalid(f"Unknown marker '{marker}'")
         kinds = tuple(TASK_KINDS.values()) if task_type is None else (TASK_KINDS[task_type],)
-        return uow.jobs.page(kinds, _STATUS[status] if status else None, limit, after, sort_dir == "asc")
+        found = uow.jobs.page(kinds, _STATUS[status] if status else None, size + 1, after, sort_dir == "asc")
+    return TaskPage(found[:size], len(found) > size)

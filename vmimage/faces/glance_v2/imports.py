@@ -144,22 +144,17 @@ async def create_task(request: Request) -> JSONResponse:
 @router.get("/v2/tasks")
 def list_tasks(request: Request, who: Caller = Depends(caller)) -> dict:
     params = dict(request.query_params)
-    found = tsvc.list_tasks(container(request).deps, who, status=params.get("status"),
-                            task_type=params.get("type"), limit=_limit(params.get("limit")),
-                            marker=params.get("marker"), sort_dir=params.get("sort_dir", "desc"))
-    body: dict[str, Any] = {"tasks": [_task_summary(j) for j in found], "first": "/v2/tasks",
-                            "schema": "/v2/schemas/tasks"}
-    if found and len(found) >= _limit(params.get("limit")):
-        body["next"] = f"/v2/tasks?marker={found[-1].id}"
-    return body
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 25
-    if not raw.isdigit():
+    limit = params.get("limit")
+    if limit is not None and not limit.isdigit():
         raise Invalid("'limit' must be a non-negative integer")
-    return min(int(raw), 1000)
+    page = tsvc.list_tasks(container(request).deps, who, status=params.get("status"),
+                           task_type=params.get("type"), limit=None if limit is None else int(limit),
+                           marker=params.get("marker"), sort_dir=params.get("sort_dir", "desc"))
+    body: dict[str, Any] = {"tasks": [_task_summary(j) for j in page.tasks], "first": "/v2/tasks",
+                            "schema": "/v2/schemas/tasks"}
+    if page.more and page.tasks:
+        body["next"] = f"/v2/tasks?marker={page.tasks[-1].id}"
+    return body
 
 
 def _task_summary(job) -> dict:

@@ -53,6 +53,10 @@ class Deps:
                 return store
         return None
 
+    def limits_for(self, uow, project_id: str) -> Limits:
+        """The project's limits: the defaults with its overrides."""
+        return self.limits.for_project(uow.images.quota_overrides(project_id))
+
     def location_url(self, loc) -> str:
         """A location as a URL (file:///..., http://...); its key when the store is gone."""
         store = self.stores.get(loc.store)

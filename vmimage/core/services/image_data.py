@@ -40,7 +40,7 @@ def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> I
     if image.status != ImageStatus.QUEUED:
         raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
     require_formats(image)
-    limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+    limits = deps.limits_for(uow, image.owner)
     check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
     image.move_to(ImageStatus.SAVING)
     image.updated_at = deps.clock()
@@ -55,7 +55,7 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
     blob_store = deps.store(store)
     image_id = image.id
     with deps.uow() as uow:
-        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+        limits = deps.limits_for(uow, image.owner)
     try:
         writer = blob_store.writer(image_id)
     except BaseException:

@@ -161,7 +161,7 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
     check_per_image(limits, len(image.properties), len(image.tags))
     with deps.uow(write=True) as uow:
         uow.images.lock_project(image.owner)
-        limits = limits.for_project(uow.images.quota_overrides(image.owner))
+        limits = deps.limits_for(uow, image.owner)
         if uow.images.get(image.id) is not None:
             raise Duplicate("An image with this id already exists", image_id=image.id)
         if uow.images.get_by_ref(image.ref) is not None:
@@ -211,7 +211,7 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
                 _apply(caller, image, change)
         if unique_name and image.name != name:
             _require_unique_name(uow, image)
-        check_per_image(deps.limits.for_project(uow.images.quota_overrides(image.owner)),
+        check_per_image(deps.limits_for(uow, image.owner),
                         len(image.properties), len(image.tags))
         image.updated_at = deps.clock()
         uow.images.save(image)
@@ -316,6 +316,6 @@ def project_usage(deps: Deps, caller: Caller) -> dict[str, tuple[int, int]]:
     with deps.uow() as uow:
         count, used = uow.images.usage(caller.project_id)
         uploading = uow.images.count_in_status(caller.project_id, (ImageStatus.SAVING, ImageStatus.UPLOADING))
-        limits = deps.limits.for_project(uow.images.quota_overrides(caller.project_id))
+        limits = deps.limits_for(uow, caller.project_id)
     return {"image_size_total": (limits.image_bytes, used), "image_count_total": (limits.image_count, count),
             "image_stage_total": (limits.image_bytes, 0), "image_count_uploading": (limits.image_count, uploading)}

@@ -56,7 +56,7 @@ def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable
         require_owner(caller, image)
         if image.status != ImageStatus.QUEUED:
             raise Conflict(f"Image in status '{image.status}' cannot be staged", image_id=image_id)
-        limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+        limits = deps.limits_for(uow, image.owner)
         check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
         image.move_to(ImageStatus.UPLOADING)
         image.updated_at = deps.clock()
@@ -250,7 +250,7 @@ class ImportHandler:
         image = self._image(deps, job)
         staging = deps.store(None)
         key = staging_key(image_id)
-        limits = _limits(deps, image.owner)
+        limits = project_limits(deps, image.owner)
         if p["method"] == WEB_DOWNLOAD:
             fetched = deps.fetcher.open(p["uri"])
             if fetched.size is not None:
@@ -415,9 +415,9 @@ def _drop_from(image: Image, key: str, name: str) -> None:
     image.properties[key] = ",".join(s for s in image.properties.get(key, "").split(",") if s and s != name)
 
 
-def _limits(deps: Deps, owner: str):
+def project_limits(deps: Deps, owner: str):
     with deps.uow() as uow:
-        return deps.limits.for_project(uow.images.quota_overrides(owner))
+        return deps.limits_for(uow, owner)
 
 
 def _copy_blob(deps: Deps, source_store, key: str, target: str, target_key: str) -> None:

@@ -14,7 +14,7 @@ from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.imports import LOCK, claim_import_lock, hand_to_job, locked_image
+from vmimage.core.services.imports import LOCK, claim_import_lock, hand_to_job, locked_image, project_limits
 from vmimage.core.services.locations import check_validation_data
 from vmimage.core.streaming import DiscardWriter, stream_into_store
 
@@ -62,8 +62,7 @@ class LocationImportHandler:
         validation = p["validation_data"]
         algo = validation.get("os_hash_algo", DEFAULT_ALGO)
         extra = hashlib.new(algo) if algo not in ("sha512", "md5") else None
-        with deps.uow() as uow:
-            limits = deps.limits.for_project(uow.images.quota_overrides(image.owner))
+        limits = project_limits(deps, image.owner)
         fetched = deps.fetcher.open(p["url"])
         chunks = _also_hash(fetched, extra) if extra is not None else fetched
         result = stream_into_store(chunks, DiscardWriter(), deps.new_inspector(), limits.max_image_size, None)

@@ -133,7 +133,7 @@ def _whole_machine_plan(caller: Caller, uow, server, specs: Any) -> list[dict[st
 
 def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None, disks: list[dict],
             kind: str, source: dict, busy: list[str]) -> Job:
-    limits = deps.limits.for_project(uow.images.quota_overrides(caller.project_id))
+    limits = deps.limits_for(uow, caller.project_id)
     uow.images.lock_project(caller.project_id)
     check_image_count(limits, lambda: uow.images.usage(caller.project_id)[0], adding=len(disks))
     now = deps.clock()

@@ -18,6 +18,7 @@ from vmimage.adapters.db.engine import make_engine, upgrade_schema
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.images import ImageStatus, staging_key
+from vmimage.core.ports import Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.cache import Prefetcher
@@ -42,9 +43,10 @@ class Container:
     settings: Settings
     engine: Engine
     deps: Deps
-    identity: IdentityService
-    # Validates callers' tokens: the built-in identity or an external Keystone.
-    tokens: IdentityService | ExternalKeystone
+    identity: IdentityService     # administration (users, projects, keys) from the CLI
+    # The core's Identity port the faces use: the built-in identity, or an external Keystone
+    # for callers' tokens.
+    auth: Identity
     jobs: JobEngine
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
 
@@ -89,11 +91,11 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
-    tokens = identity
+    auth: Identity = identity
     if settings.keystone_url:
-        tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
-                                  settings.keystone_password, settings.keystone_project)
-    return Container(settings, engine, deps, identity, tokens, jobs, prefetcher=prefetcher)
+        auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
+                                settings.keystone_password, settings.keystone_project, local=identity)
+    return Container(settings, engine, deps, identity, auth, jobs, prefetcher=prefetcher)
 
 
 def recover_after_crash(container: Container) -> None:

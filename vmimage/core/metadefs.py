@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from vmimage.core.errors import Forbidden, Invalid, NotFound, Protected
-from vmimage.core.policy import Caller
+from vmimage.core.policy import Caller, owns
 
 VISIBILITIES = ("public", "private")
 PROPERTY_TYPES = ("array", "boolean", "integer", "number", "object", "string")
@@ -320,8 +320,7 @@ def namespace_spec(data: Any, with_content: bool = True) -> NamespaceSpec:
 
 def can_read(caller: Caller, namespace: Namespace) -> bool:
     """Public namespaces are everyone's; private ones their project's (and an admin's)."""
-    return (caller.is_admin or namespace.visibility == "public" or namespace.owner is None
-            or namespace.owner == caller.project_id)
+    return namespace.visibility == "public" or namespace.owner is None or owns(caller, namespace.owner)
 
 
 def check_readable(caller: Caller, namespace: Namespace | None, name: str) -> Namespace:

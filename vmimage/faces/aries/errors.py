@@ -7,6 +7,8 @@ says which entity it is about; one route renames a code (update's ImageNameExist
 
 from __future__ import annotations
 
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -95,13 +97,25 @@ def _classify(exc: e.VmImageError) -> tuple[int, str]:
     return 500, "InternalError"
 
 
-def aries_error(request: Request, exc: e.VmImageError, prefix: str) -> JSONResponse:
-    status, code = _classify(exc)
-    route = (request.method, request.url.path[len(prefix):])
-    return aries_body(status, BY_ROUTE.get(route, {}).get(code, code))
+class AriesErrors:
+    """The Aries face's error table; routes are named by their path below `prefix`."""
 
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
 
-def aries_http_error(status: int) -> JSONResponse:
-    """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""
-    code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(status, "InvalidParameter")
-    return aries_body(status if status in (404, 405) else 400, code)
+    def core(self, request: Request, exc: e.VmImageError) -> JSONResponse:
+        status, code = _classify(exc)
+        route = (request.method, request.url.path[len(self.prefix):])
+        return aries_body(status, BY_ROUTE.get(route, {}).get(code, code))
+
+    def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""
+        status = exc.status_code
+        code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(status, "InvalidParameter")
+        return aries_body(status if status in (404, 405) else 400, code)
+
+    def invalid(self, _request: Request, _exc: RequestValidationError) -> JSONResponse:
+        return aries_body(400, "InvalidParameter")
+
+    def internal(self, _request: Request) -> JSONResponse:
+        return aries_body(500, "InternalError")

@@ -10,13 +10,10 @@ from vmimage.core.services import refs
 from vmimage.core.services import servers as svc
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.contract import deps
 from vmimage.faces.http import json_object_body
 
 router = APIRouter()
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 def _images_of(request: Request, who: Caller, servers: list) -> dict:

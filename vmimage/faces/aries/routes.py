@@ -12,14 +12,11 @@ from vmimage.core.services.host_files import import_host_file
 from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.contract import deps
 from vmimage.faces.http import json_object_body
 
 PREFIX = "/aries/api/v1"
 router = APIRouter(prefix=PREFIX)
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 @router.post("/image/create")

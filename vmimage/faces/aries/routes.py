@@ -30,7 +30,7 @@ def create_image(request: Request, body: dict = Depends(json_object_body), who: 
 @router.get("/image/list")
 def list_images(request: Request, who: Caller = Depends(aries_caller)) -> list:
     query = t.image_query(dict(request.query_params))
-    return [t.image(i, source_path=False) for i in svc.list_images(deps(request), who, query)]
+    return [t.image(i, source_path=False) for i in svc.list_images(deps(request), who, query).items]
 
 
 @router.delete("/image/delete")

@@ -46,8 +46,8 @@ def list_images(request: Request, who: Caller = Depends(caller)) -> dict:
     query = t.list_params_to_query(params)
     found = svc.list_images(deps(request), who, query)
     view = image_view(request, who)
-    return {"images": [t.image_to_glance(i, view) for i in found], "schema": "/v2/schemas/images",
-            **t.page_links(params, found, query.limit)}
+    return {"images": [t.image_to_glance(i, view) for i in found.items], "schema": "/v2/schemas/images",
+            **t.page_links(params, found)}
 
 
 @router.get("/v2/images/{image_id}")

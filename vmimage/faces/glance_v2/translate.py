@@ -14,6 +14,7 @@ from vmimage.core.images import Image, Location
 from vmimage.core.jobs import Job, JobStatus
 from vmimage.core.listing import COMPARE_OPS, IN_FILTER_KEYS, ImageQuery, ListScope, TimeFilter
 from vmimage.core.members import Member
+from vmimage.core.paging import Page
 from vmimage.core.services import tasks
 from vmimage.core.services.images import Change
 from vmimage.faces.http import bool_param, int_param
@@ -240,9 +241,9 @@ def _sort(multi: dict[str, list[str]]) -> list[tuple[str, str]]:
     return list(zip(keys, dirs))
 
 
-def page_links(params: list[tuple[str, str]], images: list[Image], limit: int) -> dict[str, str]:
+def page_links(params: list[tuple[str, str]], page: Page[Image]) -> dict[str, str]:
     rest = [(k, v) for k, v in params if k != "marker"]
     links = {"first": "/v2/images" + (f"?{urlencode(rest)}" if rest else "")}
-    if images and len(images) >= limit:
-        links["next"] = "/v2/images?" + urlencode(rest + [("marker", images[-1].id)])
+    if page.more and page.items:
+        links["next"] = "/v2/images?" + urlencode(rest + [("marker", page.items[-1].id)])
     return links

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from vmimage.core.identity import AccessKeyGrant, Project, Token
-from vmimage.core.images import Image
+from vmimage.core.images import Image, ImageStatus
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
 from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
@@ -80,6 +80,8 @@ class ImageRepository(Protocol):
         """The image, deleted ones included (ids are never reused)."""
     def save(self, image: Image) -> None: ...
     def list(self, query: ImageQuery) -> list[Image]: ...
+    def ids_in_status(self, status: ImageStatus) -> list[str]:
+        """Every image in this status, of every project."""
     def usage(self, project_id: str) -> tuple[int, int]:
         """(number of live images, bytes of their data) for a project."""
     def lock_project(self, project_id: str) -> None:
@@ -132,6 +134,8 @@ class DiskDriver(Protocol):
     def work_dir(self, job_id: str) -> str:
         """A scratch directory for one job; removed with discard_work."""
     def discard_work(self, job_id: str) -> None: ...
+    def discard_all_work(self) -> None:
+        """Every job's scratch directory (after a restart, no job is running)."""
 
 
 class Hypervisor(Protocol):

@@ -129,8 +129,6 @@ def create_server_body(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     if len(systems) != 1:
         raise Invalid("Exactly one system volume (type 0) is required", field="storage.volumes")
     data = [v for v in volumes if v.get("type") == DATA]
-    if len(data) > 25:
-        raise Invalid("At most 25 data volumes", field="storage.volumes")
     boot = (body.get("option") or {}).get("boot_when_created", True)
     spec = {"name": _server_name(body.get("name")), "cpu_count": compute.get("cpu_core_count"),
             "memory_mb": compute.get("memory_size"),

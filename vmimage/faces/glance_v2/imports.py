@@ -142,10 +142,10 @@ def list_tasks(request: Request, who: Caller = Depends(caller)) -> dict:
     page = tsvc.list_tasks(deps(request), who, status=params.get("status"),
                            task_type=params.get("type"), limit=None if limit is None else int_param(limit, "limit"),
                            marker=params.get("marker"), sort_dir=params.get("sort_dir", "desc"))
-    body: dict[str, Any] = {"tasks": [_task_summary(j) for j in page.tasks], "first": "/v2/tasks",
+    body: dict[str, Any] = {"tasks": [_task_summary(j) for j in page.items], "first": "/v2/tasks",
                             "schema": "/v2/schemas/tasks"}
-    if page.more and page.tasks:
-        body["next"] = f"/v2/tasks?marker={page.tasks[-1].id}"
+    if page.more and page.items:
+        body["next"] = f"/v2/tasks?marker={page.items[-1].id}"
     return body
 
 

@@ -1,7 +1,7 @@
 """Glance v2 metadata definitions catalog: /v2/metadefs/... and /v2/schemas/metadefs/{name}.
 
-Translates HTTP to the use cases in core/services/metadefs.py and their results to Glance's
-bodies; refusals are core errors, rendered by the Glance error handler.
+Translates HTTP to the use cases in core/services/metadefs.py and metadef_items.py and their
+results to Glance's bodies; refusals are core errors, rendered by the Glance error handler.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from vmimage.core import metadefs as md
 from vmimage.core.errors import Forbidden, Invalid, NotFound
 from vmimage.core.policy import Caller
+from vmimage.core.services import metadef_items as items
 from vmimage.core.services import metadefs as svc
 from vmimage.faces.contract import deps as _deps
 from vmimage.faces.glance_v2.metadef_schemas import METADEF_SCHEMAS
@@ -104,8 +105,8 @@ def list_namespaces(request: Request, who: Caller = Depends(caller)) -> dict:
     body: dict[str, Any] = {"namespaces": [namespace_body(ns, assocs) for ns, assocs in found],
                             "first": f"{NS}?{urlencode(params)}" if params else NS,
                             "schema": "/v2/schemas/metadefs/namespaces"}
-    if found and len(found) == query.limit:
-        body["next"] = f"{NS}?{urlencode([*params, ('marker', found[-1][0].namespace)])}"
+    if found.more and found.items:
+        body["next"] = f"{NS}?{urlencode([*params, ('marker', found.items[-1][0].namespace)])}"
     return body
 
 
@@ -142,7 +143,7 @@ def delete_namespace(request: Request, ns: str, who: Caller = Depends(caller)) -
 
 @router.get(NS + "/{ns}/objects")
 def list_objects(request: Request, ns: str, who: Caller = Depends(caller)) -> dict:
-    found = svc.list_objects(_deps(request), who, ns, _list_query(request))
+    found = items.list_objects(_deps(request), who, ns, _list_query(request))
     return {"objects": [object_body(ns, o) for o in found], "schema": "/v2/schemas/metadefs/objects"}
 
 
@@ -150,31 +151,31 @@ def list_objects(request: Request, ns: str, who: Caller = Depends(caller)) -> di
 async def create_object(request: Request, ns: str) -> JSONResponse:
     who = await caller_async(request)
     spec = md.object_spec(await _body(request, _GENERATED))
-    obj = await run_in_threadpool(svc.create_object, _deps(request), who, ns, spec)
+    obj = await run_in_threadpool(items.create_object, _deps(request), who, ns, spec)
     return JSONResponse(object_body(ns, obj), status_code=201)
 
 
 @router.delete(NS + "/{ns}/objects", status_code=204)
 def delete_objects(request: Request, ns: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_objects(_deps(request), who, ns)
+    items.delete_objects(_deps(request), who, ns)
     return Response(status_code=204)
 
 
 @router.get(NS + "/{ns}/objects/{name}")
 def show_object(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> dict:
-    return object_body(ns, svc.get_object(_deps(request), who, ns, name))
+    return object_body(ns, items.get_object(_deps(request), who, ns, name))
 
 
 @router.put(NS + "/{ns}/objects/{name}")
 async def update_object(request: Request, ns: str, name: str) -> dict:
     who = await caller_async(request)
     spec = md.object_spec(await _body(request, _GENERATED))
-    return object_body(ns, await run_in_threadpool(svc.update_object, _deps(request), who, ns, name, spec))
+    return object_body(ns, await run_in_threadpool(items.update_object, _deps(request), who, ns, name, spec))
 
 
 @router.delete(NS + "/{ns}/objects/{name}", status_code=204)
 def delete_object(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_object(_deps(request), who, ns, name)
+    items.delete_object(_deps(request), who, ns, name)
     return Response(status_code=204)
 
 
@@ -182,7 +183,7 @@ def delete_object(request: Request, ns: str, name: str, who: Caller = Depends(ca
 
 @router.get(NS + "/{ns}/properties")
 def list_properties(request: Request, ns: str, who: Caller = Depends(caller)) -> dict:
-    found = svc.list_properties(_deps(request), who, ns)
+    found = items.list_properties(_deps(request), who, ns)
     return {"properties": {p.name: p.definition for p in found}}
 
 
@@ -190,32 +191,32 @@ def list_properties(request: Request, ns: str, who: Caller = Depends(caller)) ->
 async def create_property(request: Request, ns: str) -> JSONResponse:
     who = await caller_async(request)
     data = await _body(request)
-    prop = await run_in_threadpool(svc.create_property, _deps(request), who, ns, data)
+    prop = await run_in_threadpool(items.create_property, _deps(request), who, ns, data)
     return JSONResponse(property_body(prop), status_code=201)
 
 
 @router.delete(NS + "/{ns}/properties", status_code=204)
 def delete_properties(request: Request, ns: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_properties(_deps(request), who, ns)
+    items.delete_properties(_deps(request), who, ns)
     return Response(status_code=204)
 
 
 @router.get(NS + "/{ns}/properties/{name}")
 def show_property(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> dict:
     resource_type = request.query_params.get("resource_type") or None
-    return property_body(svc.get_property(_deps(request), who, ns, name, resource_type))
+    return property_body(items.get_property(_deps(request), who, ns, name, resource_type))
 
 
 @router.put(NS + "/{ns}/properties/{name}")
 async def update_property(request: Request, ns: str, name: str) -> dict:
     who = await caller_async(request)
     data = await _body(request)
-    return property_body(await run_in_threadpool(svc.update_property, _deps(request), who, ns, name, data))
+    return property_body(await run_in_threadpool(items.update_property, _deps(request), who, ns, name, data))
 
 
 @router.delete(NS + "/{ns}/properties/{name}", status_code=204)
 def delete_property(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_property(_deps(request), who, ns, name)
+    items.delete_property(_deps(request), who, ns, name)
     return Response(status_code=204)
 
 
@@ -223,7 +224,7 @@ def delete_property(request: Request, ns: str, name: str, who: Caller = Depends(
 
 @router.get(NS + "/{ns}/tags")
 def list_tags(request: Request, ns: str, who: Caller = Depends(caller)) -> dict:
-    found = svc.list_tags(_deps(request), who, ns, _list_query(request))
+    found = items.list_tags(_deps(request), who, ns, _list_query(request))
     return {"tags": [{"name": tag.name} for tag in found]}
 
 
@@ -235,24 +236,24 @@ async def create_tags(request: Request, ns: str) -> JSONResponse:
         raise Invalid("Body must be {\"tags\": [{\"name\": ...}, ...]}")
     names = md.tag_names(data.get("tags", []))
     append = request.headers.get("x-openstack-append", "").strip().lower() in ("true", "1", "yes", "on")
-    tags = await run_in_threadpool(svc.create_tags, _deps(request), who, ns, names, append)
+    tags = await run_in_threadpool(items.create_tags, _deps(request), who, ns, names, append)
     return JSONResponse({"tags": [{"name": tag.name} for tag in tags]}, status_code=201)
 
 
 @router.delete(NS + "/{ns}/tags", status_code=204)
 def delete_tags(request: Request, ns: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_tags(_deps(request), who, ns)
+    items.delete_tags(_deps(request), who, ns)
     return Response(status_code=204)
 
 
 @router.get(NS + "/{ns}/tags/{name}")
 def show_tag(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> dict:
-    return tag_body(svc.get_tag(_deps(request), who, ns, name))
+    return tag_body(items.get_tag(_deps(request), who, ns, name))
 
 
 @router.post(NS + "/{ns}/tags/{name}", status_code=201)
 def create_tag(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return JSONResponse(tag_body(svc.create_tag(_deps(request), who, ns, name)), status_code=201)
+    return JSONResponse(tag_body(items.create_tag(_deps(request), who, ns, name)), status_code=201)
 
 
 @router.put(NS + "/{ns}/tags/{name}")
@@ -261,13 +262,13 @@ async def update_tag(request: Request, ns: str, name: str) -> dict:
     data = await _body(request)
     if set(data) - {"name"}:
         raise Invalid("Body must be {\"name\": \"<new name>\"}")
-    tag = await run_in_threadpool(svc.update_tag, _deps(request), who, ns, name, data.get("name"))
+    tag = await run_in_threadpool(items.update_tag, _deps(request), who, ns, name, data.get("name"))
     return tag_body(tag)
 
 
 @router.delete(NS + "/{ns}/tags/{name}", status_code=204)
 def delete_tag(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_tag(_deps(request), who, ns, name)
+    items.delete_tag(_deps(request), who, ns, name)
     return Response(status_code=204)
 
 

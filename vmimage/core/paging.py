@@ -47,3 +47,12 @@ class Page(Generic[T]):
         if size is None:
             return cls(list(found), False)
         return cls(list(found[:size]), len(found) > size)
+
+    @classmethod
+    def numbered(cls, items: Sequence[T], number: int, size: int) -> "Page[T]":
+        """Page `number` (from 1) of `size` items, for dialects that page by number."""
+        if number < 1:
+            raise Invalid("The page number starts at 1", field="page")
+        size = page_size(size) or 0
+        start = (number - 1) * size
+        return cls.cut(items[start:start + size + 1], size)

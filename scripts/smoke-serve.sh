@@ -40,7 +40,9 @@ started=$(date +%s)
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -m venv "$WORK/venv"
 VENV="$WORK/venv"
-# A non-editable install of the base set, exactly what a user's serving install resolves.
+# A non-editable install of the base set, exactly what a user's serving install resolves
+# (setuptools' build/ is dropped first: a stale one would carry modules that no longer exist).
+rm -rf "$ROOT/build"
 "$VENV/bin/pip" install -q --disable-pip-version-check "$ROOT" >"$WORK/pip.log" 2>&1 \
     || { cat "$WORK/pip.log" >&2; fail "pip install of the base dependencies"; }
 

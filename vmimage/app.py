@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from vmimage.bootstrap import Container
 from vmimage.core.services.servers import reconcile_servers
-from vmimage.faces import aries, glance_v2, keystone, native
+from vmimage.faces import aries, glance_v2, jdcloud, keystone, native
 from vmimage.faces.contract import FaceContext
 from vmimage.faces.mount import FaceDispatch
 
@@ -17,6 +17,7 @@ FACES = [
     keystone.FACE,
     native.FACE,
     aries.FACE,
+    jdcloud.FACE,
     glance_v2.FACE,
 ]
 
@@ -24,7 +25,8 @@ FACES = [
 def face_context(container: Container) -> FaceContext:
     settings = container.settings
     return FaceContext(deps=container.deps, identity=container.auth, public_url=settings.public_url or None,
-                       region=settings.region, show_locations=settings.show_locations)
+                       region=settings.region, show_locations=settings.show_locations,
+                       jd_regions=tuple(settings.jd_regions))
 
 
 def create_app(container: Container) -> FaceDispatch:

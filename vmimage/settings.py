@@ -32,6 +32,7 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_DATABASE_URL"))
     public_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_PUBLIC_URL"))
     region: str = field(default_factory=lambda: os.environ.get("VMIMAGE_REGION", "RegionOne"))
+    jd_regions: list[str] = field(default_factory=lambda: _list("VMIMAGE_JD_REGIONS") or ["cn-north-1"])
     format_enforcement: bool = field(default_factory=lambda: _bool("VMIMAGE_FORMAT_ENFORCEMENT", True))
     max_image_size: int = field(default_factory=lambda: _int("VMIMAGE_MAX_IMAGE_SIZE", 1 << 40))
     quota_images: int = field(default_factory=lambda: _int("VMIMAGE_QUOTA_IMAGES", -1))

@@ -11,6 +11,7 @@
     │   └── Duplicate            an entity with this identity already exists
     │       └── NameTaken        the name must be unique and another entity has it
     ├── Invalid                  a value is malformed or out of range
+    │   ├── OutOfRange           a number outside its allowed range or step
     │   ├── InvalidSource        a host file to import is outside the import roots or unreadable
     │   └── BadImageFormat       image content does not match its declared format
     │       └── UnsafeImage      image content fails a safety check
@@ -76,6 +77,10 @@ class NameTaken(Duplicate):
 
 class Invalid(VmImageError):
     code = "invalid"
+
+
+class OutOfRange(Invalid):
+    code = "out_of_range"
 
 
 class InvalidSource(Invalid):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 import string
 import uuid
@@ -131,6 +132,12 @@ class Image:
     source: ImageSource = ImageSource.UPLOAD
     source_ref: str | None = None
     description: str | None = None
+    # A disk of a whole-machine image: the machine's (system disk) image, the disk's device
+    # and the volume it asks for (type, provisioned IOPS).
+    parent_id: str | None = None
+    device: str | None = None
+    volume_type: str | None = None
+    iops: int | None = None
     tags: set[str] = field(default_factory=set)
     properties: dict[str, str] = field(default_factory=dict)
     locations: list[Location] = field(default_factory=list)
@@ -166,12 +173,18 @@ def new_image_id() -> str:
 _BASE36 = string.digits + string.ascii_lowercase
 
 
-def new_image_ref() -> str:
-    return "img-" + "".join(secrets.choice(_BASE36) for _ in range(12))
+def new_image_ref(length: int = 12) -> str:
+    return "img-" + "".join(secrets.choice(_BASE36) for _ in range(length))
+
+
+_SHORT_REF = re.compile(r"^img-[0-9a-z]{8,32}$")
 
 
 def check_ref(ref: object) -> str:
-    """A caller-chosen ref must be a UUID (kept in its canonical form)."""
+    """A chosen ref is a UUID (kept in its canonical form) or, for faces whose dialect has
+    ids of its own form, "img-" + 8 to 32 lowercase base36 characters."""
+    if isinstance(ref, str) and _SHORT_REF.match(ref):
+        return ref
     try:
         return str(uuid.UUID(str(ref)))
     except ValueError:

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vmimage.core.errors import Busy, Conflict, InUse, Invalid, InvalidTransition
+from vmimage.core.errors import Busy, Conflict, InUse, Invalid, InvalidTransition, OutOfRange
 
 
 class ServerStatus(enum.StrEnum):
@@ -65,20 +65,42 @@ MAX_CPU_COUNT = 64
 MAX_MEMORY_MB = 1 << 20
 
 
+# Types whose IOPS the caller provisions: (floor, ceiling, most per GB, default per GB, step).
+PROVISIONED_IOPS: dict[str, tuple[int, int, int, int, int]] = {
+    "ssd.io1": (200, 32000, 50, 30, 10),
+}
+
+
 def iops_for(volume_type: str, size_gb: int) -> int:
     per_gb, floor, ceiling = VOLUME_TYPES[volume_type]
     return min(max(per_gb * size_gb, floor), ceiling)
 
 
+def check_iops(volume_type: str, size_gb: int, iops: object = None) -> int | None:
+    """The provisioned IOPS of a disk: only types in PROVISIONED_IOPS take one (the default
+    when none is given); other types ignore it and get theirs from their size."""
+    rule = PROVISIONED_IOPS.get(volume_type)
+    if rule is None:
+        return None
+    floor, ceiling, most_per_gb, default_per_gb, step = rule
+    top = min(ceiling, most_per_gb * size_gb)
+    if iops is None:
+        return max(floor, min(top, default_per_gb * size_gb) // step * step)
+    if isinstance(iops, bool) or not isinstance(iops, int) or not floor <= iops <= top or iops % step:
+        raise OutOfRange(f"IOPS of a {volume_type} disk of {size_gb} GB must be a multiple of {step} "
+                         f"from {floor} to {top}", field="iops", value=iops)
+    return iops
+
+
 def check_volume_type(volume_type: str) -> str:
     if volume_type not in VOLUME_TYPES:
-        raise Invalid(f"Volume type must be one of {', '.join(VOLUME_TYPES)}", field="type")
+        raise Invalid(f"Volume type must be one of {', '.join(VOLUME_TYPES)}", field="type", value=volume_type)
     return volume_type
 
 
 def check_size_gb(size_gb: object, what: str = "size_gb") -> int:
     if isinstance(size_gb, bool) or not isinstance(size_gb, int) or not 1 <= size_gb <= MAX_DISK_GB:
-        raise Invalid(f"'{what}' must be an integer from 1 to {MAX_DISK_GB}", field=what)
+        raise OutOfRange(f"'{what}' must be an integer from 1 to {MAX_DISK_GB}", field=what, value=size_gb)
     return size_gb
 
 
@@ -116,10 +138,11 @@ class Volume:
     busy: str | None = None           # a job using the disk right now
     created_at: datetime | None = None
     seq: int | None = None            # a small integer id, given by the repository on add
+    provisioned_iops: int | None = None   # types in PROVISIONED_IOPS (check_iops)
 
     @property
     def iops(self) -> int:
-        return iops_for(self.type, self.size_gb)
+        return self.provisioned_iops or iops_for(self.type, self.size_gb)
 
     def attach(self, server_id: str, device: str) -> None:
         if self.status != VolumeStatus.AVAILABLE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from vmimage.core.identity import AccessKeyGrant, Project, Token
@@ -93,9 +94,18 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
+class NonceRepository(Protocol):
+    """Nonces of signed requests already seen (every process of the service shares them)."""
+    def seen(self, nonce: str) -> bool: ...
+    def add(self, nonce: str, at: datetime) -> None:
+        """Duplicate (at commit or before) when another request added it meanwhile."""
+    def forget_before(self, cutoff: datetime) -> None: ...
+
+
 class UnitOfWork(Protocol):
     images: ImageRepository
     metadefs: "MetadefRepository"
+    nonces: NonceRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc: object) -> None: ...

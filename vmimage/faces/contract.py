@@ -33,6 +33,7 @@ class FaceContext:
     public_url: str | None = None     # the address clients reach the service at (links, catalog)
     region: str = "RegionOne"
     show_locations: bool = False      # Glance's show_multiple_locations
+    jd_regions: tuple[str, ...] = ("cn-north-1",)   # the regions the JD Cloud face serves
 
     def base_url(self, request: Request) -> str:
         return (self.public_url or str(request.base_url)).rstrip("/")

@@ -43,6 +43,10 @@ images = Table(
     Column("ref", String(64), nullable=False, unique=True),
     Column("os_family", String(10)),
     Column("os_distribution", String(255)),
+    Column("parent_id", String(36), index=True),
+    Column("device", String(10)),
+    Column("volume_type", String(20)),
+    Column("iops", Integer),
     Index("ix_images_owner_status", "owner", "status"),
     Index("ix_images_visibility_status", "visibility", "status"),
     Index("ix_images_created_at_id", "created_at", "id"),
@@ -177,6 +181,7 @@ volumes = Table(
     Column("busy", String(64)),
     Column("created_at", DateTime, nullable=False),
     Column("seq", Integer, nullable=False, unique=True),
+    Column("provisioned_iops", Integer),
 )
 
 snapshots = Table(
@@ -291,3 +296,10 @@ metadef_namespace_resource_types = Table(
     Index("ix_metadef_namespace_resource_types_resource_type", "resource_type"),
 )
 # --- end of metadefs ---------------------------------------------------------------------------
+
+# Nonces of signed requests seen within the replay window (access-key faces).
+request_nonces = Table(
+    "request_nonces", metadata,
+    Column("nonce", String(128), primary_key=True),
+    Column("seen_at", DateTime, nullable=False, index=True),
+)

@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vmimage.core.errors import Busy, Invalid, MustBeStopped, NotFound
-from vmimage.core.images import Image, ImageKind, ImageSource, ImageStatus, Visibility, new_image_id
-from vmimage.core.inventory import (DiskCategory, ServerStatus, check_data_device, check_size_gb,
-                                    check_volume_type, new_id)
+from vmimage.core.errors import Busy, Duplicate, Invalid, MustBeStopped, NotFound, OutOfRange
+from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, Visibility, check_ref, new_image_id,
+                                 new_image_ref)
+from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, check_data_device, check_iops,
+                                    check_size_gb, check_volume_type, new_id)
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.quotas import check_image_count
@@ -43,9 +44,10 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
             raise Busy(f"Server {server_id} is {server.status}", server_id=server_id)
         disks = [_disk_plan(server.system_disk, None)]
         if kind == "whole":
-            disks += _whole_machine_plan(caller, uow, server, spec.get("data_disks") or [])
+            disks += _whole_machine_plan(caller, uow, server, spec.get("data_disks") or [],
+                                         include_local=spec.get("include_local_data_disks", True) is not False)
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, kind,
-                      {"server_id": server.id, "running": running},
+                      {"server_id": server.id, "running": running, "ref": _ref(spec)},
                       busy=[server.system_disk.id] + [d["volume_id"] for d in disks[1:] if d["volume_id"]])
         server.begin_task(job.id)
         uow.inventory.save_server(server)
@@ -78,6 +80,39 @@ def create_volume_image(deps: Deps, caller: Caller, volume_id: str, spec: dict[s
     return job
 
 
+def create_snapshots_image(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Job:
+    """A whole-machine image from snapshots: spec["disks"] lists {device, snapshot_id,
+    size_gb?, type?, iops?}, the system disk (vda) among them."""
+    require_writer(caller)
+    name = _name(spec)
+    specs = spec.get("disks")
+    if not isinstance(specs, list) or not all(isinstance(d, dict) for d in specs):
+        raise Invalid("'disks' must be a list of objects", field="disks")
+    with deps.uow(write=True) as uow:
+        plans = {}
+        for d in specs:
+            device = d.get("device")
+            device = SYSTEM_DEVICE if device == SYSTEM_DEVICE else check_data_device(device)
+            if device in plans:
+                raise Duplicate(f"Device '{device}' is given twice", field="device", device=device)
+            if d.get("snapshot_id") is None:
+                raise Invalid(f"Disk {device} needs a snapshot", field="snapshot_id", device=device)
+            plans[device] = _new_disk_plan(caller, uow, device, d)
+        if SYSTEM_DEVICE not in plans:
+            raise Invalid("A system disk (vda) is required", field="disks")
+        disks = [plans[k] for k in sorted(plans)]
+        job = _submit(deps, caller, uow, name, spec.get("description"), disks, "whole",
+                      {"server_id": None, "running": False, "ref": _ref(spec)}, busy=[])
+        uow.commit()
+    deps.submit_job()
+    return job
+
+
+def _ref(spec: dict[str, Any]) -> str:
+    """The whole image's ref: chosen by the caller, or made."""
+    return check_ref(spec["ref"]) if spec.get("ref") is not None else new_image_ref()
+
+
 def _name(spec: dict[str, Any]) -> str:
     name = spec.get("name")
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
@@ -87,18 +122,35 @@ def _name(spec: dict[str, Any]) -> str:
 
 def _disk_plan(volume, device: str | None) -> dict[str, Any]:
     return {"device": device or volume.device, "volume_id": volume.id, "snapshot_id": None,
-            "size_gb": volume.size_gb, "resize_gb": None, "type": volume.type}
+            "size_gb": volume.size_gb, "resize_gb": None, "type": volume.type, "iops": volume.provisioned_iops}
 
 
-def _whole_machine_plan(caller: Caller, uow, server, specs: Any) -> list[dict[str, Any]]:
+def _new_disk_plan(caller: Caller, uow, device: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """An inserted disk: from a snapshot, or empty."""
+    snapshot = None
+    if spec.get("snapshot_id") is not None:
+        snapshot = require_owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
+    size = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None), f"{device}.size_gb")
+    if snapshot and size < snapshot.size_gb:
+        raise OutOfRange(f"Disk {device} cannot be smaller than its snapshot", field="size_gb", device=device)
+    volume_type = check_volume_type(spec.get("type", "ssd.gp1"))
+    return {"device": device, "volume_id": None, "snapshot_id": snapshot.id if snapshot else None,
+            "size_gb": size, "resize_gb": None, "type": volume_type,
+            "iops": check_iops(volume_type, size, spec.get("iops"))}
+
+
+def _whole_machine_plan(caller: Caller, uow, server, specs: Any, include_local: bool = True) -> list[dict[str, Any]]:
     if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
         raise Invalid("'data_disks' must be a list of objects")
     attached = {d.device: d for d in server.data_disks}
+    if not include_local:   # local data disks only when named
+        named = {s.get("device") for s in specs}
+        attached = {k: d for k, d in attached.items() if d.category == DiskCategory.CLOUD or k in named}
     by_device: dict[str, dict] = {}
     for spec in specs:
         device = check_data_device(spec.get("device"))
         if device in by_device:
-            raise Invalid(f"Device '{device}' is given twice", field="device")
+            raise Duplicate(f"Device '{device}' is given twice", field="device", device=device)
         by_device[device] = spec
     plans = []
     for device in sorted(set(attached) | set(by_device)):
@@ -116,18 +168,14 @@ def _whole_machine_plan(caller: Caller, uow, server, specs: Any) -> list[dict[st
             if "size_gb" in spec:
                 size = check_size_gb(spec["size_gb"], f"{device}.size_gb")
                 if size < volume.size_gb:
-                    raise Invalid(f"Disk {device} cannot shrink below {volume.size_gb} GB", field="size_gb")
+                    raise OutOfRange(f"Disk {device} cannot shrink below {volume.size_gb} GB", field="size_gb",
+                                     device=device, minimum=volume.size_gb)
                 plan["resize_gb"] = size
+            plan["iops"] = check_iops(volume.type, plan["resize_gb"] or volume.size_gb,
+                                      spec.get("iops", plan["iops"]))
             plans.append(plan)
             continue
-        snapshot = None
-        if spec.get("snapshot_id") is not None:
-            snapshot = require_owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
-        size = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None), f"{device}.size_gb")
-        if snapshot and size < snapshot.size_gb:
-            raise Invalid(f"Disk {device} cannot be smaller than its snapshot", field="size_gb")
-        plans.append({"device": device, "volume_id": None, "snapshot_id": snapshot.id if snapshot else None,
-                      "size_gb": size, "resize_gb": None, "type": check_volume_type(spec.get("type", "ssd.gp1"))})
+        plans.append(_new_disk_plan(caller, uow, device, spec))
     return plans
 
 
@@ -139,6 +187,7 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
     now = deps.clock()
     job = Job(new_job_id(), KIND, caller.project_id, created_at=now)
     image_ids = []
+    parent = None
     for i, disk in enumerate(disks):
         system = kind != "volume" and i == 0
         image = Image(
@@ -150,8 +199,16 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
             source=ImageSource.SNAPSHOT if disk["snapshot_id"] else
             (ImageSource.SERVER if kind != "volume" else ImageSource.VOLUME),
             source_ref=disk["snapshot_id"] or disk["volume_id"] if kind == "volume" else source["server_id"],
-            description=description, min_disk=disk["resize_gb"] or disk["size_gb"], created_at=now, updated_at=now)
-        if disk["snapshot_id"] is None and disk["volume_id"] is None:
+            description=description, min_disk=disk["resize_gb"] or disk["size_gb"], created_at=now, updated_at=now,
+            parent_id=parent, device=disk["device"] if kind == "whole" else None,
+            volume_type=disk["type"], iops=disk.get("iops"))
+        if system and source.get("ref"):
+            image.ref = source["ref"]
+            if uow.images.get_by_ref(image.ref) is not None:
+                raise Duplicate(f"Image ref {image.ref} is taken", field="ref")
+        if kind == "whole" and system:
+            parent = image.id
+        if disk["snapshot_id"] is None and disk["volume_id"] is None and source["server_id"]:
             image.source = ImageSource.SERVER
         uow.images.add(image)
         disk["image_id"] = image.id

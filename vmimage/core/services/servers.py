@@ -9,7 +9,8 @@ from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped
 from vmimage.core.images import ImageStatus
 from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
                                     Server, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
-                                    check_count, check_data_device, check_size_gb, check_volume_type, new_id)
+                                    check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
+                                    new_id)
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
@@ -92,12 +93,13 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
             gb = check_size_gb(d.get("size_gb", snapshot.size_gb if snapshot else None), f"{d['device']}.size_gb")
             if snapshot and gb < snapshot.size_gb:
                 raise Invalid(f"Disk {d['device']} is smaller than its snapshot", field="size_gb")
+            volume_type = check_volume_type(d.get("type", "ssd.gp1"))
             server.disks.append(Volume(
-                new_id("vol"), caller.project_id, f"{name}-{d['device']}", gb,
-                check_volume_type(d.get("type", "ssd.gp1")),
+                new_id("vol"), caller.project_id, f"{name}-{d['device']}", gb, volume_type,
                 DiskCategory(_choice(d.get("category", "cloud"), ("local", "cloud"), "category")),
                 encrypted=bool(d.get("encrypted", False)), status=VolumeStatus.IN_USE, server_id=server.id,
-                device=d["device"], snapshot_id=snapshot.id if snapshot else None, created_at=now))
+                device=d["device"], snapshot_id=snapshot.id if snapshot else None, created_at=now,
+                provisioned_iops=check_iops(volume_type, gb, d.get("iops"))))
         image_path = deps.store(image.locations[0].store).local_path(image.locations[0].key)
         uow.inventory.add_server(server)
         for disk in server.disks:
@@ -220,10 +222,11 @@ def create_volume(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Volume:
     size_gb = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None))
     if snapshot and size_gb < snapshot.size_gb:
         raise Invalid("A volume cannot be smaller than its snapshot", field="size_gb")
-    volume = Volume(new_id("vol"), caller.project_id, spec.get("name"), size_gb,
-                    check_volume_type(spec.get("type", "ssd.gp1")), DiskCategory.CLOUD,
+    volume_type = check_volume_type(spec.get("type", "ssd.gp1"))
+    volume = Volume(new_id("vol"), caller.project_id, spec.get("name"), size_gb, volume_type, DiskCategory.CLOUD,
                     encrypted=bool(spec.get("encrypted", False)),
-                    snapshot_id=snapshot.id if snapshot else None, created_at=deps.clock())
+                    snapshot_id=snapshot.id if snapshot else None, created_at=deps.clock(),
+                    provisioned_iops=check_iops(volume_type, size_gb, spec.get("iops")))
     _make_disk(deps, volume, None, None)
     try:
         with deps.uow(write=True) as uow:

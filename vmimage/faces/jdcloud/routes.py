@@ -1,0 +1,173 @@
+"""JD Cloud's VM image APIs under /v1/regions/{regionId} (reference §5): parse, call a core
+use case, render. Every reply is {"requestId", "result"?} (the SDK reads nothing else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from vmimage.core.errors import Invalid
+from vmimage.core.images import new_image_ref
+from vmimage.core.listing import ListScope
+from vmimage.core.paging import Page
+from vmimage.core.policy import Caller
+from vmimage.core.services import images as image_svc
+from vmimage.core.services import machine_images as msvc
+from vmimage.core.services import server_images as ssvc
+from vmimage.faces.contract import deps, face_context
+from vmimage.faces.http import int_param, json_object, parse_json, request_id
+from vmimage.faces.jdcloud import translate as t
+from vmimage.faces.jdcloud.auth import jd_caller
+
+PREFIX = "/v1/regions"
+JD_ID_LENGTH = 10          # img- + 10 lowercase base36
+
+
+def region(request: Request, region_id: str) -> str:
+    if region_id not in face_context(request).jd_regions:
+        raise Invalid(f"Invalid regionId '{region_id}'", field="regionId")
+    return region_id
+
+
+router = APIRouter(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
+
+
+def reply(request: Request, result: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"requestId": request_id(request)}
+    if result is not None:
+        body["result"] = result
+    return JSONResponse(body)
+
+
+def body(request: Request) -> dict[str, Any]:
+    """The signed body (read once by the caller check), nulls dropped."""
+    return t.clean(json_object(parse_json(request.state.jd_body, empty={})))
+
+
+def query(request: Request) -> list[tuple[str, str]]:
+    return request.query_params.multi_items()
+
+
+def _pins(request: Request, pins: Any) -> list[str]:
+    """JD pins name accounts; here a pin is a project id or name."""
+    if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins) or not pins:
+        raise Invalid("Parameter pins must be a non-empty list of strings", field="pins")
+    projects = {p.name: p.id for p in face_context(request).identity.list_projects()}
+    ids = set(projects.values())
+    out = []
+    for pin in pins:
+        if pin not in ids and pin not in projects:
+            raise Invalid(f"Unknown pin '{pin}'", field="pins")
+        out.append(pin if pin in ids else projects[pin])
+    return out
+
+
+@router.post("/instances/{instance_id}:createImage")
+def create_image(request: Request, instance_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    b = body(request)
+    ref = new_image_ref(JD_ID_LENGTH)
+    ssvc.create_server_image(deps(request), who, instance_id, {
+        "name": t.name(b.get("name")), "description": t.description(b.get("description")), "kind": "whole",
+        "data_disks": t.data_disks(b.get("dataDisks")), "include_local_data_disks": False, "ref": ref})
+    return reply(request, {"imageId": ref})
+
+
+@router.post("/images:createImageFromSnapshots")
+def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    b = body(request)
+    ref = new_image_ref(JD_ID_LENGTH)
+    ssvc.create_snapshots_image(deps(request), who, {
+        "name": t.name(b.get("name")), "description": t.description(b.get("description")),
+        "disks": t.snapshot_disks(b.get("cloudDisks")), "ref": ref})
+    return reply(request, {"imageId": ref})
+
+
+@router.get("/images/{image_id}")
+def describe_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    return reply(request, {"image": t.image(msvc.find_machine_image(deps(request), who, image_id), who)})
+
+
+_SCOPES = {"private": (ListScope.ALL, True), "shared": (ListScope.SHARED, False),
+           "public": (ListScope.PUBLIC, None), "community": (ListScope.COMMUNITY, None)}
+
+
+@router.get("/images")
+def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    q = dict(query(request))
+    ids = t.indexed(query(request), "ids") or None
+    source = q.get("imageSource")
+    if source is None and ids is None:
+        raise Invalid("Parameter imageSource is required unless ids are given", field="imageSource")
+    if source is not None and source not in t.SOURCES:
+        raise Invalid(f"Invalid imageSource '{source}'", field="imageSource")
+    number = int_param(q.get("pageNumber", "1"), "pageNumber", minimum=1)
+    size = int_param(q.get("pageSize", "20"), "pageSize", minimum=10)
+    if size > 100:
+        raise Invalid("Parameter pageSize must be from 10 to 100", field="pageSize")
+    scope, owned = _SCOPES.get(source, (ListScope.ALL, None)) if source != "thirdparty" else (None, None)
+    found = [] if scope is None else msvc.list_machine_images(
+        deps(request), who, scope, owned=owned, refs=ids, name_contains=q.get("imageName"))
+    found = [m for m in found if (q.get("platform") is None or t.platform(m.image) == q["platform"])
+             and (q.get("status") is None or t.status(m) == q["status"])]
+    page = Page.numbered(found, number, size)
+    return reply(request, {"images": [t.image(m, who) for m in page], "totalCount": len(found)})
+
+
+@router.delete("/images/{image_id}")
+def delete_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    msvc.delete_machine_image(deps(request), who, image_id)
+    return reply(request)
+
+
+@router.post("/images/{image_id}:modifyImageAttribute")
+def modify_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    b = body(request)
+    new_name = t.name(b["name"]) if "name" in b else None
+    msvc.update_machine_image(deps(request), who, image_id, new_name, t.description(b.get("description")))
+    return reply(request)
+
+
+@router.post("/images/{image_id}:share")
+def share_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    msvc.share_machine_image(deps(request), who, image_id, _pins(request, body(request).get("pins")))
+    return reply(request)
+
+
+@router.post("/images/{image_id}:unshare")
+def unshare_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    msvc.unshare_machine_image(deps(request), who, image_id, _pins(request, body(request).get("pins")))
+    return reply(request)
+
+
+@router.get("/images/{image_id}/members")
+def image_members(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    pins = msvc.machine_members(deps(request), who, image_id)
+    return reply(request, {"pins": pins, "totalCount": len(pins)})
+
+
+def _constraints(machine) -> dict[str, Any]:
+    return {"imageId": machine.image.ref,
+            "imageInstanceTypeConstraint": {"constraintsType": "excludes", "instanceTypes": []}}
+
+
+@router.get("/images/{image_id}/constraints")
+def image_constraints(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    return reply(request, {"imageConstraints": _constraints(msvc.find_machine_image(deps(request), who, image_id))})
+
+
+@router.get("/imageConstraints")
+def image_constraints_batch(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    ids = t.indexed(query(request), "ids")
+    return reply(request, {"imageConstraints": [
+        _constraints(msvc.find_machine_image(deps(request), who, i)) for i in ids]})
+
+
+@router.get("/quotas")
+def quotas(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    wanted = t.filters(query(request)).get("resourceTypes") or ["image"]
+    limit, used = image_svc.project_usage(deps(request), who)["image_count_total"]
+    known = {"image": (limit, used)}
+    return reply(request, {"quotas": [{"resourceType": r, "limit": known[r][0], "used": known[r][1]}
+                                      for r in wanted if r in known]})

@@ -1,0 +1,153 @@
+"""JD Cloud names <-> core names: request bodies in, Image objects out (reference §6, §7)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vmimage.core.errors import Invalid
+from vmimage.core.images import Image, ImageSource, ImageStatus, Visibility
+from vmimage.core.policy import Caller
+from vmimage.core.services.machine_images import MachineImage, machine_progress, machine_status
+from vmimage.faces.http import iso_time
+
+_NAME = re.compile(r"^[\w\-.\u4e00-\u9fff]{2,32}$", re.ASCII)
+_STATUS = {ImageStatus.ACTIVE: "ready", ImageStatus.KILLED: "error", ImageStatus.PENDING_DELETE: "deleting",
+           ImageStatus.DEACTIVATED: "deactivated"}
+_PLATFORMS = {"ubuntu": "Ubuntu", "centos": "CentOS", "windows": "Windows Server"}
+SOURCES = ("public", "thirdparty", "private", "shared", "community")
+
+
+def clean(value: Any) -> Any:
+    """The SDK sends every unset optional as null: nulls are absent. Keys are matched with
+    their first letter in lower case (the docs write `CloudDiskSpec`, the SDK `cloudDiskSpec`)."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def name(value: Any, what: str = "name") -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise Invalid(f"Parameter {what} must be 2 to 32 characters: CJK, letters, digits, '_', '-' or '.'",
+                      field=what)
+    return value
+
+
+def description(value: Any) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > 256):
+        raise Invalid("Parameter description must be at most 256 characters", field="description")
+    return value
+
+
+def data_disks(items: Any) -> list[dict[str, Any]]:
+    """createImage's dataDisks as the core's whole-machine plan entries."""
+    if items is None:
+        return []
+    if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+        raise Invalid("Parameter dataDisks must be a list of objects", field="dataDisks")
+    out = []
+    for d in items:
+        entry: dict[str, Any] = {"device": d.get("deviceName")}
+        if d.get("noDevice") is True:
+            entry["exclude"] = True
+            out.append(entry)
+            continue
+        spec = d.get("cloudDiskSpec") or {}
+        if not isinstance(spec, dict):
+            raise Invalid("Parameter dataDisks.cloudDiskSpec must be an object", field="cloudDiskSpec")
+        for jd_key, key in (("diskSizeGB", "size_gb"), ("iops", "iops"), ("snapshotId", "snapshot_id")):
+            if jd_key in spec:
+                entry[key] = spec[jd_key]
+        if "diskType" in spec or "snapshotId" not in spec:
+            entry["type"] = spec.get("diskType")   # a new empty disk must name its type
+        out.append(entry)
+    return out
+
+
+def snapshot_disks(items: Any) -> list[dict[str, Any]]:
+    """createImageFromSnapshots' cloudDisks (CloudDiskSpec) as core disk entries."""
+    if not isinstance(items, list) or not all(isinstance(d, dict) for d in items) or not items:
+        raise Invalid("Parameter cloudDisks must be a non-empty list of objects", field="cloudDisks")
+    out = []
+    for d in items:
+        entry = {"device": d.get("deviceName"), "snapshot_id": d.get("snapshotId")}
+        for jd_key, key in (("diskSizeGB", "size_gb"), ("diskType", "type"), ("iops", "iops")):
+            if jd_key in d:
+                entry[key] = d[jd_key]
+        out.append(entry)
+    return out
+
+
+def status(image: Image | MachineImage) -> str:
+    s = machine_status(image) if isinstance(image, MachineImage) else image.status
+    return _STATUS.get(s, "pending")
+
+
+def platform(image: Image) -> str:
+    if image.os_distribution in _PLATFORMS:
+        return _PLATFORMS[image.os_distribution]
+    return "Other Windows" if image.os_family == "windows" else "Other Linux"
+
+
+def image_source(image: Image, caller: Caller) -> str:
+    if image.owner == caller.project_id:
+        return "private"
+    return {Visibility.PUBLIC: "public", Visibility.COMMUNITY: "community"}.get(image.visibility, "shared")
+
+
+def _gb(image: Image) -> int:
+    return image.min_disk or -(-(image.virtual_size or image.size or 0) // (1 << 30))
+
+
+def _disk(image: Image) -> dict[str, Any]:
+    return {"diskCategory": "cloud", "autoDelete": True, "deviceName": image.device, "status": "attached",
+            "localDisk": None,
+            "cloudDisk": {"diskId": None, "diskName": image.name, "diskType": image.volume_type,
+                          "diskSizeGB": _gb(image), "iops": image.iops, "snapshotId": image.ref,
+                          "status": status(image), "encrypted": False}}
+
+
+def image(machine: MachineImage, caller: Caller) -> dict[str, Any]:
+    i = machine.image
+    size = sum(d.size or 0 for d in machine.all)
+    return {
+        "imageId": i.ref, "name": i.name, "platform": platform(i), "osVersion": i.os_version,
+        "architecture": i.architecture or "x86_64", "systemDiskSizeGB": _gb(i),
+        "imageSource": image_source(i, caller), "osType": i.os_family.value if i.os_family else "linux",
+        "status": status(machine), "createTime": iso_time(i.created_at), "sizeMB": size >> 20,
+        "desc": i.description, "ownerPin": i.owner,
+        "launchPermission": "ownerOnly" if i.visibility == Visibility.PRIVATE else
+        ("all" if i.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY) else "specifiedUsers"),
+        "systemDisk": {**_disk(i), "deviceName": "vda"}, "dataDisks": [_disk(d) for d in machine.disks],
+        "snapshotId": None, "rootDeviceType": "cloudDisk", "progress": machine_progress(machine),
+        "offline": False, "serviceCode": None, "imported": i.source in (ImageSource.OBJECT, ImageSource.FILE),
+        "expiredTime": None, "instanceId": i.source_ref if i.source == ImageSource.SERVER else None,
+        "bootMode": i.boot_mode.value if i.boot_mode else "bios",
+    }
+
+
+def indexed(pairs: list[tuple[str, str]], prefix: str) -> list[str]:
+    """`ids.1=a&ids.2=b` -> [a, b] in index order."""
+    found = []
+    for key, value in pairs:
+        head, _, index = key.partition(".")
+        if head == prefix and index.isdigit():
+            found.append((int(index), value))
+    return [v for _, v in sorted(found)]
+
+
+def filters(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """`filters.1.name=n&filters.1.values.1=v` -> {n: [v, ...]}."""
+    names: dict[str, str] = {}
+    values: dict[str, list[tuple[int, str]]] = {}
+    for key, value in pairs:
+        parts = key.split(".")
+        if parts[0] != "filters" or len(parts) < 3 or not parts[1].isdigit():
+            continue
+        if parts[2] == "name":
+            names[parts[1]] = value
+        elif parts[2] == "values" and len(parts) == 4 and parts[3].isdigit():
+            values.setdefault(parts[1], []).append((int(parts[3]), value))
+    return {names[k]: [v for _, v in sorted(values.get(k, []))] for k in names}

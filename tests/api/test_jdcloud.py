@@ -17,6 +17,9 @@ from jdcloud_sdk.core.credential import Credential
 from jdcloud_sdk.core.logger import get_default_logger
 from jdcloud_sdk.core.signer import Signer
 from jdcloud_sdk.services.disk.models.DiskSpec import DiskSpec
+from jdcloud_sdk.services.vm.apis.CopyImagesRequest import CopyImagesParameters, CopyImagesRequest
+from jdcloud_sdk.services.vm.apis.CreateImageFromSnapshotsRequest import (CreateImageFromSnapshotsParameters,
+                                                                          CreateImageFromSnapshotsRequest)
 from jdcloud_sdk.services.vm.apis.CreateImageRequest import CreateImageParameters, CreateImageRequest
 from jdcloud_sdk.services.vm.apis.DeleteImageRequest import DeleteImageParameters, DeleteImageRequest
 from jdcloud_sdk.services.vm.apis.DescribeImageConstraintsRequest import (DescribeImageConstraintsParameters,
@@ -28,6 +31,7 @@ from jdcloud_sdk.services.vm.apis.ModifyImageAttributeRequest import (ModifyImag
                                                                       ModifyImageAttributeRequest)
 from jdcloud_sdk.services.vm.apis.ShareImageRequest import ShareImageParameters, ShareImageRequest
 from jdcloud_sdk.services.vm.client.VmClient import VmClient
+from jdcloud_sdk.services.vm.models.CloudDiskSpec import CloudDiskSpec
 from jdcloud_sdk.services.vm.models.InstanceDiskAttachmentSpec import InstanceDiskAttachmentSpec
 
 V1 = "/vmimage/v1"
@@ -223,6 +227,33 @@ def test_modify_share_constraints_quotas_and_delete(server, demo, keys, machine)
     with server.client("demo") as http:
         names = {i["name"] for i in http.get("/v2/images", params={"limit": 1000}).json()["images"]}
     assert "modified" not in names and "modified-vdc" not in names
+
+
+def test_copy_images_and_an_image_from_snapshots(server, demo, machine):
+    resp = create_image(demo, machine["server"]["id"], "to-copy", [disk("vdb", no_device=True)])
+    source = resp.result["imageId"]
+    original = wait_ready(demo, source)
+    params = CopyImagesParameters(REGION, [source], REGION)
+    params.setName("the-copy")
+    resp = demo.send(CopyImagesRequest(params))
+    assert resp.error is None, resp.error.message
+    ((pair),) = resp.result["copyImages"]
+    assert pair["sourceImageId"] == source and pair["destinationImageId"] != source
+    copy = wait_ready(demo, pair["destinationImageId"])
+    assert copy["name"] == "the-copy" and copy["desc"] == original["desc"]
+    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in copy["dataDisks"]] == [("vdc", 2)]
+    assert copy["sizeMB"] == original["sizeMB"]
+    params = CopyImagesParameters(REGION, [source], "cn-south-9")
+    assert error_of(demo.send(CopyImagesRequest(params)))[:2] == (400, "INVALID_ARGUMENT")
+
+    params = CreateImageFromSnapshotsParameters(REGION, "from-snapshots", "Ubuntu", "x86_64", "bios")
+    params.setCloudDisks([CloudDiskSpec(snapshotId=machine["snapshot"]["id"], deviceName="vda"),
+                          CloudDiskSpec(snapshotId=machine["snapshot"]["id"], deviceName="vdb", diskSizeGB=3)])
+    resp = demo.send(CreateImageFromSnapshotsRequest(params))
+    assert resp.error is None, resp.error.message
+    image = wait_ready(demo, resp.result["imageId"])
+    assert image["systemDiskSizeGB"] == machine["snapshot"]["size_gb"]
+    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in image["dataDisks"]] == [("vdb", 3)]
 
 
 @pytest.mark.parametrize("disks,expected", [

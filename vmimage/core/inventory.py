@@ -76,16 +76,17 @@ def iops_for(volume_type: str, size_gb: int) -> int:
     return min(max(per_gb * size_gb, floor), ceiling)
 
 
-def check_iops(volume_type: str, size_gb: int, iops: object = None) -> int | None:
-    """The provisioned IOPS of a disk: only types in PROVISIONED_IOPS take one (the default
-    when none is given); other types ignore it and get theirs from their size."""
+def check_iops(volume_type: str, size_gb: int, iops: object = None, default: bool = True) -> int | None:
+    """The provisioned IOPS of a disk: only types in PROVISIONED_IOPS take one; other types
+    ignore it and get theirs from their size (iops_for). None given: the rule's default, or
+    with default=False none (a volume made without one keeps the type's table, iops_for)."""
     rule = PROVISIONED_IOPS.get(volume_type)
     if rule is None:
         return None
     floor, ceiling, most_per_gb, default_per_gb, step = rule
     top = min(ceiling, most_per_gb * size_gb)
     if iops is None:
-        return max(floor, min(top, default_per_gb * size_gb) // step * step)
+        return max(floor, min(top, default_per_gb * size_gb) // step * step) if default else None
     if isinstance(iops, bool) or not isinstance(iops, int) or not floor <= iops <= top or iops % step:
         raise OutOfRange(f"IOPS of a {volume_type} disk of {size_gb} GB must be a multiple of {step} "
                          f"from {floor} to {top}", field="iops", value=iops)
@@ -200,7 +201,7 @@ class Server:
     def begin_task(self, task: str) -> None:
         """A server runs one task at a time."""
         if self.task:
-            raise Busy(f"Server {self.id} is busy with {self.task}", server_id=self.id)
+            raise Busy(f"Server {self.id} is busy with {self.task}", server_id=self.id, task=self.task)
         self.task = task
 
     @property

@@ -12,16 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vmimage.core.errors import Busy, Duplicate, Invalid, MustBeStopped, NotFound, OutOfRange
+from vmimage.core.errors import Busy, Conflict, Duplicate, Gone, Invalid, MustBeStopped, NotFound, OutOfRange
 from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, Visibility, check_ref, new_image_id,
                                  new_image_ref)
 from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, check_data_device, check_iops,
                                     check_size_gb, check_volume_type, new_id)
 from vmimage.core.jobs import Job, new_job_id
+from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
+from vmimage.core.services.images import find_visible
 from vmimage.core.services.servers import GiB
 
 KIND = "image_from_disks"
@@ -94,7 +96,7 @@ def create_snapshots_image(deps: Deps, caller: Caller, spec: dict[str, Any]) -> 
             device = d.get("device")
             device = SYSTEM_DEVICE if device == SYSTEM_DEVICE else check_data_device(device)
             if device in plans:
-                raise Duplicate(f"Device '{device}' is given twice", field="device", device=device)
+                raise Invalid(f"Device '{device}' is given twice", field="device", device=device, duplicate=True)
             if d.get("snapshot_id") is None:
                 raise Invalid(f"Disk {device} needs a snapshot", field="snapshot_id", device=device)
             plans[device] = _new_disk_plan(caller, uow, device, d)
@@ -102,6 +104,31 @@ def create_snapshots_image(deps: Deps, caller: Caller, spec: dict[str, Any]) -> 
             raise Invalid("A system disk (vda) is required", field="disks")
         disks = [plans[k] for k in sorted(plans)]
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, "whole",
+                      {"server_id": None, "running": False, "ref": _ref(spec)}, busy=[])
+        uow.commit()
+    deps.submit_job()
+    return job
+
+
+def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str, Any]) -> Job:
+    """A copy of an active image the caller may see, with the disks of a whole-machine image
+    (parent_id = its id) copied along; the copies are the caller's project's."""
+    require_writer(caller)
+    with deps.uow(write=True) as uow:
+        source = find_visible(uow, caller, image_id)
+        query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": source.id},
+                           limit=None)
+        images = [source, *sorted(uow.images.list(query), key=lambda i: i.device or "")]
+        for image in images:
+            if image.status != ImageStatus.ACTIVE or not image.locations:
+                raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
+        disks = [{"device": i.device or SYSTEM_DEVICE, "volume_id": None, "snapshot_id": None,
+                  "source_image_id": i.id, "disk_format": i.disk_format, "size_gb": i.min_disk, "resize_gb": None,
+                  "type": i.volume_type, "iops": i.iops} for i in images]
+        kind = "whole" if len(images) > 1 or source.kind == ImageKind.WHOLE_MACHINE else "copy"
+        job = _submit(deps, caller, uow, _name({"name": spec.get("name") or source.name}),
+                      spec.get("description") if spec.get("description") is not None else source.description,
+                      disks, kind,
                       {"server_id": None, "running": False, "ref": _ref(spec)}, busy=[])
         uow.commit()
     deps.submit_job()
@@ -150,7 +177,7 @@ def _whole_machine_plan(caller: Caller, uow, server, specs: Any, include_local: 
     for spec in specs:
         device = check_data_device(spec.get("device"))
         if device in by_device:
-            raise Duplicate(f"Device '{device}' is given twice", field="device", device=device)
+            raise Invalid(f"Device '{device}' is given twice", field="device", device=device, duplicate=True)
         by_device[device] = spec
     plans = []
     for device in sorted(set(attached) | set(by_device)):
@@ -193,7 +220,7 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
         image = Image(
             id=new_image_id(), owner=caller.project_id,
             name=name if system or kind == "volume" else f"{name}-{disk['device']}",
-            visibility=Visibility.PRIVATE, disk_format="qcow2", container_format="bare",
+            visibility=Visibility.PRIVATE, disk_format=disk.get("disk_format") or "qcow2", container_format="bare",
             kind=(ImageKind.WHOLE_MACHINE if kind == "whole" else ImageKind.SYSTEM_DISK) if system
             else ImageKind.DATA_DISK,
             source=ImageSource.SNAPSHOT if disk["snapshot_id"] else
@@ -210,6 +237,14 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
             parent = image.id
         if disk["snapshot_id"] is None and disk["volume_id"] is None and source["server_id"]:
             image.source = ImageSource.SERVER
+        if disk.get("source_image_id"):   # a copy keeps where its source came from
+            original = uow.images.get(disk["source_image_id"])
+            image.source, image.source_ref = original.source, original.source_ref
+            image.os_version, image.os_family, image.os_distribution = (original.os_version, original.os_family,
+                                                                        original.os_distribution)
+            image.architecture, image.boot_mode = original.architecture, original.boot_mode
+            if system:
+                image.kind = original.kind
         uow.images.add(image)
         disk["image_id"] = image.id
         image_ids.append(image.id)
@@ -231,6 +266,10 @@ class ImageFromDisks:
         disks = job.payload["disks"]
         work = Path(deps.disks.work_dir(job.id))
         for i, disk in enumerate(disks):
+            if disk.get("source_image_id"):
+                self._copy_image(deps, disk)
+                progress(int((i + 1) * 100 / len(disks)))
+                continue
             copy = work / f"{disk['device']}.qcow2"
             self._copy(deps, job, disk, copy)
             if disk["resize_gb"]:
@@ -243,6 +282,16 @@ class ImageFromDisks:
         deps.disks.discard_work(job.id)
         self._release(deps, job)
         return {"image_ids": [d["image_id"] for d in disks]}
+
+    @staticmethod
+    def _copy_image(deps: Deps, disk: dict) -> None:
+        with deps.uow() as uow:
+            source = uow.images.get(disk["source_image_id"])
+        if source is None or source.status != ImageStatus.ACTIVE or not source.locations:
+            raise Gone("The image being copied went away", image_id=disk["source_image_id"])
+        loc = source.locations[0]
+        image = begin_saving(deps, disk["image_id"])
+        receive_data(deps, image, deps.store(loc.store).read(loc.key, chunk_size=_CHUNK))
 
     def _copy(self, deps: Deps, job: Job, disk: dict, target: Path) -> None:
         if disk["volume_id"] is None:   # an inserted disk: from a snapshot, or empty

@@ -99,7 +99,7 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
                 DiskCategory(_choice(d.get("category", "cloud"), ("local", "cloud"), "category")),
                 encrypted=bool(d.get("encrypted", False)), status=VolumeStatus.IN_USE, server_id=server.id,
                 device=d["device"], snapshot_id=snapshot.id if snapshot else None, created_at=now,
-                provisioned_iops=check_iops(volume_type, gb, d.get("iops"))))
+                provisioned_iops=check_iops(volume_type, gb, d.get("iops"), default=False)))
         image_path = deps.store(image.locations[0].store).local_path(image.locations[0].key)
         uow.inventory.add_server(server)
         for disk in server.disks:
@@ -226,7 +226,7 @@ def create_volume(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Volume:
     volume = Volume(new_id("vol"), caller.project_id, spec.get("name"), size_gb, volume_type, DiskCategory.CLOUD,
                     encrypted=bool(spec.get("encrypted", False)),
                     snapshot_id=snapshot.id if snapshot else None, created_at=deps.clock(),
-                    provisioned_iops=check_iops(volume_type, size_gb, spec.get("iops")))
+                    provisioned_iops=check_iops(volume_type, size_gb, spec.get("iops"), default=False))
     _make_disk(deps, volume, None, None)
     try:
         with deps.uow(write=True) as uow:

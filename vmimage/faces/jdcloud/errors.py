@@ -27,6 +27,8 @@ _TABLE: dict[type, tuple[int, str]] = {
 
 
 def _lookup(exc: e.VmImageError) -> tuple[int, str]:
+    if exc.fields.get("duplicate"):      # a value given twice in one request
+        return 400, "DUPLICATE"
     for cls in type(exc).__mro__:
         if cls in _TABLE:
             return _TABLE[cls]
@@ -41,14 +43,14 @@ def _message(exc: e.VmImageError) -> str:
                           ("image_id", "Image '{}' not found")):
             if f.get(key):
                 return text.format(f[key])
-    if isinstance(exc, e.Duplicate) and f.get("field") == "device":
+    if f.get("duplicate") and f.get("field") == "device":
         return "Duplicate deviceName"
     if isinstance(exc, e.MustBeStopped):
         return "Please stop the instance first"
     if isinstance(exc, e.Busy):
         if f.get("volume_id"):
             return f"Disk '{f['volume_id']}' busy in '{exc.message}'"
-        return f"Conflict with underlay task: {exc.message}"
+        return f"Conflict with underlay task {f.get('task') or exc.message}"
     if isinstance(exc, e.InvalidTransition):
         return f"Invalid image status '{f.get('current')}'"
     if isinstance(exc, e.OutOfRange):

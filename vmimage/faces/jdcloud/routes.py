@@ -84,6 +84,24 @@ def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_calle
     return reply(request, {"imageId": ref})
 
 
+@router.post("/images:copyImages")
+def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    b = body(request)
+    sources = b.get("sourceImageIds")
+    if not isinstance(sources, list) or not 1 <= len(sources) <= 10 or not all(isinstance(i, str) for i in sources):
+        raise Invalid("Parameter sourceImageIds must list 1 to 10 image ids", field="sourceImageIds")
+    region(request, b.get("destinationRegion", region_id))
+    name = t.name(b["name"]) if "name" in b else None
+    copies = []
+    for source in sources:
+        machine = msvc.find_machine_image(deps(request), who, source)
+        ref = new_image_ref(JD_ID_LENGTH)
+        ssvc.create_image_copy(deps(request), who, machine.image.id, {
+            "name": name, "description": t.description(b.get("description")), "ref": ref})
+        copies.append({"sourceImageId": source, "destinationImageId": ref})
+    return reply(request, {"copyImages": copies})
+
+
 @router.get("/images/{image_id}")
 def describe_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
     return reply(request, {"image": t.image(msvc.find_machine_image(deps(request), who, image_id), who)})

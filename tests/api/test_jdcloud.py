@@ -275,6 +275,15 @@ def test_create_image_errors_change_nothing(server, demo, machine, disks, expect
         assert len(http.get("/v2/images", params={"limit": 1000}).json()["images"]) == before
 
 
+def test_the_native_api_takes_provisioned_iops(server):
+    with server.client("demo") as http:
+        vol = http.post(f"{V1}/volumes", json={"size_gb": 40, "type": "ssd.io1", "iops": 500})
+        assert vol.status_code == 201 and vol.json()["volume"]["iops"] == 500
+        http.delete(f"{V1}/volumes/{vol.json()['volume']['id']}")
+        bad = http.post(f"{V1}/volumes", json={"size_gb": 40, "type": "ssd.io1", "iops": 2010})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "out_of_range"
+
+
 def test_unknown_instance_region_and_image(server, demo):
     assert error_of(create_image(demo, "i-nothere", "nope")) == (404, "NOT_FOUND", "Instance 'i-nothere' not found.")
     resp = demo.send(DescribeImageRequest(DescribeImageParameters("cn-south-9", "img-abcdefghij")))

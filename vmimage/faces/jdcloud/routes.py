@@ -25,7 +25,8 @@ PREFIX = "/v1/regions"
 JD_ID_LENGTH = 10          # img- + 10 lowercase base36
 
 
-def region(request: Request, region_id: str) -> str:
+def region(request: Request, region_id: str, _who: Caller = Depends(jd_caller)) -> str:
+    """A region this deployment serves (checked once the caller is known)."""
     if region_id not in face_context(request).jd_regions:
         raise Invalid(f"Invalid regionId '{region_id}'", field="regionId")
     return region_id
@@ -90,7 +91,7 @@ def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_calle
     sources = b.get("sourceImageIds")
     if not isinstance(sources, list) or not 1 <= len(sources) <= 10 or not all(isinstance(i, str) for i in sources):
         raise Invalid("Parameter sourceImageIds must list 1 to 10 image ids", field="sourceImageIds")
-    region(request, b.get("destinationRegion", region_id))
+    region(request, b.get("destinationRegion", region_id), who)
     name = t.name(b["name"]) if "name" in b else None
     copies = []
     for source in sources:

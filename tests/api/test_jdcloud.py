@@ -189,6 +189,17 @@ def test_describe_images_by_ids_filters_and_pages(demo, machine):
 
     params = DescribeImagesParameters(REGION)
     params.setImageSource("private")
+    params.setInstanceIds([machine["server"]["id"]])
+    params.setPlatform("Other Linux")
+    params.setPageSize(100)
+    by_instance = demo.send(DescribeImagesRequest(params)).result["images"]
+    assert set(made) <= {i["imageId"] for i in by_instance}
+    assert all(i["instanceId"] == machine["server"]["id"] for i in by_instance)
+    params.setInstanceIds(["i-other"])
+    assert demo.send(DescribeImagesRequest(params)).result["totalCount"] == 0
+
+    params = DescribeImagesParameters(REGION)
+    params.setImageSource("private")
     params.setStatus("error")
     assert demo.send(DescribeImagesRequest(params)).result["totalCount"] == 0
 

@@ -128,10 +128,16 @@ def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONR
     scope, owned = _SCOPES.get(source, (ListScope.ALL, None)) if source != "thirdparty" else (None, None)
     found = [] if scope is None else msvc.list_machine_images(
         deps(request), who, scope, owned=owned, refs=ids, name_contains=q.get("imageName"))
-    found = [m for m in found if (q.get("platform") is None or t.platform(m.image) == q["platform"])
-             and (q.get("status") is None or t.status(m) == q["status"])]
-    page = Page.numbered(found, number, size)
-    return reply(request, {"images": [t.image(m, who) for m in page], "totalCount": len(found)})
+    shown = [t.image(m, who) for m in found]
+    wanted = {k: q[k] for k in _SHOWN_FILTERS if k in q}
+    instances = t.indexed(query(request), "instanceIds")
+    shown = [i for i in shown if all(i[k] == v for k, v in wanted.items())
+             and (not instances or i["instanceId"] in instances)]
+    return reply(request, {"images": Page.numbered(shown, number, size).items, "totalCount": len(shown)})
+
+
+# describeImages filters on what the Image object shows.
+_SHOWN_FILTERS = ("platform", "status", "architecture", "bootMode", "rootDeviceType", "launchPermission")
 
 
 @router.delete("/images/{image_id}")

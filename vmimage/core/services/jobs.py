@@ -13,6 +13,8 @@ def get_job(deps: Deps, caller: Caller, job_id: str) -> Job:
     return require_owned(caller, job, "Job", job_id)
 
 
-def list_jobs(deps: Deps, caller: Caller, limit: int = 100) -> list[Job]:
+def list_jobs(deps: Deps, caller: Caller, limit: int = 100, kinds: tuple[str, ...] | None = None) -> list[Job]:
+    """Newest first; kinds: only jobs of these kinds (among the newest `limit`)."""
     with deps.uow() as uow:
-        return uow.jobs.list(None if caller.is_admin else caller.project_id, limit)
+        found = uow.jobs.list(None if caller.is_admin else caller.project_id, limit)
+    return found if kinds is None else [j for j in found if j.kind in kinds]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 from typing import Any
 
 from vmimage.core.errors import Invalid
@@ -151,3 +152,61 @@ def filters(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
         elif parts[2] == "values" and len(parts) == 4 and parts[3].isdigit():
             values.setdefault(parts[1], []).append((int(parts[3]), value))
     return {names[k]: [v for _, v in sorted(values.get(k, []))] for k in names}
+
+
+IMPORT_FORMATS = ("qcow2", "vhd", "vmdk", "raw")
+_DISTRIBUTIONS = {v: k for k, v in _PLATFORMS.items()}
+
+
+def choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise Invalid(f"Parameter {what} must be one of {', '.join(allowed)}", field=what)
+    return value
+
+
+def _split_object_url(url: Any, what: str) -> tuple[str, str]:
+    """`s3://bucket/key` or path-style `http(s)://endpoint/bucket/key` -> (bucket, key)."""
+    if not isinstance(url, str):
+        raise Invalid(f"Parameter {what} is required", field=what)
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("s3", "http", "https"):
+        raise Invalid(f"Parameter {what} must be s3://bucket/... or http://<object storage>/bucket/...", field=what)
+    if scheme.lower() != "s3":
+        rest = rest.partition("/")[2]        # drop the endpoint: path-style addressing
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise Invalid(f"Parameter {what} names no bucket", field=what)
+    return bucket, unquote(key)
+
+
+def object_url(url: Any) -> tuple[str, str]:
+    bucket, key = _split_object_url(url, "imageUrl")
+    if not key:
+        raise Invalid("Parameter imageUrl names no object", field="imageUrl")
+    return bucket, key
+
+
+def bucket_url(url: Any) -> str:
+    return _split_object_url(url, "ossUrl")[0]
+
+
+def system_disk_gb(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 40 <= value <= 500 or value % 10:
+        raise Invalid("Parameter systemDiskSizeGB must be 40 to 500, a multiple of 10", field="systemDiskSizeGB")
+    return value
+
+
+def import_attributes(b: dict[str, Any]) -> dict[str, Any]:
+    """The Image attributes importImage sets, in the core's names."""
+    out: dict[str, Any] = {"architecture": choice(b.get("architecture"), ("x86_64", "arm64"), "architecture"),
+                           "os_family": choice(b.get("osType"), ("windows", "linux"), "osType")}
+    platform_name = b.get("platform")
+    if not isinstance(platform_name, str) or not platform_name:
+        raise Invalid("Parameter platform is required", field="platform")
+    if platform_name in _DISTRIBUTIONS:
+        out["os_distribution"] = _DISTRIBUTIONS[platform_name]
+    if b.get("bootMode") is not None:
+        out["boot_mode"] = choice(b.get("bootMode"), ("bios", "uefi"), "bootMode")
+    if b.get("description") is not None:
+        out["description"] = description(b["description"])
+    return out

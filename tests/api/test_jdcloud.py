@@ -24,12 +24,15 @@ from jdcloud_sdk.services.vm.apis.CreateImageRequest import CreateImageParameter
 from jdcloud_sdk.services.vm.apis.DeleteImageRequest import DeleteImageParameters, DeleteImageRequest
 from jdcloud_sdk.services.vm.apis.DescribeImageConstraintsRequest import (DescribeImageConstraintsParameters,
                                                                           DescribeImageConstraintsRequest)
+from jdcloud_sdk.services.vm.apis.DescribeImageMembersRequest import (DescribeImageMembersParameters,
+                                                                      DescribeImageMembersRequest)
 from jdcloud_sdk.services.vm.apis.DescribeImageRequest import DescribeImageParameters, DescribeImageRequest
 from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesParameters, DescribeImagesRequest
 from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
 from jdcloud_sdk.services.vm.apis.ModifyImageAttributeRequest import (ModifyImageAttributeParameters,
                                                                       ModifyImageAttributeRequest)
 from jdcloud_sdk.services.vm.apis.ShareImageRequest import ShareImageParameters, ShareImageRequest
+from jdcloud_sdk.services.vm.apis.UnShareImageRequest import UnShareImageParameters, UnShareImageRequest
 from jdcloud_sdk.services.vm.client.VmClient import VmClient
 from jdcloud_sdk.services.vm.models.CloudDiskSpec import CloudDiskSpec
 from jdcloud_sdk.services.vm.models.InstanceDiskAttachmentSpec import InstanceDiskAttachmentSpec
@@ -231,6 +234,12 @@ def test_modify_share_constraints_quotas_and_delete(server, demo, keys, machine)
     shared = describe(alt, image_id).result["image"]
     assert shared["imageSource"] == "shared" and shared["launchPermission"] == "specifiedUsers"
     assert error_of(alt.send(DeleteImageRequest(DeleteImageParameters(REGION, image_id))))[0] == 403
+    members = demo.send(DescribeImageMembersRequest(DescribeImageMembersParameters(REGION, image_id))).result
+    assert members["pins"] == [keys["alt"]["project_id"]]
+    params = UnShareImageParameters(REGION, image_id)
+    params.setPins(["alt"])          # a pin may be the project's name
+    assert demo.send(UnShareImageRequest(params)).error is None
+    assert error_of(describe(alt, image_id))[:2] == (404, "NOT_FOUND")
 
     resp = demo.send(DeleteImageRequest(DeleteImageParameters(REGION, image_id)))
     assert resp.error is None and resp.request_id

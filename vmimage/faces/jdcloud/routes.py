@@ -112,6 +112,10 @@ _SCOPES = {"private": (ListScope.ALL, True), "shared": (ListScope.SHARED, False)
            "public": (ListScope.PUBLIC, None), "community": (ListScope.COMMUNITY, None)}
 
 
+# describeImages filters on what the Image object shows.
+_SHOWN_FILTERS = ("platform", "status", "architecture", "bootMode", "rootDeviceType", "launchPermission")
+
+
 @router.get("/images")
 def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
     q = dict(query(request))
@@ -134,10 +138,6 @@ def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONR
     shown = [i for i in shown if all(i[k] == v for k, v in wanted.items())
              and (not instances or i["instanceId"] in instances)]
     return reply(request, {"images": Page.numbered(shown, number, size).items, "totalCount": len(shown)})
-
-
-# describeImages filters on what the Image object shows.
-_SHOWN_FILTERS = ("platform", "status", "architecture", "bootMode", "rootDeviceType", "launchPermission")
 
 
 @router.delete("/images/{image_id}")

@@ -63,7 +63,8 @@ class Settings:
     # An import lock whose task made no progress for this long may be taken over.
     import_lock_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_IMPORT_LOCK_STALE_SECONDS", 3600))
     # Show image locations (store URLs) to those allowed to see them; Glance's show_multiple_locations.
-    show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", True))
+    # Off by default, as in Glance: file:// URLs tell callers, admins included, where data sits.
+    show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", False))
     # This node's image cache (Glance's cache API, downloads served from local copies).
     cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
     cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())

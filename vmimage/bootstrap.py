@@ -73,6 +73,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 disks=Qcow2DiskDriver(settings.data_dir / "disks",
                                       image_roots=[root for _, root in settings.file_stores()]),
                 hypervisor=QemuHypervisor(settings.data_dir / "run"), import_roots=list(settings.import_roots),
+                import_owners=settings.import_owner_uids(),
                 multi_store=settings.multi_store, fetcher=fetcher,
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,

@@ -48,6 +48,8 @@ class Settings:
     # Host directories whose files the Aries face may register as images (source_path);
     # none by default: registration is off.
     import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))
+    # Users (names or uids) besides the service's own whose files under the roots may be registered.
+    import_owners: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_OWNERS"))
     # Named stores, "name=file:/path,..."; the first is the default. Unset: one file store
     # in the data dir (and Glance's single-store answers).
     stores_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORES", "").strip())
@@ -69,6 +71,20 @@ class Settings:
     cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
     cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())
     cache_max_bytes: int = field(default_factory=lambda: _int("VMIMAGE_CACHE_MAX_BYTES", 10 << 30))
+
+    def import_owner_uids(self) -> list[int]:
+        """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""
+        import pwd
+        uids = []
+        for owner in self.import_owners:
+            if owner.isdigit():
+                uids.append(int(owner))
+                continue
+            try:
+                uids.append(pwd.getpwnam(owner).pw_uid)
+            except KeyError:
+                raise ValueError(f"VMIMAGE_IMPORT_OWNERS: no user named '{owner}'") from None
+        return uids
 
     @property
     def db_url(self) -> str:

@@ -30,6 +30,8 @@ class Deps:
     submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
     # Directories whose files callers may register as images; empty: registration is off.
     import_roots: list[str] = field(default_factory=list)
+    # Users (uids) besides the service's own whose files under the roots may be registered.
+    import_owners: list[int] = field(default_factory=list)
     # Several named stores are offered to callers (Glance's multi-store); else one, unnamed.
     multi_store: bool = False
     fetcher: UrlFetcher | None = None

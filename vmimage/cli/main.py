@@ -119,7 +119,7 @@ def project_list(ctx: typer.Context) -> None:
 
 @user_cmd.command("create")
 def user_create(ctx: typer.Context, name: str, project: str = typer.Option(..., "--project"),
-                role: str = typer.Option("member", "--role", help="member | reader | admin"),
+                role: str = typer.Option("member", "--role", help="member | reader | admin | service"),
                 password: str = typer.Option(..., "--password")) -> None:
     u = _identity(ctx.obj).create_user(name, password, project, role)
     typer.echo(json.dumps({"id": u.id, "name": u.name, "project": project, "role": role}))

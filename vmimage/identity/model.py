@@ -7,7 +7,7 @@ from datetime import datetime
 
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
-ROLES = ("admin", "member", "reader")
+ROLES = ("admin", "member", "reader", "service")   # service: other services (validate tokens)
 
 
 @dataclass

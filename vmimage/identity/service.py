@@ -10,7 +10,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from vmimage.core.errors import Duplicate, Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
 from vmimage.identity.model import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, Project,
                                     Token, TokenRecord, User)
@@ -35,6 +35,11 @@ def _resolve_domain(domain: dict | None) -> str | None:
     if domain.get("name") in (DEFAULT_DOMAIN_NAME, DEFAULT_DOMAIN_ID):
         return DEFAULT_DOMAIN_ID
     raise Unauthenticated("Unknown domain")
+
+
+def may_inspect_tokens_of_others(token: Token) -> bool:
+    """Admins and services (the `service` role, as Keystone's policy names it)."""
+    return bool({"admin", "service"} & token.roles)
 
 
 class IdentityService:
@@ -184,6 +189,22 @@ class IdentityService:
                 self._cache.clear()
             self._cache[token_id] = (time.monotonic() + _CACHE_SECONDS, token)
         return token
+
+    def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
+        """The token a caller asks about (GET/HEAD/DELETE /v3/auth/tokens), if it may.
+
+        Keystone's rule: the token's own user, an admin or a service; anyone else is
+        Forbidden and learns nothing about the token (which stays valid)."""
+        me = self.validate(auth_token_id)
+        try:
+            subject = self.validate(subject_token_id)
+        except Unauthenticated:
+            subject = None
+        if not may_inspect_tokens_of_others(me) and (subject is None or subject.user.id != me.user.id):
+            raise Forbidden("You are not authorized to inspect or revoke another user's token")
+        if subject is None:
+            raise NotFound("Could not find token")
+        return subject
 
     def revoke(self, token_id: str) -> None:
         self.validate(token_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vmimage.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Forbidden, Invalid, NotFound
 from vmimage.identity.model import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 
 router = APIRouter(prefix="/identity")
@@ -92,12 +92,8 @@ async def issue(request: Request) -> JSONResponse:
 
 
 def _subject(request: Request) -> Token:
-    identity = request.app.state.container.identity
-    identity.validate(request.headers.get("x-auth-token", ""))
-    try:
-        return identity.validate(request.headers.get("x-subject-token", ""))
-    except Unauthenticated:
-        raise NotFound("Could not find token") from None
+    return request.app.state.container.identity.subject_token(request.headers.get("x-auth-token", ""),
+                                                             request.headers.get("x-subject-token", ""))
 
 
 @router.get("/v3/auth/tokens")

@@ -30,6 +30,7 @@ from vmimage.core.services.location_import import KIND as LOCATION_IMPORT
 from vmimage.core.services.location_import import LocationImportHandler
 from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
 from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
+from vmimage.core.services.uploads import UploadWatch, recover_uploads
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
 from vmimage.identity.service import IdentityService
@@ -46,11 +47,13 @@ class Container:
     # Validates callers' tokens: the built-in identity or an external Keystone.
     tokens: IdentityService | ExternalKeystone
     jobs: JobEngine
+    uploads: UploadWatch                     # heartbeats our uploads, recovers dead processes' ones
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
 
     def close(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.stop()
+        self.uploads.stop()
         self.jobs.stop()
         self.engine.dispose()
 
@@ -94,13 +97,20 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     if settings.keystone_url:
         tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                   settings.keystone_password, settings.keystone_project)
-    return Container(settings, engine, deps, identity, tokens, jobs, prefetcher=prefetcher)
+    uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
+    return Container(settings, engine, deps, identity, tokens, jobs, uploads, prefetcher=prefetcher)
 
 
 def recover_after_crash(container: Container) -> None:
-    """A single embedded process owns all uploads: what was in flight when it died is gone."""
+    """At start: uploads of processes that are gone are undone, and this node's leftovers go."""
+    recover_uploads(container.deps, timedelta(seconds=container.settings.upload_stale_seconds))
     if container.engine.dialect.name != "sqlite":
+        # Other processes may be writing to shared stores: only this host's dead writers' files.
+        for store in container.deps.stores.values():
+            if isinstance(store, LocalFileBlobStore):
+                store.cleanup_dead_partials()
         return
+    # A single embedded process owns all uploads: what was in flight when it died is gone.
     for store in container.deps.stores.values():
         store.cleanup_partial()
     container.deps.disks.discard_all_work()

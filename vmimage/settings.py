@@ -64,6 +64,10 @@ class Settings:
     import_convert_to: str = field(default_factory=lambda: os.environ.get("VMIMAGE_IMPORT_CONVERT_TO", "").strip())
     # An import lock whose task made no progress for this long may be taken over.
     import_lock_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_IMPORT_LOCK_STALE_SECONDS", 3600))
+    # Uploads in flight are heartbeated this often; a process silent for upload_stale_seconds
+    # (or, on this host, with its pid gone) has its uploads reset by a surviving process.
+    upload_heartbeat_seconds: float = field(default_factory=lambda: float(_int("VMIMAGE_UPLOAD_HEARTBEAT_SECONDS", 10)))
+    upload_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_STALE_SECONDS", 40))
     # Show image locations (store URLs) to those allowed to see them; Glance's show_multiple_locations.
     # Off by default, as in Glance: file:// URLs tell callers, admins included, where data sits.
     show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", False))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from vmimage.core.images import Image
@@ -89,8 +90,33 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
+@dataclass
+class Upload:
+    """Data on its way into a store for an image, owned by one process (see core/liveness.py)."""
+    image_id: str
+    status: str          # the image status the upload holds it in (saving, uploading)
+    store: str
+    key: str
+    worker: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class UploadRepository(Protocol):
+    def begin(self, upload: Upload) -> None:
+        """Record an upload (replacing a finished or abandoned record of the same image)."""
+    def end(self, image_id: str, worker: str) -> None:
+        """Forget the upload if this worker still owns it."""
+    def list(self) -> list[Upload]: ...
+    def get(self, image_id: str) -> Upload | None: ...
+    def heartbeat(self, worker: str, now: datetime) -> None: ...
+    def take_over(self, upload: Upload, worker: str, now: datetime) -> bool:
+        """Become the owner if the record is unchanged since it was read; whether we did."""
+
+
 class UnitOfWork(Protocol):
     images: ImageRepository
+    uploads: UploadRepository
     metadefs: "MetadefRepository"
 
     def __enter__(self) -> "UnitOfWork": ...

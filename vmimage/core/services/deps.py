@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Invalid
+from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import (BlobStore, ContentInspector, DiskDriver, Hypervisor, ImageCache,
                                 UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
@@ -42,6 +43,8 @@ class Deps:
     # This node's image cache (None: caching is off) and the wake-up of its prefetcher.
     cache: ImageCache | None = None
     wake_prefetcher: Callable[[], None] = lambda: None
+    # This process, as the owner of the uploads it takes (core/services/uploads.py).
+    worker_id: str = field(default_factory=new_worker_id)
 
     @property
     def writable_stores(self) -> list[str]:

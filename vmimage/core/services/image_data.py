@@ -13,6 +13,7 @@ from vmimage.core.quotas import check_declared_size, check_image_bytes
 from vmimage.core.services.cache import through_cache
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.uploads import begin_upload, end_upload
 from vmimage.core.streaming import stream_into_store
 
 
@@ -23,7 +24,7 @@ def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterabl
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
-        image = _begin_saving(deps, uow, image, declared_size)
+        image = _begin_saving(deps, uow, image, declared_size, store)
     return receive_data(deps, image, chunks, store, declared_size)
 
 
@@ -36,7 +37,7 @@ def begin_saving(deps: Deps, image_id: str) -> Image:
         return _begin_saving(deps, uow, image, None)
 
 
-def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> Image:
+def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None, store: str | None = None) -> Image:
     if image.status != ImageStatus.QUEUED:
         raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
     require_formats(image)
@@ -45,6 +46,7 @@ def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> I
     image.move_to(ImageStatus.SAVING)
     image.updated_at = deps.clock()
     uow.images.save(image)
+    begin_upload(deps, uow, image, deps.store(store).name, image.id)   # this process's, until it ends
     uow.commit()
     return image
 
@@ -52,6 +54,14 @@ def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> I
 def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None = None,
                  declared_size: int | None = None) -> Image:
     """Stream a saving image's data into a store in one pass; activate it or roll it back."""
+    try:
+        return _receive(deps, image, chunks, store, declared_size)
+    finally:
+        end_upload(deps, image.id)
+
+
+def _receive(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None,
+             declared_size: int | None) -> Image:
     blob_store = deps.store(store)
     image_id = image.id
     with deps.uow() as uow:
@@ -67,9 +77,11 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
         verdict = decide(image.disk_format, image.container_format, result.report, result.size,
                          deps.enforce_format_match)
         writer.commit()
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
         _back_to_queued(deps, image_id)
+        if isinstance(exc, VmImageError) and not isinstance(exc, Gone) and _deleted(deps, image_id):
+            raise Gone("Image was deleted during the upload", image_id=image_id) from exc
         raise
 
     with deps.uow(write=True) as uow:
@@ -96,6 +108,14 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
         uow.images.save(image)
         uow.commit()
     return image
+
+
+def _deleted(deps: Deps, image_id: str) -> bool:
+    """A delete during the upload removes its partial data: the write then fails, and the
+    caller is told the image is gone rather than that the store failed."""
+    with deps.uow() as uow:
+        image = uow.images.get(image_id)
+    return image is None or image.status == ImageStatus.DELETED
 
 
 def _back_to_queued(deps: Deps, image_id: str) -> None:

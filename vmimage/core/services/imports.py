@@ -20,6 +20,7 @@ from vmimage.core.policy import Caller, require_admin, require_owner
 from vmimage.core.quotas import check_declared_size, check_image_bytes, check_size_cap
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.uploads import begin_upload, end_upload
 from vmimage.core.streaming import StreamResult, stream_into_store
 
 KIND = "image_import"
@@ -61,7 +62,16 @@ def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable
         image.move_to(ImageStatus.UPLOADING)
         image.updated_at = deps.clock()
         uow.images.save(image)
+        begin_upload(deps, uow, image, deps.store(None).name, staging_key(image_id))
         uow.commit()
+    try:
+        _stage(deps, image, chunks, limits, declared_size)
+    finally:
+        end_upload(deps, image_id)
+
+
+def _stage(deps: Deps, image: Image, chunks: Iterable[bytes], limits, declared_size: int | None) -> None:
+    image_id = image.id
     staging = deps.store(None)
     writer = staging.writer(staging_key(image_id))
     try:
@@ -72,9 +82,14 @@ def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable
         decide(image.disk_format, image.container_format, result.report, result.size,
                deps.enforce_format_match)
         writer.commit()
-    except BaseException:
+    except BaseException as exc:
         writer.abort()
         _back_to_queued(deps, image_id, ImageStatus.UPLOADING)
+        if isinstance(exc, BackendUnavailable):    # its partial data went with a delete meanwhile?
+            with deps.uow() as uow:
+                current = uow.images.get(image_id)
+            if current is None or current.status == ImageStatus.DELETED:
+                raise Gone("Image was deleted while its data was staged", image_id=image_id) from exc
         raise
     with deps.uow() as uow:
         current = uow.images.get(image_id)

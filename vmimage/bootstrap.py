@@ -14,7 +14,8 @@ from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
 from vmimage.adapters.db import tables
-from vmimage.adapters.db.engine import make_engine, upgrade_schema
+from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, upgrade_schema
+from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.images import ImageStatus, staging_key
@@ -33,6 +34,7 @@ from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
 from vmimage.core.services.uploads import UploadWatch, recover_uploads
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
+from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
@@ -59,10 +61,11 @@ class Container:
 
 
 def build(settings: Settings, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)
     engine = make_engine(settings.db_url)
     if migrate:
         upgrade_schema(engine)
+        _tighten(settings, engine)
     uow = SqlUnitOfWorkFactory(engine)
     fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow))
     stores = {name: LocalFileBlobStore(name, root) for name, root in settings.file_stores()}
@@ -92,13 +95,34 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         deps.wake_prefetcher = prefetcher.wake
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
-    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
+    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
+    if migrate and identity.seal_plaintext_secrets():
+        forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
     tokens = identity
     if settings.keystone_url:
         tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                   settings.keystone_password, settings.keystone_project)
     uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
     return Container(settings, engine, deps, identity, tokens, jobs, uploads, prefetcher=prefetcher)
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox.from_passphrase(settings.secret_key)
+    return SecretBox(load_or_create_key(settings.data_dir / "secret.key"))
+
+
+def _tighten(settings: Settings, engine: Engine) -> None:
+    """Files an earlier version left readable by others: the database, disks, stores, cache."""
+    for path in sqlite_files(engine):
+        tighten(path)
+    for name in ("admin-password", "clouds.yaml", "secret.key"):
+        tighten(settings.data_dir / name)
+    for sub in ("disks", "run"):
+        tighten_tree(settings.data_dir / sub)
+    for _, root in settings.file_stores():
+        tighten_tree(root, include_root=root.parent == settings.data_dir)
+    tighten_tree(settings.cache_dir, include_root=settings.cache_dir.parent == settings.data_dir)
 
 
 def recover_after_crash(container: Container) -> None:

@@ -38,6 +38,8 @@ class Settings:
     quota_bytes: int = field(default_factory=lambda: _int("VMIMAGE_QUOTA_BYTES", -1))
     token_ttl: int = field(default_factory=lambda: _int("VMIMAGE_TOKEN_TTL", 3600))
     admin_password: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_ADMIN_PASSWORD"))
+    # The key access-key secrets are encrypted with (any string); unset: a key file in the data dir.
+    secret_key: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_SECRET_KEY") or None)
     # Trust an external Keystone instead of the built-in identity.
     keystone_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_URL"))
     keystone_user: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_USER", "glance"))

@@ -8,6 +8,7 @@ import secrets
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, Unauthenticated
@@ -15,6 +16,7 @@ from vmimage.core.policy import Caller, expand_roles
 from vmimage.identity.model import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, Project,
                                     Token, TokenRecord, User)
 from vmimage.identity.passwords import hash_password, verify_password
+from vmimage.identity.secret_box import SecretBox
 
 _CACHE_SECONDS = 30.0
 
@@ -45,9 +47,10 @@ def may_inspect_tokens_of_others(token: Token) -> bool:
 class IdentityService:
     """Keystone-compatible identity held in vmimage's own database."""
 
-    def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1)) -> None:
+    def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1), secrets_box: SecretBox | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
+        self._box = secrets_box     # seals access-key secrets at rest
         self._cache: dict[str, tuple[float, Token]] = {}
         self._lock = threading.Lock()
 
@@ -94,9 +97,33 @@ class IdentityService:
                 access_key=base64.b32encode(secrets.token_bytes(15)).decode(),
                 secret=secrets.token_urlsafe(30), user_id=user.id,
                 project_id=user.default_project_id, created_at=_now())
-            uow.identity.add_access_key(key)
+            uow.identity.add_access_key(replace(key, secret=self._seal(key)))
             uow.commit()
-        return key
+        return key      # the only time the secret is shown
+
+    def _seal(self, key: AccessKey) -> str:
+        if self._box is None:
+            raise Invalid("No secret key to keep access-key secrets with")
+        return self._box.seal(key.secret, key.access_key)
+
+    def access_key(self, access_key: str) -> AccessKey | None:
+        """An access key with its secret (for signature checks)."""
+        with self._uow() as uow:
+            key = uow.identity.get_access_key(access_key)
+        if key is None:
+            return None
+        if self._box is None:
+            raise Invalid("No secret key to open access-key secrets with")
+        return replace(key, secret=self._box.open(key.secret, key.access_key))
+
+    def seal_plaintext_secrets(self) -> int:
+        """Encrypt access-key secrets an earlier version stored in plaintext; how many."""
+        with self._uow(write=True) as uow:
+            plain = [k for k in uow.identity.list_access_keys() if not SecretBox.is_sealed(k.secret)]
+            for key in plain:
+                uow.identity.set_access_key_secret(key.access_key, self._seal(key))
+            uow.commit()
+        return len(plain)
 
     def list_projects(self) -> list[Project]:
         with self._uow() as uow:

@@ -41,7 +41,7 @@ def _unavailable(store: str, exc: OSError) -> BackendUnavailable:
 class _LocalWriter:
     def __init__(self, final: Path, tmp: Path, store: str) -> None:
         self._final, self._tmp, self._store = final, tmp, store
-        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._buf: mmap.mmap | None = None      # the aligned staging buffer, while O_DIRECT
         self._fill = 0
         if _O_DIRECT:
@@ -131,7 +131,7 @@ class LocalFileBlobStore:
         self.name = name
         self.root = Path(root)
         self.description = description or f"Files in {self.root}"
-        (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        (self.root / _TMP).mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def url(self, key: str) -> str:
         return f"file://{(self.root / key).resolve()}"

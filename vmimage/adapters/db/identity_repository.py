@@ -86,6 +86,12 @@ class SqlIdentityRepository:
         row = self.conn.execute(select(access_keys).where(access_keys.c.access_key == access_key)).first()
         return AccessKey(**row._mapping) if row else None
 
+    def list_access_keys(self) -> list[AccessKey]:
+        return [AccessKey(**r._mapping) for r in self.conn.execute(select(access_keys))]
+
+    def set_access_key_secret(self, access_key: str, secret: str) -> None:
+        self.conn.execute(update(access_keys).where(access_keys.c.access_key == access_key).values(secret=secret))
+
     def set_quota(self, project_id: str, resource: str, limit: int) -> None:
         self.conn.execute(delete(project_quotas).where(project_quotas.c.project_id == project_id,
                                                        project_quotas.c.resource == resource))

@@ -24,8 +24,15 @@ GLANCE_STYLE_STATUS: dict[type[e.VmImageError], int] = {
     e.Forbidden: 403,
     e.Unauthenticated: 401,
     e.QuotaExceeded: 413,
+    e.TooManyRequests: 429,
     e.BackendUnavailable: 503,
 }
+
+
+def retry_after_header(exc: e.VmImageError) -> dict[str, str]:
+    """Retry-After for an error that says when to come back (TooManyRequests)."""
+    wait = exc.fields.get("retry_after")
+    return {"Retry-After": str(int(wait))} if isinstance(wait, (int, float)) else {}
 
 
 def status_for(exc: BaseException, table: dict[type, int]) -> int:

@@ -11,14 +11,17 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
+from vmimage.identity.limiter import address_subject, after_failure, retry_after, user_subject
 from vmimage.identity.model import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, Project,
                                     Token, TokenRecord, User)
 from vmimage.identity.passwords import hash_password, verify_password
 from vmimage.identity.secret_box import SecretBox
 
 _CACHE_SECONDS = 30.0
+# Checked when the user does not exist, so that costs what a wrong password costs.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
 
 
 def _now() -> datetime:
@@ -139,13 +142,15 @@ class IdentityService:
 
     # --- authentication -----------------------------------------------------------------
 
-    def authenticate(self, auth: dict) -> Token:
-        """Issue a token for a Keystone v3 `auth` body (password or token method)."""
+    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+        """Issue a token for a Keystone v3 `auth` body (password or token method).
+
+        client: the caller's address, for the failed-login brake."""
         identity = auth.get("identity") or {}
         methods = identity.get("methods") or []
         if "password" in methods:
             user_spec = (identity.get("password") or {}).get("user") or {}
-            user = self._check_password(user_spec)
+            user = self._check_password(user_spec, client)
             method_list = ["password"]
         elif "token" in methods:
             previous = self.validate((identity.get("token") or {}).get("id", ""))
@@ -155,16 +160,53 @@ class IdentityService:
         project = self._scope_project(auth.get("scope"), user)
         return self._issue(user, project, method_list)
 
-    def _check_password(self, spec: dict) -> User:
+    def _check_password(self, spec: dict, client: str | None) -> User:
         ref = spec.get("id") or spec.get("name")
-        if not ref or not isinstance(spec.get("password"), str):
+        if not ref or not isinstance(ref, str) or not isinstance(spec.get("password"), str):
             raise Unauthenticated("The request you have made requires authentication.")
+        domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
+        subjects = [user_subject(domain, ref)] + ([address_subject(client)] if client else [])
+        self._refuse_if_blocked(subjects)
         with self._uow() as uow:
-            domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
             user = uow.identity.find_user(ref, domain)
-        if user is None or not user.enabled or not verify_password(spec["password"], user.password_hash):
+        # An unknown user costs the same scrypt as a wrong password: timing tells nothing.
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        if not verify_password(spec["password"], stored) or user is None or not user.enabled:
+            self._record_failure(subjects)
             raise Unauthenticated("The request you have made requires authentication.")
+        self._clear_failures(subjects[0])
         return user
+
+    # --- failed-login brake (identity/limiter.py) ----------------------------------------
+
+    def _refuse_if_blocked(self, subjects: list[str]) -> None:
+        with self._uow() as uow:
+            found = uow.identity.failures(subjects)
+        now = _now()
+        waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
+        if waits:
+            raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+
+    def _record_failure(self, subjects: list[str]) -> None:
+        for attempt in range(2):     # two processes may create the same counter at once
+            try:
+                with self._uow(write=True) as uow:
+                    found = uow.identity.failures(subjects, for_update=True)
+                    now = _now()
+                    for subject in subjects:
+                        uow.identity.save_failures(after_failure(found.get(subject), subject, now),
+                                                   new=subject not in found)
+                    uow.commit()
+                return
+            except Duplicate:
+                if attempt:
+                    raise
+
+    def _clear_failures(self, subject: str) -> None:
+        with self._uow(write=True) as uow:
+            if uow.identity.failures([subject]):
+                uow.identity.clear_failures(subject)
+                uow.commit()
 
     def _scope_project(self, scope: dict | None, user: User) -> Project | None:
         if not scope or "project" not in scope:
@@ -247,9 +289,9 @@ class IdentityService:
             raise Unauthenticated("The image API needs a project-scoped token")
         return Caller(token.user.id, token.project.id, token.roles)
 
-    def caller_for_password(self, user_name: str, password: str) -> Caller:
+    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """A caller from a user name and password (HTTP Basic), in the user's default project."""
-        user = self._check_password({"name": user_name, "password": password})
+        user = self._check_password({"name": user_name, "password": password}, client)
         with self._uow() as uow:
             project = uow.identity.find_project(user.default_project_id) if user.default_project_id else None
             roles = uow.identity.roles_on(user.id, project.id) if project else set()

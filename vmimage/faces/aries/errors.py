@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
+from vmimage.faces.http import retry_after_header
 
 MESSAGES = {
     "InvalidParameter": "参数无效",
@@ -33,6 +34,7 @@ MESSAGES = {
     "QuotaExceeded": "超出配额",
     "Unauthorized": "认证失败",
     "Forbidden": "无权限",
+    "TooManyRequests": "请求过于频繁，请稍后重试",
     "MethodNotAllowed": "不支持的请求方法",
     "ServiceUnavailable": "服务暂不可用",
     "InternalError": "内部错误",
@@ -51,6 +53,7 @@ BY_CLASS: dict[type[e.VmImageError], tuple[int, str]] = {
     e.Protected: (400, "ImageProtected"),
     e.Unauthenticated: (401, "Unauthorized"),
     e.QuotaExceeded: (400, "QuotaExceeded"),
+    e.TooManyRequests: (429, "TooManyRequests"),
     e.BackendUnavailable: (503, "ServiceUnavailable"),
 }
 
@@ -79,8 +82,8 @@ BY_ROUTE: dict[tuple[str, str], dict[str, str]] = {
 }
 
 
-def aries_body(status: int, code: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status)
+def aries_body(status: int, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status, headers=headers)
 
 
 def _classify(exc: e.VmImageError) -> tuple[int, str]:
@@ -98,7 +101,7 @@ def _classify(exc: e.VmImageError) -> tuple[int, str]:
 def aries_error(request: Request, exc: e.VmImageError, prefix: str) -> JSONResponse:
     status, code = _classify(exc)
     route = (request.method, request.url.path[len(prefix):])
-    return aries_body(status, BY_ROUTE.get(route, {}).get(code, code))
+    return aries_body(status, BY_ROUTE.get(route, {}).get(code, code), retry_after_header(exc) or None)
 
 
 def aries_http_error(status: int) -> JSONResponse:

@@ -86,7 +86,8 @@ async def issue(request: Request) -> JSONResponse:
     body = await _body(request)
     if not isinstance(body, dict) or not isinstance(body.get("auth"), dict):
         raise Invalid("Expecting an 'auth' object")
-    token = await run_in_threadpool(request.app.state.container.identity.authenticate, body["auth"])
+    token = await run_in_threadpool(request.app.state.container.identity.authenticate, body["auth"],
+                                    request.client.host if request.client else None)
     return JSONResponse(token_body(request, token), status_code=201,
                         headers={"X-Subject-Token": token.id})
 

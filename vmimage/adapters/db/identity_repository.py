@@ -95,8 +95,8 @@ class SqlIdentityRepository:
         self.conn.execute(update(access_keys).where(access_keys.c.access_key == access_key).values(secret=secret))
 
     def failures(self, subjects: list[str], for_update: bool = False) -> dict[str, Failures]:
-        stmt = select(auth_failures).where(auth_failures.c.subject.in_(subjects))
-        if for_update:
+        stmt = select(auth_failures).where(auth_failures.c.subject.in_(subjects)).order_by(auth_failures.c.subject)
+        if for_update:     # in one order, so two logins never lock each other's rows crosswise
             stmt = stmt.with_for_update()
         return {r.subject: Failures(**r._mapping) for r in self.conn.execute(stmt)}
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import VMIMAGE, Server, free_port, provision_personas
 

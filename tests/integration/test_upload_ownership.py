@@ -65,3 +65,32 @@ def test_this_process_own_uploads_are_never_taken_over(container):
     image_id = saving_image_of(container, container.deps.worker_id, timedelta(days=1))
     assert recover_uploads(container.deps, STALE) == []
     assert load_visible(container.deps, ME, image_id).status == "saving"
+
+
+def test_a_dead_stage_is_reset_unless_its_data_was_committed(container):
+    """Two stages whose process died: one mid-write, one between its commit and the end of
+    its record. Only the first goes back to queued."""
+    from vmimage.core.images import ImageStatus, staging_key
+    from vmimage.core.services.imports import stage_image_data
+    from vmimage.core.services.uploads import begin_upload
+
+    deps = container.deps
+    cut, done = (create_image(deps, ME, {"name": n, "disk_format": "raw", "container_format": "bare"}, {}).id
+                 for n in ("cut", "done"))
+    deps.store(None).writer(staging_key(cut)).write(b"partial")
+    stage_image_data(deps, ME, done, iter([b"staged bytes"]))
+    with deps.uow(write=True) as uow:
+        image = uow.images.get(cut, for_update=True)
+        image.move_to(ImageStatus.UPLOADING)
+        uow.images.save(image)
+        begin_upload(deps, uow, image, "file", staging_key(cut))
+        begin_upload(deps, uow, uow.images.get(done), "file", staging_key(done))
+        uow.commit()
+    with container.engine.begin() as conn:   # their owner: another host, silent for minutes
+        conn.execute(update(uploads).values(worker="elsewhere.example:1:dead",
+                                            heartbeat_at=deps.clock() - timedelta(minutes=5)))
+    assert sorted(recover_uploads(deps, STALE)) == sorted([cut, done])
+    assert load_visible(deps, ME, cut).status == "queued"
+    assert partials(container, staging_key(cut)) == []
+    assert load_visible(deps, ME, done).status == "uploading"
+    assert deps.store(None).exists(staging_key(done))

@@ -65,7 +65,6 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     engine = make_engine(settings.db_url)
     if migrate:
         upgrade_schema(engine)
-        _tighten(settings, engine)
     uow = SqlUnitOfWorkFactory(engine)
     fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow))
     stores = {name: LocalFileBlobStore(name, root) for name, root in settings.file_stores()}
@@ -127,6 +126,7 @@ def _tighten(settings: Settings, engine: Engine) -> None:
 
 def recover_after_crash(container: Container) -> None:
     """At start: uploads of processes that are gone are undone, and this node's leftovers go."""
+    _tighten(container.settings, container.engine)
     recover_uploads(container.deps, timedelta(seconds=container.settings.upload_stale_seconds))
     if container.engine.dialect.name != "sqlite":
         # Other processes may be writing to shared stores: only this host's dead writers' files.

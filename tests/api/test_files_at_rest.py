@@ -89,8 +89,15 @@ def test_everything_written_is_private_and_secrets_are_sealed(tmp_path, images_d
         db.execute("INSERT INTO access_keys (access_key, secret, user_id, project_id, created_at) "
                    "VALUES ('OLDKEY', ?, ?, NULL, '2026-01-01 00:00:00')", (plain.decode(), user_id))
     assert files_holding(data, plain), "the test must see plaintext where it is"
+    # ...and files an earlier version left 0644 (folders 0755) are tightened too.
+    loose = [data / "vmimage.db", next((data / "disks").rglob("*.qcow2")), next((data / "images").glob("*-*"))]
+    for path in loose:
+        path.chmod(0o644)
+    (data / "disks").chmod(0o755)
     srv = launch(data, tmp_path / "server.log")
     try:
+        assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in loose] == [oct(0o600)] * 3
+        assert stat.S_IMODE((data / "disks").stat().st_mode) == 0o700
         assert files_holding(data, plain) == []
         from vmimage.bootstrap import build
         from vmimage.settings import Settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
@@ -13,12 +13,11 @@ from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
-from vmimage.adapters.db import tables
 from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, upgrade_schema
 from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
-from vmimage.core.images import ImageStatus, staging_key
+from vmimage.core.ports import Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.cache import Prefetcher
@@ -26,7 +25,8 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
-from vmimage.core.services.imports import ImportHandler
+from vmimage.core.services.import_job import ImportHandler
+from vmimage.core.services.intake import reset_lost_uploads
 from vmimage.core.services.location_import import KIND as LOCATION_IMPORT
 from vmimage.core.services.location_import import LocationImportHandler
 from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
@@ -45,9 +45,10 @@ class Container:
     settings: Settings
     engine: Engine
     deps: Deps
-    identity: IdentityService
-    # Validates callers' tokens: the built-in identity or an external Keystone.
-    tokens: IdentityService | ExternalKeystone
+    identity: IdentityService     # administration (users, projects, keys) from the CLI
+    # The core's Identity port the faces use: the built-in identity, or an external Keystone
+    # for callers' tokens.
+    auth: Identity
     jobs: JobEngine
     uploads: UploadWatch                     # heartbeats our uploads, recovers dead processes' ones
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
@@ -97,12 +98,12 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
     if migrate and identity.seal_plaintext_secrets():
         forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
-    tokens = identity
+    auth: Identity = identity
     if settings.keystone_url:
-        tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
-                                  settings.keystone_password, settings.keystone_project)
+        auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
+                                settings.keystone_password, settings.keystone_project, local=identity)
     uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
-    return Container(settings, engine, deps, identity, tokens, jobs, uploads, prefetcher=prefetcher)
+    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher)
 
 
 def _secret_box(settings: Settings) -> SecretBox:
@@ -128,25 +129,11 @@ def recover_after_crash(container: Container) -> None:
     """At start: uploads of processes that are gone are undone, and this node's leftovers go."""
     _tighten(container.settings, container.engine)
     recover_uploads(container.deps, timedelta(seconds=container.settings.upload_stale_seconds))
-    if container.engine.dialect.name != "sqlite":
-        # Other processes may be writing to shared stores: only this host's dead writers' files.
-        for store in container.deps.stores.values():
-            if isinstance(store, LocalFileBlobStore):
-                store.cleanup_dead_partials()
+    if container.engine.dialect.name == "sqlite":
+        # A single embedded process (SQLite) owns all uploads: what was in flight when it died is gone.
+        reset_lost_uploads(container.deps)
         return
-    # A single embedded process owns all uploads: what was in flight when it died is gone.
+    # Other processes may be writing to shared stores: only this host's dead writers' files go.
     for store in container.deps.stores.values():
-        store.cleanup_partial()
-    container.deps.disks.discard_all_work()
-    with container.engine.begin() as conn:
-        conn.execute(update(tables.images).where(tables.images.c.status == ImageStatus.SAVING.value)
-                     .values(status=ImageStatus.QUEUED.value, size=None, virtual_size=None,
-                             checksum=None, os_hash_algo=None, os_hash_value=None))
-        # A stage cut short left no staged data (its temp file went above): retryable again.
-        staging = container.deps.store(None)
-        uploading = conn.execute(select(tables.images.c.id)
-                                 .where(tables.images.c.status == ImageStatus.UPLOADING.value)).scalars().all()
-        lost = [image_id for image_id in uploading if not staging.exists(staging_key(image_id))]
-        if lost:
-            conn.execute(update(tables.images).where(tables.images.c.id.in_(lost))
-                         .values(status=ImageStatus.QUEUED.value))
+        if isinstance(store, LocalFileBlobStore):
+            store.cleanup_dead_partials()

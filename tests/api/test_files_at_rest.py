@@ -85,9 +85,9 @@ def test_everything_written_is_private_and_secrets_are_sealed(tmp_path, images_d
     # An earlier version's plaintext row is sealed at the next start and leaves no trace.
     plain = b"PLAINTEXT-secret-of-an-earlier-version-0123"
     with sqlite3.connect(data / "vmimage.db") as db:
-        user_id = db.execute("SELECT id FROM users WHERE name = 'demo'").fetchone()[0]
+        user_id, project_id = db.execute("SELECT id, default_project_id FROM users WHERE name = 'demo'").fetchone()
         db.execute("INSERT INTO access_keys (access_key, secret, user_id, project_id, created_at) "
-                   "VALUES ('OLDKEY', ?, ?, NULL, '2026-01-01 00:00:00')", (plain.decode(), user_id))
+                   "VALUES ('OLDKEY', ?, ?, ?, '2026-01-01 00:00:00')", (plain.decode(), user_id, project_id))
     assert files_holding(data, plain), "the test must see plaintext where it is"
     # ...and files an earlier version left 0644 (folders 0755) are tightened too.
     loose = [data / "vmimage.db", next((data / "disks").rglob("*.qcow2")), next((data / "images").glob("*-*"))]

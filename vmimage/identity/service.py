@@ -13,9 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
+from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
+                                   Project, Token, User)
 from vmimage.identity.limiter import address_subject, after_failure, retry_after, user_subject
-from vmimage.identity.model import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, Project,
-                                    Token, TokenRecord, User)
+from vmimage.identity.model import TokenRecord
 from vmimage.identity.passwords import hash_password, verify_password
 from vmimage.identity.secret_box import SecretBox
 
@@ -48,7 +49,7 @@ def may_inspect_tokens_of_others(token: Token) -> bool:
 
 
 class IdentityService:
-    """Keystone-compatible identity held in vmimage's own database."""
+    """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
     def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1), secrets_box: SecretBox | None = None) -> None:
         self._uow = uow
@@ -109,15 +110,10 @@ class IdentityService:
             raise Invalid("No secret key to keep access-key secrets with")
         return self._box.seal(key.secret, key.access_key)
 
-    def access_key(self, access_key: str) -> AccessKey | None:
-        """An access key with its secret (for signature checks)."""
-        with self._uow() as uow:
-            key = uow.identity.get_access_key(access_key)
-        if key is None:
-            return None
+    def _open(self, key: AccessKey) -> str:
         if self._box is None:
             raise Invalid("No secret key to open access-key secrets with")
-        return replace(key, secret=self._box.open(key.secret, key.access_key))
+        return self._box.open(key.secret, key.access_key)
 
     def seal_plaintext_secrets(self) -> int:
         """Encrypt access-key secrets an earlier version stored in plaintext; how many."""
@@ -298,6 +294,18 @@ class IdentityService:
         if project is None or not roles:
             raise Unauthenticated("The user has no role on its default project")
         return Caller(user.id, project.id, expand_roles(roles))
+
+    def access_key(self, access_key: str) -> AccessKeyGrant:
+        with self._uow() as uow:
+            key = uow.identity.get_access_key(access_key) if access_key else None
+            user = uow.identity.find_user(key.user_id) if key else None
+            project = uow.identity.find_project(key.project_id) if key and key.project_id else None
+            roles = uow.identity.roles_on(user.id, project.id) if user and project else set()
+        if key is None or user is None or not user.enabled:
+            raise Unauthenticated("The access key is unknown")
+        if project is None or not roles:
+            raise Unauthenticated("The access key's user has no role on its project")
+        return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles)))
 
     def bootstrap_admin(self, password: str) -> bool:
         """Create the admin project and user once; returns True when it did."""

@@ -8,8 +8,9 @@ from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from vmimage.adapters.db.tables import (access_keys, auth_failures, project_quotas, projects, role_assignments,
                                         tokens, users)
+from vmimage.core.identity import AccessKey, Project, User
 from vmimage.identity.limiter import Failures
-from vmimage.identity.model import AccessKey, Project, TokenRecord, User
+from vmimage.identity.model import TokenRecord
 
 
 class SqlIdentityRepository:

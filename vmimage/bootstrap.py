@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from sqlalchemy import Engine, select, update
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
+from vmimage.adapters.blob.s3 import S3BlobStore, S3Connection
 from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
@@ -18,6 +20,8 @@ from vmimage.adapters.db.engine import make_engine, upgrade_schema
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.images import ImageStatus, staging_key
+from vmimage.core.errors import BackendUnavailable
+from vmimage.core.ports import BlobStore
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.cache import Prefetcher
@@ -35,6 +39,8 @@ from vmimage.identity.external import ExternalKeystone
 from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
+
+log = logging.getLogger("vmimage")
 
 
 @dataclass
@@ -62,7 +68,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         upgrade_schema(engine)
     uow = SqlUnitOfWorkFactory(engine)
     fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow))
-    stores = {name: LocalFileBlobStore(name, root) for name, root in settings.file_stores()}
+    stores = make_stores(settings)
     default_store = next(iter(stores))
     if settings.http_store:
         stores[settings.http_store] = HttpBlobStore(settings.http_store, fetcher)
@@ -94,6 +100,26 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                   settings.keystone_password, settings.keystone_project)
     return Container(settings, engine, deps, identity, tokens, jobs, prefetcher=prefetcher)
+
+
+def s3_connection(settings: Settings) -> S3Connection:
+    return S3Connection(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
+
+
+def make_stores(settings: Settings) -> dict[str, BlobStore]:
+    """The writable stores, the default first."""
+    stores: dict[str, BlobStore] = {}
+    for name, kind, where in settings.store_specs():
+        if kind == "s3":
+            bucket, _, prefix = where.partition("/")
+            stores[name] = store = S3BlobStore(name, bucket, prefix, s3_connection(settings))
+            try:
+                store.ensure_bucket()
+            except BackendUnavailable as exc:     # tried again at the first write
+                log.warning("%s", exc.message)
+        else:
+            stores[name] = LocalFileBlobStore(name, where)
+    return stores
 
 
 def recover_after_crash(container: Container) -> None:

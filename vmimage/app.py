@@ -23,6 +23,7 @@ from vmimage.faces.glance_v2 import routes as glance_routes
 from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
 from vmimage.faces.http import RequestIdMiddleware, allowed_methods
 from vmimage.faces.keystone import routes as keystone_routes
+from vmimage.faces.native import buckets as native_buckets
 from vmimage.faces.native import routes as native_routes
 from vmimage.faces.native.errors import native_error
 
@@ -54,6 +55,7 @@ def create_app(container: Container) -> FastAPI:
     if container.deps.cache is not None:   # without a cache its API does not exist (404), as in Glance
         app.include_router(glance_cache.router)
     app.include_router(native_routes.router)
+    app.include_router(native_buckets.router)
     app.include_router(aries_routes.router)
 
     def is_aries(request: Request) -> bool:

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select, update
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
-from vmimage.adapters.blob.s3 import S3BlobStore, S3Connection
+from vmimage.adapters.blob.s3 import S3Buckets, S3BlobStore, S3Connection
 from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
@@ -24,6 +24,9 @@ from vmimage.core.errors import BackendUnavailable
 from vmimage.core.ports import BlobStore
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
+from vmimage.core.services.buckets import EXPORT_KIND as BUCKET_EXPORT
+from vmimage.core.services.buckets import IMPORT_KIND as BUCKET_IMPORT
+from vmimage.core.services.buckets import BucketExportHandler, BucketImportHandler
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
@@ -84,9 +87,12 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
-                            LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler()},
+                            LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
+                            BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
+    if settings.s3_endpoint:
+        deps.buckets = S3Buckets(s3_connection(settings))
     prefetcher = None
     if settings.cache_enabled:
         deps.cache = LocalImageCache(settings.cache_dir, settings.cache_max_bytes)

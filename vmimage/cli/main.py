@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from vmimage.cli import buckets as buckets_cli
 from vmimage.cli import client as client_cli
 from vmimage.cli import inventory as inventory_cli
 from vmimage.settings import Settings
@@ -99,6 +100,7 @@ admin.add_typer(project_cmd, name="project")
 admin.add_typer(user_cmd, name="user")
 admin.add_typer(key_cmd, name="access-key")
 admin.add_typer(quota_cmd, name="quota")
+admin.add_typer(buckets_cli.bucket_cmd, name="bucket")
 
 
 @admin.callback()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from vmimage.core.buckets import BucketGrant
 from vmimage.core.images import Image
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
@@ -89,9 +90,25 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
+class BucketGrantRepository(Protocol):
+    def add(self, grant: BucketGrant) -> None: ...
+    def remove(self, bucket: str, project_id: str) -> bool:
+        """Whether there was such a grant."""
+    def list(self, project_id: str | None = None, bucket: str | None = None) -> list[BucketGrant]: ...
+    def is_granted(self, bucket: str, project_id: str) -> bool: ...
+
+
+class BucketObjects(Protocol):
+    """Objects in the buckets of the object storage (import sources, export targets)."""
+
+    def store(self, bucket: str) -> BlobStore:
+        """The bucket as a blob store whose keys are object names; it creates no bucket."""
+
+
 class UnitOfWork(Protocol):
     images: ImageRepository
     metadefs: "MetadefRepository"
+    buckets: BucketGrantRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc: object) -> None: ...

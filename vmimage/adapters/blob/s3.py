@@ -191,16 +191,20 @@ class S3BlobStore:
     read_only = False
 
     def __init__(self, name: str, bucket: str, prefix: str, connection: S3Connection,
-                 description: str = "", max_in_flight: int = MAX_IN_FLIGHT) -> None:
-        self.name, self.bucket = name, bucket
+                 description: str = "", max_in_flight: int = MAX_IN_FLIGHT, object_names: bool = False,
+                 client=None) -> None:
+        """object_names: keys are any object names (a user's bucket), not image keys."""
+        self.name, self.bucket, self.object_names = name, bucket, object_names
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.description = description or f"Objects in S3 bucket {bucket}" + (f" under {self.prefix}" if self.prefix else "")
         self.max_in_flight = max(1, max_in_flight)
-        self.client = connection.client(pool=4 * self.max_in_flight)
+        self.client = client or connection.client(pool=4 * self.max_in_flight)
         self._bucket_ready = False
         self._lock = threading.Lock()
 
     def object_key(self, key: str) -> str:
+        if self.object_names and key:
+            return self.prefix + key
         if not key or "/" in key or key.startswith("."):
             raise ValueError(f"bad blob key {key!r}")
         return self.prefix + key
@@ -318,3 +322,21 @@ class S3BlobStore:
 
     def local_path(self, key: str) -> str | None:
         return None
+
+
+class S3Buckets:
+    """The buckets of one S3 server as blob stores keyed by object name (users' buckets)."""
+
+    def __init__(self, connection: S3Connection) -> None:
+        self._connection = connection
+        self._client = None
+        self._lock = threading.Lock()
+
+    def store(self, bucket: str) -> S3BlobStore:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connection.client(pool=4 * MAX_IN_FLIGHT)
+        store = S3BlobStore(f"bucket {bucket}", bucket, "", self._connection, description=f"S3 bucket {bucket}",
+                            object_names=True, client=self._client)
+        store._bucket_ready = True        # never created here: an operator's bucket
+        return store

@@ -117,7 +117,9 @@ case "${TEMPEST_STORES:-file}" in
     s3)
         SWIFT_DIR="$WORK/swift"
         while IFS='=' read -r k v; do export "$k=$v"; done < <(bash "$ROOT/scripts/swift-s3.sh" start "$SWIFT_DIR")
-        STORES="obj=s3://vmimage-tempest/images,fast=file:$DATA/fast" ;;
+        # Tempest expects "stores" in sorted order after an all-stores import: the S3 store (the
+        # default, which also holds staged data) is named to sort first.
+        STORES="cloud=s3://vmimage-tempest/images,fast=file:$DATA/fast" ;;
     *) echo "TEMPEST_STORES must be file or s3" >&2; exit 2 ;;
 esac
 echo "stores: $STORES"

@@ -30,6 +30,14 @@ from vmimage.faces.native.errors import native_error
 log = logging.getLogger("vmimage")
 
 
+def app_from_environment() -> FastAPI:
+    """One worker of `vmimage serve --workers N`: its own container, settings from the environment."""
+    from vmimage.bootstrap import build
+    from vmimage.settings import Settings
+
+    return create_app(build(Settings(), migrate=False))
+
+
 def create_app(container: Container) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):

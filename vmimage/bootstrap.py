@@ -16,7 +16,7 @@ from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
 from vmimage.adapters.db import tables
-from vmimage.adapters.db.engine import make_engine, upgrade_schema
+from vmimage.adapters.db.engine import make_engine, startup_lock, upgrade_schema
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.images import ImageStatus, staging_key
@@ -68,7 +68,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
     if migrate:
-        upgrade_schema(engine)
+        with startup_lock(engine):      # processes starting together migrate one at a time
+            upgrade_schema(engine)
     uow = SqlUnitOfWorkFactory(engine)
     fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow))
     stores = make_stores(settings)
@@ -99,7 +100,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         prefetcher = Prefetcher(deps)
         deps.wake_prefetcher = prefetcher.wake
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
-        seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
+        with startup_lock(engine):
+            seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
     tokens = identity
     if settings.keystone_url:

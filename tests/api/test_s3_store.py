@@ -67,6 +67,25 @@ def test_upload_download_range_delete(s3srv):
     assert f"{BUCKET_PREFIX}/{image_id}" not in objects(s3srv)
 
 
+def test_a_full_download_from_s3_fills_the_node_cache(s3srv):
+    c, admin = s3srv.client(), s3srv.client("admin")
+    image_id = new_image(c)
+    data = os.urandom(300_000)
+    assert c.put(f"/v2/images/{image_id}/file", content=data, headers=OCTET).status_code == 204
+    ranged = c.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=0-99"})
+    assert ranged.status_code == 206 and ranged.content == data[:100]
+
+    def entries():
+        return {e["image_id"]: e for e in admin.get("/v2/cache").json()["cached_images"]}
+    assert image_id not in entries()                # part of the data makes no entry
+    assert c.get(f"/v2/images/{image_id}/file").content == data
+    eventually(lambda: image_id in entries())
+    assert entries()[image_id]["hits"] == 0
+    s3srv.s3.delete_object(Bucket=s3srv.bucket, Key=f"{BUCKET_PREFIX}/{image_id}")   # only the cache has it now
+    assert c.get(f"/v2/images/{image_id}/file").content == data
+    assert entries()[image_id]["hits"] == 1
+
+
 def test_refused_upload_leaves_nothing(s3srv, images_dir):
     c = s3srv.client()
     image_id = new_image(c, disk_format="qcow2")

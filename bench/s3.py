@@ -2,7 +2,8 @@
 
 upload:   1 GiB through vmimage (Glance PUT /file: inspection, md5 + sha512, multipart upload
           into the S3 store) vs the same 1 GiB put straight into the same Swift with boto3's
-          multipart upload (upload_fileobj, 8 MiB parts, 10 threads: boto3's defaults).
+          multipart upload (upload_fileobj, 8 MiB parts, 10 threads: boto3's defaults), and
+          the same with payload signing off (UNSIGNED-PAYLOAD, as vmimage's S3 store sends).
 download: the same image through vmimage (GET /file, ranged GETs from S3; the node cache is
           off so every byte comes from S3) vs a direct boto3 GET of the same object.
 Each pair runs --repeat times, alternating; medians and every run are printed. The client
@@ -121,7 +122,14 @@ def main() -> None:
                "VMIMAGE_HTTP_STORE": ""}
         with Server(args.data_root, args.keep, env_for=lambda _d: env) as server:
             token = get_token(server)
-            up_v, up_d, down_v, down_d = [], [], [], []
+            from botocore.config import Config
+            import boto3
+            s3u = boto3.client("s3", endpoint_url=swift.endpoint, aws_access_key_id=swift.env["VMIMAGE_S3_ACCESS_KEY"],
+                               aws_secret_access_key=swift.env["VMIMAGE_S3_SECRET_KEY"], region_name="us-east-1",
+                               config=Config(s3={"addressing_style": "path", "payload_signing_enabled": False},
+                                             request_checksum_calculation="when_required",
+                                             response_checksum_validation="when_required"))
+            up_v, up_d, up_u, down_v, down_d = [], [], [], [], []
             for i in range(args.repeat):
                 with CpuWatch(server) as cpu:
                     image_id, t = vmimage_upload(server, token, buf, size)
@@ -131,6 +139,10 @@ def main() -> None:
                 t = direct_upload(s3, bucket, key, buf, size)
                 up_d.append(size / t / MB)
                 print(f"upload   boto3   {up_d[-1]:7.1f} MB/s ({t:.2f} s)", flush=True)
+                t = direct_upload(s3u, bucket, key + "-u", buf, size)
+                up_u.append(size / t / MB)
+                print(f"upload   boto3 unsigned payload {up_u[-1]:7.1f} MB/s ({t:.2f} s)", flush=True)
+                s3.delete_object(Bucket=bucket, Key=key + "-u")
                 with CpuWatch(server) as cpu:
                     t = vmimage_download(server, token, image_id, size)
                 down_v.append(size / t / MB)
@@ -139,9 +151,10 @@ def main() -> None:
                 down_d.append(size / t / MB)
                 print(f"download boto3   {down_d[-1]:7.1f} MB/s ({t:.2f} s)", flush=True)
                 s3.delete_object(Bucket=bucket, Key=key)
-            mu, md, mv, mdd = (statistics.median(x) for x in (up_v, up_d, down_v, down_d))
+            mu, md, mv, mdd, muu = (statistics.median(x) for x in (up_v, up_d, down_v, down_d, up_u))
             print(f"\nupload:   vmimage {mu:.1f} MB/s vs boto3 multipart {md:.1f} MB/s: ratio {mu / md:.2f} "
-                  f"(per run {', '.join(f'{a / b:.2f}' for a, b in zip(up_v, up_d))})")
+                  f"(per run {', '.join(f'{a / b:.2f}' for a, b in zip(up_v, up_d))}); vs boto3 with an "
+                  f"unsigned payload {muu:.1f} MB/s: ratio {mu / muu:.2f}")
             print(f"download: vmimage {mv:.1f} MB/s vs direct GET {mdd:.1f} MB/s: ratio {mv / mdd:.2f} "
                   f"(per run {', '.join(f'{a / b:.2f}' for a, b in zip(down_v, down_d))})")
     finally:

@@ -49,7 +49,11 @@ class S3Connection:
         return f"S3Connection(endpoint={self.endpoint!r}, region={self.region!r})"
 
     def client(self, pool: int = 16):
-        config = Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+        # Bodies are not SHA-256 signed (UNSIGNED-PAYLOAD, what the SDKs do over TLS): over plain
+        # http botocore would hash every byte once more, and the server would again; the core
+        # already hashes the data (md5 + sha512) in its own pass.
+        config = Config(s3={"addressing_style": "path", "payload_signing_enabled": False},
+                        signature_version="s3v4",
                         retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=pool,
                         connect_timeout=10, read_timeout=120,
                         request_checksum_calculation="when_required",
@@ -89,8 +93,8 @@ class _S3Writer:
     def __init__(self, store: "S3BlobStore", key: str) -> None:
         self._store, self._key = store, key
         self._object = store.object_key(key)
-        self._pending: list[bytes] = []
-        self._pending_size = 0
+        self._part: bytearray | None = None      # the part being filled
+        self._fill = 0
         self._upload_id: str | None = None
         self._parts: list[Future] = []
         self._pool: ThreadPoolExecutor | None = None
@@ -98,21 +102,26 @@ class _S3Writer:
         self._done = False
 
     def write(self, chunk: bytes) -> None:
-        if not chunk:
-            return
-        self._pending.append(chunk)
-        self._pending_size += len(chunk)
-        while self._pending_size >= part_size(len(self._parts) + 1):
-            self._send(self._cut(part_size(len(self._parts) + 1)))
+        view = memoryview(chunk)
+        while view:
+            if self._part is None:
+                self._part, self._fill = bytearray(part_size(len(self._parts) + 1)), 0
+            n = min(len(view), len(self._part) - self._fill)
+            self._part[self._fill:self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == len(self._part):
+                self._send(self._take())
 
-    def _cut(self, n: int) -> bytes:
-        data = b"".join(self._pending)
-        part, rest = data[:n], data[n:]
-        self._pending = [rest] if rest else []
-        self._pending_size = len(rest)
+    def _take(self) -> bytearray:
+        """The part filled so far (trimmed to what it holds); a new one starts at the next write."""
+        part, fill = self._part if self._part is not None else bytearray(), self._fill
+        if fill < len(part):
+            del part[fill:]
+        self._part, self._fill = None, 0
         return part
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytearray) -> None:
         store = self._store
         if self._upload_id is None:
             with _translated(store.name, "start an upload", self._key):
@@ -130,7 +139,7 @@ class _S3Writer:
         future.add_done_callback(lambda _f: self._slots.release())
         self._parts.append(future)
 
-    def _upload_part(self, number: int, data: bytes) -> dict:
+    def _upload_part(self, number: int, data: bytearray) -> dict:
         store = self._store
         with _translated(store.name, "write a part", self._key):
             etag = store.client.upload_part(Bucket=store.bucket, Key=self._object, UploadId=self._upload_id,
@@ -147,10 +156,10 @@ class _S3Writer:
         try:
             if self._upload_id is None:          # smaller than one part: one plain PUT
                 with _translated(store.name, "write", self._key):
-                    store.client.put_object(Bucket=store.bucket, Key=self._object, Body=self._cut(self._pending_size))
+                    store.client.put_object(Bucket=store.bucket, Key=self._object, Body=bytes(self._take()))
             else:
-                if self._pending_size or not self._parts:
-                    self._send(self._cut(self._pending_size))
+                if self._fill or not self._parts:
+                    self._send(self._take())
                 parts = [future.result() for future in self._parts]
                 with _translated(store.name, "complete an upload", self._key):
                     store.client.complete_multipart_upload(
@@ -166,7 +175,7 @@ class _S3Writer:
         if self._done:
             return
         self._done = True
-        self._pending, self._pending_size = [], 0
+        self._part, self._fill = None, 0
         for future in self._parts:
             future.cancel()
         self._close_pool()

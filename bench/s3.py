@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -131,10 +132,20 @@ def main() -> None:
                                              response_checksum_validation="when_required"))
             up_v, up_d, up_u, down_v, down_d = [], [], [], [], []
             for i in range(args.repeat):
+                peak, stop = [server.rss_kb()], threading.Event()
+
+                def sample() -> None:
+                    while not stop.wait(0.05):
+                        peak.append(server.rss_kb())
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
                 with CpuWatch(server) as cpu:
                     image_id, t = vmimage_upload(server, token, buf, size)
+                stop.set()
+                sampler.join()
                 up_v.append(size / t / MB)
-                print(f"upload   vmimage {up_v[-1]:7.1f} MB/s ({t:.2f} s)  {cpu.text()}", flush=True)
+                print(f"upload   vmimage {up_v[-1]:7.1f} MB/s ({t:.2f} s)  {cpu.text()}; server RSS peak "
+                      f"{max(peak) / 1024:.1f} MiB (before {peak[0] / 1024:.1f})", flush=True)
                 key = f"direct-{i}"
                 t = direct_upload(s3, bucket, key, buf, size)
                 up_d.append(size / t / MB)

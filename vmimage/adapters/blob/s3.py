@@ -31,7 +31,7 @@ log = logging.getLogger("vmimage.s3")
 
 PART_SIZE = 8 << 20          # the first 1,000 parts; then the size doubles every 1,000 parts
 MAX_PART_SIZE = 5 << 30      # S3's limit
-MAX_IN_FLIGHT = 4            # parts held in memory at once (being uploaded or queued)
+MAX_IN_FLIGHT = 2            # parts held in memory at once (being uploaded or queued)
 # Keys this service writes: image ids and their staging keys. Only uploads to such keys are
 # ever aborted by a cleanup of the whole store.
 _OUR_KEY = re.compile(r"^(staging-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -58,9 +58,23 @@ class S3Connection:
                         connect_timeout=10, read_timeout=120,
                         request_checksum_calculation="when_required",
                         response_checksum_validation="when_required")
-        return boto3.session.Session().client(
+        return _session().client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key, region_name=self.region, config=config)
+
+
+_SESSION: boto3.session.Session | None = None
+_SESSION_LOCK = threading.Lock()
+
+
+def _session() -> boto3.session.Session:
+    """One SDK session per process: every client of it shares the loaded service model
+    (some 12 MiB per session otherwise). Made at first use, not at import."""
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            _SESSION = boto3.session.Session()
+        return _SESSION
 
 
 def _code(exc: ClientError) -> str:

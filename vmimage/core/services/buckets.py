@@ -56,6 +56,12 @@ def list_bucket_grants(deps: Deps, project_id: str | None = None) -> list[Bucket
         return uow.buckets.list(project_id=project_id)
 
 
+def _bucket_store(deps: Deps, bucket: str) -> BlobStore:
+    if deps.buckets is None:
+        raise BackendUnavailable("This service has no object storage configured")
+    return deps.buckets.store(bucket)
+
+
 def _granted_store(deps: Deps, caller: Caller, bucket: object) -> str:
     """The bucket's name once the caller's project may use it; the same refusal otherwise."""
     if not isinstance(bucket, str) or not bucket:
@@ -114,7 +120,7 @@ def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport) -> Job:
 class BucketImportHandler:
     def run(self, deps: Deps, job: Job, progress) -> dict:
         p = job.payload
-        source = deps.buckets.store(p["bucket"])
+        source = _bucket_store(deps, p["bucket"])
         size = source.size(p["key"])
         image = self._with_format(deps, p["image_id"], source, p["key"])
         image = begin_saving(deps, image.id)
@@ -215,7 +221,7 @@ class BucketExportHandler:
         loc = next((loc for loc in image.locations if loc.store in deps.stores), None)
         if loc is None:
             raise Conflict("Image has no data in a configured store", image_id=image.id)
-        target = deps.buckets.store(p["bucket"])
+        target = _bucket_store(deps, p["bucket"])
         source = deps.store(loc.store)
         if p["disk_format"] == image.disk_format:
             self._copy(source.read(loc.key, chunk_size=_CHUNK), image, target, p["key"])

@@ -43,6 +43,12 @@ export VMIMAGE_STORES="${VMIMAGE_STORES:-obj=s3://vmimage/images}"
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Processes sharing one database need the same secret key (access-key secrets are sealed with it).
+if [ -z "${VMIMAGE_SECRET_KEY:-}" ]; then
+  [ -f "$dir/secret-key" ] || (umask 077; "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' > "$dir/secret-key")
+  VMIMAGE_SECRET_KEY=$(cat "$dir/secret-key")
+  export VMIMAGE_SECRET_KEY
+fi
 read -r lb_port port1 port2 < <("$PYTHON" - <<'EOF'
 import socket
 socks = [socket.socket() for _ in range(3)]

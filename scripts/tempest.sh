@@ -125,7 +125,7 @@ esac
 echo "stores: $STORES"
 VMIMAGE_ADMIN_PASSWORD=admin VMIMAGE_FORMAT_ENFORCEMENT=false \
     VMIMAGE_STORES="$STORES" \
-    VMIMAGE_WEB_DOWNLOAD_ALLOW=127.0.0.1 \
+    VMIMAGE_WEB_DOWNLOAD_ALLOW=127.0.0.1 VMIMAGE_SHOW_LOCATIONS=true \
     "$VENV/bin/vmimage" serve --data-dir "$DATA" --port "$PORT" >"$LOG" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 150); do

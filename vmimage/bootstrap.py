@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
@@ -15,13 +15,12 @@ from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
-from vmimage.adapters.db import tables
-from vmimage.adapters.db.engine import make_engine, startup_lock, upgrade_schema
+from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, startup_lock, upgrade_schema
+from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
-from vmimage.core.images import ImageStatus, staging_key
 from vmimage.core.errors import BackendUnavailable
-from vmimage.core.ports import BlobStore
+from vmimage.core.ports import BlobStore, Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.buckets import EXPORT_KIND as BUCKET_EXPORT
@@ -32,40 +31,45 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
-from vmimage.core.services.imports import ImportHandler
+from vmimage.core.services.import_job import ImportHandler
+from vmimage.core.services.intake import reset_lost_uploads
 from vmimage.core.services.location_import import KIND as LOCATION_IMPORT
 from vmimage.core.services.location_import import LocationImportHandler
 from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
 from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
+from vmimage.core.services.uploads import UploadWatch, recover_uploads
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
+from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
 
 log = logging.getLogger("vmimage")
 
-
 @dataclass
 class Container:
     settings: Settings
     engine: Engine
     deps: Deps
-    identity: IdentityService
-    # Validates callers' tokens: the built-in identity or an external Keystone.
-    tokens: IdentityService | ExternalKeystone
+    identity: IdentityService     # administration (users, projects, keys) from the CLI
+    # The core's Identity port the faces use: the built-in identity, or an external Keystone
+    # for callers' tokens.
+    auth: Identity
     jobs: JobEngine
+    uploads: UploadWatch                     # heartbeats our uploads, recovers dead processes' ones
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
 
     def close(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.stop()
+        self.uploads.stop()
         self.jobs.stop()
         self.engine.dispose()
 
 
 def build(settings: Settings, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)
     engine = make_engine(settings.db_url)
     if migrate:
         with startup_lock(engine):      # processes starting together migrate one at a time
@@ -83,6 +87,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 disks=Qcow2DiskDriver(settings.data_dir / "disks",
                                       image_roots=[root for _, root in settings.file_stores()]),
                 hypervisor=QemuHypervisor(settings.data_dir / "run"), import_roots=list(settings.import_roots),
+                import_owners=settings.import_owner_uids(),
                 multi_store=settings.multi_store, fetcher=fetcher,
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
@@ -102,12 +107,17 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         with startup_lock(engine):
             seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
-    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
-    tokens = identity
+    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
+    if migrate:
+        with startup_lock(engine):
+            if identity.seal_plaintext_secrets():
+                forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
+    auth: Identity = identity
     if settings.keystone_url:
-        tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
-                                  settings.keystone_password, settings.keystone_project)
-    return Container(settings, engine, deps, identity, tokens, jobs, prefetcher=prefetcher)
+        auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
+                                settings.keystone_password, settings.keystone_project, local=identity)
+    uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
+    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher)
 
 
 def s3_connection(settings: Settings) -> S3Connection:
@@ -130,22 +140,34 @@ def make_stores(settings: Settings) -> dict[str, BlobStore]:
     return stores
 
 
+def _secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox.from_passphrase(settings.secret_key)
+    return SecretBox(load_or_create_key(settings.data_dir / "secret.key"))
+
+
+def _tighten(settings: Settings, engine: Engine) -> None:
+    """Files an earlier version left readable by others: the database, disks, stores, cache."""
+    for path in sqlite_files(engine):
+        tighten(path)
+    for name in ("admin-password", "clouds.yaml", "secret.key"):
+        tighten(settings.data_dir / name)
+    for sub in ("disks", "run"):
+        tighten_tree(settings.data_dir / sub)
+    for _, root in settings.file_stores():
+        tighten_tree(root, include_root=root.parent == settings.data_dir)
+    tighten_tree(settings.cache_dir, include_root=settings.cache_dir.parent == settings.data_dir)
+
+
 def recover_after_crash(container: Container) -> None:
-    """A single embedded process owns all uploads: what was in flight when it died is gone."""
-    if container.engine.dialect.name != "sqlite":
+    """At start: uploads of processes that are gone are undone, and this node's leftovers go."""
+    _tighten(container.settings, container.engine)
+    recover_uploads(container.deps, timedelta(seconds=container.settings.upload_stale_seconds))
+    if container.engine.dialect.name == "sqlite":
+        # A single embedded process (SQLite) owns all uploads: what was in flight when it died is gone.
+        reset_lost_uploads(container.deps)
         return
+    # Other processes may be writing to shared stores: only this host's dead writers' files go.
     for store in container.deps.stores.values():
-        store.cleanup_partial()
-    container.deps.disks.discard_all_work()
-    with container.engine.begin() as conn:
-        conn.execute(update(tables.images).where(tables.images.c.status == ImageStatus.SAVING.value)
-                     .values(status=ImageStatus.QUEUED.value, size=None, virtual_size=None,
-                             checksum=None, os_hash_algo=None, os_hash_value=None))
-        # A stage cut short left no staged data (its temp file went above): retryable again.
-        staging = container.deps.store(None)
-        uploading = conn.execute(select(tables.images.c.id)
-                                 .where(tables.images.c.status == ImageStatus.UPLOADING.value)).scalars().all()
-        lost = [image_id for image_id in uploading if not staging.exists(staging_key(image_id))]
-        if lost:
-            conn.execute(update(tables.images).where(tables.images.c.id.in_(lost))
-                         .values(status=ImageStatus.QUEUED.value))
+        if isinstance(store, LocalFileBlobStore):
+            store.cleanup_dead_partials()

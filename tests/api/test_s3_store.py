@@ -19,7 +19,8 @@ BUCKET_PREFIX = "imgs"
 
 
 def s3_env(swift_s3, tmp, bucket: str) -> dict[str, str]:
-    return {**swift_s3.env, "VMIMAGE_STORES": f"obj=s3://{bucket}/{BUCKET_PREFIX},local=file:{tmp}/local"}
+    return {**swift_s3.env, "VMIMAGE_STORES": f"obj=s3://{bucket}/{BUCKET_PREFIX},local=file:{tmp}/local",
+            "VMIMAGE_SHOW_LOCATIONS": "true"}
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from vmimage.core.buckets import BucketGrant
-from vmimage.core.images import Image
+from vmimage.core.identity import AccessKeyGrant, Project, Token
+from vmimage.core.images import Image, ImageStatus
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
 from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
                                    ResourceType)
+from vmimage.core.policy import Caller
 
 
 class BlobWriter(Protocol):
@@ -79,6 +82,8 @@ class ImageRepository(Protocol):
         """The image, deleted ones included (ids are never reused)."""
     def save(self, image: Image) -> None: ...
     def list(self, query: ImageQuery) -> list[Image]: ...
+    def ids_in_status(self, status: ImageStatus) -> list[str]:
+        """Every image in this status, of every project."""
     def usage(self, project_id: str) -> tuple[int, int]:
         """(number of live images, bytes of their data) for a project."""
     def lock_project(self, project_id: str) -> None:
@@ -105,8 +110,33 @@ class BucketObjects(Protocol):
         """The bucket as a blob store whose keys are object names; it creates no bucket."""
 
 
+@dataclass
+class Upload:
+    """Data on its way into a store for an image, owned by one process (see core/liveness.py)."""
+    image_id: str
+    status: str          # the image status the upload holds it in (saving, uploading)
+    store: str
+    key: str
+    worker: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class UploadRepository(Protocol):
+    def begin(self, upload: Upload) -> None:
+        """Record an upload (replacing a finished or abandoned record of the same image)."""
+    def end(self, image_id: str, worker: str) -> None:
+        """Forget the upload if this worker still owns it."""
+    def list(self) -> list[Upload]: ...
+    def get(self, image_id: str) -> Upload | None: ...
+    def heartbeat(self, worker: str, now: datetime) -> None: ...
+    def take_over(self, upload: Upload, worker: str, now: datetime) -> bool:
+        """Become the owner if the record is unchanged since it was read; whether we did."""
+
+
 class UnitOfWork(Protocol):
     images: ImageRepository
+    uploads: UploadRepository
     metadefs: "MetadefRepository"
     buckets: BucketGrantRepository
 
@@ -147,6 +177,8 @@ class DiskDriver(Protocol):
     def work_dir(self, job_id: str) -> str:
         """A scratch directory for one job; removed with discard_work."""
     def discard_work(self, job_id: str) -> None: ...
+    def discard_all_work(self) -> None:
+        """Every job's scratch directory (after a restart, no job is running)."""
 
 
 class Hypervisor(Protocol):
@@ -247,3 +279,26 @@ class MetadefRepository(Protocol):
     def get_association(self, namespace_id: str, resource_type: str) -> Association | None: ...
     def add_association(self, association: Association) -> None: ...
     def delete_association(self, namespace_id: str, resource_type: str) -> None: ...
+
+
+class Identity(Protocol):
+    """Who is calling. Faces resolve their callers through this port only: a Keystone
+    token, a user's password, or an access key whose secret signs the request."""
+
+    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+        """Issue a token for a Keystone v3 `auth` body (password or token method); client is
+        the caller's address, which failed logins are braked by (TooManyRequests)."""
+    def validate(self, token_id: str) -> Token:
+        """The live token of that id (scoped or not); Unauthenticated otherwise."""
+    def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
+        """The token another token asks about: only its own user, admins and services may
+        (Forbidden otherwise); NotFound when it is not a live token."""
+    def revoke(self, token_id: str) -> None: ...
+    def caller(self, token_id: str) -> Caller:
+        """The caller behind a project-scoped token; Unauthenticated otherwise."""
+    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
+        """The caller of a user name and password, in the user's default project."""
+    def access_key(self, access_key: str) -> AccessKeyGrant:
+        """The key's secret and caller, for a request signature check; Unauthenticated when
+        the key is unknown or its user cannot act."""
+    def list_projects(self) -> list[Project]: ...

@@ -12,14 +12,11 @@ from vmimage.core.services.host_files import import_host_file
 from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.contract import deps
 from vmimage.faces.http import json_object_body
 
 PREFIX = "/aries/api/v1"
 router = APIRouter(prefix=PREFIX)
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 @router.post("/image/create")
@@ -33,7 +30,7 @@ def create_image(request: Request, body: dict = Depends(json_object_body), who: 
 @router.get("/image/list")
 def list_images(request: Request, who: Caller = Depends(aries_caller)) -> list:
     query = t.image_query(dict(request.query_params))
-    return [t.image(i, source_path=False) for i in svc.list_images(deps(request), who, query)]
+    return [t.image(i, source_path=False) for i in svc.list_images(deps(request), who, query).items]
 
 
 @router.delete("/image/delete")

@@ -12,7 +12,8 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import buckets as bsvc
 from vmimage.faces.http import caller, json_object_body
 from vmimage.faces.native import translate as t
-from vmimage.faces.native.routes import PREFIX, deps
+from vmimage.faces.contract import deps
+from vmimage.faces.native.routes import PREFIX
 
 router = APIRouter(prefix=PREFIX)
 _IMPORT_FIELDS = {"name", "bucket", "key", "disk_format", "os_version", "min_disk", "store"}

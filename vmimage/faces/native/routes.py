@@ -11,15 +11,12 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
+from vmimage.faces.contract import deps
 from vmimage.faces.http import caller, json_object_body
 from vmimage.faces.native import translate as t
 
 PREFIX = "/vmimage/v1"
 router = APIRouter(prefix=PREFIX)
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 @router.post("/servers", status_code=201)

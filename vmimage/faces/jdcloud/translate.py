@@ -6,6 +6,7 @@ import re
 from urllib.parse import unquote
 from typing import Any
 
+from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
 from vmimage.core.images import Image, ImageSource, ImageStatus, Visibility
 from vmimage.core.policy import Caller
@@ -87,6 +88,9 @@ def status(image: Image | MachineImage) -> str:
 
 
 def platform(image: Image) -> str:
+    known = os_catalogue.CATALOGUE.get(image.os_version or "")
+    if known is not None and known.platform != "Other":
+        return "Windows Server" if known.platform == "Windows" else known.platform
     if image.os_distribution in _PLATFORMS:
         return _PLATFORMS[image.os_distribution]
     return "Other Windows" if image.os_family == "windows" else "Other Linux"

@@ -1,0 +1,119 @@
+"""JD Cloud images:import, :exportImage and imageTasks through the official SDK, on a real
+OpenStack Swift s3api with buckets granted to projects."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from jdcloud_sdk.services.vm.apis.DescribeImageRequest import DescribeImageParameters, DescribeImageRequest
+from jdcloud_sdk.services.vm.apis.ExportImageRequest import ExportImageParameters, ExportImageRequest
+from jdcloud_sdk.services.vm.apis.ImageTasksRequest import ImageTasksParameters, ImageTasksRequest
+from jdcloud_sdk.services.vm.apis.ImportImageRequest import ImportImageParameters, ImportImageRequest
+
+from tests.api.test_jdcloud import REGION, access_key, error_of, vm_client
+from tests.conftest import start_server
+
+
+@pytest.fixture(scope="module")
+def jsrv(tmp_path_factory, database_factory, swift_s3):
+    srv = start_server(tmp_path_factory.mktemp("jdbuckets"), database_factory(), **swift_s3.env)
+    srv.s3 = swift_s3.client()
+    srv.endpoint = swift_s3.endpoint
+    srv.bucket, srv.other = f"jd-{uuid.uuid4().hex[:8]}", f"jd-other-{uuid.uuid4().hex[:8]}"
+    for bucket in (srv.bucket, srv.other):
+        srv.s3.create_bucket(Bucket=bucket)
+    json.loads(srv.admin_cli("bucket", "grant", srv.bucket, "--project", "demo"))
+    srv.demo = vm_client(srv, access_key(srv, "demo"))
+    srv.alt = vm_client(srv, access_key(srv, "alt"))
+    yield srv
+    srv.stop()
+
+
+def import_params(url: str, name: str, fmt: str = "qcow2") -> ImportImageParameters:
+    params = ImportImageParameters(REGION, "x86_64", "linux", "Ubuntu", fmt, 40, url, name)
+    params.setOsVersion("Ubuntu 22.04 server 64bit")
+    params.setDescription("imported")
+    return params
+
+
+def task(client, task_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        params = ImageTasksParameters(REGION)
+        params.setTaskIds([task_id])
+        resp = client.send(ImageTasksRequest(params))
+        assert resp.error is None, resp.error.message
+        (found,) = resp.result["taskSet"]
+        if found["taskStatus"] in ("finished", "failed"):
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.3)
+
+
+def glance_image(srv, name: str) -> dict:
+    with srv.client("demo") as http:
+        (image,) = [i for i in http.get("/v2/images", params={"limit": 1000}).json()["images"] if i["name"] == name]
+    return image
+
+
+def test_import_to_ready_then_export(jsrv, images_dir):
+    qcow2 = (images_dir / "disk.qcow2").read_bytes()
+    jsrv.s3.put_object(Bucket=jsrv.bucket, Key="in/disk.qcow2", Body=qcow2)
+    resp = jsrv.demo.send(ImportImageRequest(import_params(f"{jsrv.endpoint}/{jsrv.bucket}/in/disk.qcow2",
+                                                           "imported-1")))
+    assert resp.error is None, resp.error.message
+    image_id, task_id = resp.result["imageId"], resp.result["importTaskId"]
+    assert image_id.startswith("img-") and len(image_id) == 14
+    jsrv.imported = image_id
+    done = task(jsrv.demo, task_id)
+    assert (done["taskStatus"], done["action"], done["imageId"]) == ("finished", "ImportImage", image_id)
+    image = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, image_id))).result["image"]
+    assert (image["status"], image["name"], image["platform"], image["osVersion"]) == (
+        "ready", "imported-1", "Ubuntu", "Ubuntu 22.04 server 64bit")
+    assert image["imported"] is True and image["systemDiskSizeGB"] == 40 and image["architecture"] == "x86_64"
+    with jsrv.client("demo") as http:
+        assert http.get(f"/v2/images/{glance_image(jsrv, 'imported-1')['id']}/file").content == qcow2
+
+    params = ExportImageParameters(REGION, image_id, "any-role", f"s3://{jsrv.bucket}")
+    params.setOssPrefix("exp/")
+    resp = jsrv.demo.send(ExportImageRequest(params))
+    assert resp.error is None, resp.error.message
+    done = task(jsrv.demo, resp.result["exportTaskId"])
+    assert (done["taskStatus"], done["action"]) == ("finished", "ExportImage")
+    assert done["ossObject"].startswith("exp/")
+    assert jsrv.s3.get_object(Bucket=jsrv.bucket, Key=done["ossObject"])["Body"].read() == qcow2
+
+    params = ImageTasksParameters(REGION)
+    params.setTaskAction("ExportImage")
+    assert {t["action"] for t in jsrv.demo.send(ImageTasksRequest(params)).result["taskSet"]} == {"ExportImage"}
+
+
+def test_declared_format_is_checked_against_the_bytes(jsrv, images_dir):
+    jsrv.s3.put_object(Bucket=jsrv.bucket, Key="in/really.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
+    resp = jsrv.demo.send(ImportImageRequest(import_params(f"s3://{jsrv.bucket}/in/really.qcow2", "liar", "vmdk")))
+    assert resp.error is None, resp.error.message
+    done = task(jsrv.demo, resp.result["importTaskId"])
+    assert done["taskStatus"] == "failed" and done["errorInfo"]
+    resp = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, resp.result["imageId"])))
+    assert error_of(resp)[:2] == (404, "NOT_FOUND")
+
+
+def test_buckets_not_granted_are_refused_and_nothing_is_created(jsrv, images_dir):
+    jsrv.s3.put_object(Bucket=jsrv.other, Key="in/disk.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
+    with jsrv.client("demo") as http:
+        before = len(http.get("/v2/images").json()["images"])
+        resp = jsrv.demo.send(ImportImageRequest(import_params(f"s3://{jsrv.other}/in/disk.qcow2", "nope")))
+        assert error_of(resp)[:2] == (400, "INVALID_ARGUMENT")
+        assert jsrv.other in error_of(resp)[2]
+        # another project's key cannot use demo's bucket either
+        resp = jsrv.alt.send(ImportImageRequest(import_params(f"s3://{jsrv.bucket}/in/disk.qcow2", "theft")))
+        assert error_of(resp)[:2] == (400, "INVALID_ARGUMENT")
+        assert len(http.get("/v2/images").json()["images"]) == before
+    resp = jsrv.demo.send(ImportImageRequest(import_params("ftp://x/y", "bad-url")))
+    assert error_of(resp)[:2] == (400, "INVALID_ARGUMENT")
+    params = ExportImageParameters(REGION, jsrv.imported, "any-role", f"http://127.0.0.1:1/{jsrv.other}")
+    assert error_of(jsrv.demo.send(ExportImageRequest(params)))[:2] == (400, "INVALID_ARGUMENT")
+    assert "Contents" not in jsrv.s3.list_objects_v2(Bucket=jsrv.other, Prefix="exp")

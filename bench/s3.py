@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -170,6 +171,8 @@ def main() -> None:
                   f"(per run {', '.join(f'{a / b:.2f}' for a, b in zip(down_v, down_d))})")
     finally:
         swift.stop()
+        if not args.keep:
+            shutil.rmtree(swift.dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ peer, the same clients against one process of the same setup, in the same run.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,6 +69,8 @@ def main() -> None:
         subprocess.run(["bash", str(script), "stop", str(work / "scale")], env=env, timeout=120)
         swift.stop()
         drop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from vmimage.faces.glance_v2 import routes as glance_routes
 from vmimage.faces.glance_v2.errors import glance_error, handle_core_error
 from vmimage.faces.http import RequestIdMiddleware, allowed_methods
 from vmimage.faces.keystone import routes as keystone_routes
+from vmimage.faces.limits import BodyLimits
 from vmimage.faces.native import routes as native_routes
 from vmimage.faces.native.errors import native_error
 
@@ -88,5 +89,7 @@ def create_app(container: Container) -> FastAPI:
             return aries_body(500, "InternalError")
         return glance_error(500, "Internal error")
 
+    app.add_middleware(BodyLimits, max_json_bytes=container.settings.max_json_bytes,
+                       idle_seconds=container.settings.upload_idle_seconds)
     app.add_middleware(RequestIdMiddleware)
     return app

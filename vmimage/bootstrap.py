@@ -19,6 +19,7 @@ from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.images import ImageStatus, staging_key
 from vmimage.core.quotas import Limits
+from vmimage.core.upload_slots import UploadSlots
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
@@ -76,7 +77,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 multi_store=settings.multi_store, fetcher=fetcher,
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
-                import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds))
+                import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds),
+                upload_slots=UploadSlots(settings.uploads_per_project))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler()},
                      EngineSettings(workers=settings.job_workers))

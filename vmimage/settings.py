@@ -68,6 +68,12 @@ class Settings:
     cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
     cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())
     cache_max_bytes: int = field(default_factory=lambda: _int("VMIMAGE_CACHE_MAX_BYTES", 10 << 30))
+    # Byte cap of every request body but image data (413 beyond).
+    max_json_bytes: int = field(default_factory=lambda: _int("VMIMAGE_MAX_JSON_BYTES", 1 << 20))
+    # A request body (image data included) that sends nothing for this long fails (0: never).
+    upload_idle_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_IDLE_SECONDS", 60))
+    # Concurrent uploads and stages per project in one process (429 beyond; -1: no limit).
+    uploads_per_project: int = field(default_factory=lambda: _int("VMIMAGE_UPLOADS_PER_PROJECT", 8))
 
     @property
     def db_url(self) -> str:

@@ -19,7 +19,10 @@
     ├── Unauthenticated          no, or no valid, credentials
     ├── QuotaExceeded            a per-project or per-image limit would be passed
     │   └── TooLarge             the data passes the configured size cap
-    └── BackendUnavailable       a store or other dependency cannot serve now
+    ├── BackendUnavailable       a store or other dependency cannot serve now
+    ├── RequestTooLarge          a request body passes the byte cap of its kind (limit)
+    ├── Throttled                too many of these at once; retry_after (seconds) says when to retry
+    └── Stalled                  the caller stopped sending a request body (idle_seconds)
 """
 
 from __future__ import annotations
@@ -112,3 +115,15 @@ class TooLarge(QuotaExceeded):
 
 class BackendUnavailable(VmImageError):
     code = "backend_unavailable"
+
+
+class RequestTooLarge(VmImageError):
+    code = "request_too_large"
+
+
+class Throttled(VmImageError):
+    code = "throttled"
+
+
+class Stalled(VmImageError):
+    code = "stalled"

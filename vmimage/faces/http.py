@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 import uuid
 from collections.abc import Iterator
@@ -13,6 +12,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmimage.core import errors as e
+from vmimage.faces.limits import read_json
 
 # Core error -> HTTP status as Glance answers; the native API answers the same way.
 GLANCE_STYLE_STATUS: dict[type[e.VmImageError], int] = {
@@ -25,7 +25,16 @@ GLANCE_STYLE_STATUS: dict[type[e.VmImageError], int] = {
     e.Unauthenticated: 401,
     e.QuotaExceeded: 413,
     e.BackendUnavailable: 503,
+    e.RequestTooLarge: 413,
+    e.Throttled: 429,
+    e.Stalled: 408,
 }
+
+
+def retry_after(exc: e.VmImageError) -> dict[str, str]:
+    """Retry-After for an error that says when to try again (Throttled)."""
+    seconds = exc.fields.get("retry_after")
+    return {"Retry-After": str(seconds)} if seconds is not None else {}
 
 
 def status_for(exc: BaseException, table: dict[type, int]) -> int:
@@ -45,10 +54,7 @@ def caller(request: Request):
 
 async def json_object_body(request: Request) -> dict:
     """The request's JSON object body (an empty body is {}); Invalid otherwise."""
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise e.Invalid("Malformed JSON in request body") from None
+    data = await read_json(request, empty={})
     if not isinstance(data, dict):
         raise e.Invalid("Request body must be a JSON object")
     return data
@@ -135,6 +141,8 @@ class BodyBridge:
             item = self._queue.get()
             if item is _END:
                 return
+            if isinstance(item, e.VmImageError):     # the body read was refused (stalled)
+                raise item
             if isinstance(item, BaseException):
                 raise ConnectionAbortedError("client went away during the upload") from item
             self._loop.call_soon_threadsafe(self._slots.release)

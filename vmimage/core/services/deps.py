@@ -10,6 +10,7 @@ from vmimage.core.errors import Invalid
 from vmimage.core.ports import (BlobStore, ContentInspector, DiskDriver, Hypervisor, ImageCache,
                                 UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
+from vmimage.core.upload_slots import UploadSlots
 
 
 def utcnow() -> datetime:
@@ -40,6 +41,8 @@ class Deps:
     # This node's image cache (None: caching is off) and the wake-up of its prefetcher.
     cache: ImageCache | None = None
     wake_prefetcher: Callable[[], None] = lambda: None
+    # Concurrent uploads and stages per project (this process).
+    upload_slots: UploadSlots = field(default_factory=UploadSlots)
 
     @property
     def writable_stores(self) -> list[str]:

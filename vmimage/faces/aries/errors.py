@@ -36,6 +36,9 @@ MESSAGES = {
     "MethodNotAllowed": "不支持的请求方法",
     "ServiceUnavailable": "服务暂不可用",
     "InternalError": "内部错误",
+    "RequestTooLarge": "请求体过大",
+    "TooManyRequests": "请求过于频繁",
+    "RequestTimeout": "请求超时",
 }
 
 BY_CLASS: dict[type[e.VmImageError], tuple[int, str]] = {
@@ -52,6 +55,9 @@ BY_CLASS: dict[type[e.VmImageError], tuple[int, str]] = {
     e.Unauthenticated: (401, "Unauthorized"),
     e.QuotaExceeded: (400, "QuotaExceeded"),
     e.BackendUnavailable: (503, "ServiceUnavailable"),
+    e.RequestTooLarge: (413, "RequestTooLarge"),
+    e.Throttled: (429, "TooManyRequests"),
+    e.Stalled: (408, "RequestTimeout"),
 }
 
 # (error class, the field naming the entity) -> (status, code)
@@ -79,8 +85,8 @@ BY_ROUTE: dict[tuple[str, str], dict[str, str]] = {
 }
 
 
-def aries_body(status: int, code: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status)
+def aries_body(status: int, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status, headers=headers)
 
 
 def _classify(exc: e.VmImageError) -> tuple[int, str]:
@@ -98,7 +104,9 @@ def _classify(exc: e.VmImageError) -> tuple[int, str]:
 def aries_error(request: Request, exc: e.VmImageError, prefix: str) -> JSONResponse:
     status, code = _classify(exc)
     route = (request.method, request.url.path[len(prefix):])
-    return aries_body(status, BY_ROUTE.get(route, {}).get(code, code))
+    seconds = exc.fields.get("retry_after")
+    return aries_body(status, BY_ROUTE.get(route, {}).get(code, code),
+                      {"Retry-After": str(seconds)} if seconds is not None else None)
 
 
 def aries_http_error(status: int) -> JSONResponse:

@@ -25,7 +25,7 @@ def _images_of(request: Request, who: Caller, servers: list) -> dict:
 
 
 @router.post("/server/create")
-def create_server(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_server(request: Request, who: Caller = Depends(aries_caller), body: dict = Depends(json_object_body)) -> dict:
     spec, image_ref = t.create_server_body(body)
     image = refs.find_image_by_ref(deps(request), who, image_ref)
     server = svc.create_server(deps(request), who, {**spec, "image_id": image.id})
@@ -70,7 +70,7 @@ def delete_server(request: Request, server_ref: str | None = None, who: Caller =
 
 
 @router.post("/volume/create")
-def create_volume(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_volume(request: Request, who: Caller = Depends(aries_caller), body: dict = Depends(json_object_body)) -> dict:
     volume = svc.create_volume(deps(request), who, t.create_volume_body(body))
     return {**t.volume(volume, {}), "type": body["type"]}
 

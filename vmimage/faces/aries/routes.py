@@ -23,7 +23,7 @@ def deps(request: Request):
 
 
 @router.post("/image/create")
-def create_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_image(request: Request, who: Caller = Depends(aries_caller), body: dict = Depends(json_object_body)) -> dict:
     attributes, source_path = t.create_image_body(body)
     image = import_host_file(deps(request), who, source_path, attributes, {}, unique_name=True)
     return {"image": t.image(image, updated_at=False)}
@@ -50,7 +50,7 @@ def describe_image(request: Request, image_id: str, who: Caller = Depends(aries_
 
 
 @router.put("/image")
-def update_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def update_image(request: Request, who: Caller = Depends(aries_caller), body: dict = Depends(json_object_body)) -> dict:
     seq, changes = t.update_image_body(body)
     image = refs.load_image_by_seq(deps(request), who, seq)
     return t.image(svc.update_image(deps(request), who, image.id, changes, unique_name=True))

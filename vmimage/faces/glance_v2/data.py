@@ -14,6 +14,7 @@ from vmimage.core.services.image_data import open_image_data, upload_image_data
 from vmimage.faces.glance_v2.errors import glance_error
 from vmimage.faces.glance_v2.routes import container
 from vmimage.faces.http import BodyBridge, caller
+from vmimage.faces.limits import run_upload, streams_body
 
 router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -41,7 +42,7 @@ async def receive_body(request: Request, use_case, *args) -> Response:
     bridge = BodyBridge(request)
     pump = asyncio.create_task(bridge.pump())
     try:
-        await run_in_threadpool(use_case, *args, bridge, declared)
+        await run_upload(use_case, *args, bridge, declared)   # not on the shared pool's threads
     finally:
         bridge.stop()
         if not pump.done():
@@ -55,6 +56,7 @@ def _upload(deps, who, image_id, store, chunks, declared):
 
 
 @router.put("/v2/images/{image_id}/file", status_code=204)
+@streams_body
 async def upload(request: Request, image_id: str) -> Response:
     who = await run_in_threadpool(caller, request)
     return await receive_body(request, _upload, container(request).deps, who, image_id,

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
-from vmimage.faces.http import GLANCE_STYLE_STATUS, status_for
+from vmimage.faces.http import GLANCE_STYLE_STATUS, retry_after, status_for
 
 
 def glance_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -19,5 +19,5 @@ def glance_error(status: int, message: str, headers: dict[str, str] | None = Non
 
 async def handle_core_error(_request: Request, exc: e.VmImageError) -> JSONResponse:
     status = status_for(exc, GLANCE_STYLE_STATUS)
-    headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if status == 401 else None
-    return glance_error(status, exc.message, headers)
+    headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if status == 401 else {}
+    return glance_error(status, exc.message, {**headers, **retry_after(exc)} or None)

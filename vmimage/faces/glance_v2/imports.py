@@ -20,11 +20,13 @@ from vmimage.faces.glance_v2.data import receive_body
 from vmimage.faces.glance_v2.errors import glance_error
 from vmimage.faces.glance_v2.routes import container, image_view
 from vmimage.faces.http import caller
+from vmimage.faces.limits import read_json, streams_body
 
 router = APIRouter()
 
 
 @router.put("/v2/images/{image_id}/stage", status_code=204)
+@streams_body
 async def stage(request: Request, image_id: str) -> Response:
     who = await run_in_threadpool(caller, request)
     return await receive_body(request, isvc.stage_image_data, container(request).deps, who, image_id)
@@ -62,7 +64,7 @@ def import_body_to_core(body: Any, header_store: str | None, request_id: str | N
 @router.post("/v2/images/{image_id}/import", status_code=202)
 async def start_import(request: Request, image_id: str) -> Response:
     who = await run_in_threadpool(caller, request)
-    req = import_body_to_core(t.parse_json(await request.body()), request.headers.get("x-image-meta-store"),
+    req = import_body_to_core(await read_json(request), request.headers.get("x-image-meta-store"),
                               getattr(request.state, "request_id", None))
     await run_in_threadpool(isvc.start_import, container(request).deps, who, image_id, req)
     return Response(status_code=202)
@@ -77,7 +79,7 @@ def image_tasks(request: Request, image_id: str, who: Caller = Depends(caller)) 
 @router.post("/v2/images/{image_id}/locations", status_code=202)
 async def add_location(request: Request, image_id: str) -> Response:
     who = await run_in_threadpool(caller, request)
-    body = t.parse_json(await request.body())
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise Invalid("Request body must be a JSON object")
     await run_in_threadpool(lsvc.add_location, container(request).deps, who, image_id, body.get("url"),
@@ -129,7 +131,7 @@ def delete_from_store(request: Request, store: str, image_id: str, who: Caller =
 @router.post("/v2/tasks", status_code=201)
 async def create_task(request: Request) -> JSONResponse:
     who = await run_in_threadpool(caller, request)
-    body = t.parse_json(await request.body())
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise Invalid("Request body must be a JSON object")
     task_input = body.get("input")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from vmimage.core.listing import COMPARE_OPS, IN_FILTER_KEYS, ImageQuery, ListSc
 from vmimage.core.members import Member
 from vmimage.core.services import tasks
 from vmimage.core.services.images import Change
+from vmimage.faces import limits
 
 # Glance attribute name -> core attribute name (for the ones the core types itself).
 GLANCE_TO_CORE = {
@@ -271,7 +271,4 @@ def page_links(params: list[tuple[str, str]], images: list[Image], limit: int) -
 
 
 def parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        raise Invalid("Malformed JSON in request body") from None
+    return limits.parse_json(raw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vmimage.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from vmimage.faces.limits import read_json
 from vmimage.identity.model import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 
 router = APIRouter(prefix="/identity")
@@ -75,10 +75,7 @@ def token_body(request: Request, token: Token) -> dict[str, Any]:
 
 
 async def _body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"null")
-    except ValueError:
-        raise Invalid("Malformed JSON in request body") from None
+    return await read_json(request)
 
 
 @router.post("/v3/auth/tokens")

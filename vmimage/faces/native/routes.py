@@ -23,7 +23,7 @@ def deps(request: Request):
 
 
 @router.post("/servers", status_code=201)
-def create_server(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def create_server(request: Request, who: Caller = Depends(caller), spec: dict = Depends(json_object_body)):
     return JSONResponse({"server": t.server(svc.create_server(deps(request), who, spec))}, status_code=201)
 
 
@@ -52,14 +52,14 @@ def server_action(request: Request, server_id: str, action: str, who: Caller = D
 
 
 @router.post("/servers/{server_id}/images", status_code=202)
-def server_image(request: Request, server_id: str, spec: dict = Depends(json_object_body),
-                 who: Caller = Depends(caller)):
+def server_image(request: Request, server_id: str, who: Caller = Depends(caller),
+                 spec: dict = Depends(json_object_body)):
     job = isvc.create_server_image(deps(request), who, server_id, spec)
     return JSONResponse({"job": t.job(job)}, status_code=202)
 
 
 @router.post("/volumes", status_code=201)
-def create_volume(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def create_volume(request: Request, who: Caller = Depends(caller), spec: dict = Depends(json_object_body)):
     return JSONResponse({"volume": t.volume(svc.create_volume(deps(request), who, spec))}, status_code=201)
 
 
@@ -80,7 +80,7 @@ def delete_volume(request: Request, volume_id: str, who: Caller = Depends(caller
 
 
 @router.post("/volumes/{volume_id}/attach")
-def attach(request: Request, volume_id: str, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def attach(request: Request, volume_id: str, who: Caller = Depends(caller), spec: dict = Depends(json_object_body)):
     if not isinstance(spec.get("server_id"), str):
         raise Invalid("'server_id' is required")
     return {"volume": t.volume(svc.attach_volume(deps(request), who, volume_id, spec["server_id"],
@@ -93,13 +93,13 @@ def detach(request: Request, volume_id: str, who: Caller = Depends(caller)) -> d
 
 
 @router.post("/volumes/{volume_id}/images", status_code=202)
-def volume_image(request: Request, volume_id: str, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def volume_image(request: Request, volume_id: str, who: Caller = Depends(caller), spec: dict = Depends(json_object_body)):
     return JSONResponse({"job": t.job(isvc.create_volume_image(deps(request), who, volume_id, spec))},
                         status_code=202)
 
 
 @router.post("/snapshots", status_code=201)
-def create_snapshot(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def create_snapshot(request: Request, who: Caller = Depends(caller), spec: dict = Depends(json_object_body)):
     if not isinstance(spec.get("volume_id"), str):
         raise Invalid("'volume_id' is required")
     snap = svc.create_snapshot(deps(request), who, spec["volume_id"], spec.get("name"))

@@ -45,9 +45,12 @@ def _bool(key: str, value: Any) -> bool:
     return value
 
 
+MAX_MIN_SIZE = (1 << 31) - 1     # min_disk (GB) and min_ram (MB) are 32-bit, as in Glance's database
+
+
 def _int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Invalid(f"'{key}' must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MIN_SIZE:
+        raise Invalid(f"'{key}' must be an integer from 0 to {MAX_MIN_SIZE}", field=key)
     return value
 
 

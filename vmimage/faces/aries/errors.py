@@ -77,6 +77,11 @@ BY_FIELD: dict[str, str] = {
     "memory_mb": "InvalidMemorySize",
     "size_gb": "InvalidDiskSize",
     "type": "InvalidDiskType",
+    # the same values as the dialect names them, refused by the body's model
+    "cpu_core_count": "InvalidCPUCore",
+    "memory_size": "InvalidMemorySize",
+    "size": "InvalidDiskSize",
+    "source_path": "InvalidSourcePath",
 }
 
 # (method, path after the prefix) -> {code: code on this route}

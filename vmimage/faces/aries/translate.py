@@ -12,6 +12,7 @@ from vmimage.core.images import Image
 from vmimage.core.inventory import SYSTEM_DEVICE, Server, ServerStatus, Volume
 from vmimage.core.listing import ImageQuery
 from vmimage.core.services.images import Change
+from vmimage.faces.bodies import INT63_MAX
 
 # Aries image field -> core attribute
 IMAGE_FIELDS = {"name": "name", "os_type": "os_family", "os_name": "os_distribution", "description": "description"}
@@ -28,7 +29,7 @@ def iso(dt: datetime | None) -> str | None:
 def positive_int(value: Any, what: str) -> int:
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT63_MAX:
         raise Invalid(f"'{what}' must be a positive integer", field=what)
     return value
 

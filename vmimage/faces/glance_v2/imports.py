@@ -19,6 +19,7 @@ from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.data import receive_body
 from vmimage.faces.glance_v2.errors import glance_error
 from vmimage.faces.glance_v2.routes import container, image_view
+from vmimage.faces.bodies import INT63_MAX
 from vmimage.faces.http import caller
 from vmimage.faces.limits import read_json, streams_body
 
@@ -147,7 +148,7 @@ async def create_task(request: Request) -> JSONResponse:
 def list_tasks(request: Request, who: Caller = Depends(caller)) -> dict:
     params = dict(request.query_params)
     limit = params.get("limit")
-    if limit is not None and not limit.isdigit():
+    if limit is not None and not (limit.isascii() and limit.isdigit() and int(limit) <= INT63_MAX):
         raise Invalid("'limit' must be a non-negative integer")
     page = tsvc.list_tasks(container(request).deps, who, status=params.get("status"),
                            task_type=params.get("type"), limit=None if limit is None else int(limit),

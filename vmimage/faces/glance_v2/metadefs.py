@@ -18,6 +18,7 @@ from vmimage.core import metadefs as md
 from vmimage.core.errors import Forbidden, Invalid, NotFound
 from vmimage.core.policy import Caller
 from vmimage.core.services import metadefs as svc
+from vmimage.faces.bodies import INT63_MAX
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.metadef_schemas import METADEF_SCHEMAS
 from vmimage.faces.http import caller
@@ -52,9 +53,12 @@ def _int(value: str | None, what: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise Invalid(f"{what} param must be an integer") from None
+    if not 0 <= number <= INT63_MAX:
+        raise Invalid(f"{what} param must be an integer from 0 to {INT63_MAX}")
+    return number
 
 
 def _list_query(request: Request) -> md.ListQuery:

@@ -17,6 +17,7 @@ from vmimage.core.members import Member
 from vmimage.core.services import tasks
 from vmimage.core.services.images import Change
 from vmimage.faces import limits
+from vmimage.faces.bodies import INT63_MAX
 
 # Glance attribute name -> core attribute name (for the ones the core types itself).
 GLANCE_TO_CORE = {
@@ -171,6 +172,8 @@ def _int_param(name: str, raw: str) -> int:
         raise Invalid(f"'{name}' must be an integer") from None
     if value < 0:
         raise Invalid(f"'{name}' must not be negative")
+    if value > INT63_MAX:
+        raise Invalid(f"'{name}' is too large")
     return value
 
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vmimage.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Forbidden, NotFound, Unauthenticated
+from vmimage.faces.bodies import validated
+from vmimage.faces.keystone.schemas import AuthRequest
 from vmimage.faces.limits import read_json
 from vmimage.identity.model import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 
@@ -80,9 +82,8 @@ async def _body(request: Request) -> Any:
 
 @router.post("/v3/auth/tokens")
 async def issue(request: Request) -> JSONResponse:
-    body = await _body(request)
-    if not isinstance(body, dict) or not isinstance(body.get("auth"), dict):
-        raise Invalid("Expecting an 'auth' object")
+    # A null is an absent key, as in Keystone's schema.
+    body = validated(AuthRequest, await _body(request)).model_dump(exclude_unset=True, exclude_none=True)
     token = await run_in_threadpool(request.app.state.container.identity.authenticate, body["auth"])
     return JSONResponse(token_body(request, token), status_code=201,
                         headers={"X-Subject-Token": token.id})

@@ -77,15 +77,15 @@ class BodyLimits:
             return
         declared = _declared_length(scope)
         cap, idle = self.max_json_bytes, self.idle_seconds
-        state = {"read": 0, "done": False, "refused": False}
+        state = {"read": 0, "done": False, "refused": False, "responding": False}
 
         def refuse(exc: Exception) -> Exception:
             state["refused"] = True
             return exc
 
         async def limited_receive() -> Message:
-            if state["done"]:       # after the body: waiting for a disconnect is not a body read
-                return await receive()
+            if state["done"] or state["responding"]:
+                return await receive()     # waiting for a disconnect is not a body read
             capped = not _streams(scope)
             if capped and declared is not None and declared > cap:
                 raise refuse(RequestTooLarge(f"Request body is larger than {cap} bytes", limit=cap))
@@ -93,6 +93,8 @@ class BodyLimits:
                 async with asyncio.timeout(idle if idle > 0 else None):
                     message = await receive()
             except TimeoutError:
+                if state["responding"]:     # the answer went out meanwhile (a download)
+                    return await receive()
                 raise refuse(Stalled(f"No request data arrived for {idle:g} seconds",
                                      idle_seconds=idle)) from None
             if message["type"] != "http.request":
@@ -101,13 +103,15 @@ class BodyLimits:
             state["read"] += len(message.get("body", b""))
             if not message.get("more_body", False):
                 state["done"] = True
-            if capped and state["read"] > cap:
+            if capped and state["read"] > cap and not state["responding"]:
                 raise refuse(RequestTooLarge(f"Request body is larger than {cap} bytes", limit=cap))
             return message
 
         async def closing_send(message: Message) -> None:
-            if message["type"] == "http.response.start" and state["refused"]:
-                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            if message["type"] == "http.response.start":
+                state["responding"] = True
+                if state["refused"]:
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
             await send(message)
 
         await self.app(scope, limited_receive, closing_send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
@@ -13,11 +13,10 @@ from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
-from vmimage.adapters.db import tables
 from vmimage.adapters.db.engine import make_engine, upgrade_schema
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
-from vmimage.core.images import ImageStatus, staging_key
+from vmimage.core.ports import Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
 from vmimage.core.url_filter import UrlPolicy
@@ -26,7 +25,8 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
-from vmimage.core.services.imports import ImportHandler
+from vmimage.core.services.import_job import ImportHandler
+from vmimage.core.services.intake import reset_lost_uploads
 from vmimage.core.services.location_import import KIND as LOCATION_IMPORT
 from vmimage.core.services.location_import import LocationImportHandler
 from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
@@ -43,9 +43,10 @@ class Container:
     settings: Settings
     engine: Engine
     deps: Deps
-    identity: IdentityService
-    # Validates callers' tokens: the built-in identity or an external Keystone.
-    tokens: IdentityService | ExternalKeystone
+    identity: IdentityService     # administration (users, projects, keys) from the CLI
+    # The core's Identity port the faces use: the built-in identity, or an external Keystone
+    # for callers' tokens.
+    auth: Identity
     jobs: JobEngine
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
 
@@ -91,29 +92,14 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
-    tokens = identity
+    auth: Identity = identity
     if settings.keystone_url:
-        tokens = ExternalKeystone(settings.keystone_url, settings.keystone_user,
-                                  settings.keystone_password, settings.keystone_project)
-    return Container(settings, engine, deps, identity, tokens, jobs, prefetcher=prefetcher)
+        auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
+                                settings.keystone_password, settings.keystone_project, local=identity)
+    return Container(settings, engine, deps, identity, auth, jobs, prefetcher=prefetcher)
 
 
 def recover_after_crash(container: Container) -> None:
-    """A single embedded process owns all uploads: what was in flight when it died is gone."""
-    if container.engine.dialect.name != "sqlite":
-        return
-    for store in container.deps.stores.values():
-        store.cleanup_partial()
-    container.deps.disks.discard_all_work()
-    with container.engine.begin() as conn:
-        conn.execute(update(tables.images).where(tables.images.c.status == ImageStatus.SAVING.value)
-                     .values(status=ImageStatus.QUEUED.value, size=None, virtual_size=None,
-                             checksum=None, os_hash_algo=None, os_hash_value=None))
-        # A stage cut short left no staged data (its temp file went above): retryable again.
-        staging = container.deps.store(None)
-        uploading = conn.execute(select(tables.images.c.id)
-                                 .where(tables.images.c.status == ImageStatus.UPLOADING.value)).scalars().all()
-        lost = [image_id for image_id in uploading if not staging.exists(staging_key(image_id))]
-        if lost:
-            conn.execute(update(tables.images).where(tables.images.c.id.in_(lost))
-                         .values(status=ImageStatus.QUEUED.value))
+    """A single embedded process (SQLite) owns all uploads: what was in flight when it died is gone."""
+    if container.engine.dialect.name == "sqlite":
+        reset_lost_uploads(container.deps)

@@ -59,6 +59,7 @@ VOLUME_TYPES: dict[str, tuple[int, int, int]] = {
 }
 SYSTEM_DEVICE = "vda"
 _DEVICE = re.compile(r"^vd[b-z]$")
+MAX_DATA_DISKS = 25          # vdb to vdz
 MAX_DISK_GB = 16384
 MAX_CPU_COUNT = 64
 MAX_MEMORY_MB = 1 << 20

@@ -8,12 +8,12 @@ from datetime import datetime
 
 from vmimage.core.errors import Invalid
 from vmimage.core.images import OsFamily
+from vmimage.core.paging import DEFAULT_LIMIT, page_size
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
              "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner", "seq")
 IN_FILTER_KEYS = ("id", "name", "status", "disk_format", "container_format")
 COMPARE_OPS = ("gt", "gte", "eq", "neq", "lt", "lte")
-MAX_LIMIT = 1000
 
 
 class ListScope(enum.StrEnum):
@@ -50,7 +50,7 @@ class ImageQuery:
     os_hidden: bool | None = None            # None = hide hidden images
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
     marker: str | None = None
-    limit: int | None = 25                   # None: every match (callers without paging)
+    limit: int | None = DEFAULT_LIMIT        # None: every match (callers without paging)
 
     def validate(self) -> None:
         for key, direction in self.sort:
@@ -60,10 +60,7 @@ class ImageQuery:
                 raise Invalid(f"Unknown sort direction '{direction}'")
         if "os_family" in self.equals and self.equals["os_family"] not in tuple(OsFamily):
             raise Invalid(f"os_family must be one of {', '.join(OsFamily)}", field="os_family")
-        if self.limit is not None:
-            if self.limit < 0:
-                raise Invalid("limit must not be negative")
-            self.limit = min(self.limit, MAX_LIMIT)
+        self.limit = page_size(self.limit, default=None)
         if self.member_status not in ("accepted", "pending", "rejected", "all"):
             raise Invalid("member_status must be accepted, pending, rejected or all")
         if self.size_min is not None and self.size_max is not None and self.size_min > self.size_max:

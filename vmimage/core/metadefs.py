@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from vmimage.core.errors import Forbidden, Invalid, NotFound, Protected
-from vmimage.core.policy import Caller
+from vmimage.core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, page_size  # noqa: F401 (the catalogue's limits)
+from vmimage.core.policy import Caller, owns
 
 VISIBILITIES = ("public", "private")
 PROPERTY_TYPES = ("array", "boolean", "integer", "number", "object", "string")
@@ -25,7 +26,6 @@ DESCRIPTION_MAX = 500       # a namespace's description
 OWNER_MAX = 255
 NAMESPACE_SORT_KEYS = ("created_at", "updated_at", "namespace", "display_name", "visibility", "owner")
 CHILD_SORT_KEYS = ("created_at", "updated_at", "name")
-DEFAULT_LIMIT, MAX_LIMIT = 25, 1000
 
 
 @dataclass
@@ -320,8 +320,7 @@ def namespace_spec(data: Any, with_content: bool = True) -> NamespaceSpec:
 
 def can_read(caller: Caller, namespace: Namespace) -> bool:
     """Public namespaces are everyone's; private ones their project's (and an admin's)."""
-    return (caller.is_admin or namespace.visibility == "public" or namespace.owner is None
-            or namespace.owner == caller.project_id)
+    return namespace.visibility == "public" or namespace.owner is None or owns(caller, namespace.owner)
 
 
 def check_readable(caller: Caller, namespace: Namespace | None, name: str) -> Namespace:
@@ -359,15 +358,10 @@ class ListQuery:
             raise Invalid(f"Invalid sort key '{self.sort_key}'; one of {', '.join(sort_keys)}")
         if self.sort_dir not in ("asc", "desc"):
             raise Invalid(f"Invalid sort direction '{self.sort_dir}'")
-        if self.limit is None:
-            self.limit = default_limit
-        elif self.limit < 0:
-            raise Invalid("limit must be at least 0")
-        if self.limit is not None:
-            self.limit = min(self.limit, MAX_LIMIT)
+        self.limit = page_size(self.limit, default_limit)
 
 
-def page(items: list, query: ListQuery, name_of) -> list:
+def page(items: list, query: ListQuery, name_of) -> Page:
     """Sorted by query.sort_key (names break ties), then the page after the marker."""
     def key(item):
         value = getattr(item, query.sort_key)
@@ -379,7 +373,7 @@ def page(items: list, query: ListQuery, name_of) -> list:
         if query.marker not in names:
             raise NotFound(f"Marker '{query.marker}' was not found")
         ordered = ordered[names.index(query.marker) + 1:]
-    return ordered if query.limit is None else ordered[:query.limit]
+    return Page.cut(ordered, query.limit)
 
 
 def prefixed(content: NamespaceContent, resource_type: str) -> NamespaceContent:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmimage.core.errors import Forbidden, NotFound
 from vmimage.core.images import Image, Visibility
@@ -50,9 +51,22 @@ def require_admin(caller: Caller, what: str) -> None:
         raise Forbidden(f"Only an administrator may {what}")
 
 
+def owns(caller: Caller, owner: str | None) -> bool:
+    """The one ownership rule: what a project owns is its own (and every admin's)."""
+    return caller.is_admin or (owner is not None and owner == caller.project_id)
+
+
+def require_owned(caller: Caller, entity: Any, what: str, ident: str):
+    """The entity (anything with a project_id) if it exists and is the caller's own;
+    NotFound otherwise, so that another project's entity does not show it exists."""
+    if entity is None or not owns(caller, entity.project_id):
+        raise NotFound(f"{what} {ident} not found", id=ident, **{f"{what.lower()}_id": ident})
+    return entity
+
+
 def can_see(caller: Caller, image: Image, member_status: str | None) -> bool:
     """member_status is the caller's membership status on the image, if any."""
-    if caller.is_admin or image.owner == caller.project_id:
+    if owns(caller, image.owner):
         return True
     if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
         return True
@@ -67,7 +81,7 @@ def check_visible(caller: Caller, image: Image | None, member_status: str | None
 
 def is_owner(caller: Caller, image: Image) -> bool:
     """The image's project, or an admin: who may see where an image came from."""
-    return caller.is_admin or image.owner == caller.project_id
+    return owns(caller, image.owner)
 
 
 def can_see_locations(caller: Caller, image: Image) -> bool:
@@ -78,5 +92,5 @@ def can_see_locations(caller: Caller, image: Image) -> bool:
 def require_owner(caller: Caller, image: Image) -> None:
     """Writes to an image belong to its project (or an admin)."""
     require_writer(caller)
-    if not (caller.is_admin or image.owner == caller.project_id):
+    if not owns(caller, image.owner):
         raise Forbidden("Only the image's project may change it", image_id=image.id)

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vmimage.core.images import Image
+from vmimage.core.identity import AccessKeyGrant, Project, Token
+from vmimage.core.images import Image, ImageStatus
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
 from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
                                    ResourceType)
+from vmimage.core.policy import Caller
 
 
 class BlobWriter(Protocol):
@@ -78,6 +80,8 @@ class ImageRepository(Protocol):
         """The image, deleted ones included (ids are never reused)."""
     def save(self, image: Image) -> None: ...
     def list(self, query: ImageQuery) -> list[Image]: ...
+    def ids_in_status(self, status: ImageStatus) -> list[str]:
+        """Every image in this status, of every project."""
     def usage(self, project_id: str) -> tuple[int, int]:
         """(number of live images, bytes of their data) for a project."""
     def lock_project(self, project_id: str) -> None:
@@ -130,6 +134,8 @@ class DiskDriver(Protocol):
     def work_dir(self, job_id: str) -> str:
         """A scratch directory for one job; removed with discard_work."""
     def discard_work(self, job_id: str) -> None: ...
+    def discard_all_work(self) -> None:
+        """Every job's scratch directory (after a restart, no job is running)."""
 
 
 class Hypervisor(Protocol):
@@ -230,3 +236,22 @@ class MetadefRepository(Protocol):
     def get_association(self, namespace_id: str, resource_type: str) -> Association | None: ...
     def add_association(self, association: Association) -> None: ...
     def delete_association(self, namespace_id: str, resource_type: str) -> None: ...
+
+
+class Identity(Protocol):
+    """Who is calling. Faces resolve their callers through this port only: a Keystone
+    token, a user's password, or an access key whose secret signs the request."""
+
+    def authenticate(self, auth: dict) -> Token:
+        """Issue a token for a Keystone v3 `auth` body (password or token method)."""
+    def validate(self, token_id: str) -> Token:
+        """The live token of that id (scoped or not); Unauthenticated otherwise."""
+    def revoke(self, token_id: str) -> None: ...
+    def caller(self, token_id: str) -> Caller:
+        """The caller behind a project-scoped token; Unauthenticated otherwise."""
+    def caller_for_password(self, user_name: str, password: str) -> Caller:
+        """The caller of a user name and password, in the user's default project."""
+    def access_key(self, access_key: str) -> AccessKeyGrant:
+        """The key's secret and caller, for a request signature check; Unauthenticated when
+        the key is unknown or its user cannot act."""
+    def list_projects(self) -> list[Project]: ...

@@ -16,8 +16,8 @@ from starlette.requests import Request
 
 from vmimage.core.errors import Invalid
 from vmimage.faces.http import json_object_body
+from vmimage.faces.limits import INT63_MAX
 
-INT63_MAX = (1 << 63) - 1
 Int63 = Annotated[StrictInt, Field(ge=-INT63_MAX - 1, le=INT63_MAX)]
 Name = Annotated[StrictStr, Field(max_length=255)]
 Ident = Annotated[StrictStr, Field(max_length=255)]

@@ -1,21 +1,30 @@
-"""HTTP plumbing every face uses: request ids, 405 with Allow, and the upload body bridge."""
+"""What every face shares: the JSON body, time and query-parameter parsers, the request id,
+the caller behind an OpenStack token, 405's Allow list, and the upload body bridge."""
 
 from __future__ import annotations
 
 import asyncio
 import queue
-import uuid
-from collections.abc import Iterator
+from http import HTTPStatus
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmimage.core import errors as e
-from vmimage.faces.limits import read_json
+from vmimage.core.policy import Caller
+from vmimage.faces import limits
+from vmimage.faces.contract import FaceContext, face_context
 
-# Core error -> HTTP status as Glance answers; the native API answers the same way.
-GLANCE_STYLE_STATUS: dict[type[e.VmImageError], int] = {
+# The usual HTTP status of each core error family; a face's table starts from it.
+REST_STATUS: dict[type[e.VmImageError], int] = {
     e.NotFound: 404,
     e.Gone: 410,
     e.Conflict: 409,
@@ -44,44 +53,126 @@ def status_for(exc: BaseException, table: dict[type, int]) -> int:
     return 500
 
 
-def caller(request: Request):
+def openstack_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenStack's error body (Glance, Keystone): a dict of dicts, each with "message", the
+    shape glanceclient, keystoneauth and openstacksdk all read."""
+    body = {"error": {"code": status, "title": HTTPStatus(status).phrase, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class OpenStackErrors:
+    """The error table of the OpenStack faces (Glance v2, Keystone v3)."""
+
+    def core(self, _request: Request, exc: e.VmImageError) -> JSONResponse:
+        status = status_for(exc, REST_STATUS)
+        headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if status == 401 else {}
+        return openstack_error(status, exc.message, {**headers, **retry_after(exc)} or None)
+
+    def http(self, request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            return openstack_error(405, "Method not allowed", {"Allow": ", ".join(allowed_methods(request))})
+        return openstack_error(exc.status_code, str(exc.detail))
+
+    def invalid(self, _request: Request, exc: RequestValidationError) -> JSONResponse:
+        return openstack_error(400, f"Invalid request: {exc.errors()}")
+
+    def internal(self, _request: Request) -> JSONResponse:
+        return openstack_error(500, "Internal error")
+
+
+def caller(request: Request) -> Caller:
     """The core Caller behind the request's Keystone token (X-Auth-Token)."""
     token = request.headers.get("x-auth-token")
     if not token:
         raise e.Unauthenticated("This server could not verify that you are authorized")
-    return request.app.state.container.tokens.caller(token)
+    return face_context(request).identity.caller(token)
+
+
+async def caller_async(request: Request) -> Caller:
+    """caller() off the event loop, for routes that read their body themselves."""
+    return await run_in_threadpool(caller, request)
+
+
+# --- request bodies -----------------------------------------------------------------------
+
+def parse_json(raw: bytes, empty: Any = None) -> Any:
+    """The JSON value of a body (`empty` when there is none); Invalid when malformed or
+    nested too deeply (limits.parse_json). Its size was capped while it was read (BodyLimits)."""
+    return limits.parse_json(raw, empty)
+
+
+def json_object(data: Any, message: str = "Request body must be a JSON object") -> dict:
+    if not isinstance(data, dict):
+        raise e.Invalid(message)
+    return data
 
 
 async def json_object_body(request: Request) -> dict:
     """The request's JSON object body (an empty body is {}); Invalid otherwise."""
-    data = await read_json(request, empty={})
-    if not isinstance(data, dict):
-        raise e.Invalid("Request body must be a JSON object")
-    return data
+    return json_object(parse_json(await request.body(), {}))
 
 
-_COALESCE = 4 << 20     # hand the core 4 MiB buffers, not the server's small reads
-_IN_FLIGHT = 4          # buffers queued between the event loop and the core thread
-_END = object()
+# --- values on the wire ---------------------------------------------------------------------
+
+def iso_time(dt: datetime | None, fraction: bool = False) -> str | None:
+    """UTC ISO-8601 with a Z (microseconds with fraction=True); None stays None."""
+    if dt is None:
+        return None
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if fraction else "%Y-%m-%dT%H:%M:%SZ")
 
 
-class RequestIdMiddleware:
-    """Adds x-openstack-request-id to every response (pure ASGI: streaming stays cheap)."""
+def int_param(raw: Any, what: str, minimum: int | None = 0) -> int:
+    """An integer given as text (query parameter, header) or as a JSON number, >= minimum."""
+    if isinstance(raw, str) and raw.strip().removeprefix("-").isdigit() and raw.strip().isascii():
+        value = int(raw)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        raise e.Invalid(f"'{what}' must be an integer", field=what)
+    if minimum is not None and value < minimum:
+        raise e.Invalid(f"'{what}' must be at least {minimum}", field=what)
+    if not -limits.INT63_MAX - 1 <= value <= limits.INT63_MAX:
+        raise e.Invalid(f"'{what}' is out of range", field=what)
+    return value
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def bool_param(raw: str, what: str) -> bool:
+    """true/false in a query string (also 1/0, yes/no)."""
+    low = raw.strip().lower()
+    if low in ("true", "1", "yes", "on"):
+        return True
+    if low in ("false", "0", "no", "off"):
+        return False
+    raise e.Invalid(f"'{what}' must be true or false", field=what)
+
+
+def request_id(request: Request) -> str | None:
+    """The id this request answers with (the face's request-id header)."""
+    return getattr(request.state, "request_id", None)
+
+
+class FaceMiddleware:
+    """Puts the face's context and a request id on every request and the id on every
+    response (pure ASGI: streaming stays cheap)."""
+
+    def __init__(self, app: ASGIApp, context: FaceContext, header: str, new_id: Callable[[], str]) -> None:
         self.app = app
+        self.context = context
+        self.header = header.lower().encode()
+        self.new_id = new_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = f"req-{uuid.uuid4()}".encode()
-        scope.setdefault("state", {})["request_id"] = rid.decode()
+        rid = self.new_id()
+        state = scope.setdefault("state", {})
+        state["request_id"], state["face_context"] = rid, self.context
+        header, value = self.header, rid.encode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-openstack-request-id", rid)]
+                message["headers"] = list(message.get("headers", [])) + [(header, value)]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -92,6 +183,11 @@ def allowed_methods(request: Request) -> list[str]:
     return [method for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
             if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
                    for route in request.app.router.routes)]
+
+
+_COALESCE = 4 << 20     # hand the core 4 MiB buffers, not the server's small reads
+_IN_FLIGHT = 4          # buffers queued between the event loop and the core thread
+_END = object()
 
 
 class BodyBridge:

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vmimage.core.errors import Invalid, RequestTooLarge, Stalled
 
 MAX_DEPTH = 32
+INT63_MAX = (1 << 63) - 1       # the largest integer any face accepts (a signed 64-bit column)
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"')          # a JSON string (the text is valid JSON)
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _DELTA = [0] * 256

@@ -1,4 +1,7 @@
-"""Trust an external Keystone: validate callers' tokens against its /v3/auth/tokens."""
+"""Trust an external Keystone: validate callers' tokens against its /v3/auth/tokens.
+
+The rest of the Identity port (issuing tokens, passwords, access keys) stays with vmimage's
+own identity, which this adapter is given as `local`."""
 
 from __future__ import annotations
 
@@ -8,14 +11,17 @@ import time
 import httpx
 
 from vmimage.core.errors import BackendUnavailable, Unauthenticated
+from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.policy import Caller, expand_roles
+from vmimage.core.ports import Identity
 
 _CACHE_SECONDS = 30.0
 
 
 class ExternalKeystone:
-    def __init__(self, url: str, username: str, password: str, project: str,
+    def __init__(self, url: str, username: str, password: str, project: str, local: Identity,
                  domain: str = "Default", timeout: float = 10.0) -> None:
+        self._local = local
         self.url = url.rstrip("/")
         if not self.url.endswith("/v3"):
             self.url += "/v3"
@@ -66,3 +72,23 @@ class ExternalKeystone:
         with self._lock:
             self._cache[token_id] = (time.monotonic() + _CACHE_SECONDS, caller)
         return caller
+
+    # --- what vmimage's own identity answers ------------------------------------------------
+
+    def authenticate(self, auth: dict) -> Token:
+        return self._local.authenticate(auth)
+
+    def validate(self, token_id: str) -> Token:
+        return self._local.validate(token_id)
+
+    def revoke(self, token_id: str) -> None:
+        self._local.revoke(token_id)
+
+    def caller_for_password(self, user_name: str, password: str) -> Caller:
+        return self._local.caller_for_password(user_name, password)
+
+    def access_key(self, access_key: str) -> AccessKeyGrant:
+        return self._local.access_key(access_key)
+
+    def list_projects(self) -> list[Project]:
+        return self._local.list_projects()

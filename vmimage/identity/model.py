@@ -1,33 +1,13 @@
-"""Identity entities (Keystone v3 shaped)."""
+"""Identity records only the identity adapter sees; the entities faces see are in core/identity.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
-DEFAULT_DOMAIN_ID = "default"
-DEFAULT_DOMAIN_NAME = "Default"
-ROLES = ("admin", "member", "reader")
+from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, Project, Token, User
 
-
-@dataclass
-class Project:
-    id: str
-    name: str
-    domain_id: str = DEFAULT_DOMAIN_ID
-    enabled: bool = True
-    created_at: datetime | None = None
-
-
-@dataclass
-class User:
-    id: str
-    name: str
-    password_hash: str
-    domain_id: str = DEFAULT_DOMAIN_ID
-    enabled: bool = True
-    default_project_id: str | None = None
-    created_at: datetime | None = None
+__all__ = ["DEFAULT_DOMAIN_ID", "DEFAULT_DOMAIN_NAME", "ROLES", "AccessKey", "Project", "Token", "TokenRecord", "User"]
 
 
 @dataclass
@@ -40,26 +20,3 @@ class TokenRecord:
     issued_at: datetime
     expires_at: datetime
     revoked: bool = False
-
-
-@dataclass
-class AccessKey:
-    access_key: str
-    secret: str
-    user_id: str
-    project_id: str | None
-    created_at: datetime | None = None
-
-
-@dataclass
-class Token:
-    """A validated token with everything a Keystone token body shows."""
-    id: str
-    user: User
-    project: Project | None
-    roles: frozenset[str]
-    methods: list[str]
-    audit_id: str
-    issued_at: datetime
-    expires_at: datetime
-    extra: dict = field(default_factory=dict)

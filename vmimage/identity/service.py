@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Duplicate, Invalid, NotFound, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
-from vmimage.identity.model import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, Project,
-                                    Token, TokenRecord, User)
+from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
+                                   Project, Token, User)
+from vmimage.identity.model import TokenRecord
 from vmimage.identity.passwords import hash_password, verify_password
 
 _CACHE_SECONDS = 30.0
@@ -38,7 +39,7 @@ def _resolve_domain(domain: dict | None) -> str | None:
 
 
 class IdentityService:
-    """Keystone-compatible identity held in vmimage's own database."""
+    """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
     def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1)) -> None:
         self._uow = uow
@@ -208,6 +209,18 @@ class IdentityService:
         if project is None or not roles:
             raise Unauthenticated("The user has no role on its default project")
         return Caller(user.id, project.id, expand_roles(roles))
+
+    def access_key(self, access_key: str) -> AccessKeyGrant:
+        with self._uow() as uow:
+            key = uow.identity.get_access_key(access_key) if access_key else None
+            user = uow.identity.find_user(key.user_id) if key else None
+            project = uow.identity.find_project(key.project_id) if key and key.project_id else None
+            roles = uow.identity.roles_on(user.id, project.id) if user and project else set()
+        if key is None or user is None or not user.enabled:
+            raise Unauthenticated("The access key is unknown")
+        if project is None or not roles:
+            raise Unauthenticated("The access key's user has no role on its project")
+        return AccessKeyGrant(key.secret, Caller(user.id, project.id, expand_roles(roles)))
 
     def bootstrap_admin(self, password: str) -> bool:
         """Create the admin project and user once; returns True when it did."""

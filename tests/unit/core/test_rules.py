@@ -51,3 +51,16 @@ def test_query_validation_clamps_and_refuses():
     assert q.limit == 1000
     with pytest.raises(Invalid):
         ImageQuery(project_id="p", sort=[("bogus", "asc")]).validate()
+
+
+def test_one_paging_rule():
+    from vmimage.core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, fetch_size, page_size
+    assert page_size(None) == DEFAULT_LIMIT and page_size(None, default=None) is None
+    assert page_size(5) == 5 and page_size(10 ** 6) == MAX_LIMIT
+    with pytest.raises(Invalid):
+        page_size(-1)
+    assert fetch_size(3) == 4 and fetch_size(None) is None
+    assert Page.cut([1, 2, 3, 4], 3) == Page([1, 2, 3], True)
+    assert Page.cut([1, 2, 3], 3) == Page([1, 2, 3], False)
+    assert Page.numbered(list(range(10)), 2, 4) == Page([4, 5, 6, 7], True)
+    assert Page.numbered(list(range(10)), 3, 4) == Page([8, 9], False)

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from vmimage.adapters.db.tables import access_keys, project_quotas, projects, role_assignments, tokens, users
-from vmimage.identity.model import AccessKey, Project, TokenRecord, User
+from vmimage.core.identity import AccessKey, Project, User
+from vmimage.identity.model import TokenRecord
 
 
 class SqlIdentityRepository:

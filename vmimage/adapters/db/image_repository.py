@@ -176,6 +176,10 @@ class SqlImageRepository:
             stmt = stmt.where(images.c.owner == owner)
         return [r[0] for r in self.conn.execute(stmt.order_by(images.c.seq))]
 
+    def ids_in_status(self, status) -> list[str]:
+        """Every image in this status, of every project."""
+        return list(self.conn.execute(select(images.c.id).where(images.c.status == status.value)).scalars())
+
     def usage(self, project_id: str) -> tuple[int, int]:
         count, total = self.conn.execute(_USAGE, {"project_id": project_id}).one()
         return int(count), int(total)

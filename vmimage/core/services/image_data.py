@@ -6,14 +6,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from vmimage.core.errors import Conflict, Forbidden, Gone, Invalid, VmImageError
-from vmimage.core.formats import decide
-from vmimage.core.images import Image, ImageStatus, Location, require_formats
+from vmimage.core.images import Image, ImageStatus, Location
 from vmimage.core.policy import Caller, require_owner
-from vmimage.core.quotas import check_declared_size, check_image_bytes
 from vmimage.core.services.cache import through_cache
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.streaming import stream_into_store
+from vmimage.core.services.intake import activate_from_stream, back_to_queued, start_upload, write_inspected
 
 
 def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
@@ -24,7 +22,7 @@ def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterabl
         with deps.uow(write=True) as uow:
             image = find_visible(uow, caller, image_id, for_update=True)
             require_owner(caller, image)
-            image = _begin_saving(deps, uow, image, declared_size)
+            start_upload(deps, uow, image, ImageStatus.SAVING, declared_size)
         return receive_data(deps, image, chunks, store, declared_size)
 
 
@@ -34,20 +32,8 @@ def begin_saving(deps: Deps, image_id: str) -> Image:
         image = uow.images.get(image_id, for_update=True)
         if image is None or image.status == ImageStatus.DELETED:
             raise Gone("Image was deleted before its data arrived", image_id=image_id)
-        return _begin_saving(deps, uow, image, None)
-
-
-def _begin_saving(deps: Deps, uow, image: Image, declared_size: int | None) -> Image:
-    if image.status != ImageStatus.QUEUED:
-        raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
-    require_formats(image)
-    limits = deps.limits_for(uow, image.owner)
-    check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
-    image.move_to(ImageStatus.SAVING)
-    image.updated_at = deps.clock()
-    uow.images.save(image)
-    uow.commit()
-    return image
+        start_upload(deps, uow, image, ImageStatus.SAVING)
+        return image
 
 
 def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None = None,
@@ -58,19 +44,10 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
     with deps.uow() as uow:
         limits = deps.limits_for(uow, image.owner)
     try:
-        writer = blob_store.writer(image_id)
+        result, verdict = write_inspected(deps, blob_store, image_id, chunks, image, limits.max_image_size,
+                                          declared_size)
     except BaseException:
-        _back_to_queued(deps, image_id)
-        raise
-    try:
-        result = stream_into_store(chunks, writer, deps.new_inspector(),
-                                   limits.max_image_size, declared_size)
-        verdict = decide(image.disk_format, image.container_format, result.report, result.size,
-                         deps.enforce_format_match)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        _back_to_queued(deps, image_id)
+        back_to_queued(deps, image_id, ImageStatus.SAVING)
         raise
 
     with deps.uow(write=True) as uow:
@@ -81,7 +58,8 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
                 raise Gone("Image was deleted during the upload", image_id=image_id)
             if image.status != ImageStatus.SAVING:
                 raise Conflict(f"Image went to '{image.status}' during the upload")
-            check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], result.size)
+            activate_from_stream(deps, uow, image, result, verdict, limits=limits,
+                                 locations=[Location(blob_store.name, image_id)])
         except VmImageError:
             blob_store.delete(image_id)
             if image is not None and image.status == ImageStatus.SAVING:
@@ -89,24 +67,9 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
                 uow.images.save(image)
                 uow.commit()
             raise
-        image.size, image.virtual_size = result.size, verdict.virtual_size
-        image.checksum, image.os_hash_algo, image.os_hash_value = result.md5, "sha512", result.sha512
-        image.locations = [Location(blob_store.name, image_id)]
-        image.move_to(ImageStatus.ACTIVE)
-        image.updated_at = deps.clock()
         uow.images.save(image)
         uow.commit()
     return image
-
-
-def _back_to_queued(deps: Deps, image_id: str) -> None:
-    with deps.uow(write=True) as uow:
-        image = uow.images.get(image_id, for_update=True)
-        if image is not None and image.status == ImageStatus.SAVING:
-            image.move_to(ImageStatus.QUEUED)
-            image.updated_at = deps.clock()
-            uow.images.save(image)
-            uow.commit()
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmimage.core import os_catalogue
@@ -13,6 +13,7 @@ from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, Boot
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
 from vmimage.core.listing import ImageQuery
+from vmimage.core.paging import Page, fetch_size
 from vmimage.core.policy import Caller, check_visible, require_admin, require_owner, require_writer
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.quotas import check_image_count, check_per_image
@@ -177,16 +178,17 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
     return image
 
 
-def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> list[Image]:
+def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> Page[Image]:
     query.project_id, query.is_admin = caller.project_id, caller.is_admin
     query.validate()
+    size = query.limit
     with deps.uow() as uow:
         if query.marker is not None:
             marker = uow.images.get(query.marker)
             if marker is None or marker.status == ImageStatus.DELETED:
                 raise Invalid("Marker not found", marker=query.marker)
             find_visible(uow, caller, query.marker)
-        return uow.images.list(query)
+        return Page.cut(uow.images.list(replace(query, limit=fetch_size(size))), size)
 
 
 def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change],

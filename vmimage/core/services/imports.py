@@ -1,5 +1,6 @@
 """Interoperable import: stage data, then import it (glance-direct), fetch it from a URL
-(web-download) or copy an active image's data to more stores (copy-image) — as jobs.
+(web-download) or copy an active image's data to more stores (copy-image) — as jobs
+(the job itself: import_job.py).
 
 The image carries the import's progress for every reader to see, in reserved properties:
 the lock (the id of the job that holds it), the stores still to do, the stores that failed.
@@ -7,20 +8,17 @@ the lock (the id of the job that holds it), the stores still to do, the stores t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmimage.core.errors import BackendUnavailable, Conflict, Forbidden, Gone, Invalid
-from vmimage.core.formats import FormatVerdict, decide
-from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, require_formats, staging_key
+from vmimage.core.errors import Conflict, Gone, Invalid
+from vmimage.core.images import Image, ImageStatus, require_formats, staging_key
 from vmimage.core.jobs import Job, JobStatus, new_job_id
 from vmimage.core.policy import Caller, require_admin, require_owner
-from vmimage.core.quotas import check_declared_size, check_image_bytes, check_size_cap
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.streaming import StreamResult, stream_into_store
+from vmimage.core.services.intake import back_to_queued, start_upload, write_inspected
 
 KIND = "image_import"
 GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE = "glance-direct", "web-download", "copy-image"
@@ -59,43 +57,21 @@ def _stage(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes], d
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
-        if image.status != ImageStatus.QUEUED:
-            raise Conflict(f"Image in status '{image.status}' cannot be staged", image_id=image_id)
-        limits = deps.limits_for(uow, image.owner)
-        check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
-        image.move_to(ImageStatus.UPLOADING)
-        image.updated_at = deps.clock()
-        uow.images.save(image)
-        uow.commit()
+        limits = start_upload(deps, uow, image, ImageStatus.UPLOADING, declared_size)
     staging = deps.store(None)
-    writer = staging.writer(staging_key(image_id))
     try:
-        # Sizes and safety now; the hashes come from the import's own pass over this data.
-        result = stream_into_store(chunks, writer, deps.new_inspector(), limits.max_image_size, declared_size,
-                                   digests=False)
-        # Unsafe content is refused now, not after the caller asked to import it.
-        decide(image.disk_format, image.container_format, result.report, result.size,
-               deps.enforce_format_match)
-        writer.commit()
+        # Sizes and safety now (unsafe content is refused before anyone asks to import it);
+        # the hashes come from the import's own pass over this data.
+        write_inspected(deps, staging, staging_key(image_id), chunks, image, limits.max_image_size,
+                        declared_size, digests=False)
     except BaseException:
-        writer.abort()
-        _back_to_queued(deps, image_id, ImageStatus.UPLOADING)
+        back_to_queued(deps, image_id, ImageStatus.UPLOADING)
         raise
     with deps.uow() as uow:
         current = uow.images.get(image_id)
     if current is None or current.status != ImageStatus.UPLOADING:
         staging.delete(staging_key(image_id))
         raise Gone("Image was deleted while its data was staged", image_id=image_id)
-
-
-def _back_to_queued(deps: Deps, image_id: str, from_status: ImageStatus) -> None:
-    with deps.uow(write=True) as uow:
-        image = uow.images.get(image_id, for_update=True)
-        if image is not None and image.status == from_status:
-            image.move_to(ImageStatus.QUEUED)
-            image.updated_at = deps.clock()
-            uow.images.save(image)
-            uow.commit()
 
 
 # --- import request -----------------------------------------------------------------------
@@ -200,207 +176,6 @@ def hand_to_job(deps: Deps, uow, image: Image, job: Job, to_importing: bool) -> 
     deps.submit_job()
 
 
-def image_tasks(deps: Deps, caller: Caller, image_id: str) -> list[Job]:
-    with deps.uow() as uow:
-        find_visible(uow, caller, image_id)
-        return uow.jobs.for_image(image_id)
-
-
-# --- the job ------------------------------------------------------------------------------
-
-class ImportHandler:
-    """Runs one import; every image write re-checks that this job still holds the lock."""
-
-    def run(self, deps: Deps, job: Job, progress) -> dict:
-        p = job.payload
-        if p["method"] == COPY_IMAGE:
-            return self._copy(deps, job, progress)
-        return self._import(deps, job, progress)
-
-    def cleanup(self, deps: Deps, job: Job) -> None:
-        """A failed or interrupted import: no staged or half-imported data, image retryable."""
-        p = job.payload
-        image_id = p["image_id"]
-        written = []
-        with deps.uow(write=True) as uow:
-            image = uow.images.get(image_id, for_update=True)
-            if image is None or image.properties.get(LOCK) != job.id:
-                return
-            if p["method"] != COPY_IMAGE and image.status == ImageStatus.IMPORTING:
-                image.move_to(ImageStatus.QUEUED)
-                written = [loc for loc in image.locations]
-                image.locations = []
-            left = [s for s in image.properties.get(IMPORTING, "").split(",") if s]
-            failed = [s for s in image.properties.get(FAILED, "").split(",") if s]
-            image.properties.pop(LOCK, None)
-            image.properties[IMPORTING] = ""
-            image.properties[FAILED] = ",".join(dict.fromkeys(failed + left))
-            image.updated_at = deps.clock()
-            uow.images.save(image)
-            uow.commit()
-        for loc in written:
-            deps.store(loc.store).delete(loc.key)
-        if p["method"] != COPY_IMAGE:
-            deps.store(None).delete(staging_key(image_id))
-            deps.store(None).cleanup_partial(staging_key(image_id))   # a write the process never ended
-        for name in p["stores"]:
-            if name in deps.stores and not deps.stores[name].read_only:
-                _discard_partial(deps, name, image_id)
-
-    # glance-direct and web-download --------------------------------------------------------
-
-    def _import(self, deps: Deps, job: Job, progress) -> dict:
-        p = job.payload
-        image_id, targets = p["image_id"], p["stores"]
-        image = self._image(deps, job)
-        staging = deps.store(None)
-        key = staging_key(image_id)
-        limits = project_limits(deps, image.owner)
-        if p["method"] == WEB_DOWNLOAD:
-            fetched = deps.fetcher.open(p["uri"])
-            if fetched.size is not None:
-                check_size_cap(limits, fetched.size)
-            writer = staging.writer(key)
-            try:
-                stream_into_store(fetched, writer, deps.new_inspector(), limits.max_image_size, None, digests=False)
-                writer.commit()
-            except BaseException:
-                writer.abort()
-                fetched.close()
-                raise
-        elif not staging.exists(key):
-            raise Gone("The staged data is gone", image_id=image_id)
-        progress(20)
-        disk_format = image.disk_format
-        if deps.import_convert_to and disk_format != deps.import_convert_to:
-            disk_format = _convert_staged(deps, job, image)
-        progress(40)
-
-        done: list[str] = []
-        result: StreamResult | None = None
-        verdict: FormatVerdict | None = None
-        for name in targets:
-            try:
-                if result is None:
-                    # The first store gets the data through the full pipeline: sizes, hashes
-                    # and the format verdict come from this pass.
-                    writer = deps.store(name).writer(image_id)
-                    try:
-                        result = stream_into_store(staging.read(key), writer, deps.new_inspector(),
-                                                   limits.max_image_size, None)
-                        verdict = decide(disk_format, image.container_format, result.report, result.size,
-                                         deps.enforce_format_match)
-                        writer.commit()
-                    except BaseException:
-                        writer.abort()
-                        result = None
-                        raise
-                else:
-                    _copy_blob(deps, staging, key, name, image_id)
-                done.append(name)
-                self._progress_props(deps, job, done=name)
-            except BackendUnavailable:
-                # A store that fails; the data itself was fine.
-                self._progress_props(deps, job, failed=name)
-                if p["all_stores_must_succeed"]:
-                    raise BackendUnavailable(f"Store '{name}' failed and all stores must succeed",
-                                             store=name) from None
-            progress(40 + 60 * (len(done) + 1) // (len(targets) + 1))
-        if not done:
-            raise BackendUnavailable("No store took the image's data", image_id=image_id)
-
-        with deps.uow(write=True) as uow:
-            uow.images.lock_project(image.owner)
-            image = self._image(deps, job, uow)
-            check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], result.size)
-            image.size, image.virtual_size = result.size, verdict.virtual_size
-            image.checksum, image.os_hash_algo, image.os_hash_value = result.md5, "sha512", result.sha512
-            image.disk_format = disk_format
-            image.locations = [Location(name, image_id) for name in done]
-            image.move_to(ImageStatus.ACTIVE)
-            image.properties.pop(LOCK, None)
-            image.properties[IMPORTING] = ""
-            image.updated_at = deps.clock()
-            uow.images.save(image)
-            uow.commit()
-        staging.delete(key)
-        return {"image_id": image_id, "stores": done}
-
-    # copy-image ----------------------------------------------------------------------------
-
-    def _copy(self, deps: Deps, job: Job, progress) -> dict:
-        p = job.payload
-        image_id = p["image_id"]
-        image = self._image(deps, job)
-        source = next((loc for loc in image.locations
-                       if loc.store in deps.stores and not deps.stores[loc.store].read_only), None)
-        if source is None:
-            raise Conflict("Image has no data in a store to copy from", image_id=image_id)
-        copied: list[str] = []
-        try:
-            for i, name in enumerate(p["stores"]):
-                try:
-                    _copy_blob(deps, deps.store(source.store), source.key, name, image_id)
-                except BackendUnavailable:
-                    self._progress_props(deps, job, failed=name)
-                    if p["all_stores_must_succeed"]:
-                        raise
-                    continue
-                with deps.uow(write=True) as uow:
-                    image = self._image(deps, job, uow)
-                    if image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
-                        raise Gone("Image left active during the copy", image_id=image_id)
-                    image.locations.append(Location(name, image_id))
-                    _drop_from(image, IMPORTING, name)
-                    image.updated_at = deps.clock()
-                    uow.images.save(image)
-                    uow.commit()
-                copied.append(name)
-                progress(100 * (i + 1) // (len(p["stores"]) + 1))
-        except BaseException:
-            # All or nothing: the copies this job made go again.
-            self._remove_copies(deps, job, copied)
-            raise
-        with deps.uow(write=True) as uow:
-            image = self._image(deps, job, uow)
-            image.properties.pop(LOCK, None)
-            image.properties[IMPORTING] = ""
-            image.updated_at = deps.clock()
-            uow.images.save(image)
-            uow.commit()
-        return {"image_id": image_id, "stores": copied}
-
-    def _remove_copies(self, deps: Deps, job: Job, copied: list[str]) -> None:
-        if not copied:
-            return
-        image_id = job.payload["image_id"]
-        with deps.uow(write=True) as uow:
-            image = uow.images.get(image_id, for_update=True)
-            if image is not None and image.properties.get(LOCK) == job.id:
-                image.locations = [loc for loc in image.locations if loc.store not in copied]
-                uow.images.save(image)
-                uow.commit()
-        for name in copied:
-            deps.store(name).delete(image_id)
-
-    # helpers -------------------------------------------------------------------------------
-
-    def _image(self, deps: Deps, job: Job, uow=None) -> Image:
-        return locked_image(deps, job, uow)
-
-    def _progress_props(self, deps: Deps, job: Job, done: str | None = None, failed: str | None = None) -> None:
-        with deps.uow(write=True) as uow:
-            image = self._image(deps, job, uow)
-            for name in filter(None, (done, failed)):
-                _drop_from(image, IMPORTING, name)
-            if failed:
-                failures = [s for s in image.properties.get(FAILED, "").split(",") if s]
-                image.properties[FAILED] = ",".join(dict.fromkeys(failures + [failed]))
-            image.updated_at = deps.clock()
-            uow.images.save(image)
-            uow.commit()
-
-
 def locked_image(deps: Deps, job: Job, uow=None) -> Image:
     """The job's image, still alive and still locked by this job (for update when in a uow)."""
     image_id = job.payload["image_id"]
@@ -416,77 +191,12 @@ def locked_image(deps: Deps, job: Job, uow=None) -> Image:
     return image
 
 
-def _drop_from(image: Image, key: str, name: str) -> None:
-    image.properties[key] = ",".join(s for s in image.properties.get(key, "").split(",") if s and s != name)
-
-
 def project_limits(deps: Deps, owner: str):
     with deps.uow() as uow:
         return deps.limits_for(uow, owner)
 
 
-def _copy_blob(deps: Deps, source_store, key: str, target: str, target_key: str) -> None:
-    store = deps.store(target)
-    if store.read_only:
-        raise Forbidden(f"Store '{target}' is read-only", store=target)
-    writer = store.writer(target_key)
-    try:
-        for chunk in source_store.read(key):
-            writer.write(chunk)
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
-
-
-def _discard_partial(deps: Deps, name: str, image_id: str) -> None:
-    """An interrupted import may have committed data no location points at."""
+def image_tasks(deps: Deps, caller: Caller, image_id: str) -> list[Job]:
     with deps.uow() as uow:
-        image = uow.images.get(image_id)
-    if image is None or not any(loc.store == name for loc in image.locations):
-        try:
-            deps.store(name).delete(image_id)
-            deps.store(name).cleanup_partial(image_id)
-        except BackendUnavailable:
-            pass
-
-
-def _convert_staged(deps: Deps, job: Job, image: Image) -> str:
-    """Convert the staged data to the operator's format; returns the new disk format.
-
-    The data is inspected first (qemu-img never sees content the inspector refused) and
-    the conversion is told the inspected format.
-    """
-    target = deps.import_convert_to
-    if target not in DISK_FORMATS:
-        raise Invalid(f"Conversion target '{target}' is not a disk format")
-    staging = deps.store(None)
-    key = staging_key(image.id)
-    path = staging.local_path(key)
-    if path is None:
-        raise BackendUnavailable("The staging store has no local files to convert")
-    inspector = deps.new_inspector()
-    size = 0
-    for chunk in staging.read(key):
-        inspector.feed(chunk)
-        size += len(chunk)
-    verdict = decide(image.disk_format, image.container_format, inspector.report(), size,
-                     deps.enforce_format_match)
-    if verdict.detected == target:
-        return target
-    work = deps.disks.work_dir(job.id)
-    try:
-        out = os.path.join(work, "converted")
-        deps.disks.convert_file(path, verdict.detected, out, target)
-        writer = staging.writer(key)
-        try:
-            with open(out, "rb") as f:
-                while chunk := f.read(4 << 20):
-                    writer.write(chunk)
-            writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-    finally:
-        deps.disks.discard_work(job.id)
-    return target
+        find_visible(uow, caller, image_id)
+        return uow.jobs.for_image(image_id)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from vmimage.core.errors import NotFound
 from vmimage.core.jobs import Job
-from vmimage.core.policy import Caller
+from vmimage.core.policy import Caller, require_owned
 from vmimage.core.services.deps import Deps
 
 
 def get_job(deps: Deps, caller: Caller, job_id: str) -> Job:
     with deps.uow() as uow:
         job = uow.jobs.get(job_id)
-    if job is None or not (caller.is_admin or job.project_id == caller.project_id):
-        raise NotFound(f"Job {job_id} not found", job_id=job_id)
-    return job
+    return require_owned(caller, job, "Job", job_id)
 
 
 def list_jobs(deps: Deps, caller: Caller, limit: int = 100) -> list[Job]:

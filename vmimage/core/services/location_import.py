@@ -14,6 +14,7 @@ from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.intake import activate_from_stream
 from vmimage.core.services.imports import LOCK, claim_import_lock, hand_to_job, locked_image, project_limits
 from vmimage.core.services.locations import check_validation_data
 from vmimage.core.streaming import DiscardWriter, stream_into_store
@@ -73,11 +74,8 @@ class LocationImportHandler:
             raise InvalidSource(f"The data at {p['url']} does not match the given {algo} hash")
         with deps.uow(write=True) as uow:
             image = self._image(deps, job, uow)
-            image.size, image.virtual_size = result.size, verdict.virtual_size
-            image.checksum, image.os_hash_algo, image.os_hash_value = result.md5, algo, value
-            image.move_to(ImageStatus.ACTIVE)
+            activate_from_stream(deps, uow, image, result, verdict, hash_algo=algo, hash_value=value)
             image.properties.pop(LOCK, None)
-            image.updated_at = deps.clock()
             uow.images.save(image)
             uow.commit()
         return {"image_id": image.id}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound
 from vmimage.core.images import MemberStatus, Visibility
 from vmimage.core.members import Member
-from vmimage.core.policy import Caller, require_owner, require_writer
+from vmimage.core.policy import Caller, owns, require_owner, require_writer
 from vmimage.core.quotas import check_members
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
@@ -36,7 +36,7 @@ def list_members(deps: Deps, caller: Caller, image_id: str) -> list[Member]:
         image = find_visible(uow, caller, image_id)
         _require_shared(image)
         members = uow.images.list_members(image_id)
-    if caller.is_admin or image.owner == caller.project_id:
+    if owns(caller, image.owner):
         return members
     return [m for m in members if m.member_id == caller.project_id]
 
@@ -46,8 +46,7 @@ def get_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> Mem
         image = find_visible(uow, caller, image_id)
         _require_shared(image)
         member = uow.images.get_member(image_id, member_id)
-    if member is None or not (caller.is_admin or image.owner == caller.project_id
-                              or member_id == caller.project_id):
+    if member is None or not (owns(caller, image.owner) or member_id == caller.project_id):
         raise NotFound("Member not found", member_id=member_id)
     return member
 

@@ -1,43 +1,26 @@
-"""Use cases of the metadata definitions catalog: namespaces, their objects, properties, tags
-and resource-type associations, and loading the default catalogue."""
+"""Use cases of the metadata definitions catalog: namespaces and their resource-type
+associations, and loading the default catalogue (what a namespace holds: metadef_items.py)."""
 
 from __future__ import annotations
 
 import logging
-import uuid
-from typing import Any
 
 from vmimage.core.errors import Duplicate, Invalid, NotFound
-from vmimage.core.metadefs import (CHILD_SORT_KEYS, DEFAULT_LIMIT, NAMESPACE_SORT_KEYS, Association,
-                                   AssociationSpec, ListQuery, MetadefObject, MetadefProperty, MetadefTag,
-                                   Namespace, NamespaceContent, NamespaceSpec, ObjectSpec, ResourceType,
-                                   check_deletable, check_name, check_readable, page, prefixed,
-                                   property_definition, require_metadef_admin)
+from vmimage.core.metadefs import (DEFAULT_LIMIT, NAMESPACE_SORT_KEYS, Association, AssociationSpec, ListQuery,
+                                   MetadefProperty, Namespace, NamespaceContent, NamespaceSpec, ResourceType,
+                                   check_deletable, page, prefixed, require_metadef_admin)
+from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.metadef_items import add_object, add_tag, new_id, readable, writable
 
 log = logging.getLogger(__name__)
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _readable(uow, caller: Caller, name: str, for_update: bool = False) -> Namespace:
-    return check_readable(caller, uow.metadefs.get_namespace(name, for_update=for_update), name)
-
-
-def _writable(uow, caller: Caller, name: str, what: str) -> Namespace:
-    # Visibility first: a namespace the caller cannot see is missing, not forbidden.
-    namespace = _readable(uow, caller, name, for_update=True)
-    require_metadef_admin(caller, what)
-    return namespace
 
 
 # --- namespaces ----------------------------------------------------------------------------------
 
 def list_namespaces(deps: Deps, caller: Caller, query: ListQuery, visibility: str | None = None,
-                    resource_types: list[str] | None = None) -> list[tuple[Namespace, list[Association]]]:
+                    resource_types: list[str] | None = None) -> Page[tuple[Namespace, list[Association]]]:
     query.validate(NAMESPACE_SORT_KEYS, DEFAULT_LIMIT)
     if visibility is not None and visibility not in ("public", "private"):
         raise Invalid(f"Invalid visibility '{visibility}'")
@@ -45,9 +28,9 @@ def list_namespaces(deps: Deps, caller: Caller, query: ListQuery, visibility: st
         found = uow.metadefs.list_namespaces(None if caller.is_admin else caller.project_id,
                                              visibility, resource_types)
         if query.marker is not None:
-            _readable(uow, caller, query.marker)
+            readable(uow, caller, query.marker)
         chosen = page(found, query, lambda n: n.namespace)
-        return [(n, uow.metadefs.list_associations(n.id)) for n in chosen]
+        return Page([(n, uow.metadefs.list_associations(n.id)) for n in chosen], chosen.more)
 
 
 def _content(uow, namespace: Namespace) -> NamespaceContent:
@@ -58,7 +41,7 @@ def _content(uow, namespace: Namespace) -> NamespaceContent:
 
 def get_namespace(deps: Deps, caller: Caller, name: str, resource_type: str | None = None) -> NamespaceContent:
     with deps.uow() as uow:
-        content = _content(uow, _readable(uow, caller, name))
+        content = _content(uow, readable(uow, caller, name))
     return prefixed(content, resource_type) if resource_type else content
 
 
@@ -68,20 +51,20 @@ def _fill(uow, deps: Deps, namespace: Namespace, spec: NamespaceSpec) -> None:
     for assoc in spec.associations:
         _add_association(uow, deps, namespace, assoc)
     for obj in spec.objects:
-        _add_object(uow, deps, namespace, obj)
+        add_object(uow, deps, namespace, obj)
     for prop_name, definition in spec.properties.items():
-        uow.metadefs.add_property(MetadefProperty(_new_id(), namespace.id, prop_name, definition, now, now))
+        uow.metadefs.add_property(MetadefProperty(new_id(), namespace.id, prop_name, definition, now, now))
     seen: set[str] = set()
     for tag in spec.tags:
         if tag in seen:
             raise Duplicate(f"Tag '{tag}' is given twice", tag=tag)
         seen.add(tag)
-        uow.metadefs.add_tag(MetadefTag(_new_id(), namespace.id, tag, now, now))
+        add_tag(uow, deps, namespace, tag)
 
 
 def _new_namespace(deps: Deps, spec: NamespaceSpec, owner: str | None) -> Namespace:
     now = deps.clock()
-    return Namespace(_new_id(), spec.namespace, spec.display_name, spec.description,
+    return Namespace(new_id(), spec.namespace, spec.display_name, spec.description,
                      spec.visibility or "private", bool(spec.protected), owner, now, now)
 
 
@@ -102,7 +85,7 @@ def update_namespace(deps: Deps, caller: Caller, name: str, spec: NamespaceSpec)
     """Replaces the namespace's own attributes (not its content); what is left out takes its
     creation default, as upstream does."""
     with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, name, "modify metadata definition namespaces")
+        namespace = writable(uow, caller, name, "modify metadata definition namespaces")
         if spec.namespace != name and uow.metadefs.get_namespace(spec.namespace) is not None:
             raise Duplicate(f"Namespace '{spec.namespace}' already exists", namespace=spec.namespace)
         namespace.namespace, namespace.display_name = spec.namespace, spec.display_name
@@ -118,237 +101,9 @@ def update_namespace(deps: Deps, caller: Caller, name: str, spec: NamespaceSpec)
 
 def delete_namespace(deps: Deps, caller: Caller, name: str) -> None:
     with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, name, "delete metadata definition namespaces")
+        namespace = writable(uow, caller, name, "delete metadata definition namespaces")
         check_deletable(namespace)
         uow.metadefs.delete_namespace(namespace.id)
-        uow.commit()
-
-
-# --- objects -------------------------------------------------------------------------------------
-
-def _add_object(uow, deps: Deps, namespace: Namespace, spec: ObjectSpec) -> MetadefObject:
-    if uow.metadefs.get_object(namespace.id, spec.name) is not None:
-        raise Duplicate(f"Object '{spec.name}' already exists in namespace '{namespace.namespace}'",
-                        name=spec.name)
-    now = deps.clock()
-    obj = MetadefObject(_new_id(), namespace.id, spec.name, spec.description, spec.required, spec.properties,
-                        now, now)
-    uow.metadefs.add_object(obj)
-    return obj
-
-
-def _existing_object(uow, namespace: Namespace, name: str) -> MetadefObject:
-    obj = uow.metadefs.get_object(namespace.id, name)
-    if obj is None:
-        raise NotFound(f"Object '{name}' was not found in namespace '{namespace.namespace}'", name=name)
-    return obj
-
-
-def list_objects(deps: Deps, caller: Caller, ns: str, query: ListQuery | None = None) -> list[MetadefObject]:
-    query = query or ListQuery()
-    query.validate(CHILD_SORT_KEYS, None)
-    with deps.uow() as uow:
-        namespace = _readable(uow, caller, ns)
-        return page(uow.metadefs.list_objects(namespace.id), query, lambda o: o.name)
-
-
-def get_object(deps: Deps, caller: Caller, ns: str, name: str) -> MetadefObject:
-    with deps.uow() as uow:
-        return _existing_object(uow, _readable(uow, caller, ns), name)
-
-
-def create_object(deps: Deps, caller: Caller, ns: str, spec: ObjectSpec) -> MetadefObject:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "create metadata definition objects")
-        obj = _add_object(uow, deps, namespace, spec)
-        uow.commit()
-    return obj
-
-
-def update_object(deps: Deps, caller: Caller, ns: str, name: str, spec: ObjectSpec) -> MetadefObject:
-    """Replaces the object whole (what is left out is cleared), its name included."""
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "modify metadata definition objects")
-        obj = _existing_object(uow, namespace, name)
-        if spec.name != name and uow.metadefs.get_object(namespace.id, spec.name) is not None:
-            raise Duplicate(f"Object '{spec.name}' already exists in namespace '{ns}'", name=spec.name)
-        obj.name, obj.description, obj.required = spec.name, spec.description, spec.required
-        obj.properties, obj.updated_at = spec.properties, deps.clock()
-        uow.metadefs.save_object(obj)
-        uow.commit()
-    return obj
-
-
-def delete_object(deps: Deps, caller: Caller, ns: str, name: str) -> None:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "delete metadata definition objects")
-        obj = _existing_object(uow, namespace, name)
-        check_deletable(namespace, "objects")
-        uow.metadefs.delete_object(obj.id)
-        uow.commit()
-
-
-def delete_objects(deps: Deps, caller: Caller, ns: str) -> None:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "delete metadata definition objects")
-        check_deletable(namespace, "objects")
-        uow.metadefs.delete_objects(namespace.id)
-        uow.commit()
-
-
-# --- properties ----------------------------------------------------------------------------------
-
-def _existing_property(uow, namespace: Namespace, name: str) -> MetadefProperty:
-    prop = uow.metadefs.get_property(namespace.id, name)
-    if prop is None:
-        raise NotFound(f"Property '{name}' was not found in namespace '{namespace.namespace}'", name=name)
-    return prop
-
-
-def list_properties(deps: Deps, caller: Caller, ns: str) -> list[MetadefProperty]:
-    with deps.uow() as uow:
-        return uow.metadefs.list_properties(_readable(uow, caller, ns).id)
-
-
-def get_property(deps: Deps, caller: Caller, ns: str, name: str,
-                 resource_type: str | None = None) -> MetadefProperty:
-    """With a resource type, `name` is the prefixed name the resource type uses."""
-    with deps.uow() as uow:
-        namespace = _readable(uow, caller, ns)
-        if resource_type:
-            assoc = uow.metadefs.get_association(namespace.id, resource_type)
-            if assoc is None:
-                raise NotFound(f"Namespace '{ns}' is not associated with resource type '{resource_type}'")
-            if not assoc.prefix or not name.startswith(assoc.prefix):
-                raise NotFound(f"Property '{name}' does not start with the prefix '{assoc.prefix or ''}' "
-                               f"of resource type '{resource_type}'")
-            name = name[len(assoc.prefix):]
-        return _existing_property(uow, namespace, name)
-
-
-def create_property(deps: Deps, caller: Caller, ns: str, data: dict[str, Any]) -> MetadefProperty:
-    name, definition = property_definition(data)
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "create metadata definition properties")
-        if uow.metadefs.get_property(namespace.id, name) is not None:
-            raise Duplicate(f"Property '{name}' already exists in namespace '{ns}'", name=name)
-        now = deps.clock()
-        prop = MetadefProperty(_new_id(), namespace.id, name, definition, now, now)
-        uow.metadefs.add_property(prop)
-        uow.commit()
-    return prop
-
-
-def update_property(deps: Deps, caller: Caller, ns: str, name: str, data: dict[str, Any]) -> MetadefProperty:
-    new_name, definition = property_definition(data)
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "modify metadata definition properties")
-        prop = _existing_property(uow, namespace, name)
-        if new_name != name and uow.metadefs.get_property(namespace.id, new_name) is not None:
-            raise Duplicate(f"Property '{new_name}' already exists in namespace '{ns}'", name=new_name)
-        prop.name, prop.definition, prop.updated_at = new_name, definition, deps.clock()
-        uow.metadefs.save_property(prop)
-        uow.commit()
-    return prop
-
-
-def delete_property(deps: Deps, caller: Caller, ns: str, name: str) -> None:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "delete metadata definition properties")
-        prop = _existing_property(uow, namespace, name)
-        check_deletable(namespace, "properties")
-        uow.metadefs.delete_property(prop.id)
-        uow.commit()
-
-
-def delete_properties(deps: Deps, caller: Caller, ns: str) -> None:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "delete metadata definition properties")
-        check_deletable(namespace, "properties")
-        uow.metadefs.delete_properties(namespace.id)
-        uow.commit()
-
-
-# --- tags ----------------------------------------------------------------------------------------
-
-def _existing_tag(uow, namespace: Namespace, name: str) -> MetadefTag:
-    tag = uow.metadefs.get_tag(namespace.id, name)
-    if tag is None:
-        raise NotFound(f"Tag '{name}' was not found in namespace '{namespace.namespace}'", name=name)
-    return tag
-
-
-def list_tags(deps: Deps, caller: Caller, ns: str, query: ListQuery | None = None) -> list[MetadefTag]:
-    query = query or ListQuery()
-    query.validate(CHILD_SORT_KEYS, None)
-    with deps.uow() as uow:
-        namespace = _readable(uow, caller, ns)
-        return page(uow.metadefs.list_tags(namespace.id), query, lambda t: t.name)
-
-
-def get_tag(deps: Deps, caller: Caller, ns: str, name: str) -> MetadefTag:
-    with deps.uow() as uow:
-        return _existing_tag(uow, _readable(uow, caller, ns), name)
-
-
-def _add_tag(uow, deps: Deps, namespace: Namespace, name: str) -> MetadefTag:
-    if uow.metadefs.get_tag(namespace.id, name) is not None:
-        raise Duplicate(f"Tag '{name}' already exists in namespace '{namespace.namespace}'", tag=name)
-    now = deps.clock()
-    tag = MetadefTag(_new_id(), namespace.id, name, now, now)
-    uow.metadefs.add_tag(tag)
-    return tag
-
-
-def create_tag(deps: Deps, caller: Caller, ns: str, name: str) -> MetadefTag:
-    check_name(name, "tag name")
-    with deps.uow(write=True) as uow:
-        tag = _add_tag(uow, deps, _writable(uow, caller, ns, "create metadata definition tags"), name)
-        uow.commit()
-    return tag
-
-
-def create_tags(deps: Deps, caller: Caller, ns: str, names: list[str], append: bool = False) -> list[MetadefTag]:
-    """Several tags at once; without append they replace the namespace's tags."""
-    if len(set(names)) != len(names):
-        raise Duplicate("A tag is given twice")
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "create metadata definition tags")
-        if not append and uow.metadefs.list_tags(namespace.id):
-            check_deletable(namespace, "tags")   # replacing them deletes them
-            uow.metadefs.delete_tags(namespace.id)
-        tags = [_add_tag(uow, deps, namespace, name) for name in names]
-        uow.commit()
-    return tags
-
-
-def update_tag(deps: Deps, caller: Caller, ns: str, name: str, new_name: str) -> MetadefTag:
-    check_name(new_name, "name")
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "modify metadata definition tags")
-        tag = _existing_tag(uow, namespace, name)
-        if new_name != name and uow.metadefs.get_tag(namespace.id, new_name) is not None:
-            raise Duplicate(f"Tag '{new_name}' already exists in namespace '{ns}'", tag=new_name)
-        tag.name, tag.updated_at = new_name, deps.clock()
-        uow.metadefs.save_tag(tag)
-        uow.commit()
-    return tag
-
-
-def delete_tag(deps: Deps, caller: Caller, ns: str, name: str) -> None:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "delete metadata definition tags")
-        tag = _existing_tag(uow, namespace, name)
-        check_deletable(namespace, "tags")
-        uow.metadefs.delete_tag(tag.id)
-        uow.commit()
-
-
-def delete_tags(deps: Deps, caller: Caller, ns: str) -> None:
-    with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "delete metadata definition tags")
-        check_deletable(namespace, "tags")
-        uow.metadefs.delete_tags(namespace.id)
         uow.commit()
 
 
@@ -361,7 +116,7 @@ def list_resource_types(deps: Deps, caller: Caller) -> list[ResourceType]:
 
 def list_associations(deps: Deps, caller: Caller, ns: str) -> list[Association]:
     with deps.uow() as uow:
-        return uow.metadefs.list_associations(_readable(uow, caller, ns).id)
+        return uow.metadefs.list_associations(readable(uow, caller, ns).id)
 
 
 def _add_association(uow, deps: Deps, namespace: Namespace, spec: AssociationSpec) -> Association:
@@ -379,7 +134,7 @@ def _add_association(uow, deps: Deps, namespace: Namespace, spec: AssociationSpe
 
 def associate(deps: Deps, caller: Caller, ns: str, spec: AssociationSpec) -> Association:
     with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "associate resource types with namespaces")
+        namespace = writable(uow, caller, ns, "associate resource types with namespaces")
         assoc = _add_association(uow, deps, namespace, spec)
         uow.commit()
     return assoc
@@ -387,7 +142,7 @@ def associate(deps: Deps, caller: Caller, ns: str, spec: AssociationSpec) -> Ass
 
 def dissociate(deps: Deps, caller: Caller, ns: str, resource_type: str) -> None:
     with deps.uow(write=True) as uow:
-        namespace = _writable(uow, caller, ns, "remove resource type associations")
+        namespace = writable(uow, caller, ns, "remove resource type associations")
         if uow.metadefs.get_association(namespace.id, resource_type) is None:
             raise NotFound(f"Namespace '{ns}' is not associated with resource type '{resource_type}'",
                            resource_type=resource_type)

@@ -15,10 +15,9 @@ from typing import Any
 from vmimage.core.errors import Invalid, NotFound
 from vmimage.core.images import Image
 from vmimage.core.inventory import Server, Volume
-from vmimage.core.policy import Caller
+from vmimage.core.policy import Caller, require_owned
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.servers import require_owned
 
 _DECIMAL = re.compile(r"^[0-9]{1,9}$")   # larger numbers cannot be sequence numbers (INTEGER)
 

@@ -17,11 +17,11 @@ from vmimage.core.images import Image, ImageKind, ImageSource, ImageStatus, Visi
 from vmimage.core.inventory import (DiskCategory, ServerStatus, check_data_device, check_size_gb,
                                     check_volume_type, new_id)
 from vmimage.core.jobs import Job, new_job_id
-from vmimage.core.policy import Caller, require_writer
+from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
-from vmimage.core.services.servers import GiB, require_owned
+from vmimage.core.services.servers import GiB
 
 KIND = "image_from_disks"
 _CHUNK = 4 << 20

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
+from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped
 from vmimage.core.images import ImageStatus
-from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory, Server,
-                                    ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus, check_count,
-                                    check_data_device, check_size_gb, check_volume_type, new_id)
-from vmimage.core.policy import Caller, require_writer
+from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
+                                    Server, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
+                                    check_count, check_data_device, check_size_gb, check_volume_type, new_id)
+from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 
@@ -23,13 +23,6 @@ def gb_for(size_bytes: int) -> int:
 
 def _scope(caller: Caller) -> str | None:
     return None if caller.is_admin else caller.project_id
-
-
-def require_owned(caller: Caller, entity: Any, what: str, ident: str):
-    """The entity if it exists and belongs to the caller's project (or the caller is admin)."""
-    if entity is None or not (caller.is_admin or entity.project_id == caller.project_id):
-        raise NotFound(f"{what} {ident} not found", id=ident, **{f"{what.lower()}_id": ident})
-    return entity
 
 
 def get_server(deps: Deps, caller: Caller, server_id: str, uow=None) -> Server:
@@ -54,6 +47,8 @@ def _data_disk_specs(specs: Any) -> list[dict]:
         return []
     if not isinstance(specs, list) or not all(isinstance(d, dict) for d in specs):
         raise Invalid("'data_disks' must be a list of objects")
+    if len(specs) > MAX_DATA_DISKS:
+        raise Invalid(f"At most {MAX_DATA_DISKS} data disks", field="data_disks")
     seen: set[str] = set()
     for spec in specs:
         device = check_data_device(spec.get("device"))

@@ -3,12 +3,12 @@ image and fills it from a URL (a web-download import underneath)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from vmimage.core.errors import Invalid, NotFound
 from vmimage.core.jobs import Job, JobStatus
+from vmimage.core.paging import Page, fetch_size, page_size
 from vmimage.core.policy import Caller, require_admin
 from vmimage.core.services import images as image_service
 from vmimage.core.services.deps import Deps
@@ -20,7 +20,6 @@ LEGACY_IMPORT_KIND = "task_import"     # POST /v2/tasks {"type": "import"}: run 
 TASK_KINDS = {"api_image_import": KIND, "import": LEGACY_IMPORT_KIND, "location_import": location_import.KIND}
 CREATABLE = ("import",)
 TASK_TTL = timedelta(hours=48)          # how long a finished task is said to be kept
-DEFAULT_PAGE, MAX_PAGE = 25, 1000
 
 
 def task_type(job: Job) -> str:
@@ -65,14 +64,8 @@ def get_task(deps: Deps, caller: Caller, task_id: str) -> Job:
     return job
 
 
-@dataclass
-class TaskPage:
-    tasks: list[Job]
-    more: bool          # another page follows the last of these
-
-
 def list_tasks(deps: Deps, caller: Caller, status: str | None = None, task_type: str | None = None,
-               limit: int | None = None, marker: str | None = None, sort_dir: str = "desc") -> TaskPage:
+               limit: int | None = None, marker: str | None = None, sort_dir: str = "desc") -> Page[Job]:
     require_admin(caller, "list tasks")
     if status is not None and status not in _STATUS:
         raise Invalid(f"Invalid task status '{status}'")
@@ -80,13 +73,12 @@ def list_tasks(deps: Deps, caller: Caller, status: str | None = None, task_type:
         raise Invalid(f"Invalid task type '{task_type}'")
     if sort_dir not in ("asc", "desc"):
         raise Invalid("sort_dir must be asc or desc")
-    if limit is not None and limit < 0:
-        raise Invalid("'limit' must not be negative")
-    size = DEFAULT_PAGE if limit is None else min(limit, MAX_PAGE)
+    size = page_size(limit)
     with deps.uow() as uow:
         after = uow.jobs.get(marker) if marker is not None else None
         if marker is not None and (after is None or after.kind not in TASK_KINDS.values()):
             raise Invalid(f"Unknown marker '{marker}'")
         kinds = tuple(TASK_KINDS.values()) if task_type is None else (TASK_KINDS[task_type],)
-        found = uow.jobs.page(kinds, _STATUS[status] if status else None, size + 1, after, sort_dir == "asc")
-    return TaskPage(found[:size], len(found) > size)
+        found = uow.jobs.page(kinds, _STATUS[status] if status else None, fetch_size(size), after,
+                              sort_dir == "asc")
+    return Page.cut(found, size)

@@ -1,16 +1,19 @@
 """Core errors -> the Aries envelope: {"code": PascalCase, "message": Chinese text}.
 
-The class table walks the error's class hierarchy (closest wins). Where the dialect names
+One table, walked along the error's class hierarchy (closest wins). Where the dialect names
 the entity in the code (ImageNotFound, VolumeInUse...), the core error's structured field
-says which entity it is about; one route renames a code (update's ImageNameExists).
+says which entity it is about; one route names a code its own way (update's ImageNameExists).
 """
 
 from __future__ import annotations
 
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
+from vmimage.faces.http import retry_after
 
 MESSAGES = {
     "InvalidParameter": "参数无效",
@@ -41,80 +44,81 @@ MESSAGES = {
     "RequestTimeout": "请求超时",
 }
 
-BY_CLASS: dict[type[e.VmImageError], tuple[int, str]] = {
-    e.NotFound: (404, "ResourceNotFound"),
-    e.Gone: (404, "ResourceNotFound"),
-    e.Conflict: (400, "InvalidOperation"),
-    e.Duplicate: (400, "InvalidParameter"),     # a caller-chosen uuid that is taken
-    e.NameTaken: (400, "ImageExists"),
-    e.Invalid: (400, "InvalidParameter"),
-    e.InvalidSource: (400, "InvalidSourcePath"),
-    e.BadImageFormat: (400, "InvalidSourcePath"),   # only registered files carry data here
-    e.Forbidden: (403, "Forbidden"),
-    e.Protected: (400, "ImageProtected"),
-    e.Unauthenticated: (401, "Unauthorized"),
-    e.QuotaExceeded: (400, "QuotaExceeded"),
-    e.BackendUnavailable: (503, "ServiceUnavailable"),
-    e.RequestTooLarge: (413, "RequestTooLarge"),
-    e.Throttled: (429, "TooManyRequests"),
-    e.Stalled: (408, "RequestTimeout"),
-}
-
-# (error class, the field naming the entity) -> (status, code)
-BY_ENTITY: dict[tuple[type[e.VmImageError], str], tuple[int, str]] = {
+# The one table: (core error class, what the error is about) -> (status, code). What it is
+# about: None (the class alone); the structured field naming the entity ("image_id"...);
+# "field=<name>" for an invalid value of that field; "route=<METHOD> <path below the prefix>"
+# where one route names a code its own way. The closest class wins; within it, the entity,
+# then the field, then the route, then the class alone.
+TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
+    (e.NotFound, None): (404, "ResourceNotFound"),
     (e.NotFound, "image_id"): (404, "ImageNotFound"),
     (e.NotFound, "server_id"): (404, "ServerNotFound"),
     (e.NotFound, "volume_id"): (404, "VolumeNotFound"),
     (e.NotFound, "snapshot_id"): (404, "SnapshotNotFound"),
+    (e.Gone, None): (404, "ResourceNotFound"),
     (e.Gone, "image_id"): (404, "ImageNotFound"),
+    (e.Conflict, None): (400, "InvalidOperation"),
     (e.InUse, "image_id"): (400, "ImageInUse"),
     (e.InUse, "volume_id"): (409, "VolumeInUse"),
-}
-
-# Invalid values whose field has a code of its own (servers and volumes).
-BY_FIELD: dict[str, str] = {
-    "cpu_count": "InvalidCPUCore",
-    "memory_mb": "InvalidMemorySize",
-    "size_gb": "InvalidDiskSize",
-    "type": "InvalidDiskType",
+    (e.Duplicate, None): (400, "InvalidParameter"),     # a caller-chosen uuid that is taken
+    (e.NameTaken, None): (400, "ImageExists"),
+    (e.NameTaken, "route=PUT /image"): (400, "ImageNameExists"),
+    (e.Invalid, None): (400, "InvalidParameter"),
+    (e.Invalid, "field=cpu_count"): (400, "InvalidCPUCore"),
+    (e.Invalid, "field=memory_mb"): (400, "InvalidMemorySize"),
+    (e.Invalid, "field=size_gb"): (400, "InvalidDiskSize"),
+    (e.Invalid, "field=type"): (400, "InvalidDiskType"),
     # the same values as the dialect names them, refused by the body's model
-    "cpu_core_count": "InvalidCPUCore",
-    "memory_size": "InvalidMemorySize",
-    "size": "InvalidDiskSize",
-    "source_path": "InvalidSourcePath",
+    (e.Invalid, "field=cpu_core_count"): (400, "InvalidCPUCore"),
+    (e.Invalid, "field=memory_size"): (400, "InvalidMemorySize"),
+    (e.Invalid, "field=size"): (400, "InvalidDiskSize"),
+    (e.Invalid, "field=source_path"): (400, "InvalidSourcePath"),
+    (e.InvalidSource, None): (400, "InvalidSourcePath"),
+    (e.BadImageFormat, None): (400, "InvalidSourcePath"),   # only registered files carry data here
+    (e.Forbidden, None): (403, "Forbidden"),
+    (e.Protected, None): (400, "ImageProtected"),
+    (e.Unauthenticated, None): (401, "Unauthorized"),
+    (e.QuotaExceeded, None): (400, "QuotaExceeded"),
+    (e.BackendUnavailable, None): (503, "ServiceUnavailable"),
+    (e.RequestTooLarge, None): (413, "RequestTooLarge"),
+    (e.Throttled, None): (429, "TooManyRequests"),
+    (e.Stalled, None): (408, "RequestTimeout"),
 }
-
-# (method, path after the prefix) -> {code: code on this route}
-BY_ROUTE: dict[tuple[str, str], dict[str, str]] = {
-    ("PUT", "/image"): {"ImageExists": "ImageNameExists"},
-}
+# The framework's own refusals.
+HTTP_CODES = {404: (404, "ResourceNotFound"), 405: (405, "MethodNotAllowed")}
 
 
 def aries_body(status: int, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status, headers=headers)
 
 
-def _classify(exc: e.VmImageError) -> tuple[int, str]:
+def classify(exc: e.VmImageError, route: str) -> tuple[int, str]:
+    """(status, code) of a core error raised on `route` ("METHOD /path below the prefix")."""
+    field = str(exc.fields.get("field", "")).rsplit(".", 1)[-1]
+    about = [*exc.fields, f"field={field}", f"route={route}", None]
     for cls in type(exc).__mro__:
-        for name in exc.fields:
-            if (cls, name) in BY_ENTITY:
-                return BY_ENTITY[(cls, name)]
-        if cls is e.Invalid and str(exc.fields.get("field", "")).rsplit(".", 1)[-1] in BY_FIELD:
-            return 400, BY_FIELD[str(exc.fields["field"]).rsplit(".", 1)[-1]]
-        if cls in BY_CLASS:
-            return BY_CLASS[cls]
+        for what in about:
+            if (cls, what) in TABLE:
+                return TABLE[(cls, what)]
     return 500, "InternalError"
 
 
-def aries_error(request: Request, exc: e.VmImageError, prefix: str) -> JSONResponse:
-    status, code = _classify(exc)
-    route = (request.method, request.url.path[len(prefix):])
-    seconds = exc.fields.get("retry_after")
-    return aries_body(status, BY_ROUTE.get(route, {}).get(code, code),
-                      {"Retry-After": str(seconds)} if seconds is not None else None)
+class AriesErrors:
+    """The Aries face's error table; routes are named by their path below `prefix`."""
 
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
 
-def aries_http_error(status: int) -> JSONResponse:
-    """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""
-    code = {404: "ResourceNotFound", 405: "MethodNotAllowed"}.get(status, "InvalidParameter")
-    return aries_body(status if status in (404, 405) else 400, code)
+    def core(self, request: Request, exc: e.VmImageError) -> JSONResponse:
+        return aries_body(*classify(exc, f"{request.method} {request.url.path[len(self.prefix):]}"),
+                          headers=retry_after(exc) or None)
+
+    def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
+        """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""
+        return aries_body(*HTTP_CODES.get(exc.status_code, (400, "InvalidParameter")))
+
+    def invalid(self, _request: Request, _exc: RequestValidationError) -> JSONResponse:
+        return aries_body(400, "InvalidParameter")
+
+    def internal(self, _request: Request) -> JSONResponse:
+        return aries_body(500, "InternalError")

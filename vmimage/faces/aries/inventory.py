@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
+from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
 from vmimage.core.services import refs
 from vmimage.core.services import servers as svc
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.contract import deps
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
 router = APIRouter()
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 def _images_of(request: Request, who: Caller, servers: list) -> dict:
@@ -37,7 +35,7 @@ def create_server(request: Request, who: Caller = Depends(aries_caller),
 @router.get("/server")
 def list_servers(request: Request, who: Caller = Depends(aries_caller)) -> list:
     status, name, page, size = t.server_query(dict(request.query_params))
-    found = svc.list_servers(deps(request), who, status, name)[::-1][(page - 1) * size:page * size]
+    found = Page.numbered(svc.list_servers(deps(request), who, status, name)[::-1], page, size).items
     images = _images_of(request, who, found)
     return [t.server(s, images) for s in found]
 

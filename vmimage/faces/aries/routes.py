@@ -12,15 +12,12 @@ from vmimage.core.services.host_files import import_host_file
 from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
+from vmimage.faces.contract import deps
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
 PREFIX = "/aries/api/v1"
 router = APIRouter(prefix=PREFIX)
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 @router.post("/image/create")
@@ -35,7 +32,7 @@ def create_image(request: Request, who: Caller = Depends(aries_caller),
 @router.get("/image/list")
 def list_images(request: Request, who: Caller = Depends(aries_caller)) -> list:
     query = t.image_query(dict(request.query_params))
-    return [t.image(i, source_path=False) for i in svc.list_images(deps(request), who, query)]
+    return [t.image(i, source_path=False) for i in svc.list_images(deps(request), who, query).items]
 
 
 @router.delete("/image/delete")

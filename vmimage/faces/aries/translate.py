@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import datetime
 from typing import Any
 
 from vmimage.core.errors import Invalid
@@ -12,7 +11,8 @@ from vmimage.core.images import Image
 from vmimage.core.inventory import SYSTEM_DEVICE, Server, ServerStatus, Volume
 from vmimage.core.listing import ImageQuery
 from vmimage.core.services.images import Change
-from vmimage.faces.bodies import INT63_MAX
+from vmimage.faces.http import int_param
+from vmimage.faces.http import iso_time as iso
 
 # Aries image field -> core attribute
 IMAGE_FIELDS = {"name": "name", "os_type": "os_family", "os_name": "os_distribution", "description": "description"}
@@ -22,16 +22,8 @@ SYSTEM, DATA = 0, 1          # Aries volume types
 _NAME_CHARS = string.ascii_lowercase + string.digits
 
 
-def iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def positive_int(value: Any, what: str) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT63_MAX:
-        raise Invalid(f"'{what}' must be a positive integer", field=what)
-    return value
+    return int_param(value, what, minimum=1)
 
 
 def _text(body: dict, key: str, required: bool) -> str | None:
@@ -137,8 +129,6 @@ def create_server_body(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     if len(systems) != 1:
         raise Invalid("Exactly one system volume (type 0) is required", field="storage.volumes")
     data = [v for v in volumes if v.get("type") == DATA]
-    if len(data) > 25:
-        raise Invalid("At most 25 data volumes", field="storage.volumes")
     boot = (body.get("option") or {}).get("boot_when_created", True)
     spec = {"name": _server_name(body.get("name")), "cpu_count": compute.get("cpu_core_count"),
             "memory_mb": compute.get("memory_size"),

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from vmimage.core.policy import Caller
 from vmimage.core.ports import CacheEntry
 from vmimage.core.services import cache as svc
-from vmimage.faces.glance_v2.routes import container
+from vmimage.faces.contract import deps
 from vmimage.faces.http import caller
 
 router = APIRouter()
@@ -21,23 +21,23 @@ def _entry(entry: CacheEntry) -> dict:
 
 @router.get("/v2/cache")
 def cache_state(request: Request, who: Caller = Depends(caller)) -> dict:
-    state = svc.cache_state(container(request).deps, who)
+    state = svc.cache_state(deps(request), who)
     return {"cached_images": [_entry(e) for e in state.cached], "queued_images": state.queued}
 
 
 @router.put("/v2/cache/{image_id}", status_code=202)
 def queue_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
-    svc.queue_image(container(request).deps, who, image_id)
+    svc.queue_image(deps(request), who, image_id)
     return Response(status_code=202)
 
 
 @router.delete("/v2/cache/{image_id}", status_code=204)
 def delete_cached_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_cached_image(container(request).deps, who, image_id)
+    svc.delete_cached_image(deps(request), who, image_id)
     return Response(status_code=204)
 
 
 @router.delete("/v2/cache", status_code=204)
 def clear_cache(request: Request, who: Caller = Depends(caller)) -> Response:
-    svc.clear_cache(container(request).deps, who, request.headers.get("x-image-cache-clear-target"))
+    svc.clear_cache(deps(request), who, request.headers.get("x-image-cache-clear-target"))
     return Response(status_code=204)

@@ -2,53 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from vmimage.core.errors import Invalid
 from vmimage.core.services.image_data import open_image_data, upload_image_data
-from vmimage.faces.glance_v2.errors import glance_error
-from vmimage.faces.glance_v2.routes import container
-from vmimage.faces.http import BodyBridge, caller
-from vmimage.faces.limits import run_upload, streams_body
+from vmimage.faces.contract import deps
+from vmimage.faces.glance_v2.common import receive_body
+from vmimage.faces.http import caller_async
+from vmimage.faces.limits import streams_body
 
 router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def declared_size(request: Request) -> int | None:
-    raw = request.headers.get("x-openstack-image-size")
-    if raw is None:
-        return None
-    try:
-        size = int(raw)
-    except ValueError:
-        raise Invalid("x-openstack-image-size must be an integer") from None
-    if size < 0:
-        raise Invalid("x-openstack-image-size must not be negative")
-    return size
-
-
-async def receive_body(request: Request, use_case, *args) -> Response:
-    """Stream an octet-stream body into a core use case running on a worker thread."""
-    media_type = request.headers.get("content-type", "").split(";")[0].strip()
-    if media_type != "application/octet-stream":
-        return glance_error(415, f"Unsupported Content-Type '{media_type}'; use application/octet-stream")
-    declared = declared_size(request)
-    bridge = BodyBridge(request)
-    pump = asyncio.create_task(bridge.pump())
-    try:
-        await run_upload(use_case, *args, bridge, declared)   # not on the shared pool's threads
-    finally:
-        bridge.stop()
-        if not pump.done():
-            pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-    return Response(status_code=204)
 
 
 def _upload(deps, who, image_id, store, chunks, declared):
@@ -58,8 +25,8 @@ def _upload(deps, who, image_id, store, chunks, declared):
 @router.put("/v2/images/{image_id}/file", status_code=204)
 @streams_body
 async def upload(request: Request, image_id: str) -> Response:
-    who = await run_in_threadpool(caller, request)
-    return await receive_body(request, _upload, container(request).deps, who, image_id,
+    who = await caller_async(request)
+    return await receive_body(request, _upload, deps(request), who, image_id,
                               request.headers.get("x-image-meta-store"))
 
 
@@ -79,8 +46,8 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 
 @router.get("/v2/images/{image_id}/file")
 async def download(request: Request, image_id: str) -> Response:
-    who = await run_in_threadpool(caller, request)
-    data = await run_in_threadpool(open_image_data, container(request).deps, who, image_id)
+    who = await caller_async(request)
+    data = await run_in_threadpool(open_image_data, deps(request), who, image_id)
     if data is None:
         return Response(status_code=204)
     headers = {"Content-Type": "application/octet-stream"}

@@ -15,13 +15,11 @@ from vmimage.core.services import imports as isvc
 from vmimage.core.services import location_import as lsvc
 from vmimage.core.services import stores as ssvc
 from vmimage.core.services import tasks as tsvc
+from vmimage.faces.contract import deps
 from vmimage.faces.glance_v2 import translate as t
-from vmimage.faces.glance_v2.data import receive_body
-from vmimage.faces.glance_v2.errors import glance_error
-from vmimage.faces.glance_v2.routes import container, image_view
-from vmimage.faces.bodies import INT63_MAX
-from vmimage.faces.http import caller
-from vmimage.faces.limits import read_json, streams_body
+from vmimage.faces.glance_v2.common import image_view, receive_body
+from vmimage.faces.http import caller, caller_async, int_param, json_object, openstack_error, parse_json, request_id
+from vmimage.faces.limits import streams_body
 
 router = APIRouter()
 
@@ -29,8 +27,8 @@ router = APIRouter()
 @router.put("/v2/images/{image_id}/stage", status_code=204)
 @streams_body
 async def stage(request: Request, image_id: str) -> Response:
-    who = await run_in_threadpool(caller, request)
-    return await receive_body(request, isvc.stage_image_data, container(request).deps, who, image_id)
+    who = await caller_async(request)
+    return await receive_body(request, isvc.stage_image_data, deps(request), who, image_id)
 
 
 def _flag(body: dict, name: str, default: bool) -> bool:
@@ -41,8 +39,7 @@ def _flag(body: dict, name: str, default: bool) -> bool:
 
 
 def import_body_to_core(body: Any, header_store: str | None, request_id: str | None) -> isvc.ImportRequest:
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object")
+    json_object(body)
     method = body.get("method")
     if not isinstance(method, dict) or not isinstance(method.get("name"), str):
         raise Invalid("Body must carry {\"method\": {\"name\": \"<import method>\"}}")
@@ -64,33 +61,31 @@ def import_body_to_core(body: Any, header_store: str | None, request_id: str | N
 
 @router.post("/v2/images/{image_id}/import", status_code=202)
 async def start_import(request: Request, image_id: str) -> Response:
-    who = await run_in_threadpool(caller, request)
-    req = import_body_to_core(await read_json(request), request.headers.get("x-image-meta-store"),
-                              getattr(request.state, "request_id", None))
-    await run_in_threadpool(isvc.start_import, container(request).deps, who, image_id, req)
+    who = await caller_async(request)
+    req = import_body_to_core(parse_json(await request.body()), request.headers.get("x-image-meta-store"),
+                              request_id(request))
+    await run_in_threadpool(isvc.start_import, deps(request), who, image_id, req)
     return Response(status_code=202)
 
 
 @router.get("/v2/images/{image_id}/tasks")
 def image_tasks(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
-    found = isvc.image_tasks(container(request).deps, who, image_id)
+    found = isvc.image_tasks(deps(request), who, image_id)
     return {"tasks": [t.task_to_glance(job) for job in found]}
 
 
 @router.post("/v2/images/{image_id}/locations", status_code=202)
 async def add_location(request: Request, image_id: str) -> Response:
-    who = await run_in_threadpool(caller, request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object")
-    await run_in_threadpool(lsvc.add_location, container(request).deps, who, image_id, body.get("url"),
-                            body.get("validation_data"), getattr(request.state, "request_id", None))
+    who = await caller_async(request)
+    body = json_object(parse_json(await request.body()))
+    await run_in_threadpool(lsvc.add_location, deps(request), who, image_id, body.get("url"),
+                            body.get("validation_data"), request_id(request))
     return Response(status_code=202)
 
 
 @router.get("/v2/images/{image_id}/locations")
 def list_locations(request: Request, image_id: str, who: Caller = Depends(caller)) -> list:
-    image = ssvc.image_locations(container(request).deps, who, image_id)
+    image = ssvc.image_locations(deps(request), who, image_id)
     return t.locations_to_glance(image, image_view(request, who))
 
 
@@ -113,17 +108,17 @@ def _store_body(store: ssvc.StoreInfo, detail: bool) -> dict:
 
 @router.get("/v2/info/stores")
 def info_stores(request: Request, who: Caller = Depends(caller)) -> dict:
-    return {"stores": [_store_body(s, False) for s in ssvc.list_stores(container(request).deps)]}
+    return {"stores": [_store_body(s, False) for s in ssvc.list_stores(deps(request))]}
 
 
 @router.get("/v2/info/stores/detail")
 def info_stores_detail(request: Request, who: Caller = Depends(caller)) -> dict:
-    return {"stores": [_store_body(s, True) for s in ssvc.store_details(container(request).deps, who)]}
+    return {"stores": [_store_body(s, True) for s in ssvc.store_details(deps(request), who)]}
 
 
 @router.delete("/v2/stores/{store}/{image_id}", status_code=204)
 def delete_from_store(request: Request, store: str, image_id: str, who: Caller = Depends(caller)) -> Response:
-    ssvc.delete_from_store(container(request).deps, who, store, image_id)
+    ssvc.delete_from_store(deps(request), who, store, image_id)
     return Response(status_code=204)
 
 
@@ -131,16 +126,14 @@ def delete_from_store(request: Request, store: str, image_id: str, who: Caller =
 
 @router.post("/v2/tasks", status_code=201)
 async def create_task(request: Request) -> JSONResponse:
-    who = await run_in_threadpool(caller, request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise Invalid("Request body must be a JSON object")
+    who = await caller_async(request)
+    body = json_object(parse_json(await request.body()))
     task_input = body.get("input")
     if not isinstance(task_input, dict) or not isinstance(task_input.get("image_properties", {}), dict):
         raise Invalid("'input' must be an object with 'import_from', 'import_from_format' and 'image_properties'")
     attributes, properties = t.create_body_to_core(task_input.get("image_properties", {}))
-    job = await run_in_threadpool(tsvc.create_task, container(request).deps, who, body.get("type"),
-                                  task_input, attributes, properties, getattr(request.state, "request_id", None))
+    job = await run_in_threadpool(tsvc.create_task, deps(request), who, body.get("type"),
+                                  task_input, attributes, properties, request_id(request))
     return JSONResponse(t.task_to_glance(job), status_code=201, headers={"Location": f"/v2/tasks/{job.id}"})
 
 
@@ -148,15 +141,13 @@ async def create_task(request: Request) -> JSONResponse:
 def list_tasks(request: Request, who: Caller = Depends(caller)) -> dict:
     params = dict(request.query_params)
     limit = params.get("limit")
-    if limit is not None and not (limit.isascii() and limit.isdigit() and int(limit) <= INT63_MAX):
-        raise Invalid("'limit' must be a non-negative integer")
-    page = tsvc.list_tasks(container(request).deps, who, status=params.get("status"),
-                           task_type=params.get("type"), limit=None if limit is None else int(limit),
+    page = tsvc.list_tasks(deps(request), who, status=params.get("status"),
+                           task_type=params.get("type"), limit=None if limit is None else int_param(limit, "limit"),
                            marker=params.get("marker"), sort_dir=params.get("sort_dir", "desc"))
-    body: dict[str, Any] = {"tasks": [_task_summary(j) for j in page.tasks], "first": "/v2/tasks",
+    body: dict[str, Any] = {"tasks": [_task_summary(j) for j in page.items], "first": "/v2/tasks",
                             "schema": "/v2/schemas/tasks"}
-    if page.more and page.tasks:
-        body["next"] = f"/v2/tasks?marker={page.tasks[-1].id}"
+    if page.more and page.items:
+        body["next"] = f"/v2/tasks?marker={page.items[-1].id}"
     return body
 
 
@@ -168,12 +159,12 @@ def _task_summary(job) -> dict:
 
 @router.get("/v2/tasks/{task_id}")
 def show_task(request: Request, task_id: str, who: Caller = Depends(caller)) -> dict:
-    return t.task_to_glance(tsvc.get_task(container(request).deps, who, task_id))
+    return t.task_to_glance(tsvc.get_task(deps(request), who, task_id))
 
 
 @router.delete("/v2/tasks/{task_id}")
 def delete_task(request: Request, task_id: str, who: Caller = Depends(caller)) -> Response:
-    tsvc.get_task(container(request).deps, who, task_id)      # 404 for what the caller cannot see
-    return glance_error(405, "Tasks cannot be deleted; they expire 48 hours after they end",
+    tsvc.get_task(deps(request), who, task_id)      # 404 for what the caller cannot see
+    return openstack_error(405, "Tasks cannot be deleted; they expire 48 hours after they end",
                         {"Allow": "GET"})
 

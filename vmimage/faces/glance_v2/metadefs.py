@@ -1,12 +1,11 @@
 """Glance v2 metadata definitions catalog: /v2/metadefs/... and /v2/schemas/metadefs/{name}.
 
-Translates HTTP to the use cases in core/services/metadefs.py and their results to Glance's
-bodies; refusals are core errors, rendered by the Glance error handler.
+Translates HTTP to the use cases in core/services/metadefs.py and metadef_items.py and their
+results to Glance's bodies; refusals are core errors, rendered by the Glance error handler.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,11 +16,11 @@ from starlette.concurrency import run_in_threadpool
 from vmimage.core import metadefs as md
 from vmimage.core.errors import Forbidden, Invalid, NotFound
 from vmimage.core.policy import Caller
+from vmimage.core.services import metadef_items as items
 from vmimage.core.services import metadefs as svc
-from vmimage.faces.bodies import INT63_MAX
-from vmimage.faces.glance_v2 import translate as t
+from vmimage.faces.contract import deps as _deps
 from vmimage.faces.glance_v2.metadef_schemas import METADEF_SCHEMAS
-from vmimage.faces.http import caller
+from vmimage.faces.http import caller, caller_async, int_param, iso_time, json_object, parse_json
 
 router = APIRouter()
 NS = "/v2/metadefs/namespaces"
@@ -29,49 +28,23 @@ _GENERATED = md.GENERATED      # refused at the top of a request body, as upstre
 _TIMESTAMPS = ("created_at", "updated_at")
 
 
-def _deps(request: Request):
-    return request.app.state.container.deps
-
-
 # --- request side ------------------------------------------------------------------------------
 
 async def _body(request: Request, read_only: tuple[str, ...] = _TIMESTAMPS) -> dict[str, Any]:
-    data = t.parse_json(await request.body())
-    if not isinstance(data, dict):
-        raise Invalid("Body expected in request: a JSON object")
+    data = json_object(parse_json(await request.body()), "Body expected in request: a JSON object")
     for key in read_only:
         if key in data:
             raise Forbidden(f"Attribute '{key}' is read-only.")
     return data
 
 
-async def _caller(request: Request) -> Caller:
-    return await run_in_threadpool(caller, request)
-
-
-def _int(value: str | None, what: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise Invalid(f"{what} param must be an integer") from None
-    if not 0 <= number <= INT63_MAX:
-        raise Invalid(f"{what} param must be an integer from 0 to {INT63_MAX}")
-    return number
-
-
 def _list_query(request: Request) -> md.ListQuery:
     p = request.query_params
     return md.ListQuery(sort_key=p.get("sort_key", "created_at"), sort_dir=p.get("sort_dir", "desc"),
-                        marker=p.get("marker") or None, limit=_int(p.get("limit"), "limit"))
+                        marker=p.get("marker") or None, limit=None if p.get("limit") is None else int_param(p["limit"], "limit", minimum=None))
 
 
 # --- response side -----------------------------------------------------------------------------
-
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 def _present(body: dict[str, Any]) -> dict[str, Any]:
     # Upstream leaves unset attributes out rather than sending nulls.
@@ -80,13 +53,13 @@ def _present(body: dict[str, Any]) -> dict[str, Any]:
 
 def association_body(a: md.Association) -> dict[str, Any]:
     return _present({"name": a.resource_type, "prefix": a.prefix, "properties_target": a.properties_target,
-                     "created_at": _ts(a.created_at), "updated_at": _ts(a.updated_at)})
+                     "created_at": iso_time(a.created_at), "updated_at": iso_time(a.updated_at)})
 
 
 def namespace_body(ns: md.Namespace, associations: list[md.Association] | None = None) -> dict[str, Any]:
     body = _present({"namespace": ns.namespace, "display_name": ns.display_name, "description": ns.description,
                      "visibility": ns.visibility, "protected": ns.protected, "owner": ns.owner,
-                     "created_at": _ts(ns.created_at), "updated_at": _ts(ns.updated_at),
+                     "created_at": iso_time(ns.created_at), "updated_at": iso_time(ns.updated_at),
                      "self": f"{NS}/{ns.namespace}", "schema": "/v2/schemas/metadefs/namespace"})
     if associations:
         body["resource_type_associations"] = [association_body(a) for a in associations]
@@ -95,8 +68,8 @@ def namespace_body(ns: md.Namespace, associations: list[md.Association] | None =
 
 def object_body(ns: str, o: md.MetadefObject) -> dict[str, Any]:
     return _present({"name": o.name, "description": o.description, "required": o.required,
-                     "properties": o.properties, "created_at": _ts(o.created_at),
-                     "updated_at": _ts(o.updated_at), "self": f"{NS}/{ns}/objects/{o.name}",
+                     "properties": o.properties, "created_at": iso_time(o.created_at),
+                     "updated_at": iso_time(o.updated_at), "self": f"{NS}/{ns}/objects/{o.name}",
                      "schema": "/v2/schemas/metadefs/object"})
 
 
@@ -105,7 +78,7 @@ def property_body(p: md.MetadefProperty) -> dict[str, Any]:
 
 
 def tag_body(tag: md.MetadefTag) -> dict[str, Any]:
-    return {"name": tag.name, "created_at": _ts(tag.created_at), "updated_at": _ts(tag.updated_at)}
+    return {"name": tag.name, "created_at": iso_time(tag.created_at), "updated_at": iso_time(tag.updated_at)}
 
 
 def content_body(c: md.NamespaceContent) -> dict[str, Any]:
@@ -132,14 +105,14 @@ def list_namespaces(request: Request, who: Caller = Depends(caller)) -> dict:
     body: dict[str, Any] = {"namespaces": [namespace_body(ns, assocs) for ns, assocs in found],
                             "first": f"{NS}?{urlencode(params)}" if params else NS,
                             "schema": "/v2/schemas/metadefs/namespaces"}
-    if found and len(found) == query.limit:
-        body["next"] = f"{NS}?{urlencode([*params, ('marker', found[-1][0].namespace)])}"
+    if found.more and found.items:
+        body["next"] = f"{NS}?{urlencode([*params, ('marker', found.items[-1][0].namespace)])}"
     return body
 
 
 @router.post(NS, status_code=201)
 async def create_namespace(request: Request) -> JSONResponse:
-    who = await _caller(request)
+    who = await caller_async(request)
     spec = md.namespace_spec(await _body(request, _GENERATED))
     content = await run_in_threadpool(svc.create_namespace, _deps(request), who, spec)
     return JSONResponse(content_body(content), status_code=201,
@@ -154,7 +127,7 @@ def show_namespace(request: Request, ns: str, who: Caller = Depends(caller)) -> 
 
 @router.put(NS + "/{ns}")
 async def update_namespace(request: Request, ns: str) -> dict:
-    who = await _caller(request)
+    who = await caller_async(request)
     spec = md.namespace_spec(await _body(request, _GENERATED), with_content=False)
     namespace = await run_in_threadpool(svc.update_namespace, _deps(request), who, ns, spec)
     return namespace_body(namespace)
@@ -170,39 +143,39 @@ def delete_namespace(request: Request, ns: str, who: Caller = Depends(caller)) -
 
 @router.get(NS + "/{ns}/objects")
 def list_objects(request: Request, ns: str, who: Caller = Depends(caller)) -> dict:
-    found = svc.list_objects(_deps(request), who, ns, _list_query(request))
+    found = items.list_objects(_deps(request), who, ns, _list_query(request))
     return {"objects": [object_body(ns, o) for o in found], "schema": "/v2/schemas/metadefs/objects"}
 
 
 @router.post(NS + "/{ns}/objects", status_code=201)
 async def create_object(request: Request, ns: str) -> JSONResponse:
-    who = await _caller(request)
+    who = await caller_async(request)
     spec = md.object_spec(await _body(request, _GENERATED))
-    obj = await run_in_threadpool(svc.create_object, _deps(request), who, ns, spec)
+    obj = await run_in_threadpool(items.create_object, _deps(request), who, ns, spec)
     return JSONResponse(object_body(ns, obj), status_code=201)
 
 
 @router.delete(NS + "/{ns}/objects", status_code=204)
 def delete_objects(request: Request, ns: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_objects(_deps(request), who, ns)
+    items.delete_objects(_deps(request), who, ns)
     return Response(status_code=204)
 
 
 @router.get(NS + "/{ns}/objects/{name}")
 def show_object(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> dict:
-    return object_body(ns, svc.get_object(_deps(request), who, ns, name))
+    return object_body(ns, items.get_object(_deps(request), who, ns, name))
 
 
 @router.put(NS + "/{ns}/objects/{name}")
 async def update_object(request: Request, ns: str, name: str) -> dict:
-    who = await _caller(request)
+    who = await caller_async(request)
     spec = md.object_spec(await _body(request, _GENERATED))
-    return object_body(ns, await run_in_threadpool(svc.update_object, _deps(request), who, ns, name, spec))
+    return object_body(ns, await run_in_threadpool(items.update_object, _deps(request), who, ns, name, spec))
 
 
 @router.delete(NS + "/{ns}/objects/{name}", status_code=204)
 def delete_object(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_object(_deps(request), who, ns, name)
+    items.delete_object(_deps(request), who, ns, name)
     return Response(status_code=204)
 
 
@@ -210,40 +183,40 @@ def delete_object(request: Request, ns: str, name: str, who: Caller = Depends(ca
 
 @router.get(NS + "/{ns}/properties")
 def list_properties(request: Request, ns: str, who: Caller = Depends(caller)) -> dict:
-    found = svc.list_properties(_deps(request), who, ns)
+    found = items.list_properties(_deps(request), who, ns)
     return {"properties": {p.name: p.definition for p in found}}
 
 
 @router.post(NS + "/{ns}/properties", status_code=201)
 async def create_property(request: Request, ns: str) -> JSONResponse:
-    who = await _caller(request)
+    who = await caller_async(request)
     data = await _body(request)
-    prop = await run_in_threadpool(svc.create_property, _deps(request), who, ns, data)
+    prop = await run_in_threadpool(items.create_property, _deps(request), who, ns, data)
     return JSONResponse(property_body(prop), status_code=201)
 
 
 @router.delete(NS + "/{ns}/properties", status_code=204)
 def delete_properties(request: Request, ns: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_properties(_deps(request), who, ns)
+    items.delete_properties(_deps(request), who, ns)
     return Response(status_code=204)
 
 
 @router.get(NS + "/{ns}/properties/{name}")
 def show_property(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> dict:
     resource_type = request.query_params.get("resource_type") or None
-    return property_body(svc.get_property(_deps(request), who, ns, name, resource_type))
+    return property_body(items.get_property(_deps(request), who, ns, name, resource_type))
 
 
 @router.put(NS + "/{ns}/properties/{name}")
 async def update_property(request: Request, ns: str, name: str) -> dict:
-    who = await _caller(request)
+    who = await caller_async(request)
     data = await _body(request)
-    return property_body(await run_in_threadpool(svc.update_property, _deps(request), who, ns, name, data))
+    return property_body(await run_in_threadpool(items.update_property, _deps(request), who, ns, name, data))
 
 
 @router.delete(NS + "/{ns}/properties/{name}", status_code=204)
 def delete_property(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_property(_deps(request), who, ns, name)
+    items.delete_property(_deps(request), who, ns, name)
     return Response(status_code=204)
 
 
@@ -251,51 +224,51 @@ def delete_property(request: Request, ns: str, name: str, who: Caller = Depends(
 
 @router.get(NS + "/{ns}/tags")
 def list_tags(request: Request, ns: str, who: Caller = Depends(caller)) -> dict:
-    found = svc.list_tags(_deps(request), who, ns, _list_query(request))
+    found = items.list_tags(_deps(request), who, ns, _list_query(request))
     return {"tags": [{"name": tag.name} for tag in found]}
 
 
 @router.post(NS + "/{ns}/tags", status_code=201)
 async def create_tags(request: Request, ns: str) -> JSONResponse:
-    who = await _caller(request)
+    who = await caller_async(request)
     data = await _body(request)
     if set(data) - {"tags"}:
         raise Invalid("Body must be {\"tags\": [{\"name\": ...}, ...]}")
     names = md.tag_names(data.get("tags", []))
     append = request.headers.get("x-openstack-append", "").strip().lower() in ("true", "1", "yes", "on")
-    tags = await run_in_threadpool(svc.create_tags, _deps(request), who, ns, names, append)
+    tags = await run_in_threadpool(items.create_tags, _deps(request), who, ns, names, append)
     return JSONResponse({"tags": [{"name": tag.name} for tag in tags]}, status_code=201)
 
 
 @router.delete(NS + "/{ns}/tags", status_code=204)
 def delete_tags(request: Request, ns: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_tags(_deps(request), who, ns)
+    items.delete_tags(_deps(request), who, ns)
     return Response(status_code=204)
 
 
 @router.get(NS + "/{ns}/tags/{name}")
 def show_tag(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> dict:
-    return tag_body(svc.get_tag(_deps(request), who, ns, name))
+    return tag_body(items.get_tag(_deps(request), who, ns, name))
 
 
 @router.post(NS + "/{ns}/tags/{name}", status_code=201)
 def create_tag(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> JSONResponse:
-    return JSONResponse(tag_body(svc.create_tag(_deps(request), who, ns, name)), status_code=201)
+    return JSONResponse(tag_body(items.create_tag(_deps(request), who, ns, name)), status_code=201)
 
 
 @router.put(NS + "/{ns}/tags/{name}")
 async def update_tag(request: Request, ns: str, name: str) -> dict:
-    who = await _caller(request)
+    who = await caller_async(request)
     data = await _body(request)
     if set(data) - {"name"}:
         raise Invalid("Body must be {\"name\": \"<new name>\"}")
-    tag = await run_in_threadpool(svc.update_tag, _deps(request), who, ns, name, data.get("name"))
+    tag = await run_in_threadpool(items.update_tag, _deps(request), who, ns, name, data.get("name"))
     return tag_body(tag)
 
 
 @router.delete(NS + "/{ns}/tags/{name}", status_code=204)
 def delete_tag(request: Request, ns: str, name: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_tag(_deps(request), who, ns, name)
+    items.delete_tag(_deps(request), who, ns, name)
     return Response(status_code=204)
 
 
@@ -304,7 +277,7 @@ def delete_tag(request: Request, ns: str, name: str, who: Caller = Depends(calle
 @router.get("/v2/metadefs/resource_types")
 def list_resource_types(request: Request, who: Caller = Depends(caller)) -> dict:
     found = svc.list_resource_types(_deps(request), who)
-    return {"resource_types": [{"name": r.name, "created_at": _ts(r.created_at), "updated_at": _ts(r.updated_at)}
+    return {"resource_types": [{"name": r.name, "created_at": iso_time(r.created_at), "updated_at": iso_time(r.updated_at)}
                                for r in found]}
 
 
@@ -316,7 +289,7 @@ def list_associations(request: Request, ns: str, who: Caller = Depends(caller)) 
 
 @router.post(NS + "/{ns}/resource_types", status_code=201)
 async def associate(request: Request, ns: str) -> JSONResponse:
-    who = await _caller(request)
+    who = await caller_async(request)
     spec = md.association_spec(await _body(request))
     assoc = await run_in_threadpool(svc.associate, _deps(request), who, ns, spec)
     return JSONResponse(association_body(assoc), status_code=201)

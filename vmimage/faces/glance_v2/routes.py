@@ -9,37 +9,26 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vmimage.core.errors import NotFound
-from vmimage.core.policy import Caller, can_see_locations
+from vmimage.core.policy import Caller
 from vmimage.core.services import images as svc
 from vmimage.core.services import members as msvc
 from vmimage.core.services.imports import METHODS
-from vmimage.faces.bodies import validated
+from vmimage.faces.contract import deps, face_context
 from vmimage.faces.glance_v2 import translate as t
-from vmimage.faces.glance_v2.errors import glance_error
-from vmimage.faces.glance_v2.requests import AddMember, UpdateMember
+from vmimage.faces.glance_v2.common import image_view
 from vmimage.faces.glance_v2.schemas import SCHEMAS
-from vmimage.faces.http import caller
+from vmimage.faces.bodies import validated
+from vmimage.faces.glance_v2.requests import AddMember, UpdateMember
+from vmimage.faces.http import caller, caller_async, openstack_error, parse_json
 
 router = APIRouter()
 VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
 
 
-def container(request: Request):
-    return request.app.state.container
-
-
-def image_view(request: Request, who: Caller) -> t.ImageView:
-    c = container(request)
-    show = c.settings.show_locations
-    return t.ImageView(multi_store=c.deps.multi_store,
-                       show_locations=lambda image: show and can_see_locations(who, image),
-                       location_url=c.deps.location_url)
-
-
 def versions_body(request: Request) -> dict[str, Any]:
-    base = request.app.state.container.settings.public_url or str(request.base_url).rstrip("/")
+    base = face_context(request).base_url(request)
     return {"versions": [{"id": f"v{v}", "status": "CURRENT" if i == 0 else "SUPPORTED",
-                          "links": [{"rel": "self", "href": f"{base.rstrip('/')}/v2/"}]}
+                          "links": [{"rel": "self", "href": f"{base}/v2/"}]}
                          for i, v in enumerate(VERSIONS)]}
 
 
@@ -57,61 +46,61 @@ def versions(request: Request) -> dict:
 def list_images(request: Request, who: Caller = Depends(caller)) -> dict:
     params = list(request.query_params.multi_items())
     query = t.list_params_to_query(params)
-    found = svc.list_images(container(request).deps, who, query)
+    found = svc.list_images(deps(request), who, query)
     view = image_view(request, who)
-    return {"images": [t.image_to_glance(i, view) for i in found], "schema": "/v2/schemas/images",
-            **t.page_links(params, found, query.limit)}
+    return {"images": [t.image_to_glance(i, view) for i in found.items], "schema": "/v2/schemas/images",
+            **t.page_links(params, found)}
 
 
 @router.get("/v2/images/{image_id}")
 def show_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
-    return t.image_to_glance(svc.load_visible(container(request).deps, who, image_id), image_view(request, who))
+    return t.image_to_glance(svc.load_visible(deps(request), who, image_id), image_view(request, who))
 
 
 @router.delete("/v2/images/{image_id}", status_code=204)
 def delete_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_image(container(request).deps, who, image_id)
+    svc.delete_image(deps(request), who, image_id)
     return Response(status_code=204)
 
 
 @router.post("/v2/images/{image_id}/actions/deactivate", status_code=204)
 def deactivate(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
-    svc.set_active(container(request).deps, who, image_id, active=False)
+    svc.set_active(deps(request), who, image_id, active=False)
     return Response(status_code=204)
 
 
 @router.post("/v2/images/{image_id}/actions/reactivate", status_code=204)
 def reactivate(request: Request, image_id: str, who: Caller = Depends(caller)) -> Response:
-    svc.set_active(container(request).deps, who, image_id, active=True)
+    svc.set_active(deps(request), who, image_id, active=True)
     return Response(status_code=204)
 
 
 @router.put("/v2/images/{image_id}/tags/{tag}", status_code=204)
 def add_tag(request: Request, image_id: str, tag: str, who: Caller = Depends(caller)) -> Response:
-    svc.add_tag(container(request).deps, who, image_id, tag)
+    svc.add_tag(deps(request), who, image_id, tag)
     return Response(status_code=204)
 
 
 @router.delete("/v2/images/{image_id}/tags/{tag}", status_code=204)
 def delete_tag(request: Request, image_id: str, tag: str, who: Caller = Depends(caller)) -> Response:
-    svc.delete_tag(container(request).deps, who, image_id, tag)
+    svc.delete_tag(deps(request), who, image_id, tag)
     return Response(status_code=204)
 
 
 @router.get("/v2/images/{image_id}/members")
 def list_members(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
-    found = msvc.list_members(container(request).deps, who, image_id)
+    found = msvc.list_members(deps(request), who, image_id)
     return {"members": [t.member_to_glance(m) for m in found], "schema": "/v2/schemas/members"}
 
 
 @router.get("/v2/images/{image_id}/members/{member_id}")
 def show_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(caller)) -> dict:
-    return t.member_to_glance(msvc.get_member(container(request).deps, who, image_id, member_id))
+    return t.member_to_glance(msvc.get_member(deps(request), who, image_id, member_id))
 
 
 @router.delete("/v2/images/{image_id}/members/{member_id}", status_code=204)
 def delete_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(caller)) -> Response:
-    msvc.remove_member(container(request).deps, who, image_id, member_id)
+    msvc.remove_member(deps(request), who, image_id, member_id)
     return Response(status_code=204)
 
 
@@ -124,55 +113,55 @@ def schema(name: str, who: Caller = Depends(caller)) -> dict:
 
 @router.get("/v2/info/usage")
 def usage(request: Request, who: Caller = Depends(caller)) -> dict:
-    found = svc.project_usage(container(request).deps, who)
+    found = svc.project_usage(deps(request), who)
     return {"usage": {k: {"limit": limit, "usage": used} for k, (limit, used) in found.items()}}
 
 
 # Routes that read their JSON body themselves, so malformed bodies get Glance's answers.
 
 async def _json(request: Request) -> Any:
-    return t.parse_json(await request.body())
+    return parse_json(await request.body())
 
 
 @router.post("/v2/images", status_code=201)
 async def create_image(request: Request) -> JSONResponse:
-    who = await run_in_threadpool(caller, request)
+    who = await caller_async(request)
     attributes, properties = t.create_body_to_core(await _json(request))
-    image = await run_in_threadpool(svc.create_image, container(request).deps, who, attributes, properties)
-    deps = container(request).deps
+    found = deps(request)
+    image = await run_in_threadpool(svc.create_image, found, who, attributes, properties)
     headers = {"Location": f"/v2/images/{image.id}", "OpenStack-image-import-methods": ",".join(METHODS)}
-    if deps.multi_store:
-        headers["OpenStack-image-store-ids"] = ",".join(deps.writable_stores)
+    if found.multi_store:
+        headers["OpenStack-image-store-ids"] = ",".join(found.writable_stores)
     return JSONResponse(t.image_to_glance(image, image_view(request, who)), status_code=201, headers=headers)
 
 
 @router.patch("/v2/images/{image_id}")
 async def update_image(request: Request) -> JSONResponse:
     image_id = request.path_params["image_id"]
-    who = await run_in_threadpool(caller, request)
+    who = await caller_async(request)
     media_type = request.headers.get("content-type", "").split(";")[0].strip()
     if media_type not in (t.PATCH_V20, t.PATCH_V21):
-        return glance_error(415, f"Unsupported Content-Type '{media_type}' for a JSON patch",
+        return openstack_error(415, f"Unsupported Content-Type '{media_type}' for a JSON patch",
                             {"Accept-Patch": t.ACCEPT_PATCH})
     changes = t.patch_to_changes(media_type, await _json(request))
-    image = await run_in_threadpool(svc.update_image, container(request).deps, who, image_id, changes)
+    image = await run_in_threadpool(svc.update_image, deps(request), who, image_id, changes)
     return JSONResponse(t.image_to_glance(image, image_view(request, who)))
 
 
 @router.post("/v2/images/{image_id}/members")
 async def add_member(request: Request) -> JSONResponse:
     image_id = request.path_params["image_id"]
-    who = await run_in_threadpool(caller, request)
+    who = await caller_async(request)
     body = validated(AddMember, await _json(request))
-    member = await run_in_threadpool(msvc.add_member, container(request).deps, who, image_id, body.member)
+    member = await run_in_threadpool(msvc.add_member, deps(request), who, image_id, body.member)
     return JSONResponse(t.member_to_glance(member))
 
 
 @router.put("/v2/images/{image_id}/members/{member_id}")
 async def update_member(request: Request) -> JSONResponse:
     image_id, member_id = request.path_params["image_id"], request.path_params["member_id"]
-    who = await run_in_threadpool(caller, request)
+    who = await caller_async(request)
     body = validated(UpdateMember, await _json(request))
-    member = await run_in_threadpool(msvc.update_member, container(request).deps, who, image_id,
+    member = await run_in_threadpool(msvc.update_member, deps(request), who, image_id,
                                      member_id, body.status)
     return JSONResponse(t.member_to_glance(member))

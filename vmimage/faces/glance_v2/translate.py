@@ -14,10 +14,11 @@ from vmimage.core.images import Image, Location
 from vmimage.core.jobs import Job, JobStatus
 from vmimage.core.listing import COMPARE_OPS, IN_FILTER_KEYS, ImageQuery, ListScope, TimeFilter
 from vmimage.core.members import Member
+from vmimage.core.paging import Page
 from vmimage.core.services import tasks
 from vmimage.core.services.images import Change
-from vmimage.faces import limits
-from vmimage.faces.bodies import INT63_MAX
+from vmimage.faces.http import bool_param, int_param
+from vmimage.faces.http import iso_time as iso
 
 # Glance attribute name -> core attribute name (for the ones the core types itself).
 GLANCE_TO_CORE = {
@@ -29,10 +30,6 @@ GLANCE_TO_CORE = {
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"
 ACCEPT_PATCH = f"{PATCH_V20}, {PATCH_V21}"
-
-
-def iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -156,27 +153,6 @@ def patch_to_changes(media_type: str, body: Any) -> list[Change]:
     return changes
 
 
-def _bool_param(name: str, raw: str) -> bool:
-    low = raw.lower()
-    if low in ("true", "1", "yes"):
-        return True
-    if low in ("false", "0", "no"):
-        return False
-    raise Invalid(f"'{name}' must be true or false")
-
-
-def _int_param(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"'{name}' must be an integer") from None
-    if value < 0:
-        raise Invalid(f"'{name}' must not be negative")
-    if value > INT63_MAX:
-        raise Invalid(f"'{name}' is too large")
-    return value
-
-
 def _split_in(raw: str) -> list[str]:
     return next(csv.reader([raw], skipinitialspace=True)) if raw else []
 
@@ -206,7 +182,7 @@ def list_params_to_query(params: list[tuple[str, str]]) -> ImageQuery:
     one = {k: v[-1] for k, v in multi.items()}
     q = ImageQuery(project_id="")
     if "limit" in one:
-        q.limit = _int_param("limit", one["limit"])
+        q.limit = int_param(one["limit"], "limit")
     q.marker = one.get("marker")
     q.sort = _sort(multi)
     if "visibility" in one:
@@ -216,24 +192,24 @@ def list_params_to_query(params: list[tuple[str, str]]) -> ImageQuery:
     q.member_status = one.get("member_status", "accepted")
     q.tags = multi.get("tag", [])
     if "size_min" in one:
-        q.size_min = _int_param("size_min", one["size_min"])
+        q.size_min = int_param(one["size_min"], "size_min")
     if "size_max" in one:
-        q.size_max = _int_param("size_max", one["size_max"])
+        q.size_max = int_param(one["size_max"], "size_max")
     q.times = [_time_filter(f, one[f]) for f in ("created_at", "updated_at") if f in one]
     if "os_hidden" in one:
-        q.os_hidden = _bool_param("os_hidden", one["os_hidden"])
+        q.os_hidden = bool_param(one["os_hidden"], "os_hidden")
     for key, raw in one.items():
         if key in _SKIP:
             continue
         if key in ("protected",):
-            q.equals[key] = _bool_param(key, raw)
+            q.equals[key] = bool_param(raw, key)
         elif key in ("name", "status", "disk_format", "container_format", "id", "owner"):
             if raw.startswith("in:") and key in IN_FILTER_KEYS:
                 q.any_of[key] = _split_in(raw[3:])
             else:
                 q.equals[key] = raw
         elif key in ("min_disk", "min_ram", "size"):
-            q.equals[key] = _int_param(key, raw)
+            q.equals[key] = int_param(raw, key)
         elif key == "architecture":
             q.equals["architecture"] = raw
         elif key == "hw_firmware_type":
@@ -265,13 +241,9 @@ def _sort(multi: dict[str, list[str]]) -> list[tuple[str, str]]:
     return list(zip(keys, dirs))
 
 
-def page_links(params: list[tuple[str, str]], images: list[Image], limit: int) -> dict[str, str]:
+def page_links(params: list[tuple[str, str]], page: Page[Image]) -> dict[str, str]:
     rest = [(k, v) for k, v in params if k != "marker"]
     links = {"first": "/v2/images" + (f"?{urlencode(rest)}" if rest else "")}
-    if images and len(images) >= limit:
-        links["next"] = "/v2/images?" + urlencode(rest + [("marker", images[-1].id)])
+    if page.more and page.items:
+        links["next"] = "/v2/images?" + urlencode(rest + [("marker", page.items[-1].id)])
     return links
-
-
-def parse_json(raw: bytes) -> Any:
-    return limits.parse_json(raw)

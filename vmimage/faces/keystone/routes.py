@@ -9,21 +9,24 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vmimage.core.errors import Forbidden, NotFound, Unauthenticated
+from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
+from vmimage.core.policy import owns
 from vmimage.faces.bodies import validated
+from vmimage.faces.contract import face_context
+from vmimage.faces.http import iso_time, parse_json
 from vmimage.faces.keystone.schemas import AuthRequest
-from vmimage.faces.limits import read_json
-from vmimage.identity.model import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 
-router = APIRouter(prefix="/identity")
+PREFIX = "/identity"
+router = APIRouter(prefix=PREFIX)
 
 
 def _base(request: Request) -> str:
-    return request.app.state.container.settings.public_url or str(request.base_url).rstrip("/")
+    return face_context(request).base_url(request)
 
 
 def _version(request: Request) -> dict[str, Any]:
     return {"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-            "links": [{"rel": "self", "href": f"{_base(request).rstrip('/')}/identity/v3/"}],
+            "links": [{"rel": "self", "href": f"{_base(request)}/identity/v3/"}],
             "media-types": [{"base": "application/json",
                              "type": "application/vnd.openstack.identity-v3+json"}]}
 
@@ -40,24 +43,19 @@ def version(request: Request) -> dict:
     return {"version": _version(request)}
 
 
-def _iso(dt) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _ref(id_: str, name: str) -> dict[str, Any]:
     return {"id": id_, "name": name, "domain": {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}}
 
 
 def token_body(request: Request, token: Token) -> dict[str, Any]:
-    settings = request.app.state.container.settings
-    base = _base(request).rstrip("/")
+    base = _base(request)
     body: dict[str, Any] = {
-        "methods": token.methods, "expires_at": _iso(token.expires_at), "issued_at": _iso(token.issued_at),
+        "methods": token.methods, "expires_at": iso_time(token.expires_at, fraction=True), "issued_at": iso_time(token.issued_at, fraction=True),
         "audit_ids": [token.audit_id], "user": {**_ref(token.user.id, token.user.name),
                                                 "password_expires_at": None},
     }
     if token.project is not None:
-        region = settings.region
+        region = face_context(request).region
 
         def endpoints(url: str, sid: str) -> list[dict[str, Any]]:
             return [{"id": f"{sid}-{i}", "interface": i, "region": region, "region_id": region, "url": url}
@@ -76,21 +74,18 @@ def token_body(request: Request, token: Token) -> dict[str, Any]:
     return {"token": body}
 
 
-async def _body(request: Request) -> Any:
-    return await read_json(request)
-
-
 @router.post("/v3/auth/tokens")
 async def issue(request: Request) -> JSONResponse:
-    # A null is an absent key, as in Keystone's schema.
-    body = validated(AuthRequest, await _body(request)).model_dump(exclude_unset=True, exclude_none=True)
-    token = await run_in_threadpool(request.app.state.container.identity.authenticate, body["auth"])
+    # Keystone's schema: a body of the wrong shape is 400; a null is an absent key.
+    body = validated(AuthRequest, parse_json(await request.body())).model_dump(exclude_unset=True,
+                                                                               exclude_none=True)
+    token = await run_in_threadpool(face_context(request).identity.authenticate, body["auth"])
     return JSONResponse(token_body(request, token), status_code=201,
                         headers={"X-Subject-Token": token.id})
 
 
 def _subject(request: Request) -> Token:
-    identity = request.app.state.container.identity
+    identity = face_context(request).identity
     identity.validate(request.headers.get("x-auth-token", ""))
     try:
         return identity.validate(request.headers.get("x-subject-token", ""))
@@ -113,17 +108,16 @@ def check_head(request: Request) -> Response:
 @router.delete("/v3/auth/tokens", status_code=204)
 def revoke(request: Request) -> Response:
     token = _subject(request)
-    request.app.state.container.identity.revoke(token.id)
+    face_context(request).identity.revoke(token.id)
     return Response(status_code=204)
 
 
 @router.get("/v3/projects")
 def list_projects(request: Request) -> dict:
-    identity = request.app.state.container.identity
-    me = identity.validate(request.headers.get("x-auth-token", ""))
+    identity = face_context(request).identity
+    me = identity.validate(request.headers.get("x-auth-token", "")).as_caller()
     name = request.query_params.get("name")
-    found = [p for p in identity.list_projects()
-             if ("admin" in me.roles or (me.project and p.id == me.project.id)) and (not name or p.name == name)]
+    found = [p for p in identity.list_projects() if owns(me, p.id) and (not name or p.name == name)]
     return {"projects": [{**_ref(p.id, p.name), "domain_id": p.domain_id, "enabled": p.enabled,
                           "is_domain": False, "parent_id": p.domain_id, "description": "",
                           "links": {"self": f"/identity/v3/projects/{p.id}"}} for p in found],
@@ -135,7 +129,7 @@ def show_project(request: Request, project_id: str) -> dict:
     for p in list_projects(request)["projects"]:
         if project_id in (p["id"], p["name"]):
             return {"project": p}
-    me = request.app.state.container.identity.validate(request.headers.get("x-auth-token", ""))
-    if "admin" not in me.roles:
+    me = face_context(request).identity.validate(request.headers.get("x-auth-token", "")).as_caller()
+    if not me.is_admin:
         raise Forbidden("You are not authorized to see this project")
     raise NotFound("Could not find project")

@@ -1,0 +1,11 @@
+"""vmimage's native API under /vmimage/v1: servers, volumes, snapshots, images from them, jobs."""
+
+from __future__ import annotations
+
+from vmimage.faces.contract import Face, path_prefix
+from vmimage.faces.http import caller
+from vmimage.faces.native import routes
+from vmimage.faces.native.errors import NativeErrors
+
+FACE = Face(name="native", claims=path_prefix(routes.PREFIX), routers=lambda _context: [routes.router],
+            errors=NativeErrors(), caller=caller)

@@ -1,17 +1,36 @@
-"""Core errors -> the native API's envelope (Glance-style status codes)."""
+"""The native API's one error table: {"error": {code, status, title, message}}."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
 
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core.errors import VmImageError
-from vmimage.faces.http import GLANCE_STYLE_STATUS, retry_after, status_for
+from vmimage.faces.http import REST_STATUS, allowed_methods, retry_after, status_for
+
+# The framework's refusals, as codes of the same kind as the core's.
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
-def native_error(exc: VmImageError) -> JSONResponse:
-    status = status_for(exc, GLANCE_STYLE_STATUS)
-    return JSONResponse({"error": {"code": exc.code, "status": status, "title": HTTPStatus(status).phrase,
-                                   "message": exc.message}}, status_code=status,
-                        headers=retry_after(exc) or None)
+def native_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "status": status, "title": HTTPStatus(status).phrase,
+                                   "message": message}}, status_code=status, headers=headers)
+
+
+class NativeErrors:
+    def core(self, _request: Request, exc: VmImageError) -> JSONResponse:
+        return native_error(status_for(exc, REST_STATUS), exc.code, exc.message, retry_after(exc) or None)
+
+    def http(self, request: Request, exc: HTTPException) -> JSONResponse:
+        headers = {"Allow": ", ".join(allowed_methods(request))} if exc.status_code == 405 else None
+        return native_error(exc.status_code, _HTTP_CODES.get(exc.status_code, "invalid"), str(exc.detail), headers)
+
+    def invalid(self, _request: Request, exc: RequestValidationError) -> JSONResponse:
+        return native_error(400, "invalid", f"Invalid request: {exc.errors()}")
+
+    def internal(self, _request: Request) -> JSONResponse:
+        return native_error(500, VmImageError.code, "Internal error")

@@ -11,6 +11,7 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
+from vmimage.faces.contract import deps
 from vmimage.faces.bodies import body_of
 from vmimage.faces.http import caller
 from vmimage.faces.native import schemas
@@ -18,10 +19,6 @@ from vmimage.faces.native import translate as t
 
 PREFIX = "/vmimage/v1"
 router = APIRouter(prefix=PREFIX)
-
-
-def deps(request: Request):
-    return request.app.state.container.deps
 
 
 @router.post("/servers", status_code=201)
@@ -86,6 +83,8 @@ def delete_volume(request: Request, volume_id: str, who: Caller = Depends(caller
 @router.post("/volumes/{volume_id}/attach")
 def attach(request: Request, volume_id: str, who: Caller = Depends(caller),
            spec: dict = Depends(body_of(schemas.AttachVolume))):
+    if not isinstance(spec.get("server_id"), str):
+        raise Invalid("'server_id' is required")
     return {"volume": t.volume(svc.attach_volume(deps(request), who, volume_id, spec["server_id"],
                                                  spec.get("device")))}
 
@@ -105,6 +104,8 @@ def volume_image(request: Request, volume_id: str, who: Caller = Depends(caller)
 @router.post("/snapshots", status_code=201)
 def create_snapshot(request: Request, who: Caller = Depends(caller),
                     spec: dict = Depends(body_of(schemas.CreateSnapshot))):
+    if not isinstance(spec.get("volume_id"), str):
+        raise Invalid("'volume_id' is required")
     snap = svc.create_snapshot(deps(request), who, spec["volume_id"], spec.get("name"))
     return JSONResponse({"snapshot": t.snapshot(snap)}, status_code=201)
 

@@ -6,10 +6,7 @@ from typing import Any
 
 from vmimage.core.inventory import Server, Snapshot, Volume
 from vmimage.core.jobs import Job
-
-
-def _iso(dt) -> str | None:
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+from vmimage.faces.http import iso_time as _iso
 
 
 def volume(v: Volume) -> dict[str, Any]:

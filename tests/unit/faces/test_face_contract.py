@@ -1,0 +1,91 @@
+"""The face contract holds: a face imports only the core and the shared face helpers, every
+face exports FACE, and the app names no face's URL prefix."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import vmimage
+from vmimage.faces.contract import Face
+from vmimage.faces.mount import face_app
+
+ROOT = Path(vmimage.__file__).parent
+FACES = sorted(p for p in (ROOT / "faces").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+SHARED = ("vmimage.faces.contract", "vmimage.faces.http", "vmimage.faces.limits", "vmimage.faces.bodies")
+
+
+def _imports(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found += [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+    return found
+
+
+def test_there_are_faces():
+    assert {p.name for p in FACES} >= {"aries", "glance_v2", "keystone", "native"}
+
+
+def _allowed(name: str, own: str) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in ("vmimage.core", own, *SHARED))
+
+
+def test_faces_import_only_the_core_and_the_shared_helpers():
+    wrong = []
+    for face in FACES:
+        for path in face.rglob("*.py"):
+            wrong += [f"{path.relative_to(ROOT)}: {name}" for name in _imports(path)
+                      if name.startswith("vmimage") and not _allowed(name, f"vmimage.faces.{face.name}")]
+    assert wrong == []
+
+
+def test_shared_helpers_import_no_face_and_no_adapter():
+    for module in SHARED:
+        path = ROOT / (module.removeprefix("vmimage.").replace(".", "/") + ".py")
+        for name in _imports(path):
+            assert not re.match(r"vmimage\.(adapters|identity|bootstrap|settings|imaging)\b", name), name
+            assert not any(name.startswith(f"vmimage.faces.{face.name}") for face in FACES), name
+
+
+def test_the_core_imports_no_outer_layer():
+    for path in (ROOT / "core").rglob("*.py"):
+        for name in _imports(path):
+            assert not re.match(r"vmimage\.(adapters|faces|identity|imaging|bootstrap|settings|app)\b", name), \
+                f"{path.relative_to(ROOT)}: {name}"
+
+
+def test_no_face_reads_app_state():
+    for face in [*FACES, *(ROOT / "faces" / f"{m.rsplit('.', 1)[1]}.py" for m in SHARED)]:
+        for path in (face.rglob("*.py") if face.is_dir() else [face]):
+            assert "app.state" not in path.read_text(), path
+
+
+def test_every_face_exports_its_contract():
+    for face in FACES:
+        exported = importlib.import_module(f"vmimage.faces.{face.name}").FACE
+        assert isinstance(exported, Face)
+        for part in ("core", "http", "invalid", "internal"):
+            assert callable(getattr(exported.errors, part))
+
+
+def test_the_app_names_no_face_prefix_and_no_error_shape():
+    source = (ROOT / "app.py").read_text()
+    for face in FACES:
+        module = importlib.import_module(f"vmimage.faces.{face.name}")
+        for path in face_app(module.FACE, _context()).openapi()["paths"]:
+            prefix = "/" + path.strip("/").split("/")[0]
+            if prefix != "/":
+                assert f'"{prefix}' not in source and f"'{prefix}" not in source, prefix
+    assert "exception_handler" not in source and "JSONResponse" not in source
+
+
+def _context():
+    class _Deps:
+        cache = object()
+    from vmimage.faces.contract import FaceContext
+    return FaceContext(deps=_Deps(), identity=None)  # type: ignore[arg-type]

@@ -1,0 +1,108 @@
+"""How data comes into an image, once for every way in (upload, stage, import, host files,
+images of servers): the door (queued -> saving or uploading), the one inspected write into
+a store, the way back to queued, and activation from what that pass saw."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vmimage.core.errors import Conflict
+from vmimage.core.formats import FormatVerdict, decide
+from vmimage.core.images import Image, ImageStatus, Location, require_formats, staging_key
+from vmimage.core.ports import BlobStore
+from vmimage.core.quotas import Limits, check_declared_size, check_image_bytes
+from vmimage.core.services.deps import Deps
+from vmimage.core.streaming import StreamResult, stream_into_store
+
+
+def start_upload(deps: Deps, uow, image: Image, to: ImageStatus, declared_size: int | None = None) -> Limits:
+    """queued -> saving (data for the image itself) or uploading (data staged for an import),
+    within the project's limits; commits. Returns the limits the data must keep to."""
+    if image.status != ImageStatus.QUEUED:
+        raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
+    if to == ImageStatus.SAVING:
+        require_formats(image)
+    limits = deps.limits_for(uow, image.owner)
+    check_declared_size(limits, lambda: uow.images.usage(image.owner)[1], declared_size)
+    image.move_to(to)
+    image.updated_at = deps.clock()
+    uow.images.save(image)
+    uow.commit()
+    return limits
+
+
+def back_to_queued(deps: Deps, image_id: str, from_status: ImageStatus) -> None:
+    """Data that did not arrive: the image takes data again (if nothing else moved it)."""
+    with deps.uow(write=True) as uow:
+        image = uow.images.get(image_id, for_update=True)
+        if image is not None and image.status == from_status:
+            image.move_to(ImageStatus.QUEUED)
+            image.updated_at = deps.clock()
+            uow.images.save(image)
+            uow.commit()
+
+
+def write_inspected(deps: Deps, store: BlobStore, key: str, chunks: Iterable[bytes], image: Image,
+                    max_size: int, declared_size: int | None = None, *, disk_format: str | None = None,
+                    digests: bool = True) -> tuple[StreamResult, FormatVerdict]:
+    """One pass of the data into the store under key: sizes, hashes (unless digests=False)
+    and the format verdict; content the verdict refuses is not kept. Leaves nothing behind
+    when it fails."""
+    writer = store.writer(key)
+    try:
+        result = stream_into_store(chunks, writer, deps.new_inspector(), max_size, declared_size,
+                                   digests=digests)
+        verdict = decide(disk_format or image.disk_format, image.container_format, result.report, result.size,
+                         deps.enforce_format_match)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return result, verdict
+
+
+def activate_from_stream(deps: Deps, uow, image: Image, result: StreamResult, verdict: FormatVerdict, *,
+                         limits: Limits | None = None, locations: list[Location] | None = None,
+                         hash_algo: str = "sha512", hash_value: str | None = None) -> None:
+    """-> active, with the sizes, checksum and hash of the pass over its data (the caller saves).
+
+    limits: the data counts against the project's quota (lock the project first); checked
+    before anything changes. locations: where the data now is (None: unchanged)."""
+    if limits is not None:
+        check_image_bytes(limits, lambda: uow.images.usage(image.owner)[1], result.size)
+    image.size, image.virtual_size = result.size, verdict.virtual_size
+    image.checksum, image.os_hash_algo = result.md5, hash_algo
+    image.os_hash_value = hash_value if hash_value is not None else result.sha512
+    if locations is not None:
+        image.locations = locations
+    image.move_to(ImageStatus.ACTIVE)
+    image.updated_at = deps.clock()
+
+
+def reset_lost_uploads(deps: Deps) -> None:
+    """After a restart of the one process that owned every upload: what was in flight is gone.
+
+    Unfinished writes and job scratch files go; an image saving its data is queued again with
+    no data; an image whose staged data did not survive is queued again (it can be staged anew).
+    """
+    for store in deps.stores.values():
+        store.cleanup_partial()
+    if deps.disks is not None:
+        deps.disks.discard_all_work()
+    staging = deps.store(None)
+    with deps.uow(write=True) as uow:
+        for image_id in uow.images.ids_in_status(ImageStatus.SAVING):
+            image = uow.images.get(image_id, for_update=True)
+            image.size = image.virtual_size = image.checksum = image.os_hash_algo = image.os_hash_value = None
+            _requeue(deps, uow, image)
+        for image_id in uow.images.ids_in_status(ImageStatus.UPLOADING):
+            image = uow.images.get(image_id, for_update=True)
+            if not staging.exists(staging_key(image_id)):
+                _requeue(deps, uow, image)
+        uow.commit()
+
+
+def _requeue(deps: Deps, uow, image: Image) -> None:
+    image.move_to(ImageStatus.QUEUED)
+    image.updated_at = deps.clock()
+    uow.images.save(image)

@@ -184,3 +184,21 @@ def test_aries_bodies_of_the_wrong_shape_are_400(server, path, body, code):
     method = httpx.put if path == "/image" else httpx.post
     aries_400(method(url + path, json=body, headers=auth), code)
     assert counts() == before
+
+
+def test_nul_characters_are_refused_not_500(server, http):
+    """PostgreSQL text cannot hold NUL: the database adapter refuses it as invalid input."""
+    image = http.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()
+    answers = [
+        http.put("/v2/images/%00/tags/x"),
+        http.put(f"/v2/images/{image['id']}/tags/a%00b"),
+        http.get("/v2/images", params={"name": "a\0b"}),
+        http.get("/v2/metadefs/namespaces", params={"resource_types": "a\0b"}),
+        http.post("/v2/images", json={"name": "a\0b", "disk_format": "raw", "container_format": "bare"}),
+        http.post(f"{V1}/volumes", json={"size_gb": 1, "name": "a\0b"}),
+    ]
+    for resp in answers:
+        assert resp.status_code < 500, (resp.request.url, resp.text)
+        if resp.status_code >= 400:
+            assert resp.json()["error"]["message"]
+    assert http.get(f"/v2/images/{image['id']}").json()["tags"] in ([], ["a\0b"])

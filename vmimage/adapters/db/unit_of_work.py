@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from vmimage.adapters.db.identity_repository import SqlIdentityRepository
 from vmimage.adapters.db.image_repository import SqlImageRepository
 from vmimage.adapters.db.inventory_repository import SqlInventoryRepository
 from vmimage.adapters.db.job_repository import SqlJobRepository
 from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
-from vmimage.core.errors import BackendUnavailable, Duplicate
+from vmimage.core.errors import BackendUnavailable, Duplicate, Invalid
 
 
 class SqlUnitOfWork:
@@ -52,6 +52,11 @@ class SqlUnitOfWork:
             raise Duplicate("The entity conflicts with an existing one") from exc
         if isinstance(exc, OperationalError):
             raise BackendUnavailable("The database is not available") from exc
+        # A value the database cannot hold: a NUL character in text (PostgreSQL), an integer
+        # past the column's range (PostgreSQL's DataError, SQLite's OverflowError).
+        if isinstance(exc, (DataError, OverflowError)):
+            raise Invalid("A value in the request cannot be stored: out of range, or with a NUL character") \
+                from exc
 
     def commit(self) -> None:
         self._tx.commit()

@@ -17,11 +17,11 @@
     ├── Forbidden                the caller may not do this
     │   └── Protected            the entity is protected (built in) and may not be deleted
     ├── Unauthenticated          no, or no valid, credentials
+    ├── TooManyRequests          refused for a while (a brake); fields: retry_after (seconds)
     ├── QuotaExceeded            a per-project or per-image limit would be passed
     │   └── TooLarge             the data passes the configured size cap
     ├── BackendUnavailable       a store or other dependency cannot serve now
     ├── RequestTooLarge          a request body passes the byte cap of its kind (limit)
-    ├── Throttled                too many of these at once; retry_after (seconds) says when to retry
     └── Stalled                  the caller stopped sending a request body (idle_seconds)
 """
 
@@ -117,12 +117,13 @@ class BackendUnavailable(VmImageError):
     code = "backend_unavailable"
 
 
+class TooManyRequests(VmImageError):
+    """Refused for now; retry_after (a field) says in how many seconds to try again."""
+    code = "too_many_requests"
+
+
 class RequestTooLarge(VmImageError):
     code = "request_too_large"
-
-
-class Throttled(VmImageError):
-    code = "throttled"
 
 
 class Stalled(VmImageError):

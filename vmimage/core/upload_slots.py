@@ -2,7 +2,7 @@
 
 An upload holds a connection and a thread for as long as its client sends; a project that
 opens many and stalls them must not take the service from everyone else. The excess is
-refused at once with Throttled (retry_after seconds), before any data is read.
+refused at once with TooManyRequests (retry_after seconds), before any data is read.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from vmimage.core.errors import Throttled
+from vmimage.core.errors import TooManyRequests
 
 RETRY_AFTER_SECONDS = 5
 
@@ -29,7 +29,7 @@ class UploadSlots:
         with self._lock:
             held = self._held.get(project_id, 0)
             if 0 <= self.per_project <= held:
-                raise Throttled(f"Project has {held} uploads in progress, the most allowed at once; "
+                raise TooManyRequests(f"Project has {held} uploads in progress, the most allowed at once; "
                                 f"retry later", retry_after=RETRY_AFTER_SECONDS, limit=self.per_project)
             self._held[project_id] = held + 1
         try:

@@ -1,4 +1,4 @@
-"""At most N concurrent uploads per project; the excess is Throttled at once."""
+"""At most N concurrent uploads per project; the excess is TooManyRequests at once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from vmimage.core.errors import Throttled
+from vmimage.core.errors import TooManyRequests
 from vmimage.core.upload_slots import UploadSlots
 
 
@@ -15,7 +15,7 @@ def test_the_excess_of_one_project_is_throttled_and_others_are_not():
     with ExitStack() as stack:
         stack.enter_context(slots.hold("p"))
         stack.enter_context(slots.hold("p"))
-        with pytest.raises(Throttled) as refused:
+        with pytest.raises(TooManyRequests) as refused:
             stack.enter_context(slots.hold("p"))
         assert refused.value.fields["retry_after"] > 0
         with slots.hold("q"):

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
-from vmimage.faces.http import retry_after
+from vmimage.faces.http import retry_after_header
 
 MESSAGES = {
     "InvalidParameter": "参数无效",
@@ -36,11 +36,11 @@ MESSAGES = {
     "QuotaExceeded": "超出配额",
     "Unauthorized": "认证失败",
     "Forbidden": "无权限",
+    "TooManyRequests": "请求过于频繁，请稍后重试",
     "MethodNotAllowed": "不支持的请求方法",
     "ServiceUnavailable": "服务暂不可用",
     "InternalError": "内部错误",
     "RequestTooLarge": "请求体过大",
-    "TooManyRequests": "请求过于频繁",
     "RequestTimeout": "请求超时",
 }
 
@@ -79,9 +79,9 @@ TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
     (e.Protected, None): (400, "ImageProtected"),
     (e.Unauthenticated, None): (401, "Unauthorized"),
     (e.QuotaExceeded, None): (400, "QuotaExceeded"),
+    (e.TooManyRequests, None): (429, "TooManyRequests"),
     (e.BackendUnavailable, None): (503, "ServiceUnavailable"),
     (e.RequestTooLarge, None): (413, "RequestTooLarge"),
-    (e.Throttled, None): (429, "TooManyRequests"),
     (e.Stalled, None): (408, "RequestTimeout"),
 }
 # The framework's own refusals.
@@ -111,7 +111,7 @@ class AriesErrors:
 
     def core(self, request: Request, exc: e.VmImageError) -> JSONResponse:
         return aries_body(*classify(exc, f"{request.method} {request.url.path[len(self.prefix):]}"),
-                          headers=retry_after(exc) or None)
+                          retry_after_header(exc) or None)
 
     def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
         """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""

@@ -334,11 +334,42 @@ def default_server(tmp_path_factory, database_factory):
     srv.stop()
 
 
+def other_projects_round(server, clients: int = 8) -> list[float]:
+    """Clients of two other projects each log in, list, and create + upload an image: timings."""
+    def one(i: int) -> list[float]:
+        timings = []
+        persona = "alt" if i % 2 else "admin"
+        started = time.monotonic()
+        resp = httpx.post(f"{server.url}/identity/v3/auth/tokens", json=auth_body(persona, persona, persona),
+                          timeout=10)
+        assert resp.status_code == 201
+        timings.append(time.monotonic() - started)
+        headers = {"X-Auth-Token": resp.headers["X-Subject-Token"]}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as c:
+            started = time.monotonic()
+            assert c.get("/v2/images").status_code == 200
+            timings.append(time.monotonic() - started)
+            started = time.monotonic()
+            image_id = new_image(c)
+            resp = c.put(f"/v2/images/{image_id}/file", content=b"\2" * (256 << 10),
+                         headers={"Content-Type": OCTET})
+            assert resp.status_code == 204, resp.text
+            timings.append(time.monotonic() - started)
+            assert c.get(f"/v2/images/{image_id}").json()["status"] == "active"
+        return timings
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [t for ts in pool.map(one, range(clients)) for t in ts]
+
+
 def test_45_stalled_uploads_do_not_freeze_other_projects(default_server):
     """Issue 11's attack: 45 sockets each start PUT /file (1,000 of 1,000,000 bytes) and stall.
-    Meanwhile other projects list, log in and upload within a second or two each."""
+    Meanwhile other projects log in, list and upload within a second or two each (or, on a
+    machine busy with other work, no slower than 1.5 times the same round without the attack);
+    before the fix they timed out (10 s here) as long as the uploads stalled."""
     server = default_server
     token = server.token("demo")
+    baseline = max(other_projects_round(server))
     with server.client("demo") as http, ExitStack() as stack:
         images = [new_image(http) for _ in range(45)]
         stalled = []
@@ -350,31 +381,8 @@ def test_45_stalled_uploads_do_not_freeze_other_projects(default_server):
         refused = sum(1 for raw in stalled if raw.response_ready())
         assert refused == 45 - 8          # the project's excess got its 429 at once
 
-        def other_project(i: int) -> list[float]:
-            timings = []
-            persona, project = ("alt", "alt") if i % 2 else ("admin", "admin")
-            started = time.monotonic()
-            resp = httpx.post(f"{server.url}/identity/v3/auth/tokens",
-                              json=auth_body(persona, persona, project), timeout=10)
-            assert resp.status_code == 201
-            timings.append(time.monotonic() - started)
-            headers = {"X-Auth-Token": resp.headers["X-Subject-Token"]}
-            with httpx.Client(base_url=server.url, headers=headers, timeout=10) as c:
-                started = time.monotonic()
-                assert c.get("/v2/images").status_code == 200
-                timings.append(time.monotonic() - started)
-                started = time.monotonic()
-                image_id = new_image(c)
-                resp = c.put(f"/v2/images/{image_id}/file", content=b"\2" * (256 << 10),
-                             headers={"Content-Type": OCTET})
-                assert resp.status_code == 204, resp.text
-                timings.append(time.monotonic() - started)
-                assert c.get(f"/v2/images/{image_id}").json()["status"] == "active"
-            return timings
-
-        with ThreadPoolExecutor(10) as pool:
-            timings = [t for ts in pool.map(other_project, range(10)) for t in ts]
-        assert max(timings) < 2.0, timings
+        timings = other_projects_round(server)
+        assert max(timings) < max(2.0, 1.5 * baseline), (baseline, timings)
         # the stalled ones are still hanging (none finished, none failed yet)
         statuses = [http.get(f"/v2/images/{i}").json()["status"] for i in images]
         assert statuses.count("saving") == 8

@@ -164,6 +164,7 @@ def test_body_under_the_cap_still_works(server):
 @pytest.mark.parametrize("path,envelope", [
     ("/vmimage/v1/servers", lambda b: native_envelope(b, 401)),
     ("/vmimage/v1/volumes", lambda b: native_envelope(b, 401)),
+    ("/vmimage/v1/images/import", lambda b: native_envelope(b, 401)),
     ("/aries/api/v1/image/create", lambda b: aries_envelope(b, "Unauthorized")),
     ("/aries/api/v1/server/create", lambda b: aries_envelope(b, "Unauthorized")),
     ("/aries/api/v1/volume/create", lambda b: aries_envelope(b, "Unauthorized")),

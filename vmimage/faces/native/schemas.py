@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from vmimage.faces.bodies import Body, Bool, Ident, Int63, Name, Text
 
@@ -76,3 +76,23 @@ class CreateVolumeImage(Body):
 class CreateSnapshot(Body):
     volume_id: Ident
     name: Name | None = None
+
+
+class _Closed(Body):
+    model_config = ConfigDict(strict=True, extra="forbid")   # unknown fields are refused
+
+
+class BucketImport(_Closed):
+    name: Name | None = None
+    bucket: Name | None = None
+    key: Text | None = None
+    disk_format: Name | None = None
+    os_version: Name | None = None
+    min_disk: Int63 | None = None
+    store: Name | None = None
+
+
+class BucketExport(_Closed):
+    bucket: Name | None = None
+    key: Text | None = None
+    disk_format: Name | None = None

@@ -89,7 +89,8 @@ def main() -> None:
             server = (sum(proc_cpu_seconds(pid) for pid in pids) - cpu0) / wall
             other = (_machine_busy() - machine0) / wall - server
             print(f"  {label}, {args.clients} clients ({args.client}), {n} creates: {rate:.1f}/s "
-                  f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms); CPU (cores): servers+nginx {server:.2f}, "
+                  f"(p50 {p50:.1f} ms, p99 {p99:.1f} ms); CPU (cores): servers+nginx {server:.2f} "
+                  f"({server * wall / n * 1000:.2f} ms per create), "
                   f"client, PostgreSQL, Swift and others {other:.2f} of {os.cpu_count()}; load average "
                   f"{os.getloadavg()[0]:.2f}", flush=True)
             return rate

@@ -9,7 +9,15 @@ SQLite has one writer at a time (write transactions BEGIN IMMEDIATE). Rows are n
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import ColumnElement, Connection, Table, func, select, text
+
+
+def seq_value(conn: Connection, table: Table) -> ColumnElement[int]:
+    """The next number as an SQL expression, for the INSERT itself (with RETURNING seq): one
+    statement instead of two."""
+    if conn.dialect.name == "postgresql":
+        return func.nextval(f"{table.name}_seq_seq")
+    return select(func.coalesce(func.max(table.c.seq), 0) + 1).scalar_subquery()
 
 
 def next_seq(conn: Connection, table: Table) -> int:

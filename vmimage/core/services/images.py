@@ -164,11 +164,18 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
     limits = deps.limits
     check_per_image(limits, len(image.properties), len(image.tags))
     with deps.uow(write=True) as uow:
-        uow.images.lock_project(image.owner)
         limits = deps.limits_for(uow, image.owner)
-        if uow.images.get(image.id) is not None:
+        # The project lock serialises what a create counts or compares within the project:
+        # its image count (under a count limit) and its names (unique_name). Without either,
+        # creates in one project do not wait for each other. A count limit set while creates
+        # are in flight applies to the creates that start after it.
+        if unique_name or limits.image_count >= 0:
+            uow.images.lock_project(image.owner)
+        # A caller-chosen id or ref is checked here for a clear error; generated ones are
+        # random UUIDs, and the table's unique keys refuse a collision anyway (Duplicate).
+        if image_id is not None and uow.images.get(image.id) is not None:
             raise Duplicate("An image with this id already exists", image_id=image.id)
-        if uow.images.get_by_ref(image.ref) is not None:
+        if ref is not None and uow.images.get_by_ref(image.ref) is not None:
             raise Duplicate("An image with this ref already exists", field="ref")
         if unique_name:
             _require_unique_name(uow, image)

@@ -5,12 +5,19 @@ Every `__` value in an ImageInfo is a string ("true", "64"), as IMS writes them.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from vmimage.core import os_catalogue
-from vmimage.core.images import Image, ImageKind, ImageSource, ImageStatus, Visibility
-from vmimage.core.jobs import Job
+from vmimage.core.errors import Invalid
+from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, Image, ImageKind, ImageSource, ImageStatus,
+                                 Visibility, check_range)
+from vmimage.core.jobs import PART_KIND, Job
+from vmimage.core.listing import ImageQuery, ListScope, TimeFilter
+from vmimage.core.services.images import Change
+from vmimage.faces.http import bool_param, int_param
+from vmimage.faces.huawei_ims.errors import job_code
 
 # Core statuses IMS does not have are shown as the nearest IMS one.
 _STATUS = {ImageStatus.UPLOADING: "saving", ImageStatus.IMPORTING: "saving",
@@ -29,6 +36,13 @@ def image_type(image: Image, project_id: str) -> str:
     """__imagetype: gold (public), private (the caller's own) or shared (shared with the caller)."""
     if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
         return "gold"
+    return "private" if image.owner == project_id else "shared"
+
+
+def _visibility(image: Image, project_id: str) -> str:
+    """Glance's shared-with-nobody is IMS's private; shared is how others see it."""
+    if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
+        return "public"
     return "private" if image.owner == project_id else "shared"
 
 
@@ -68,7 +82,7 @@ def image_info(image: Image, project_id: str) -> dict[str, Any]:
         body["__data_origin"] = origin
     body.update({
         "id": image.id, "name": image.name, "status": _STATUS.get(image.status, image.status.value),
-        "visibility": "public" if image.visibility == Visibility.COMMUNITY else image.visibility.value,
+        "visibility": _visibility(image, project_id),
         "protected": image.protected, "owner": image.owner, "tags": sorted(image.tags),
         "container_format": image.container_format, "disk_format": image.disk_format,
         "min_disk": image.min_disk, "min_ram": image.min_ram, "size": image.size,
@@ -87,29 +101,235 @@ def image_info(image: Image, project_id: str) -> dict[str, Any]:
     return body
 
 
-def job_body(job: Job, job_type: str, images: dict[str, Image]) -> dict[str, Any]:
-    """The IMS job object; `images` holds the images the job names (for their names)."""
+
+# --- jobs ------------------------------------------------------------------------------------
+
+def job_type(job: Job) -> str:
+    scope = job.payload.get("scope")
+    if job.kind == PART_KIND:
+        return "imsCreateImageByInstance"
+    if job.kind == "image_from_disks":
+        return {"volume": "imsVolumeCreateImageJob", "whole": "imsCreateWholeImageByInstanceJob"}.get(
+            scope, "imsCreateImageByInstance")
+    return JOB_TYPES.get(job.kind, job.kind)
+
+
+JOB_TYPES: dict[str, str] = {}
+
+
+def job_body(job: Job, images: dict[str, Image], parts: list[Job] = ()) -> dict[str, Any]:
+    """The IMS job object; `images` holds the images the job names (for their names), `parts`
+    the job's parts (one per image when it makes several), shown as its sub-jobs."""
     image_ids = list((job.entities or {}).get("image_ids") or [])
-    entities: dict[str, Any] = {"process_percent": job.progress,
-                                "current_task": job.status.value.lower()}
+    entities: dict[str, Any] = {"process_percent": job.progress, "current_task": job.status.value.lower()}
     if image_ids:
         first = images.get(image_ids[0])
         entities["image_id"] = image_ids[0]
         entities["image_name"] = first.name if first else None
-    subs = [_sub_job(job, image_id, images.get(image_id)) for image_id in image_ids[1:]]
-    entities["sub_jobs_result"] = subs
-    entities["sub_jobs_list"] = [s["job_id"] for s in subs]
-    if job.error_code:
-        entities["error_code"] = job.error_code
+    entities["sub_jobs_result"] = [job_body(part, images) for part in parts]
+    entities["sub_jobs_list"] = [part.id for part in parts]
+    code = job_code(job.error_code)
+    if code:
+        entities["error_code"] = code
         entities["error"] = job.fail_reason
-    return {"job_id": job.id, "job_type": job_type, "status": job.status.value,
+    return {"job_id": job.id, "job_type": job_type(job), "status": job.status.value,
             "begin_time": iso_ms(job.begin_time or job.created_at), "end_time": iso_ms(job.end_time),
-            "error_code": job.error_code, "fail_reason": job.fail_reason, "entities": entities}
+            "error_code": code, "fail_reason": job.fail_reason, "entities": entities}
 
 
-def _sub_job(job: Job, image_id: str, image: Image | None) -> dict[str, Any]:
-    """One data image of a server-image job, shown as IMS shows a sub-job."""
-    return {"job_id": f"{job.id[:24]}{image_id.replace('-', '')[:8]}", "job_type": "imsCreateDataImageByInstance",
-            "status": job.status.value, "begin_time": iso_ms(job.begin_time or job.created_at),
-            "end_time": iso_ms(job.end_time), "error_code": job.error_code, "fail_reason": job.fail_reason,
-            "entities": {"image_id": image_id, "image_name": image.name if image else None}}
+# --- requests ----------------------------------------------------------------------------------
+
+def text(body: dict, key: str, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"'{key}' must be a non-empty string", field=key, reason="missing")
+    return value
+
+
+def tags_of(body: dict) -> list[str] | None:
+    """IMS's two tag forms ("key=value" strings, or {key, value}) as core tags; not both."""
+    tags, image_tags = body.get("tags"), body.get("image_tags")
+    if tags is not None and image_tags is not None:
+        raise Invalid("'tags' and 'image_tags' cannot both be given")
+    if tags is not None:
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            raise Invalid("'tags' must be a list of strings", field="tags")
+        return tags
+    if image_tags is not None:
+        if not isinstance(image_tags, list) or not all(isinstance(t, dict) and isinstance(t.get("key"), str)
+                                                       and t["key"] for t in image_tags):
+            raise Invalid("'image_tags' must be a list of {key, value}", field="tags")
+        return [f"{t['key']}={t.get('value') or ''}" for t in image_tags]
+    return None
+
+
+def server_image_spec(body: dict) -> dict[str, Any]:
+    """POST /v2/cloudimages/action with instance_id: the server image plus one data image per
+    listed data volume."""
+    data_images = body.get("data_images") or []
+    if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
+        raise Invalid("'data_images' must be a list of objects", field="data_images")
+    volumes = []
+    for d in data_images:
+        CLOUD_DESCRIPTION.check(d.get("description"), "description")
+        volumes.append({"volume_id": text(d, "volume_id", required=True), "name": d.get("name"),
+                        "description": d.get("description")})
+    return {"name": body.get("name"), "description": CLOUD_DESCRIPTION.check(body.get("description"), "description"),
+            "kind": "system", "data_volumes": volumes}
+
+
+def volume_image_spec(body: dict) -> dict[str, Any]:
+    return {"name": body.get("name"), "description": CLOUD_DESCRIPTION.check(body.get("description"), "description"),
+            "image_kind": "system", "os_version": (body.get("os_version") or "")}
+
+
+def os_version_of(value: Any, default: str | None = None) -> str | None:
+    """An os_version of the catalogue (trimmed), the default when absent."""
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise Invalid("'os_version' must be a string", field="os_version")
+    return os_catalogue.require(value).os_version
+
+
+# Glance-native create: IMS's keys -> core attributes; every other key is an extra property.
+IMS_DISK_FORMATS = ("vhd", "raw", "qcow2", "iso", "vmdk", "vhdx")
+
+
+def glance_create(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    CLOUD_IMAGE_NAME.check(body.get("name"))
+    visibility = body.get("visibility", "private")
+    if visibility != "private":
+        raise Invalid("Only private images can be created", field="visibility")
+    disk_format = body.get("disk_format", "qcow2")
+    if disk_format not in IMS_DISK_FORMATS:
+        raise Invalid(f"Disk format '{disk_format}' is not supported", field="disk_format")
+    attributes: dict[str, Any] = {
+        "name": body["name"], "protected": body.get("protected", False),
+        "container_format": body.get("container_format", "bare"), "disk_format": disk_format,
+        "min_ram": body.get("min_ram", 0),
+        "os_version": os_version_of(body.get("__os_version"), os_catalogue.OTHER_LINUX),
+        "source": ImageSource.UPLOAD.value,
+        "kind": (ImageKind.ISO if disk_format == "iso" else ImageKind.SYSTEM_DISK).value,
+    }
+    if body.get("min_disk") is not None:
+        attributes["min_disk"] = check_range(body["min_disk"], 1, 1024, "min_disk")
+    if body.get("tags") is not None:
+        attributes["tags"] = tags_of({"tags": body["tags"]})
+    known = {"name", "visibility", "protected", "container_format", "disk_format", "min_ram", "min_disk",
+             "tags", "__os_version"}
+    properties = {k: v for k, v in body.items() if k not in known}
+    for key, value in properties.items():
+        if key.startswith("__"):
+            raise Invalid(f"'{key}' cannot be set", field=key)
+        if not isinstance(value, str):
+            raise Invalid(f"'{key}' must be a string", field=key)
+    return attributes, properties
+
+
+# PATCH: IMS path -> (core attribute, is an extra property)
+PATCHABLE = {"/name": "name", "/__description": "description", "/min_ram": "min_ram",
+             "/hw_firmware_type": "boot_mode"}
+PATCHABLE_PROPERTIES = ("/max_ram", "/enterprise_project_id", "/hw_vif_multiqueue_enabled", "/__is_config_init")
+_EXTENSION = re.compile(r"^/[a-z0-9_.:-]+$")
+
+
+def patch_changes(body: Any, glance: bool = False) -> list[Change]:
+    if not isinstance(body, list) or not body or not all(isinstance(op, dict) for op in body):
+        raise Invalid("The body must be a list of patch operations")
+    changes = []
+    for op in body:
+        kind, path, value = op.get("op"), op.get("path"), op.get("value")
+        if kind not in ("add", "replace", "remove") or not isinstance(path, str):
+            raise Invalid("Each operation needs op (add, replace, remove) and path")
+        if path == "/name":
+            CLOUD_IMAGE_NAME.check(value)
+        if path == "/__description":
+            CLOUD_DESCRIPTION.check(value, "description")
+        if path == "/min_ram":
+            check_range(value, 0, 1 << 20, "min_ram")
+        if path == "/hw_firmware_type" and value not in ("bios", "uefi"):
+            raise Invalid("hw_firmware_type must be bios or uefi", field="hw_firmware_type")
+        if glance and path in ("/protected", "/min_disk", "/tags"):
+            changes.append(Change(kind, path[1:], value))
+        elif path in PATCHABLE:
+            changes.append(Change(kind, PATCHABLE[path], value))
+        elif path in PATCHABLE_PROPERTIES or path.startswith("/__support_") or (
+                _EXTENSION.match(path) and not path.startswith("/__") and path[1:] not in IMAGE_KEYS):
+            if kind != "remove" and not isinstance(value, str):
+                raise Invalid(f"'{path[1:]}' must be a string", field=path[1:])
+            changes.append(Change(kind, path[1:], value, property=True))
+        else:
+            raise Invalid(f"'{path}' cannot be changed")
+    return changes
+
+
+# ImageInfo keys that are not extension attributes.
+IMAGE_KEYS = {"id", "status", "visibility", "protected", "owner", "tags", "container_format", "disk_format",
+              "min_disk", "size", "virtual_size", "checksum", "created_at", "updated_at", "active_at", "self",
+              "file", "schema", "virtual_env_type", "architecture", "os_version", "locations"}
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+SORT_KEYS = ("name", "container_format", "disk_format", "status", "id", "size", "created_at")
+_EQUALS = {"name": "name", "status": "status", "disk_format": "disk_format",
+           "container_format": "container_format", "id": "id", "owner": "owner"}
+
+
+def _versions(match) -> list[str]:
+    return [v for v, info in os_catalogue.CATALOGUE.items() if match(info)]
+
+
+def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
+    query = ImageQuery(project_id="", scope=ListScope.ALL)
+    for key, attr in _EQUALS.items():
+        if params.get(key):
+            query.equals[attr] = params[key]
+    kind = params.get("__imagetype")
+    if kind is not None:
+        if kind not in ("gold", "private", "shared"):
+            raise Invalid("__imagetype must be gold, private or shared", field="__imagetype")
+        query.scope = {"gold": ListScope.PUBLIC, "private": ListScope.ALL, "shared": ListScope.SHARED}[kind]
+        if kind == "private":     # the project's own images, whatever their visibility
+            query.equals["owner"] = project_id
+    if params.get("visibility"):
+        query.scope = ListScope(params["visibility"]) if params["visibility"] in tuple(ListScope) else \
+            ListScope.DEFAULT
+    versions: set[str] | None = None
+    if params.get("__platform"):
+        versions = set(_versions(lambda i: i.platform == params["__platform"]))
+    if params.get("__os_type"):
+        found = set(_versions(lambda i: i.os_type == params["__os_type"]))
+        versions = found if versions is None else versions & found
+    if params.get("__os_bit"):
+        found = set(_versions(lambda i: str(i.os_bit) == params["__os_bit"]))
+        versions = found if versions is None else versions & found
+    if versions is not None:
+        query.any_of["os_version"] = sorted(versions) or ["\0none"]
+    if params.get("protected"):
+        query.equals["protected"] = bool_param(params["protected"], "protected")
+    if params.get("min_disk"):
+        query.equals["min_disk"] = int_param(params["min_disk"], "min_disk")
+    if params.get("tag"):
+        query.tags = [params["tag"]]
+    for key in ("created_at", "updated_at"):
+        if params.get(key):
+            op, _, when = params[key].partition(":")
+            if op not in ("gt", "gte", "lt", "lte", "eq", "neq"):
+                raise Invalid(f"'{key}' must be op:time, op one of gt, gte, lt, lte, eq, neq", field=key)
+            try:
+                moment = datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ")
+            except ValueError:
+                raise Invalid(f"'{key}' time must be like 2018-10-28T10:00:00Z", field=key) from None
+            query.times.append(TimeFilter(key, op, moment))
+    sort_key, sort_dir = params.get("sort_key", "created_at"), params.get("sort_dir", "desc")
+    if sort_key not in SORT_KEYS or sort_dir not in ("asc", "desc"):
+        raise Invalid("Unknown sort_key or sort_dir", field="sort_key")
+    query.sort = [(sort_key, sort_dir)]
+    query.marker = params.get("marker") or None
+    query.limit = int_param(params.get("limit", "500"), "limit", minimum=1)
+    query.member_status = params.get("member_status", "accepted")
+    return query

@@ -400,3 +400,50 @@ def test_image_from_volume_and_server_errors(server, ims, alt, base_image, image
         image_id=image.id, body=m.GlanceDeleteImageRequestBody(delete_backup=False))))
     assert err.status_code == 404
     assert ims.glance_show_image(m.GlanceShowImageRequest(image_id=image.id)).status == "active"
+
+
+@needs_qemu
+def test_data_images_only_and_whole_image(server, demo, ims, base_image, tmp_path):
+    stopped = native_server(server, base_image, start=False, data_disks=[{"device": "vdb", "size_gb": 1}])
+    with server.client("demo") as http:
+        free = http.post(f"{V1}/volumes", json={"size_gb": 2}).json()["volume"]
+    body = m.CreateImageRequestBody(data_images=[
+        m.CreateDataImage(name="only-b", volume_id=stopped["data_disks"][0]["id"]),
+        m.CreateDataImage(name="only-free", volume_id=free["id"], description="free one")])
+    job = wait_job(ims, ims.create_image_in_safe_mode(m.CreateImageInSafeModeRequest(body=body)).job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsVolumesToSysDataImagesJob", job
+    subs = job.entities.sub_jobs_result
+    assert [s.entities.image_name for s in subs] == ["only-b", "only-free"]
+    free_image = ims.glance_show_image(m.GlanceShowImageRequest(image_id=subs[1].entities.image_id))
+    assert free_image.virtual_size == 2 * GiB and free_image.description == "free one"
+    assert free_image.virtual_env_type == "DataImage"
+
+    whole = ims.create_whole_image(m.CreateWholeImageRequest(body=m.CreateWholeImageRequestBody(
+        name="whole-one", instance_id=stopped["id"])))
+    job = wait_job(ims, whole.job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsCreateWholeImageByInstanceJob", job
+    listed = ims.list_images(m.ListImagesRequest(id=job.entities.image_id)).images
+    assert listed[0].name == "whole-one" and listed[0].data_origin == f"instance,{stopped['id']}"
+    url, headers, _ = demo.signed("GET", "/v2/cloudimages", query=[("id", listed[0].id)])
+    assert httpx.get(url, headers=headers).json()["images"][0]["__whole_image"] == "true"   # not in the SDK model
+    assert [s.entities.image_name for s in job.entities.sub_jobs_result] == ["whole-one", "whole-one-vdb"]
+
+
+def test_members(server, ims, alt):
+    image = glance_image(ims, "shared-one")
+    added = ims.glance_add_image_member(m.GlanceAddImageMemberRequest(
+        image_id=image.id, body=m.GlanceAddImageMemberRequestBody(member=alt.project)))
+    assert added.status == "pending" and added.member_id == alt.project
+    listed = ims.glance_list_image_members(m.GlanceListImageMembersRequest(image_id=image.id)).members
+    assert [x.member_id for x in listed] == [alt.project]
+    other = alt.client()
+    other.glance_update_image_member(m.GlanceUpdateImageMemberRequest(
+        image_id=image.id, member_id=alt.project, body=m.GlanceUpdateImageMemberRequestBody(status="accepted")))
+    seen = other.glance_show_image(m.GlanceShowImageRequest(image_id=image.id))
+    assert seen.imagetype == "shared" and seen.visibility == "shared"
+    assert image.id in {i.id for i in other.list_images(m.ListImagesRequest(imagetype="shared")).images}
+    err = error_of(lambda: other.update_image(m.UpdateImageRequest(image_id=image.id, body=[
+        m.UpdateImageRequestBody(op="replace", path="/name", value="mine-now")])))
+    assert err.status_code == 403
+    ims.glance_delete_image_member(m.GlanceDeleteImageMemberRequest(image_id=image.id, member_id=alt.project))
+    assert error_of(lambda: other.glance_show_image(m.GlanceShowImageRequest(image_id=image.id))).status_code == 404

@@ -77,30 +77,47 @@ def create_volume_image(deps: Deps, caller: Caller, volume_id: str, spec: dict[s
                         names: TextRule | None = None, unique_name: bool = False) -> Job:
     """A data-disk image of one volume (attached to a stopped server, or free); with
     image_kind "system" (and an os_version from the catalogue) a system-disk image of it."""
+    return create_volumes_image(deps, caller, [{**spec, "volume_id": volume_id}], names, unique_name)
+
+
+def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]],
+                         names: TextRule | None = None, unique_name: bool = False) -> Job:
+    """One job making an image of each volume given ({volume_id, name, description,
+    image_kind, os_version}); each volume free, or attached to a server that is stopped or
+    (for a cloud disk) running, which is then copied live."""
     require_writer(caller)
-    name = _name(spec, names)
-    image_kind = spec.get("image_kind", "data")
-    if image_kind not in ("data", "system"):
-        raise Invalid("'image_kind' must be data or system", field="image_kind")
-    os_version = spec.get("os_version")
-    if image_kind == "system" or os_version is not None:
-        os_version = os_catalogue.require(os_version if isinstance(os_version, str) else "").os_version
+    if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
+        raise Invalid("At least one volume is required", field="volume_id")
+    plans = []
     with deps.uow(write=True) as uow:
-        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
-        volume.require_idle()
-        server_id = volume.server_id
-        running = False
-        if server_id:
-            server = uow.inventory.get_server(server_id)
-            if server.task:
-                server.begin_task("image")   # raises Busy
-            running = server.status == ServerStatus.RUNNING
-            if running and volume.category == DiskCategory.LOCAL:
-                raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
-        plan = {**_disk_plan(volume, volume.device), "os_version": os_version,
-                "kind": ImageKind.SYSTEM_DISK.value if image_kind == "system" else ImageKind.DATA_DISK.value}
-        job = _submit(deps, caller, uow, name, spec.get("description"), [plan], "volume",
-                      {"server_id": server_id, "running": running}, busy=[volume.id], unique_name=unique_name)
+        for spec in specs:
+            name = _name(spec, names)
+            image_kind = spec.get("image_kind", "data")
+            if image_kind not in ("data", "system"):
+                raise Invalid("'image_kind' must be data or system", field="image_kind")
+            os_version = spec.get("os_version")
+            if image_kind == "system" or os_version is not None:
+                os_version = os_catalogue.require(os_version if isinstance(os_version, str) else "").os_version
+            volume_id = spec.get("volume_id")
+            if not isinstance(volume_id, str) or any(p["volume_id"] == volume_id for p in plans):
+                raise Invalid("Each volume must be given once, by its id", field="volume_id")
+            volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+            volume.require_idle()
+            server_id = volume.server_id
+            running = False
+            if server_id:
+                server = uow.inventory.get_server(server_id)
+                if server.task:
+                    server.begin_task("image")   # raises Busy
+                running = server.status == ServerStatus.RUNNING
+                if running and volume.category == DiskCategory.LOCAL:
+                    raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
+            plans.append({**_disk_plan(volume, volume.device), "os_version": os_version, "name": name,
+                          "description": spec.get("description"), "server_id": server_id, "running": running,
+                          "kind": ImageKind.SYSTEM_DISK.value if image_kind == "system" else ImageKind.DATA_DISK.value})
+        job = _submit(deps, caller, uow, plans[0]["name"], None, plans, "volume",
+                      {"server_id": None, "running": False}, busy=[p["volume_id"] for p in plans],
+                      unique_name=unique_name)
         uow.commit()
     deps.submit_job()
     return job
@@ -236,7 +253,7 @@ class ImageFromDisks:
         for i, disk in enumerate(disks):
             if disk.get("part_id"):
                 advance_part(deps, job, disk["part_id"], JobStatus.RUNNING)
-            copy = work / f"{disk['device']}.qcow2"
+            copy = work / f"{i}-{disk['device']}.qcow2"
             self._copy(deps, job, disk, copy)
             if disk["resize_gb"]:
                 deps.disks.grow_file(str(copy), disk["resize_gb"] * GiB)
@@ -263,8 +280,9 @@ class ImageFromDisks:
             finally:
                 deps.disks.delete(scratch)
             return
-        server_id = job.payload.get("server_id")
-        if job.payload.get("running") and server_id and deps.hypervisor.is_running(server_id):
+        server_id = disk["server_id"] if "server_id" in disk else job.payload.get("server_id")
+        running = disk["running"] if "running" in disk else job.payload.get("running")
+        if running and server_id and deps.hypervisor.is_running(server_id):
             live = target.with_suffix(".live")
             live.unlink(missing_ok=True)   # a retried job's leftover
             deps.hypervisor.backup_disk(server_id, disk["device"], str(live))

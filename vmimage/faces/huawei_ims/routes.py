@@ -45,6 +45,9 @@ def create_image_job(request: Request, who: Caller, body: dict) -> Job:
                                         names=CLOUD_IMAGE_NAME, unique_name=True)
     if body.get("image_url") is not None:
         return import_from_bucket(request, who, body)
+    if body.get("data_images"):      # data-disk images only, of the listed volumes
+        return isvc.create_volumes_image(deps(request), who, t.data_volume_specs(body),
+                                         names=CLOUD_IMAGE_NAME, unique_name=True)
     raise Invalid("One of instance_id, image_url or volume_id is required", field="instance_id")
 
 
@@ -56,6 +59,19 @@ def import_from_bucket(request: Request, who: Caller, body: dict) -> Job:
 @router.post("/v2.1/cloudimages/action")
 def create_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
     return job_id_of(create_image_job(request, who, body_object(request)))
+
+
+@router.post("/v1/cloudimages/wholeimages/action")
+def create_whole_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    t.tags_of(body)
+    if body.get("backup_id") is not None:
+        raise Invalid("Whole images from backups are not available", field="backup_id")
+    instance_id = t.text(body, "instance_id", required=True)
+    spec = {**t.server_image_spec({k: v for k, v in body.items() if k != "data_images"}), "kind": "whole"}
+    del spec["data_volumes"]
+    return job_id_of(isvc.create_server_image(deps(request), who, instance_id, spec, names=CLOUD_IMAGE_NAME,
+                                              unique_name=True))
 
 
 @router.get("/v1/{project_id}/jobs/{job_id}")

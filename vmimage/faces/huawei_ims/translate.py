@@ -109,8 +109,11 @@ def job_type(job: Job) -> str:
     if job.kind == PART_KIND:
         return "imsCreateImageByInstance"
     if job.kind == "image_from_disks":
-        return {"volume": "imsVolumeCreateImageJob", "whole": "imsCreateWholeImageByInstanceJob"}.get(
-            scope, "imsCreateImageByInstance")
+        if scope == "volume":
+            disks = job.payload.get("disks") or [{}]
+            return "imsVolumeCreateImageJob" if disks[0].get("kind") == ImageKind.SYSTEM_DISK.value \
+                else "imsVolumesToSysDataImagesJob"
+        return "imsCreateWholeImageByInstanceJob" if scope == "whole" else "imsCreateImageByInstance"
     return JOB_TYPES.get(job.kind, job.kind)
 
 
@@ -178,6 +181,15 @@ def server_image_spec(body: dict) -> dict[str, Any]:
                         "description": d.get("description")})
     return {"name": body.get("name"), "description": CLOUD_DESCRIPTION.check(body.get("description"), "description"),
             "kind": "system", "data_volumes": volumes}
+
+
+def data_volume_specs(body: dict) -> list[dict[str, Any]]:
+    """Data images only: one per {name, volume_id, description} of data_images."""
+    data_images = body.get("data_images")
+    if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
+        raise Invalid("'data_images' must be a list of objects", field="data_images")
+    return [{"volume_id": text(d, "volume_id", required=True), "name": d.get("name"), "image_kind": "data",
+             "description": CLOUD_DESCRIPTION.check(d.get("description"), "description")} for d in data_images]
 
 
 def volume_image_spec(body: dict) -> dict[str, Any]:

@@ -351,6 +351,7 @@ def test_image_from_running_server_with_two_data_volumes(server, ims, base_image
     system_raw = to_raw(images_dir / "disk.qcow2", tmp_path / "src.raw")
     got = image_bytes(server, job.entities.image_id, tmp_path / "sys.qcow2")
     assert got[:len(system_raw)] == system_raw and got[len(system_raw):].count(0) == GiB - len(system_raw)
+    assert ims.glance_show_image(m.GlanceShowImageRequest(image_id=job.entities.image_id)).tags == ["k1=v1"]
     b = ims.glance_show_image(m.GlanceShowImageRequest(image_id=subs[1].entities.image_id))
     c = ims.glance_show_image(m.GlanceShowImageRequest(image_id=subs[2].entities.image_id))
     assert (b.virtual_size, c.virtual_size) == (GiB, 2 * GiB)

@@ -14,7 +14,8 @@ from typing import Any
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Busy, Invalid, MustBeStopped, NameTaken, NotFound
-from vmimage.core.images import Image, ImageKind, ImageSource, ImageStatus, TextRule, Visibility, new_image_id
+from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TextRule, Visibility, new_image_id,
+                                 validate_tag)
 from vmimage.core.inventory import (DiskCategory, ServerStatus, check_data_device, check_size_gb,
                                     check_volume_type, new_id)
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
@@ -49,7 +50,7 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
                                 server_id=server_id)
         if server.status not in (ServerStatus.RUNNING, ServerStatus.STOPPED):
             raise Busy(f"Server {server_id} is {server.status}", server_id=server_id)
-        disks = [_disk_plan(server.system_disk, None)]
+        disks = [{**_disk_plan(server.system_disk, None), "tags": spec.get("tags")}]
         if kind == "whole":
             disks += _whole_machine_plan(caller, uow, server, spec.get("data_disks") or [])
         for wanted in named:
@@ -61,7 +62,7 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
                 raise MustBeStopped(f"Local disk {volume.device} of a running server cannot be copied",
                                     server_id=server.id)
             disks.append({**_disk_plan(volume, volume.device), "name": wanted["name"],
-                          "description": wanted.get("description")})
+                          "description": wanted.get("description"), "tags": wanted.get("tags")})
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, kind,
                       {"server_id": server.id, "running": running},
                       busy=[server.system_disk.id] + [d["volume_id"] for d in disks[1:] if d["volume_id"]],
@@ -114,6 +115,7 @@ def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]]
                     raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
             plans.append({**_disk_plan(volume, volume.device), "os_version": os_version, "name": name,
                           "description": spec.get("description"), "server_id": server_id, "running": running,
+                          "tags": spec.get("tags"),
                           "kind": ImageKind.SYSTEM_DISK.value if image_kind == "system" else ImageKind.DATA_DISK.value})
         job = _submit(deps, caller, uow, plans[0]["name"], None, plans, "volume",
                       {"server_id": None, "running": False}, busy=[p["volume_id"] for p in plans],
@@ -130,6 +132,14 @@ def _name(spec: dict[str, Any], names: TextRule | None = None) -> str:
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
         raise Invalid("'name' must be a string of 1 to 255 characters", field="name")
     return name
+
+
+def _tags(tags: Any) -> set[str]:
+    if tags is None:
+        return set()
+    if not isinstance(tags, list):
+        raise Invalid("'tags' must be a list", field="tags")
+    return {validate_tag(t) for t in tags}
 
 
 def _named_volumes(specs: Any, names: TextRule | None) -> list[dict[str, Any]]:
@@ -220,7 +230,7 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
             (ImageSource.SERVER if kind != "volume" else ImageSource.VOLUME),
             source_ref=disk["snapshot_id"] or disk["volume_id"] if kind == "volume" else source["server_id"],
             description=disk.get("description", description), min_disk=disk["resize_gb"] or disk["size_gb"],
-            created_at=now, updated_at=now)
+            created_at=now, updated_at=now, tags=_tags(disk.get("tags")))
         if disk["snapshot_id"] is None and disk["volume_id"] is None:
             image.source = ImageSource.SERVER
         uow.images.add(image)

@@ -178,9 +178,9 @@ def server_image_spec(body: dict) -> dict[str, Any]:
     for d in data_images:
         CLOUD_DESCRIPTION.check(d.get("description"), "description")
         volumes.append({"volume_id": text(d, "volume_id", required=True), "name": d.get("name"),
-                        "description": d.get("description")})
+                        "description": d.get("description"), "tags": tags_of(d)})
     return {"name": body.get("name"), "description": CLOUD_DESCRIPTION.check(body.get("description"), "description"),
-            "kind": "system", "data_volumes": volumes}
+            "kind": "system", "data_volumes": volumes, "tags": tags_of(body)}
 
 
 def data_volume_specs(body: dict) -> list[dict[str, Any]]:
@@ -189,12 +189,13 @@ def data_volume_specs(body: dict) -> list[dict[str, Any]]:
     if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
         raise Invalid("'data_images' must be a list of objects", field="data_images")
     return [{"volume_id": text(d, "volume_id", required=True), "name": d.get("name"), "image_kind": "data",
+             "tags": tags_of(d),
              "description": CLOUD_DESCRIPTION.check(d.get("description"), "description")} for d in data_images]
 
 
 def volume_image_spec(body: dict) -> dict[str, Any]:
     return {"name": body.get("name"), "description": CLOUD_DESCRIPTION.check(body.get("description"), "description"),
-            "image_kind": "system", "os_version": (body.get("os_version") or "")}
+            "image_kind": "system", "os_version": (body.get("os_version") or ""), "tags": tags_of(body)}
 
 
 def os_version_of(value: Any, default: str | None = None) -> str | None:

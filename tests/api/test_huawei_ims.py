@@ -40,10 +40,10 @@ class Key:
 
     def signed(self, method: str, path: str, body: bytes = b"", query: list | None = None,
                content_type: str = "application/json;charset=utf-8", unsigned_payload: bool = False,
-               sk: str | None = None) -> tuple[str, dict[str, str], bytes]:
+               sk: str | None = None, extra: dict | None = None) -> tuple[str, dict[str, str], bytes]:
         """(url, headers, body) signed by the SDK's own Signer, for requests the SDK has no method for."""
         headers = {"Content-Type": content_type, "X-Project-Id": self.project,
-                   "User-Agent": "huaweicloud-usdk-python/3.0"}
+                   "User-Agent": "huaweicloud-usdk-python/3.0", **(extra or {})}
         if unsigned_payload:
             headers["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD"
         host = self.url.removeprefix("http://")
@@ -158,6 +158,20 @@ def test_tampered_signatures_are_refused_and_change_nothing(server, demo, ims):
     assert httpx.post(url, headers=headers, content=body).status_code == 401
     _nothing_made(ims, "tamper")
     _nothing_made(ims, "tamperX")
+
+
+def test_utf8_header_and_cjk_name(demo, ims):
+    created = glance_image(ims, "镜像 一号")
+    assert ims.glance_show_image(m.GlanceShowImageRequest(image_id=created.id)).name == "镜像 一号"
+    url, headers, _ = demo.signed("GET", f"/v2/images/{created.id}", extra={"X-Note": "中文 ünï"})
+    # The signer leaves values as UTF-8 bytes in latin-1 text, what requests puts on the wire.
+    sent = {k: v.encode("latin-1") for k, v in headers.items()}
+    assert sent["X-Note"] == "中文 ünï".encode()
+    resp = httpx.get(url, headers=sent)
+    assert resp.status_code == 200 and resp.json()["name"] == "镜像 一号", resp.text
+    url, headers, _ = demo.signed("GET", f"/v2/images/{created.id}", extra={"X-Note": "中文"})
+    assert httpx.get(url, headers={**{k: v.encode("latin-1") for k, v in headers.items()}, "X-Note": b"other"}
+                     ).status_code == 401
 
 
 def test_project_must_be_the_keys(demo, alt):

@@ -457,6 +457,8 @@ def test_members(server, ims, alt):
     seen = other.glance_show_image(m.GlanceShowImageRequest(image_id=image.id))
     assert seen.imagetype == "shared" and seen.visibility == "shared"
     assert image.id in {i.id for i in other.list_images(m.ListImagesRequest(imagetype="shared")).images}
+    assert image.id not in {i.id for i in ims.list_images(m.ListImagesRequest(imagetype="shared")).images}
+    assert image.id in {i.id for i in ims.list_images(m.ListImagesRequest(imagetype="private")).images}
     err = error_of(lambda: other.update_image(m.UpdateImageRequest(image_id=image.id, body=[
         m.UpdateImageRequestBody(op="replace", path="/name", value="mine-now")])))
     assert err.status_code == 403

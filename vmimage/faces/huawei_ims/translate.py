@@ -305,12 +305,16 @@ def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
     if kind is not None:
         if kind not in ("gold", "private", "shared"):
             raise Invalid("__imagetype must be gold, private or shared", field="__imagetype")
-        query.scope = {"gold": ListScope.PUBLIC, "private": ListScope.ALL, "shared": ListScope.SHARED}[kind]
+        query.scope = {"gold": ListScope.PUBLIC, "private": ListScope.ALL, "shared": ListScope.MEMBER}[kind]
         if kind == "private":     # the project's own images, whatever their visibility
             query.equals["owner"] = project_id
     if params.get("visibility"):
-        query.scope = ListScope(params["visibility"]) if params["visibility"] in tuple(ListScope) else \
-            ListScope.DEFAULT
+        visibility = params["visibility"]
+        if visibility not in ("public", "private", "shared"):
+            raise Invalid("visibility must be public, private or shared", field="visibility")
+        query.scope = {"public": ListScope.PUBLIC, "private": ListScope.ALL, "shared": ListScope.MEMBER}[visibility]
+        if visibility == "private":
+            query.equals["owner"] = project_id
     versions: set[str] | None = None
     if params.get("__platform"):
         versions = set(_versions(lambda i: i.platform == params["__platform"]))

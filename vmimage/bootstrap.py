@@ -22,6 +22,8 @@ from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
+from vmimage.core.services.members import BATCH_KIND as MEMBER_BATCH
+from vmimage.core.services.members import MemberBatch
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
 from vmimage.core.services.import_job import ImportHandler
@@ -79,7 +81,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
-                            LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler()},
+                            LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
+                            MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
     prefetcher = None

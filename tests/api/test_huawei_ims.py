@@ -464,3 +464,28 @@ def test_members(server, ims, alt):
     assert err.status_code == 403
     ims.glance_delete_image_member(m.GlanceDeleteImageMemberRequest(image_id=image.id, member_id=alt.project))
     assert error_of(lambda: other.glance_show_image(m.GlanceShowImageRequest(image_id=image.id))).status_code == 404
+
+
+def test_member_batches(ims, alt):
+    one, two = glance_image(ims, "batch-1"), glance_image(ims, "batch-2")
+    added = ims.batch_add_members(m.BatchAddMembersRequest(body=m.BatchAddMembersRequestBody(
+        images=[one.id, two.id], projects=[alt.project])))
+    job = wait_job(ims, added.job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsAddImageMembersJob", job
+    assert {(r.image_id, r.project_id) for r in job.entities.results} == {(one.id, alt.project), (two.id, alt.project)}
+    listed = ims.list_image_members(m.ListImageMembersRequest(image_id=one.id)).members
+    assert [(x.member_id, x.status) for x in listed] == [(alt.project, "pending")]
+    other = alt.client()
+    answered = other.batch_update_members(m.BatchUpdateMembersRequest(body=m.BatchUpdateMembersRequestBody(
+        images=[one.id], project_id=alt.project, status="accepted")))
+    assert wait_job(other, answered.job_id).status == "SUCCESS"
+    shown = ims.show_image_member(m.ShowImageMemberRequest(image_id=one.id, member_id=alt.project))
+    assert shown.status == "accepted"
+    # only the owner shares; another project's image cannot be named
+    err = error_of(lambda: other.batch_add_members(m.BatchAddMembersRequest(body=m.BatchAddMembersRequestBody(
+        images=[two.id], projects=[alt.project]))))
+    assert err.status_code in (403, 404)
+    removed = ims.batch_delete_members(m.BatchDeleteMembersRequest(body=m.BatchAddMembersRequestBody(
+        images=[one.id, two.id], projects=[alt.project])))
+    assert wait_job(ims, removed.job_id).job_type == "imsDelImageMembersJob"
+    assert ims.list_image_members(m.ListImageMembersRequest(image_id=one.id)).members == []

@@ -159,3 +159,42 @@ def update_member(request: Request, image_id: str, member_id: str, who: Caller =
 def remove_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(ims_caller)) -> Response:
     msvc.remove_member(deps(request), who, image_id, member_id)
     return Response(status_code=204)
+
+
+# IMS's own member routes: several images and projects at once, as a job; lists per project.
+
+@router.post("/v1/cloudimages/members")
+def batch_add_members(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    return {"job_id": msvc.submit_member_batch(deps(request), who, "add", body.get("images"),
+                                               body.get("projects")).id}
+
+
+@router.delete("/v1/cloudimages/members")
+def batch_delete_members(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    return {"job_id": msvc.submit_member_batch(deps(request), who, "remove", body.get("images"),
+                                               body.get("projects")).id}
+
+
+@router.put("/v1/cloudimages/members")
+def batch_update_members(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    if body.get("project_id") != who.project_id:
+        same_project(who, str(body.get("project_id")))
+    return {"job_id": msvc.submit_member_batch(deps(request), who, "answer", body.get("images"),
+                                               status=body.get("status")).id}
+
+
+@router.get("/v1/{project_id}/cloudimages/{image_id}/members")
+def list_image_members(request: Request, project_id: str, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    same_project(who, project_id)
+    return {"members": [member_body(m) for m in msvc.list_members(deps(request), who, image_id)],
+            "schema": "/v2/schemas/members"}
+
+
+@router.get("/v1/{project_id}/cloudimages/{image_id}/members/{member_id}")
+def show_image_member(request: Request, project_id: str, image_id: str, member_id: str,
+                      who: Caller = Depends(ims_caller)) -> dict:
+    same_project(who, project_id)
+    return member_body(msvc.get_member(deps(request), who, image_id, member_id))

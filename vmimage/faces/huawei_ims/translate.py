@@ -16,6 +16,7 @@ from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, Image, Ima
 from vmimage.core.jobs import PART_KIND, Job
 from vmimage.core.listing import ImageQuery, ListScope, TimeFilter
 from vmimage.core.services.images import Change
+from vmimage.core.services.members import BATCH_KIND
 from vmimage.faces.http import bool_param, int_param
 from vmimage.faces.huawei_ims.errors import job_code
 
@@ -114,6 +115,9 @@ def job_type(job: Job) -> str:
             return "imsVolumeCreateImageJob" if disks[0].get("kind") == ImageKind.SYSTEM_DISK.value \
                 else "imsVolumesToSysDataImagesJob"
         return "imsCreateWholeImageByInstanceJob" if scope == "whole" else "imsCreateImageByInstance"
+    if job.kind == BATCH_KIND:
+        return {"add": "imsAddImageMembersJob", "remove": "imsDelImageMembersJob"}.get(
+            job.payload.get("action"), "imsUpdateImageMembersJob")
     return JOB_TYPES.get(job.kind, job.kind)
 
 
@@ -129,6 +133,11 @@ def job_body(job: Job, images: dict[str, Image], parts: list[Job] = ()) -> dict[
         first = images.get(image_ids[0])
         entities["image_id"] = image_ids[0]
         entities["image_name"] = first.name if first else None
+    if job.kind == BATCH_KIND:
+        entities["results"] = [{**r, "status": job.status.value.lower() if job.status in ("SUCCESS", "FAIL")
+                                else "running"} for r in (job.entities.get("results") or [])]
+        entities.pop("image_id", None)
+        entities.pop("image_name", None)
     entities["sub_jobs_result"] = [job_body(part, images) for part in parts]
     entities["sub_jobs_list"] = [part.id for part in parts]
     code = job_code(job.error_code)

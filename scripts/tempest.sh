@@ -109,7 +109,7 @@ HTTP_IMAGE="http://127.0.0.1:$HTTP_PORT/image.qcow2"
 # the http image is), format enforcement off (ListUserImagesTest uploads arbitrary bytes).
 VMIMAGE_ADMIN_PASSWORD=admin VMIMAGE_FORMAT_ENFORCEMENT=false \
     VMIMAGE_STORES="fast=file:$DATA/fast,slow=file:$DATA/slow" \
-    VMIMAGE_WEB_DOWNLOAD_ALLOW=127.0.0.1 \
+    VMIMAGE_WEB_DOWNLOAD_ALLOW=127.0.0.1 VMIMAGE_SHOW_LOCATIONS=true \
     "$VENV/bin/vmimage" serve --data-dir "$DATA" --port "$PORT" >"$LOG" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 150); do

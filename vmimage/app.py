@@ -32,6 +32,7 @@ def create_app(container: Container) -> FaceDispatch:
     @asynccontextmanager
     async def lifespan(_app):
         container.jobs.start()
+        container.uploads.start()
         reconcile_servers(container.deps)
         if container.prefetcher is not None:
             container.prefetcher.start()
@@ -40,6 +41,7 @@ def create_app(container: Container) -> FaceDispatch:
         finally:
             if container.prefetcher is not None:
                 container.prefetcher.stop()   # an unfinished entry is dropped; the image stays queued
+            container.uploads.stop()
             container.jobs.stop()
 
     return FaceDispatch(FACES, face_context(container), lifespan)

@@ -13,7 +13,8 @@ from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
-from vmimage.adapters.db.engine import make_engine, upgrade_schema
+from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, upgrade_schema
+from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.ports import Identity
@@ -32,8 +33,10 @@ from vmimage.core.services.location_import import KIND as LOCATION_IMPORT
 from vmimage.core.services.location_import import LocationImportHandler
 from vmimage.core.services.server_images import KIND as IMAGE_FROM_DISKS
 from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
+from vmimage.core.services.uploads import UploadWatch, recover_uploads
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
+from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
@@ -49,17 +52,19 @@ class Container:
     # for callers' tokens.
     auth: Identity
     jobs: JobEngine
+    uploads: UploadWatch                     # heartbeats our uploads, recovers dead processes' ones
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
 
     def close(self) -> None:
         if self.prefetcher is not None:
             self.prefetcher.stop()
+        self.uploads.stop()
         self.jobs.stop()
         self.engine.dispose()
 
 
 def build(settings: Settings, migrate: bool = True) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir)
     engine = make_engine(settings.db_url)
     if migrate:
         upgrade_schema(engine)
@@ -76,6 +81,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 disks=Qcow2DiskDriver(settings.data_dir / "disks",
                                       image_roots=[root for _, root in settings.file_stores()]),
                 hypervisor=QemuHypervisor(settings.data_dir / "run"), import_roots=list(settings.import_roots),
+                import_owners=settings.import_owner_uids(),
                 multi_store=settings.multi_store, fetcher=fetcher,
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
@@ -92,15 +98,45 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         deps.wake_prefetcher = prefetcher.wake
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
-    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl))
+    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
+    if migrate and identity.seal_plaintext_secrets():
+        forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
     auth: Identity = identity
     if settings.keystone_url:
         auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                 settings.keystone_password, settings.keystone_project, local=identity)
-    return Container(settings, engine, deps, identity, auth, jobs, prefetcher=prefetcher)
+    uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
+    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher)
+
+
+def _secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox.from_passphrase(settings.secret_key)
+    return SecretBox(load_or_create_key(settings.data_dir / "secret.key"))
+
+
+def _tighten(settings: Settings, engine: Engine) -> None:
+    """Files an earlier version left readable by others: the database, disks, stores, cache."""
+    for path in sqlite_files(engine):
+        tighten(path)
+    for name in ("admin-password", "clouds.yaml", "secret.key"):
+        tighten(settings.data_dir / name)
+    for sub in ("disks", "run"):
+        tighten_tree(settings.data_dir / sub)
+    for _, root in settings.file_stores():
+        tighten_tree(root, include_root=root.parent == settings.data_dir)
+    tighten_tree(settings.cache_dir, include_root=settings.cache_dir.parent == settings.data_dir)
 
 
 def recover_after_crash(container: Container) -> None:
-    """A single embedded process (SQLite) owns all uploads: what was in flight when it died is gone."""
+    """At start: uploads of processes that are gone are undone, and this node's leftovers go."""
+    _tighten(container.settings, container.engine)
+    recover_uploads(container.deps, timedelta(seconds=container.settings.upload_stale_seconds))
     if container.engine.dialect.name == "sqlite":
+        # A single embedded process (SQLite) owns all uploads: what was in flight when it died is gone.
         reset_lost_uploads(container.deps)
+        return
+    # Other processes may be writing to shared stores: only this host's dead writers' files go.
+    for store in container.deps.stores.values():
+        if isinstance(store, LocalFileBlobStore):
+            store.cleanup_dead_partials()

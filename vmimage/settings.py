@@ -38,6 +38,8 @@ class Settings:
     quota_bytes: int = field(default_factory=lambda: _int("VMIMAGE_QUOTA_BYTES", -1))
     token_ttl: int = field(default_factory=lambda: _int("VMIMAGE_TOKEN_TTL", 3600))
     admin_password: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_ADMIN_PASSWORD"))
+    # The key access-key secrets are encrypted with (any string); unset: a key file in the data dir.
+    secret_key: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_SECRET_KEY") or None)
     # Trust an external Keystone instead of the built-in identity.
     keystone_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_URL"))
     keystone_user: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_USER", "glance"))
@@ -48,6 +50,8 @@ class Settings:
     # Host directories whose files the Aries face may register as images (source_path);
     # none by default: registration is off.
     import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))
+    # Users (names or uids) besides the service's own whose files under the roots may be registered.
+    import_owners: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_OWNERS"))
     # Named stores, "name=file:/path,..."; the first is the default. Unset: one file store
     # in the data dir (and Glance's single-store answers).
     stores_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORES", "").strip())
@@ -62,12 +66,31 @@ class Settings:
     import_convert_to: str = field(default_factory=lambda: os.environ.get("VMIMAGE_IMPORT_CONVERT_TO", "").strip())
     # An import lock whose task made no progress for this long may be taken over.
     import_lock_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_IMPORT_LOCK_STALE_SECONDS", 3600))
+    # Uploads in flight are heartbeated this often; a process silent for upload_stale_seconds
+    # (or, on this host, with its pid gone) has its uploads reset by a surviving process.
+    upload_heartbeat_seconds: float = field(default_factory=lambda: float(_int("VMIMAGE_UPLOAD_HEARTBEAT_SECONDS", 10)))
+    upload_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_STALE_SECONDS", 40))
     # Show image locations (store URLs) to those allowed to see them; Glance's show_multiple_locations.
-    show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", True))
+    # Off by default, as in Glance: file:// URLs tell callers, admins included, where data sits.
+    show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", False))
     # This node's image cache (Glance's cache API, downloads served from local copies).
     cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
     cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())
     cache_max_bytes: int = field(default_factory=lambda: _int("VMIMAGE_CACHE_MAX_BYTES", 10 << 30))
+
+    def import_owner_uids(self) -> list[int]:
+        """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""
+        import pwd
+        uids = []
+        for owner in self.import_owners:
+            if owner.isdigit():
+                uids.append(int(owner))
+                continue
+            try:
+                uids.append(pwd.getpwnam(owner).pw_uid)
+            except KeyError:
+                raise ValueError(f"VMIMAGE_IMPORT_OWNERS: no user named '{owner}'") from None
+        return uids
 
     @property
     def db_url(self) -> str:

@@ -49,6 +49,12 @@ def root(tmp_path_factory, images_dir) -> Path:
     (r / "dir-link").symlink_to(outside, target_is_directory=True)
     (r / "inside-link.qcow2").symlink_to(r / "disk.qcow2")
     os.mkfifo(r / "fifo")
+    # A hard link inside the root to a 0600 file elsewhere, and a file of another user.
+    (outside / "secret.qcow2").chmod(0o600)
+    os.link(outside / "secret.qcow2", r / "hard-link.qcow2")
+    shutil.copy(images_dir / "disk.qcow2", r / "foreign.qcow2")
+    if os.geteuid() == 0:
+        os.chown(r / "foreign.qcow2", 65534, 65534)
     return r
 
 
@@ -141,6 +147,8 @@ def test_registered_file_is_inspected_hashed_and_copied(api, aries, root, path, 
     "/etc/passwd", "{root}/../../etc/passwd", "{root}/sub/../disk.qcow2", "{root}/passwd-link",
     "{root}/dir-link/secret.qcow2", "{root}/inside-link.qcow2", "{root}/sub", "{root}", "{root}/fifo",
     "{root}/missing.qcow2", "disk.qcow2", "", None, 42, "{root}/backing.qcow2", "{root}x/disk.qcow2",
+    "{root}/hard-link.qcow2",
+    pytest.param("{root}/foreign.qcow2", marks=pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")),
 ])
 def test_source_path_outside_the_roots_or_unsafe_is_refused(api, root, path):
     body = spec(root)

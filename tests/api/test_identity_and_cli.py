@@ -82,3 +82,27 @@ def test_admin_cli_and_image_cli(server, images_dir, tmp_path):
     refused = subprocess.run([*VMIMAGE, "image", "create", "--file", str(images_dir / "backing.qcow2"),
                               "--name", "unsafe"], env=env, capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0
+
+
+def test_only_the_owner_admins_and_services_see_or_revoke_a_token(server):
+    tokens = f"{server.url}/identity/v3/auth/tokens"
+    victim = httpx.post(tokens, json=auth_body("alt", "alt", "alt")).headers["X-Subject-Token"]
+    demo = server.token("demo")
+    for method in ("GET", "HEAD", "DELETE"):
+        resp = httpx.request(method, tokens, headers={"X-Auth-Token": demo, "X-Subject-Token": victim})
+        assert resp.status_code == 403, (method, resp.status_code)
+        if method != "HEAD":
+            assert "alt" not in resp.text and resp.json()["error"]["code"] == 403
+    # An unknown token answers the same to a stranger: nothing to learn from the status.
+    assert httpx.get(tokens, headers={"X-Auth-Token": demo, "X-Subject-Token": "nope"}).status_code == 403
+    assert httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": victim}).status_code == 200
+    # Its owner may; so may a service user (the `service` role) and an admin.
+    own = httpx.get(tokens, headers={"X-Auth-Token": victim, "X-Subject-Token": victim})
+    assert own.status_code == 200 and own.json()["token"]["user"]["name"] == "alt"
+    server.admin_cli("project", "create", "service")
+    server.admin_cli("user", "create", "nova", "--project", "service", "--role", "service", "--password", "nova")
+    service = httpx.post(tokens, json=auth_body("nova", "nova", "service")).headers["X-Subject-Token"]
+    assert httpx.head(tokens, headers={"X-Auth-Token": service, "X-Subject-Token": victim}).status_code == 200
+    assert httpx.get(tokens, headers={"X-Auth-Token": service, "X-Subject-Token": "nope"}).status_code == 404
+    assert httpx.delete(tokens, headers={"X-Auth-Token": victim, "X-Subject-Token": victim}).status_code == 204
+    assert httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": victim}).status_code == 401

@@ -67,7 +67,8 @@ def web(tmp_path_factory):
 def multi(tmp_path_factory, database_factory):
     tmp = tmp_path_factory.mktemp("multi")
     srv = start_server(tmp, database_factory(), VMIMAGE_STORES=f"fast=file:{tmp}/fast,slow=file:{tmp}/slow",
-                       VMIMAGE_WEB_DOWNLOAD_ALLOW="127.0.0.1", VMIMAGE_IMPORT_LOCK_STALE_SECONDS="60")
+                       VMIMAGE_WEB_DOWNLOAD_ALLOW="127.0.0.1", VMIMAGE_IMPORT_LOCK_STALE_SECONDS="60",
+                       VMIMAGE_SHOW_LOCATIONS="true")
     srv.tmp = tmp
     yield srv
     srv.stop()

@@ -89,3 +89,68 @@ def test_two_processes_share_the_queue_and_run_each_job_once(tmp_path, database_
     finally:
         second.stop()
         first.stop()
+
+
+def _children(pid):
+    """(pid, argv) of the live processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+            argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+            found.append((int(entry), argv))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_a_jobs_qemu_img_dies_with_the_killed_server(tmp_path, database_factory):
+    """kill -9 of the serving process during a server-image job: its qemu-img child goes too.
+
+    The child is stopped (SIGSTOP) before the server is killed, so it cannot end by itself:
+    only the kernel's parent-death signal can take it away."""
+    srv = start_server(tmp_path, database_factory())
+    stopped = None
+    try:
+        with srv.client("demo") as http:
+            http.timeout = 120
+            image = http.post("/v2/images", json={"name": "big", "disk_format": "raw",
+                                                  "container_format": "bare"}).json()
+            block = os.urandom(1 << 20)
+            assert http.put(f"/v2/images/{image['id']}/file", content=(block for _ in range(256)),
+                            headers={"Content-Type": "application/octet-stream"}).status_code == 204
+            server = http.post(f"{V1}/servers", json={"name": "s", "image_id": image["id"],
+                                                      "start": False}).json()["server"]
+            http.post(f"{V1}/servers/{server['id']}/images", json={"name": "img"}).raise_for_status()
+        deadline = time.monotonic() + 60
+        while stopped is None:
+            for pid, argv in _children(srv.proc.pid):
+                if b"qemu-img" in os.path.basename(argv[0]) and b"convert" in argv:
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped = pid
+                    break
+            assert time.monotonic() < deadline, "no qemu-img convert seen"
+            time.sleep(0.002)
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait()
+        deadline = time.monotonic() + 5
+        while _alive(stopped) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(stopped), "qemu-img outlived the server"
+        stopped = None
+    finally:
+        if stopped is not None and _alive(stopped):
+            os.kill(stopped, signal.SIGKILL)
+        srv.stop()

@@ -138,3 +138,20 @@ def test_get_locations_is_for_services(multi, web):  # noqa: F811
     assert c.get(f"/v2/images/{image_id}/locations").status_code == 403
     locs = admin.get(f"/v2/images/{image_id}/locations").json()
     assert locs == [{"url": f"{web[0]}/disk.raw", "metadata": {"store": "web"}}]
+
+
+def test_locations_are_hidden_from_everyone_by_default(server):
+    """VMIMAGE_SHOW_LOCATIONS defaults to false: no file:// path reaches the owner or an admin."""
+    c = server.client()
+    image_id = c.post("/v2/images", json={"name": "hidden", "disk_format": "raw",
+                                          "container_format": "bare"}).json()["id"]
+    assert c.put(f"/v2/images/{image_id}/file", content=b"data",
+                 headers={"Content-Type": "application/octet-stream"}).status_code == 204
+    for persona in ("demo", "admin"):
+        with server.client(persona) as http:
+            shown = http.get(f"/v2/images/{image_id}")
+            listed = [i for i in http.get("/v2/images").json()["images"] if i["id"] == image_id]
+        assert shown.status_code == 200 and listed
+        for body in (shown.json(), listed[0]):
+            assert "locations" not in body and "direct_url" not in body, body
+            assert "file://" not in str(body)

@@ -71,6 +71,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
 
+    os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
     settings = _settings(data_dir, host, port)
     container = build(settings)
     recover_after_crash(container)
@@ -103,6 +104,7 @@ admin.add_typer(quota_cmd, name="quota")
 
 @admin.callback()
 def admin_options(ctx: typer.Context, data_dir: Path = DataDir) -> None:
+    os.umask(0o077)   # the database and key file it may create are private, as under serve
     ctx.obj = data_dir
 
 
@@ -119,7 +121,7 @@ def project_list(ctx: typer.Context) -> None:
 
 @user_cmd.command("create")
 def user_create(ctx: typer.Context, name: str, project: str = typer.Option(..., "--project"),
-                role: str = typer.Option("member", "--role", help="member | reader | admin"),
+                role: str = typer.Option("member", "--role", help="member | reader | admin | service"),
                 password: str = typer.Option(..., "--password")) -> None:
     u = _identity(ctx.obj).create_user(name, password, project, role)
     typer.echo(json.dumps({"id": u.id, "name": u.name, "project": project, "role": role}))

@@ -17,6 +17,7 @@
     ├── Forbidden                the caller may not do this
     │   └── Protected            the entity is protected (built in) and may not be deleted
     ├── Unauthenticated          no, or no valid, credentials
+    ├── TooManyRequests          refused for a while (a brake); fields: retry_after (seconds)
     ├── QuotaExceeded            a per-project or per-image limit would be passed
     │   └── TooLarge             the data passes the configured size cap
     └── BackendUnavailable       a store or other dependency cannot serve now
@@ -112,3 +113,8 @@ class TooLarge(QuotaExceeded):
 
 class BackendUnavailable(VmImageError):
     code = "backend_unavailable"
+
+
+class TooManyRequests(VmImageError):
+    """Refused for now; retry_after (a field) says in how many seconds to try again."""
+    code = "too_many_requests"

@@ -9,7 +9,7 @@ from vmimage.core.policy import Caller
 
 DEFAULT_DOMAIN_ID = "default"
 DEFAULT_DOMAIN_NAME = "Default"
-ROLES = ("admin", "member", "reader")
+ROLES = ("admin", "member", "reader", "service")   # service: other services (validate tokens)
 
 
 @dataclass

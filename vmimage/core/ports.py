@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from vmimage.core.identity import AccessKeyGrant, Project, Token
@@ -93,8 +94,33 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
+@dataclass
+class Upload:
+    """Data on its way into a store for an image, owned by one process (see core/liveness.py)."""
+    image_id: str
+    status: str          # the image status the upload holds it in (saving, uploading)
+    store: str
+    key: str
+    worker: str
+    started_at: datetime
+    heartbeat_at: datetime
+
+
+class UploadRepository(Protocol):
+    def begin(self, upload: Upload) -> None:
+        """Record an upload (replacing a finished or abandoned record of the same image)."""
+    def end(self, image_id: str, worker: str) -> None:
+        """Forget the upload if this worker still owns it."""
+    def list(self) -> list[Upload]: ...
+    def get(self, image_id: str) -> Upload | None: ...
+    def heartbeat(self, worker: str, now: datetime) -> None: ...
+    def take_over(self, upload: Upload, worker: str, now: datetime) -> bool:
+        """Become the owner if the record is unchanged since it was read; whether we did."""
+
+
 class UnitOfWork(Protocol):
     images: ImageRepository
+    uploads: UploadRepository
     metadefs: "MetadefRepository"
 
     def __enter__(self) -> "UnitOfWork": ...
@@ -242,14 +268,18 @@ class Identity(Protocol):
     """Who is calling. Faces resolve their callers through this port only: a Keystone
     token, a user's password, or an access key whose secret signs the request."""
 
-    def authenticate(self, auth: dict) -> Token:
-        """Issue a token for a Keystone v3 `auth` body (password or token method)."""
+    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+        """Issue a token for a Keystone v3 `auth` body (password or token method); client is
+        the caller's address, which failed logins are braked by (TooManyRequests)."""
     def validate(self, token_id: str) -> Token:
         """The live token of that id (scoped or not); Unauthenticated otherwise."""
+    def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
+        """The token another token asks about: only its own user, admins and services may
+        (Forbidden otherwise); NotFound when it is not a live token."""
     def revoke(self, token_id: str) -> None: ...
     def caller(self, token_id: str) -> Caller:
         """The caller behind a project-scoped token; Unauthenticated otherwise."""
-    def caller_for_password(self, user_name: str, password: str) -> Caller:
+    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """The caller of a user name and password, in the user's default project."""
     def access_key(self, access_key: str) -> AccessKeyGrant:
         """The key's secret and caller, for a request signature check; Unauthenticated when

@@ -86,8 +86,32 @@ def _is_network(value: str) -> bool:
         return False
 
 
+# IPv6 ranges that carry an IPv4 address: a packet to one of them reaches that IPv4 host
+# through a relay or translator, so the embedded address is what must be public.
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")     # deprecated (RFC 3879), yet routed by some
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv4-mapped, 6to4, Teredo or NAT64 address leads to."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:            # 2002:AABB:CCDD::/48
+        return address.sixtofour
+    if address.teredo is not None:               # 2001:0000::/32: (server, client); the client is reached
+        return address.teredo[1]
+    for net in _NAT64:
+        if address in net:                       # the last 32 bits (RFC 6052, /96; /48 local use too)
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _SITE_LOCAL:
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return _public(inner)
     return address.is_global and not (address.is_multicast or address.is_reserved
                                       or address.is_loopback or address.is_link_local)

@@ -33,8 +33,15 @@ REST_STATUS: dict[type[e.VmImageError], int] = {
     e.Forbidden: 403,
     e.Unauthenticated: 401,
     e.QuotaExceeded: 413,
+    e.TooManyRequests: 429,
     e.BackendUnavailable: 503,
 }
+
+
+def retry_after_header(exc: e.VmImageError) -> dict[str, str]:
+    """Retry-After for an error that says when to come back (TooManyRequests)."""
+    wait = exc.fields.get("retry_after")
+    return {"Retry-After": str(int(wait))} if isinstance(wait, (int, float)) else {}
 
 
 def status_for(exc: BaseException, table: dict[type, int]) -> int:
@@ -56,8 +63,8 @@ class OpenStackErrors:
 
     def core(self, _request: Request, exc: e.VmImageError) -> JSONResponse:
         status = status_for(exc, REST_STATUS)
-        headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if status == 401 else None
-        return openstack_error(status, exc.message, headers)
+        headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if status == 401 else {}
+        return openstack_error(status, exc.message, {**headers, **retry_after_header(exc)} or None)
 
     def http(self, request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 405:

@@ -75,17 +75,20 @@ class ExternalKeystone:
 
     # --- what vmimage's own identity answers ------------------------------------------------
 
-    def authenticate(self, auth: dict) -> Token:
-        return self._local.authenticate(auth)
+    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+        return self._local.authenticate(auth, client)
 
     def validate(self, token_id: str) -> Token:
         return self._local.validate(token_id)
 
+    def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
+        return self._local.subject_token(auth_token_id, subject_token_id)
+
     def revoke(self, token_id: str) -> None:
         self._local.revoke(token_id)
 
-    def caller_for_password(self, user_name: str, password: str) -> Caller:
-        return self._local.caller_for_password(user_name, password)
+    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
+        return self._local.caller_for_password(user_name, password, client)
 
     def access_key(self, access_key: str) -> AccessKeyGrant:
         return self._local.access_key(access_key)

@@ -8,16 +8,21 @@ import secrets
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from vmimage.core.errors import Duplicate, Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
 from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
                                    Project, Token, User)
+from vmimage.identity.limiter import address_subject, after_failure, retry_after, user_subject
 from vmimage.identity.model import TokenRecord
 from vmimage.identity.passwords import hash_password, verify_password
+from vmimage.identity.secret_box import SecretBox
 
 _CACHE_SECONDS = 30.0
+# Checked when the user does not exist, so that costs what a wrong password costs.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
 
 
 def _now() -> datetime:
@@ -38,12 +43,18 @@ def _resolve_domain(domain: dict | None) -> str | None:
     raise Unauthenticated("Unknown domain")
 
 
+def may_inspect_tokens_of_others(token: Token) -> bool:
+    """Admins and services (the `service` role, as Keystone's policy names it)."""
+    return bool({"admin", "service"} & token.roles)
+
+
 class IdentityService:
     """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
-    def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1)) -> None:
+    def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1), secrets_box: SecretBox | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
+        self._box = secrets_box     # seals access-key secrets at rest
         self._cache: dict[str, tuple[float, Token]] = {}
         self._lock = threading.Lock()
 
@@ -90,9 +101,28 @@ class IdentityService:
                 access_key=base64.b32encode(secrets.token_bytes(15)).decode(),
                 secret=secrets.token_urlsafe(30), user_id=user.id,
                 project_id=user.default_project_id, created_at=_now())
-            uow.identity.add_access_key(key)
+            uow.identity.add_access_key(replace(key, secret=self._seal(key)))
             uow.commit()
-        return key
+        return key      # the only time the secret is shown
+
+    def _seal(self, key: AccessKey) -> str:
+        if self._box is None:
+            raise Invalid("No secret key to keep access-key secrets with")
+        return self._box.seal(key.secret, key.access_key)
+
+    def _open(self, key: AccessKey) -> str:
+        if self._box is None:
+            raise Invalid("No secret key to open access-key secrets with")
+        return self._box.open(key.secret, key.access_key)
+
+    def seal_plaintext_secrets(self) -> int:
+        """Encrypt access-key secrets an earlier version stored in plaintext; how many."""
+        with self._uow(write=True) as uow:
+            plain = [k for k in uow.identity.list_access_keys() if not SecretBox.is_sealed(k.secret)]
+            for key in plain:
+                uow.identity.set_access_key_secret(key.access_key, self._seal(key))
+            uow.commit()
+        return len(plain)
 
     def list_projects(self) -> list[Project]:
         with self._uow() as uow:
@@ -108,13 +138,15 @@ class IdentityService:
 
     # --- authentication -----------------------------------------------------------------
 
-    def authenticate(self, auth: dict) -> Token:
-        """Issue a token for a Keystone v3 `auth` body (password or token method)."""
+    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+        """Issue a token for a Keystone v3 `auth` body (password or token method).
+
+        client: the caller's address, for the failed-login brake."""
         identity = auth.get("identity") or {}
         methods = identity.get("methods") or []
         if "password" in methods:
             user_spec = (identity.get("password") or {}).get("user") or {}
-            user = self._check_password(user_spec)
+            user = self._check_password(user_spec, client)
             method_list = ["password"]
         elif "token" in methods:
             previous = self.validate((identity.get("token") or {}).get("id", ""))
@@ -124,16 +156,53 @@ class IdentityService:
         project = self._scope_project(auth.get("scope"), user)
         return self._issue(user, project, method_list)
 
-    def _check_password(self, spec: dict) -> User:
+    def _check_password(self, spec: dict, client: str | None) -> User:
         ref = spec.get("id") or spec.get("name")
-        if not ref or not isinstance(spec.get("password"), str):
+        if not ref or not isinstance(ref, str) or not isinstance(spec.get("password"), str):
             raise Unauthenticated("The request you have made requires authentication.")
+        domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
+        subjects = [user_subject(domain, ref)] + ([address_subject(client)] if client else [])
+        self._refuse_if_blocked(subjects)
         with self._uow() as uow:
-            domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
             user = uow.identity.find_user(ref, domain)
-        if user is None or not user.enabled or not verify_password(spec["password"], user.password_hash):
+        # An unknown user costs the same scrypt as a wrong password: timing tells nothing.
+        stored = user.password_hash if user is not None else _DUMMY_HASH
+        if not verify_password(spec["password"], stored) or user is None or not user.enabled:
+            self._record_failure(subjects)
             raise Unauthenticated("The request you have made requires authentication.")
+        self._clear_failures(subjects[0])
         return user
+
+    # --- failed-login brake (identity/limiter.py) ----------------------------------------
+
+    def _refuse_if_blocked(self, subjects: list[str]) -> None:
+        with self._uow() as uow:
+            found = uow.identity.failures(subjects)
+        now = _now()
+        waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
+        if waits:
+            raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+
+    def _record_failure(self, subjects: list[str]) -> None:
+        for attempt in range(2):     # two processes may create the same counter at once
+            try:
+                with self._uow(write=True) as uow:
+                    found = uow.identity.failures(subjects, for_update=True)
+                    now = _now()
+                    for subject in subjects:
+                        uow.identity.save_failures(after_failure(found.get(subject), subject, now),
+                                                   new=subject not in found)
+                    uow.commit()
+                return
+            except Duplicate:
+                if attempt:
+                    raise
+
+    def _clear_failures(self, subject: str) -> None:
+        with self._uow(write=True) as uow:
+            if uow.identity.failures([subject]):
+                uow.identity.clear_failures(subject)
+                uow.commit()
 
     def _scope_project(self, scope: dict | None, user: User) -> Project | None:
         if not scope or "project" not in scope:
@@ -186,6 +255,22 @@ class IdentityService:
             self._cache[token_id] = (time.monotonic() + _CACHE_SECONDS, token)
         return token
 
+    def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
+        """The token a caller asks about (GET/HEAD/DELETE /v3/auth/tokens), if it may.
+
+        Keystone's rule: the token's own user, an admin or a service; anyone else is
+        Forbidden and learns nothing about the token (which stays valid)."""
+        me = self.validate(auth_token_id)
+        try:
+            subject = self.validate(subject_token_id)
+        except Unauthenticated:
+            subject = None
+        if not may_inspect_tokens_of_others(me) and (subject is None or subject.user.id != me.user.id):
+            raise Forbidden("You are not authorized to inspect or revoke another user's token")
+        if subject is None:
+            raise NotFound("Could not find token")
+        return subject
+
     def revoke(self, token_id: str) -> None:
         self.validate(token_id)
         with self._uow(write=True) as uow:
@@ -200,9 +285,9 @@ class IdentityService:
             raise Unauthenticated("The image API needs a project-scoped token")
         return Caller(token.user.id, token.project.id, token.roles)
 
-    def caller_for_password(self, user_name: str, password: str) -> Caller:
+    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """A caller from a user name and password (HTTP Basic), in the user's default project."""
-        user = self._check_password({"name": user_name, "password": password})
+        user = self._check_password({"name": user_name, "password": password}, client)
         with self._uow() as uow:
             project = uow.identity.find_project(user.default_project_id) if user.default_project_id else None
             roles = uow.identity.roles_on(user.id, project.id) if project else set()
@@ -220,7 +305,7 @@ class IdentityService:
             raise Unauthenticated("The access key is unknown")
         if project is None or not roles:
             raise Unauthenticated("The access key's user has no role on its project")
-        return AccessKeyGrant(key.secret, Caller(user.id, project.id, expand_roles(roles)))
+        return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles)))
 
     def bootstrap_admin(self, password: str) -> bool:
         """Create the admin project and user once; returns True when it did."""

@@ -4,7 +4,7 @@ A disk file is inspected with the same oslo.utils inspector the upload path uses
 qemu-img touches it, so a file whose content disagrees with its declared format, or that
 points at other files (backing files, data files, VMDK extents) we did not put there, is
 refused. qemu-img then runs under prlimit: CPU seconds and address space are capped, as
-upstream Glance does for `qemu-img info`.
+upstream Glance does for `qemu-img info`, and dies with the process that started it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from oslo_utils.imageutils import format_inspector as fi
 
 from vmimage.core.errors import BackendUnavailable, UnsafeImage
+from vmimage.imaging.children import die_with_parent
 
 _INFO_LIMITS = ("--cpu=30", f"--as={1 << 30}")
 _WORK_LIMITS = ("--cpu=3600", f"--as={4 << 30}")
@@ -35,7 +36,8 @@ class DiskFacts:
 def _run(args: list[str], limits: tuple[str, ...]) -> str:
     cmd = ["prlimit", *limits, "qemu-img", *args]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200)
+        # Dies with us (PR_SET_PDEATHSIG): a killed server leaves no qemu-img behind.
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, preexec_fn=die_with_parent())
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BackendUnavailable(f"qemu-img could not run: {exc}") from exc
     if done.returncode != 0:

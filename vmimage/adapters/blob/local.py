@@ -13,13 +13,17 @@ import errno
 import fcntl
 import mmap
 import os
+import re
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from vmimage.core.errors import BackendUnavailable, NotFound
+from vmimage.core.liveness import pid_alive
 
 _TMP = ".partial"
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
 _DIRECT_BUFFER = 4 << 20     # a multiple of any logical block size; mmap memory is page aligned
 _O_DIRECT = getattr(os, "O_DIRECT", 0)
 
@@ -37,7 +41,7 @@ def _unavailable(store: str, exc: OSError) -> BackendUnavailable:
 class _LocalWriter:
     def __init__(self, final: Path, tmp: Path, store: str) -> None:
         self._final, self._tmp, self._store = final, tmp, store
-        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self._buf: mmap.mmap | None = None      # the aligned staging buffer, while O_DIRECT
         self._fill = 0
         if _O_DIRECT:
@@ -127,7 +131,7 @@ class LocalFileBlobStore:
         self.name = name
         self.root = Path(root)
         self.description = description or f"Files in {self.root}"
-        (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        (self.root / _TMP).mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def url(self, key: str) -> str:
         return f"file://{(self.root / key).resolve()}"
@@ -138,8 +142,11 @@ class LocalFileBlobStore:
         return self.root / key
 
     def writer(self, key: str) -> _LocalWriter:
+        # The temp name says which process writes it (host~pid), so the node can tell at its
+        # next start which leftovers are its dead processes' (cleanup_dead_partials).
+        tmp = self.root / _TMP / f"{key}.{_HOST}~{os.getpid()}~{uuid.uuid4().hex}"
         try:
-            return _LocalWriter(self._path(key), self.root / _TMP / f"{key}.{uuid.uuid4().hex}", self.name)
+            return _LocalWriter(self._path(key), tmp, self.name)
         except OSError as exc:
             raise _unavailable(self.name, exc) from None
 
@@ -184,6 +191,23 @@ class LocalFileBlobStore:
         try:
             for leftover in (self.root / _TMP).iterdir():
                 if key is None or leftover.name.startswith(f"{key}."):
+                    leftover.unlink(missing_ok=True)
+                    count += 1
+        except OSError as exc:
+            raise _unavailable(self.name, exc) from None
+        return count
+
+    def cleanup_dead_partials(self) -> int:
+        """Remove the leftovers of this host's processes that are gone (this one is starting,
+        so an earlier process with its pid is gone too); other hosts' writes are left alone."""
+        count = 0
+        try:
+            for leftover in (self.root / _TMP).iterdir():
+                parts = leftover.name.partition(".")[2].split("~")
+                if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+                    continue
+                pid = int(parts[1])
+                if pid == os.getpid() or not pid_alive(pid):
                     leftover.unlink(missing_ok=True)
                     count += 1
         except OSError as exc:

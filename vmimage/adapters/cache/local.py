@@ -137,7 +137,7 @@ class LocalImageCache:
         self._data, self._incomplete = self.root / "data", self.root / "incomplete"
         self._meta, self._queue = self.root / "meta", self.root / "queue"
         for d in (self._data, self._incomplete, self._meta, self._queue):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_path = self.root / ".lock"
         self._mutex = threading.RLock()
         self._depth = 0
@@ -226,7 +226,7 @@ class LocalImageCache:
         with self._mutex:
             epoch = self._epoch(image_id, fingerprint)
         path = self._incomplete / f"{image_id}.{fingerprint}"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -349,7 +349,7 @@ class LocalImageCache:
         if not _valid(image_id):
             raise ValueError(f"bad cache key {image_id!r}")
         try:
-            os.close(os.open(self._queue / image_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+            os.close(os.open(self._queue / image_id, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
             return False
         return True

@@ -28,6 +28,7 @@ def _tune_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")  # an acknowledged commit survives power loss
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA secure_delete=ON")   # what a row held before an update is zeroed, not left in free space
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
@@ -37,6 +38,22 @@ def _tune_sqlite(engine: Engine) -> None:
         # checks are serialised.
         mode = "IMMEDIATE" if conn.get_execution_options().get("vmimage_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def sqlite_files(engine: Engine) -> list[Path]:
+    """The SQLite database file and its -wal and -shm companions (none for other databases)."""
+    if engine.dialect.name != "sqlite" or not engine.url.database or engine.url.database == ":memory:":
+        return []
+    db = Path(engine.url.database)
+    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+
+
+def forget_old_versions(engine: Engine) -> None:
+    """SQLite: fold the write-ahead log into the database and empty it, so rows rewritten
+    (secrets sealed) leave no earlier version in the -wal file."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def alembic_config(url: str) -> Config:

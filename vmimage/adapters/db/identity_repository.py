@@ -6,8 +6,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
-from vmimage.adapters.db.tables import access_keys, project_quotas, projects, role_assignments, tokens, users
+from vmimage.adapters.db.tables import (access_keys, auth_failures, project_quotas, projects, role_assignments,
+                                        tokens, users)
 from vmimage.core.identity import AccessKey, Project, User
+from vmimage.identity.limiter import Failures
 from vmimage.identity.model import TokenRecord
 
 
@@ -86,6 +88,29 @@ class SqlIdentityRepository:
     def get_access_key(self, access_key: str) -> AccessKey | None:
         row = self.conn.execute(select(access_keys).where(access_keys.c.access_key == access_key)).first()
         return AccessKey(**row._mapping) if row else None
+
+    def list_access_keys(self) -> list[AccessKey]:
+        return [AccessKey(**r._mapping) for r in self.conn.execute(select(access_keys))]
+
+    def set_access_key_secret(self, access_key: str, secret: str) -> None:
+        self.conn.execute(update(access_keys).where(access_keys.c.access_key == access_key).values(secret=secret))
+
+    def failures(self, subjects: list[str], for_update: bool = False) -> dict[str, Failures]:
+        stmt = select(auth_failures).where(auth_failures.c.subject.in_(subjects)).order_by(auth_failures.c.subject)
+        if for_update:     # in one order, so two logins never lock each other's rows crosswise
+            stmt = stmt.with_for_update()
+        return {r.subject: Failures(**r._mapping) for r in self.conn.execute(stmt)}
+
+    def save_failures(self, record: Failures, new: bool) -> None:
+        values = {"failures": record.failures, "window_start": record.window_start,
+                  "blocked_until": record.blocked_until}
+        if new:
+            self.conn.execute(insert(auth_failures).values(subject=record.subject, **values))
+        else:
+            self.conn.execute(update(auth_failures).where(auth_failures.c.subject == record.subject).values(**values))
+
+    def clear_failures(self, subject: str) -> None:
+        self.conn.execute(delete(auth_failures).where(auth_failures.c.subject == subject))
 
     def set_quota(self, project_id: str, resource: str, limit: int) -> None:
         self.conn.execute(delete(project_quotas).where(project_quotas.c.project_id == project_id,

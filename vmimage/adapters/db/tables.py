@@ -212,6 +212,30 @@ jobs = Table(
     Index("ix_jobs_image_id", "image_id"),
 )
 
+# An upload (or stage) in flight belongs to the process that took it, as a job belongs to
+# its worker: the owner heartbeats it, and a surviving process takes over the upload of a
+# dead one (resets the image, removes the partial data it can reach).
+uploads = Table(
+    "uploads", metadata,
+    Column("image_id", String(36), primary_key=True),
+    Column("status", String(30), nullable=False),      # the image status the upload holds
+    Column("store", String(255), nullable=False),      # where the data goes, under key
+    Column("key", String(255), nullable=False),
+    Column("worker", String(255), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+    Index("ix_uploads_worker", "worker"),
+)
+
+# Failed logins, counted across processes: per user (consecutive) and per client address.
+auth_failures = Table(
+    "auth_failures", metadata,
+    Column("subject", String(300), primary_key=True),   # "user:<domain>/<name>" or "addr:<ip>"
+    Column("failures", Integer, nullable=False),         # consecutive (user) / in the window (address)
+    Column("window_start", DateTime, nullable=False),
+    Column("blocked_until", DateTime),
+)
+
 # --- Metadata definitions catalog (Glance metadefs) -------------------------------------------
 # Children point at the namespace's surrogate id, so renaming a namespace touches one row
 # and deleting it cascades to its content.

@@ -12,6 +12,7 @@ from vmimage.adapters.db.image_repository import SqlImageRepository
 from vmimage.adapters.db.inventory_repository import SqlInventoryRepository
 from vmimage.adapters.db.job_repository import SqlJobRepository
 from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
+from vmimage.adapters.db.upload_repository import SqlUploadRepository
 from vmimage.core.errors import BackendUnavailable, Duplicate
 
 
@@ -35,6 +36,7 @@ class SqlUnitOfWork:
         self.inventory = SqlInventoryRepository(self.conn)
         self.jobs = SqlJobRepository(self.conn)
         self.metadefs = SqlMetadefRepository(self.conn)
+        self.uploads = SqlUploadRepository(self.conn)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -21,7 +21,7 @@ class Qcow2DiskDriver:
         # Overlays may only sit on our snapshots or on image data in these directories.
         self._trusted = [(self.root / "snapshots").resolve(), *(Path(r).resolve() for r in image_roots)]
         for sub in ("volumes", "snapshots", "work"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            (self.root / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def path(self, volume_id: str) -> str:
         return str(self.root / "volumes" / f"{volume_id}.qcow2")
@@ -99,7 +99,7 @@ class Qcow2DiskDriver:
 
     def work_dir(self, job_id: str) -> str:
         path = self.root / "work" / job_id
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return str(path)
 
     def discard_work(self, job_id: str) -> None:

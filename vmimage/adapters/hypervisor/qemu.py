@@ -127,7 +127,7 @@ class QemuHypervisor:
         self._require_running(server_id)
         size = self._virtual_size(server_id, device)
         try:
-            os.close(os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640))
+            os.close(os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         except FileExistsError as exc:
             raise Conflict(f"backup target {target_path} already exists") from exc
         except OSError as exc:

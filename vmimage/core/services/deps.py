@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Invalid
+from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import (BlobStore, ContentInspector, DiskDriver, Hypervisor, ImageCache,
                                 UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
@@ -30,6 +31,8 @@ class Deps:
     submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
     # Directories whose files callers may register as images; empty: registration is off.
     import_roots: list[str] = field(default_factory=list)
+    # Users (uids) besides the service's own whose files under the roots may be registered.
+    import_owners: list[int] = field(default_factory=list)
     # Several named stores are offered to callers (Glance's multi-store); else one, unnamed.
     multi_store: bool = False
     fetcher: UrlFetcher | None = None
@@ -40,6 +43,8 @@ class Deps:
     # This node's image cache (None: caching is off) and the wake-up of its prefetcher.
     cache: ImageCache | None = None
     wake_prefetcher: Callable[[], None] = lambda: None
+    # This process, as the owner of the uploads it takes (core/services/uploads.py).
+    worker_id: str = field(default_factory=new_worker_id)
 
     @property
     def writable_stores(self) -> list[str]:

@@ -4,7 +4,9 @@ A caller names a path on the host; it could name any file the service can read, 
 path is confined: it must lie inside one of the configured import roots (none by default:
 registration is off), contain no `..`, and pass through no symbolic link. The file is
 opened component by component from the root with O_NOFOLLOW, so a link swapped in after a
-check cannot redirect the open. Its bytes then take the upload path (inspection, safety
+check cannot redirect the open. The file itself must have one link only (a hard link made
+inside a root to a file elsewhere would otherwise expose it) and belong to the service's own
+user or to one of the configured import owners. Its bytes then take the upload path (inspection, safety
 checks, hashes, quotas) into the store; the original is only read, never moved or deleted.
 """
 
@@ -30,8 +32,10 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def open_confined(roots: list[str], path: Any) -> BinaryIO:
-    """The regular file at path, opened for reading, if it lies inside one of the roots."""
+def open_confined(roots: list[str], path: Any, owners: list[int] | None = None) -> BinaryIO:
+    """The regular file at path, opened for reading, if it lies inside one of the roots.
+
+    owners: uids besides the service's own whose files may be registered."""
     if not roots:
         raise InvalidSource("Registering host files is not enabled (no import roots)")
     if not isinstance(path, str) or not path.startswith("/") or "\0" in path:
@@ -42,7 +46,13 @@ def open_confined(roots: list[str], path: Any) -> BinaryIO:
     for root in roots:
         root_parts = [p for p in os.path.realpath(root).split("/") if p]
         if parts[:len(root_parts)] == root_parts and len(parts) > len(root_parts):
-            return _open_below(os.path.realpath(root), parts[len(root_parts):], path)
+            source = _open_below(os.path.realpath(root), parts[len(root_parts):], path)
+            try:
+                _check_file(os.fstat(source.fileno()), path, owners or [])
+            except BaseException:
+                source.close()
+                raise
+            return source
     raise InvalidSource("The source path is outside the import roots", path=path)
 
 
@@ -65,6 +75,14 @@ def _open_below(root: str, parts: list[str], path: str) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
+def _check_file(st: os.stat_result, path: str, owners: list[int]) -> None:
+    """Checked on the opened file, so what was checked is what is read."""
+    if st.st_nlink != 1:
+        raise InvalidSource("The source path has more than one hard link", path=path)
+    if st.st_uid != os.geteuid() and st.st_uid not in owners:
+        raise InvalidSource("The source path belongs to a user whose files may not be imported", path=path)
+
+
 def _chunks(source: BinaryIO) -> Iterator[bytes]:
     while chunk := source.read(_CHUNK):
         yield chunk
@@ -85,7 +103,7 @@ def import_host_file(deps: Deps, caller: Caller, path: Any, attributes: dict[str
                      properties: dict[str, Any], unique_name: bool = False) -> Image:
     """Create an image from a host file, synchronously: active when this returns, or gone."""
     require_writer(caller)
-    with open_confined(deps.import_roots, path) as source:
+    with open_confined(deps.import_roots, path, deps.import_owners) as source:
         size = os.fstat(source.fileno()).st_size
         attributes = {**attributes, "disk_format": _sniff_format(deps, source), "container_format": "bare",
                       "source": ImageSource.FILE.value, "source_ref": path}

@@ -11,7 +11,9 @@ from vmimage.core.policy import Caller, require_owner
 from vmimage.core.services.cache import through_cache
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.intake import activate_from_stream, back_to_queued, start_upload, write_inspected
+from vmimage.core.services.intake import (activate_from_stream, back_to_queued, gone_if_deleted, start_upload,
+                                          write_inspected)
+from vmimage.core.services.uploads import end_upload
 
 
 def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
@@ -21,7 +23,7 @@ def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterabl
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
-        start_upload(deps, uow, image, ImageStatus.SAVING, declared_size)
+        start_upload(deps, uow, image, ImageStatus.SAVING, declared_size, store)
     return receive_data(deps, image, chunks, store, declared_size)
 
 
@@ -38,6 +40,14 @@ def begin_saving(deps: Deps, image_id: str) -> Image:
 def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None = None,
                  declared_size: int | None = None) -> Image:
     """Stream a saving image's data into a store in one pass; activate it or roll it back."""
+    try:
+        return _receive(deps, image, chunks, store, declared_size)
+    finally:
+        end_upload(deps, image.id)
+
+
+def _receive(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None,
+             declared_size: int | None) -> Image:
     blob_store = deps.store(store)
     image_id = image.id
     with deps.uow() as uow:
@@ -45,8 +55,9 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
     try:
         result, verdict = write_inspected(deps, blob_store, image_id, chunks, image, limits.max_image_size,
                                           declared_size)
-    except BaseException:
+    except BaseException as exc:
         back_to_queued(deps, image_id, ImageStatus.SAVING)
+        gone_if_deleted(deps, image_id, exc)
         raise
 
     with deps.uow(write=True) as uow:

@@ -283,6 +283,8 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
             raise InUse("Image is in use by a server's disk", image_id=image_id)
         held = list(image.locations)
         staged = image.status in (ImageStatus.UPLOADING, ImageStatus.IMPORTING)
+        # Data on its way in (here or in another process, alive or dead) goes too.
+        upload = uow.uploads.get(image_id) if image.status in (ImageStatus.SAVING, ImageStatus.UPLOADING) else None
         image.move_to(ImageStatus.DELETED)
         image.locations = []
         image.updated_at = deps.clock()
@@ -293,6 +295,8 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         deps.store(loc.store).delete(loc.key)
     if staged:   # a running import notices the deletion and stops
         deps.store(None).delete(staging_key(image_id))
+    if upload is not None and upload.store in deps.stores:
+        deps.stores[upload.store].cleanup_partial(upload.key)
     if deps.cache is not None:    # this node's cached copy goes with the image
         deps.cache.delete(image_id)
 

@@ -18,7 +18,8 @@ from vmimage.core.jobs import Job, JobStatus, new_job_id
 from vmimage.core.policy import Caller, require_admin, require_owner
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.intake import back_to_queued, start_upload, write_inspected
+from vmimage.core.services.intake import back_to_queued, gone_if_deleted, start_upload, write_inspected
+from vmimage.core.services.uploads import end_upload
 
 KIND = "image_import"
 GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE = "glance-direct", "web-download", "copy-image"
@@ -59,9 +60,12 @@ def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable
         # the hashes come from the import's own pass over this data.
         write_inspected(deps, staging, staging_key(image_id), chunks, image, limits.max_image_size,
                         declared_size, digests=False)
-    except BaseException:
+    except BaseException as exc:
         back_to_queued(deps, image_id, ImageStatus.UPLOADING)
+        gone_if_deleted(deps, image_id, exc)
         raise
+    finally:
+        end_upload(deps, image_id)
     with deps.uow() as uow:
         current = uow.images.get(image_id)
     if current is None or current.status != ImageStatus.UPLOADING:

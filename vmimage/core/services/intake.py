@@ -6,18 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vmimage.core.errors import Conflict
+from vmimage.core.errors import Conflict, Gone, VmImageError
 from vmimage.core.formats import FormatVerdict, decide
 from vmimage.core.images import Image, ImageStatus, Location, require_formats, staging_key
 from vmimage.core.ports import BlobStore
 from vmimage.core.quotas import Limits, check_declared_size, check_image_bytes
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.uploads import begin_upload
 from vmimage.core.streaming import StreamResult, stream_into_store
 
 
-def start_upload(deps: Deps, uow, image: Image, to: ImageStatus, declared_size: int | None = None) -> Limits:
+def start_upload(deps: Deps, uow, image: Image, to: ImageStatus, declared_size: int | None = None,
+                 store: str | None = None) -> Limits:
     """queued -> saving (data for the image itself) or uploading (data staged for an import),
-    within the project's limits; commits. Returns the limits the data must keep to."""
+    within the project's limits; commits. Returns the limits the data must keep to.
+
+    The upload is this process's (core/services/uploads.py) until end_upload: store is where
+    the data goes (the default store when staging)."""
     if image.status != ImageStatus.QUEUED:
         raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image.id)
     if to == ImageStatus.SAVING:
@@ -27,6 +32,8 @@ def start_upload(deps: Deps, uow, image: Image, to: ImageStatus, declared_size: 
     image.move_to(to)
     image.updated_at = deps.clock()
     uow.images.save(image)
+    key = image.id if to == ImageStatus.SAVING else staging_key(image.id)
+    begin_upload(deps, uow, image, deps.store(store if to == ImageStatus.SAVING else None).name, key)
     uow.commit()
     return limits
 
@@ -40,6 +47,17 @@ def back_to_queued(deps: Deps, image_id: str, from_status: ImageStatus) -> None:
             image.updated_at = deps.clock()
             uow.images.save(image)
             uow.commit()
+
+
+def gone_if_deleted(deps: Deps, image_id: str, exc: BaseException) -> None:
+    """A delete during the upload removes its partial data, so the write then fails: tell
+    the caller the image is gone rather than that the store failed."""
+    if not isinstance(exc, VmImageError) or isinstance(exc, Gone):
+        return
+    with deps.uow() as uow:
+        image = uow.images.get(image_id)
+    if image is None or image.status == ImageStatus.DELETED:
+        raise Gone("Image was deleted while its data arrived", image_id=image_id) from exc
 
 
 def write_inspected(deps: Deps, store: BlobStore, key: str, chunks: Iterable[bytes], image: Image,

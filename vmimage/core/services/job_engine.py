@@ -9,10 +9,7 @@ silent for too long is cleaned up by its handler and failed, never left RUNNING.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,6 +17,7 @@ from typing import Protocol
 
 from vmimage.core.errors import VmImageError
 from vmimage.core.jobs import Job, JobStatus, end_part
+from vmimage.core.liveness import abandoned, new_worker_id
 from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.jobs")
@@ -41,21 +39,11 @@ class EngineSettings:
     stale_after: timedelta = timedelta(seconds=30)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class JobEngine:
     def __init__(self, deps: Deps, handlers: dict[str, JobHandler], settings: EngineSettings | None = None) -> None:
         self.deps, self.handlers = deps, handlers
         self.settings = settings or EngineSettings()
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = new_worker_id()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -85,16 +73,8 @@ class JobEngine:
     # --- recovery -------------------------------------------------------------------------
 
     def _abandoned(self, job: Job) -> bool:
-        host, _, rest = (job.worker or "").partition(":")
-        pid = rest.partition(":")[0]
-        if job.worker == self.worker_id:
-            return False
-        if host == socket.gethostname() and pid.isdigit() and not _pid_alive(int(pid)):
-            return True
-        if host == socket.gethostname() and pid == str(os.getpid()):
-            return True   # an earlier engine of this very process
-        beat = job.heartbeat_at or job.begin_time
-        return beat is None or self.deps.clock() - beat > self.settings.stale_after
+        return abandoned(job.worker, self.worker_id, job.heartbeat_at or job.begin_time, self.deps.clock(),
+                         self.settings.stale_after)
 
     def recover(self) -> list[str]:
         with self.deps.uow() as uow:

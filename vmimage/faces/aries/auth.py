@@ -24,5 +24,5 @@ def aries_caller(request: Request) -> Caller:
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthenticated("Malformed Basic credentials") from None
         if sep and user:
-            return identity.caller_for_password(user, password)
+            return identity.caller_for_password(user, password, request.client.host if request.client else None)
     raise Unauthenticated("Bearer token or Basic credentials required")

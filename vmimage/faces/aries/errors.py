@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
+from vmimage.faces.http import retry_after_header
 
 MESSAGES = {
     "InvalidParameter": "参数无效",
@@ -35,6 +36,7 @@ MESSAGES = {
     "QuotaExceeded": "超出配额",
     "Unauthorized": "认证失败",
     "Forbidden": "无权限",
+    "TooManyRequests": "请求过于频繁，请稍后重试",
     "MethodNotAllowed": "不支持的请求方法",
     "ServiceUnavailable": "服务暂不可用",
     "InternalError": "内部错误",
@@ -70,14 +72,15 @@ TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
     (e.Protected, None): (400, "ImageProtected"),
     (e.Unauthenticated, None): (401, "Unauthorized"),
     (e.QuotaExceeded, None): (400, "QuotaExceeded"),
+    (e.TooManyRequests, None): (429, "TooManyRequests"),
     (e.BackendUnavailable, None): (503, "ServiceUnavailable"),
 }
 # The framework's own refusals.
 HTTP_CODES = {404: (404, "ResourceNotFound"), 405: (405, "MethodNotAllowed")}
 
 
-def aries_body(status: int, code: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status)
+def aries_body(status: int, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status, headers=headers)
 
 
 def classify(exc: e.VmImageError, route: str) -> tuple[int, str]:
@@ -98,7 +101,8 @@ class AriesErrors:
         self.prefix = prefix
 
     def core(self, request: Request, exc: e.VmImageError) -> JSONResponse:
-        return aries_body(*classify(exc, f"{request.method} {request.url.path[len(self.prefix):]}"))
+        return aries_body(*classify(exc, f"{request.method} {request.url.path[len(self.prefix):]}"),
+                          retry_after_header(exc) or None)
 
     def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
         """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""

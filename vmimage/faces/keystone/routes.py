@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vmimage.core.errors import Forbidden, Invalid, NotFound, Unauthenticated
+from vmimage.core.errors import Forbidden, Invalid, NotFound
 from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 from vmimage.core.policy import owns
 from vmimage.faces.contract import face_context
@@ -77,18 +77,15 @@ async def issue(request: Request) -> JSONResponse:
     body = parse_json(await request.body())
     if not isinstance(body, dict) or not isinstance(body.get("auth"), dict):
         raise Invalid("Expecting an 'auth' object")
-    token = await run_in_threadpool(face_context(request).identity.authenticate, body["auth"])
+    token = await run_in_threadpool(face_context(request).identity.authenticate, body["auth"],
+                                    request.client.host if request.client else None)
     return JSONResponse(token_body(request, token), status_code=201,
                         headers={"X-Subject-Token": token.id})
 
 
 def _subject(request: Request) -> Token:
-    identity = face_context(request).identity
-    identity.validate(request.headers.get("x-auth-token", ""))
-    try:
-        return identity.validate(request.headers.get("x-subject-token", ""))
-    except Unauthenticated:
-        raise NotFound("Could not find token") from None
+    return face_context(request).identity.subject_token(request.headers.get("x-auth-token", ""),
+                                                        request.headers.get("x-subject-token", ""))
 
 
 @router.get("/v3/auth/tokens")

@@ -61,6 +61,7 @@ def test_error_table():
     assert errors.classify(e.UnsafeImage("x")) == (400, "IMG.0057")
     assert errors.classify(e.QuotaExceeded("x")) == (400, "IMG.0015")
     assert errors.classify(e.Protected("x", image_id="u")) == (400, "IMG.0028")
+    assert errors.classify(e.TooManyRequests("x", retry_after=3)) == (429, "IMG.0060")
     assert errors.job_code("unsafe_image") == "IMG.0057" and errors.job_code("boom") == "IMG.0061"
 
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
+from vmimage.faces.http import retry_after_header
 
 # (core error class, what it is about) -> (status, IMG code); None: any.
 TABLE: dict[tuple[type, str | None], tuple[int, str]] = {
@@ -55,6 +56,7 @@ TABLE: dict[tuple[type, str | None], tuple[int, str]] = {
     (e.TooLarge, None): (400, "IMG.0059"),
     (e.QuotaExceeded, None): (400, "IMG.0015"),
     (e.Gone, None): (404, "IMG.0027"),
+    (e.TooManyRequests, None): (429, "IMG.0060"),
     (e.BackendUnavailable, None): (503, "IMG.0061"),
 }
 
@@ -68,8 +70,8 @@ def job_code(core_code: str | None) -> str | None:
     return None if core_code is None else JOB_CODES.get(core_code, "IMG.0061")
 
 
-def ims_body(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def ims_body(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def gateway_body(status: int, code: str, message: str) -> JSONResponse:
@@ -96,7 +98,7 @@ class ImsErrors:
     def core(self, _request: Request, exc: e.VmImageError) -> JSONResponse:
         if isinstance(exc, e.Unauthenticated):
             return gateway_body(401, "APIGW.0301", exc.message)
-        return ims_body(*classify(exc), exc.message)
+        return ims_body(*classify(exc), exc.message, retry_after_header(exc) or None)
 
     def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 405:

@@ -21,6 +21,8 @@ from huaweicloudsdkcore.signer.signer import Signer  # noqa: E402
 from huaweicloudsdkims.v2 import ImsClient  # noqa: E402
 from huaweicloudsdkims.v2 import model as m  # noqa: E402
 
+from tests.conftest import start_server  # noqa: E402
+
 V1 = "/vmimage/v1"
 OCTET = "application/octet-stream"
 GiB = 1 << 30
@@ -51,6 +53,15 @@ class Key:
                              query_params=list(query or []), header_params=headers, body=body)
         Signer(BasicCredentials(self.ak, sk or self.sk, self.project)).sign(request)
         return f"{self.url}{request.uri}", dict(request.header_params), body
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, database_factory):
+    """A server of this module's own: its images, quotas and names touch no other test."""
+    srv = start_server(tmp_path_factory.mktemp("ims"), database_factory())
+    yield srv
+    srv.stop()
+    shutil.rmtree(srv.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,15 @@
-"""Listing speed: GET /v2/images?limit=1000 over 10,000 stored images.
+"""Listing speed: GET /v2/images?limit=1000 over 10,000 stored images (or 1,000,000 on
+PostgreSQL with --postgres).
 
-Setup (not measured): 10,000 images created through the API by concurrent clients.
+Setup (not measured): 10,000 images created through the API by concurrent clients; with
+--postgres, a fresh database on that server and the images inserted there with one SQL
+statement (generate_series), then ANALYZE: creating 1,000,000 through the API would take an hour.
 Measured on one keep-alive connection (time to the last byte of the body; the client's
 JSON parse is outside the timing): the first page, a middle page (marker = the 5,000th
 image), each ~20 times, and walking all pages with the marker.
 
     .venv/bin/python bench/list.py [--images 10000] [--reps 20]
+    .venv/bin/python bench/list.py --postgres postgresql://postgres@127.0.0.1:5432/test --images 1000000
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import statistics
 import time
 from urllib.parse import urlencode
 
+from collections.abc import Callable
+
 from _common import HOST, CpuWatch, Server, base_parser, get_token, maybe_pause, percentile, populate
 
 TARGET_MS = 40.0
+PG_TARGET_MS = 50.0
 GLANCE_MS = 339.0
 PAGE = 1000
 
@@ -54,6 +61,41 @@ class Lister:
         return time.perf_counter() - t0, times, ids
 
 
+def fresh_database(admin_url: str) -> tuple[str, "Callable[[], None]"]:
+    import uuid
+
+    import psycopg
+
+    name = f"vmimage_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    base = admin_url.rsplit("/", 1)[0]
+    return f"{base}/{name}", drop
+
+
+def bulk_insert(url: str, n: int) -> float:
+    """n active images of the admin project, straight into the database; seconds taken."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        owner = conn.execute("SELECT id FROM projects WHERE name = 'admin'").fetchone()[0]
+        start = conn.execute("SELECT coalesce(max(seq), 0) FROM images").fetchone()[0]
+        conn.execute(
+            "INSERT INTO images (id, owner, name, status, visibility, protected, os_hidden, disk_format,"
+            " container_format, min_disk, min_ram, size, virtual_size, kind, source, created_at, updated_at,"
+            " seq, ref) SELECT gen_random_uuid()::text, %(owner)s, 'img-' || i, 'active', 'shared', false,"
+            " false, 'raw', 'bare', 0, 0, 1024, 1024, 'system_disk', 'upload',"
+            " now() - make_interval(secs => i), now(), %(start)s + i, 'img-b' || lpad(i::text, 11, '0')"
+            " FROM generate_series(1, %(n)s) AS i", {"owner": owner, "start": start, "n": n})
+        conn.execute("ANALYZE images")
+    return time.perf_counter() - t0
+
+
 def describe(times_s: list[float]) -> tuple[float, float, str]:
     ms = [t * 1000 for t in times_s]
     mean, p50 = statistics.fmean(ms), percentile(ms, 50)
@@ -66,13 +108,31 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--walks", type=int, default=3)
     p.add_argument("--clients", type=int, default=8, help="concurrent clients for the setup")
+    p.add_argument("--postgres", metavar="ADMIN_URL", default=None,
+                   help="run on a fresh database of this PostgreSQL server, images inserted in bulk")
     args = p.parse_args()
 
-    with Server(args.data_root, args.keep) as server:
+    env, drop, target = {}, lambda: None, TARGET_MS
+    if args.postgres:
+        url, drop = fresh_database(args.postgres)
+        env = {"VMIMAGE_DATABASE_URL": url.replace("postgresql://", "postgresql+psycopg://")}
+        target = PG_TARGET_MS
+    try:
+        run(args, env, target)
+    finally:
+        drop()
+
+
+def run(args, env: dict, target: float) -> None:
+    with Server(args.data_root, args.keep, env_for=lambda _d: env) as server:
         print(f"server PID {server.pid}, port {server.port}")
         token = get_token(server)
-        took = populate(server, token, args.images, args.clients)
-        print(f"  setup: {args.images} images created in {took:.1f} s ({args.images / took:.0f}/s)")
+        if args.postgres:
+            took = bulk_insert(env["VMIMAGE_DATABASE_URL"].replace("+psycopg", ""), args.images)
+            print(f"  setup: {args.images} images inserted in bulk in {took:.1f} s")
+        else:
+            took = populate(server, token, args.images, args.clients)
+            print(f"  setup: {args.images} images created in {took:.1f} s ({args.images / took:.0f}/s)")
         lister = Lister(server, token)
         _, _, ids = lister.walk()                      # warm-up, and the marker list
         assert len(ids) == args.images and len(set(ids)) == args.images, len(ids)
@@ -107,7 +167,7 @@ def main() -> None:
     all_mean = statistics.fmean([t * 1000 for t in first + mid])
     print(f"list: {all_mean:.1f} ms mean / {all_p50:.1f} ms p50 per 1,000-image page "
           f"(first {f_p50:.1f}, middle {m_p50:.1f}, walk {w_p50:.1f}); ratio target/measured "
-          f"{TARGET_MS / all_p50:.2f} (target 40 ms, >= 1.00), {GLANCE_MS / all_p50:.1f}x faster than "
+          f"{target / all_p50:.2f} (target {target:.0f} ms, >= 1.00), {GLANCE_MS / all_p50:.1f}x faster than "
           f"Glance's 339 ms")
 
 

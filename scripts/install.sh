@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
+if [ "${1:-}" = "--test" ]; then
+  # The tests and benchmarks run a one-node OpenStack Swift with s3api (scripts/swift-s3.sh)
+  # and two vmimage processes behind nginx (scripts/scale-out.sh).
+  command -v swift-proxy-server >/dev/null 2>&1 || need_apt+=(swift swift-proxy swift-object swift-container swift-account)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

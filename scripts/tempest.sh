@@ -11,7 +11,9 @@
 # compete for them (tempest then hands `alt` the reader account, or primary the alt one).
 #
 # Environment: TEMPEST_VENV (default .venv-tempest), TEMPEST_VERSION (default 47.0.0),
-# KEEP_TEMPEST_DIR=1 keeps the temp dir (server data, log, tempest workspace).
+# KEEP_TEMPEST_DIR=1 keeps the temp dir (server data, log, tempest workspace),
+# TEMPEST_STORES=file (default: two file stores) or s3 (an S3 store on a one-node Swift
+# started by scripts/swift-s3.sh, the default and staging store, plus one file store).
 #
 # Starts `vmimage serve` on a free loopback port with a temp data dir, provisions the
 # pre-provisioned accounts Tempest uses (demo, alt, reader, admin), writes tempest.conf and
@@ -61,6 +63,7 @@ WS="$WORK/workspace"
 LOG="$WORK/server.log"
 SERVER_PID=""
 HTTP_PID=""
+SWIFT_DIR=""
 mkdir -p "$DATA"
 
 cleanup() {
@@ -72,6 +75,7 @@ cleanup() {
         kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    if [ -n "$SWIFT_DIR" ]; then bash "$ROOT/scripts/swift-s3.sh" stop "$SWIFT_DIR" || true; fi
     if [ "${KEEP_TEMPEST_DIR:-0}" = "1" ]; then
         echo "Kept $WORK (server log: $LOG)" >&2
     else
@@ -107,8 +111,20 @@ HTTP_IMAGE="http://127.0.0.1:$HTTP_PORT/image.qcow2"
 
 # The target configuration: two file stores, web-download allowed to loopback (where
 # the http image is), format enforcement off (ListUserImagesTest uploads arbitrary bytes).
+STORES="fast=file:$DATA/fast,slow=file:$DATA/slow"
+case "${TEMPEST_STORES:-file}" in
+    file) ;;
+    s3)
+        SWIFT_DIR="$WORK/swift"
+        while IFS='=' read -r k v; do export "$k=$v"; done < <(bash "$ROOT/scripts/swift-s3.sh" start "$SWIFT_DIR")
+        # Tempest expects "stores" in sorted order after an all-stores import: the S3 store (the
+        # default, which also holds staged data) is named to sort first.
+        STORES="cloud=s3://vmimage-tempest/images,fast=file:$DATA/fast" ;;
+    *) echo "TEMPEST_STORES must be file or s3" >&2; exit 2 ;;
+esac
+echo "stores: $STORES"
 VMIMAGE_ADMIN_PASSWORD=admin VMIMAGE_FORMAT_ENFORCEMENT=false \
-    VMIMAGE_STORES="fast=file:$DATA/fast,slow=file:$DATA/slow" \
+    VMIMAGE_STORES="$STORES" \
     VMIMAGE_WEB_DOWNLOAD_ALLOW=127.0.0.1 VMIMAGE_SHOW_LOCATIONS=true \
     "$VENV/bin/vmimage" serve --data-dir "$DATA" --port "$PORT" >"$LOG" 2>&1 &
 SERVER_PID=$!

@@ -238,3 +238,17 @@ def images_dir(tmp_path_factory) -> Path:
         '# The Disk Data Base\n#DDB\n\nddb.virtualHWVersion = "4"\nddb.geometry.cylinders = "2"\n'
         'ddb.geometry.heads = "16"\nddb.geometry.sectors = "63"\nddb.adapterType = "ide"\n')
     return d
+
+
+@pytest.fixture(scope="session")
+def swift_s3(tmp_path_factory):
+    """A real OpenStack Swift with the S3 API on free loopback ports (scripts/swift-s3.sh)."""
+    from tests.swift import SwiftMissing, start_swift
+
+    try:
+        swift = start_swift(tmp_path_factory.mktemp("swift"))
+    except SwiftMissing as exc:
+        print(f"\nSKIP: {exc}")
+        pytest.skip(str(exc))
+    yield swift
+    swift.stop()

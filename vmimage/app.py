@@ -22,6 +22,14 @@ FACES = [
 ]
 
 
+def app_from_environment() -> FaceDispatch:
+    """One worker of `vmimage serve --workers N`: its own container, settings from the environment."""
+    from vmimage.bootstrap import build
+    from vmimage.settings import Settings
+
+    return create_app(build(Settings(), migrate=False))
+
+
 def face_context(container: Container) -> FaceContext:
     settings = container.settings
     return FaceContext(deps=container.deps, identity=container.auth, public_url=settings.public_url or None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,17 +10,22 @@ from sqlalchemy import Engine
 
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
+from vmimage.adapters.blob.s3 import S3Buckets, S3BlobStore, S3Connection
 from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
-from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, upgrade_schema
+from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, startup_lock, upgrade_schema
 from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
-from vmimage.core.ports import Identity
+from vmimage.core.errors import BackendUnavailable
+from vmimage.core.ports import BlobStore, Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.url_filter import UrlPolicy
+from vmimage.core.services.buckets import EXPORT_KIND as BUCKET_EXPORT
+from vmimage.core.services.buckets import IMPORT_KIND as BUCKET_IMPORT
+from vmimage.core.services.buckets import BucketExportHandler, BucketImportHandler
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
@@ -41,6 +47,7 @@ from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
 
+log = logging.getLogger("vmimage")
 
 @dataclass
 class Container:
@@ -67,10 +74,11 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     prepare_data_dir(settings.data_dir)
     engine = make_engine(settings.db_url)
     if migrate:
-        upgrade_schema(engine)
+        with startup_lock(engine):      # processes starting together migrate one at a time
+            upgrade_schema(engine)
     uow = SqlUnitOfWorkFactory(engine)
     fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow))
-    stores = {name: LocalFileBlobStore(name, root) for name, root in settings.file_stores()}
+    stores = make_stores(settings)
     default_store = next(iter(stores))
     if settings.http_store:
         stores[settings.http_store] = HttpBlobStore(settings.http_store, fetcher)
@@ -88,25 +96,51 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
+                            BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
                             MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
+    if settings.s3_endpoint:
+        deps.buckets = S3Buckets(s3_connection(settings))
     prefetcher = None
     if settings.cache_enabled:
         deps.cache = LocalImageCache(settings.cache_dir, settings.cache_max_bytes)
         prefetcher = Prefetcher(deps)
         deps.wake_prefetcher = prefetcher.wake
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
-        seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
+        with startup_lock(engine):
+            seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
-    if migrate and identity.seal_plaintext_secrets():
-        forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
+    if migrate:
+        with startup_lock(engine):
+            if identity.seal_plaintext_secrets():
+                forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
     auth: Identity = identity
     if settings.keystone_url:
         auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                 settings.keystone_password, settings.keystone_project, local=identity)
     uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
     return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher)
+
+
+def s3_connection(settings: Settings) -> S3Connection:
+    return S3Connection(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
+
+
+def make_stores(settings: Settings) -> dict[str, BlobStore]:
+    """The writable stores, the default first."""
+    stores: dict[str, BlobStore] = {}
+    for name, kind, where in settings.store_specs():
+        if kind == "s3":
+            bucket, _, prefix = where.partition("/")
+            stores[name] = store = S3BlobStore(name, bucket, prefix, s3_connection(settings))
+            try:
+                store.ensure_bucket()
+            except BackendUnavailable as exc:     # tried again at the first write
+                log.warning("%s", exc.message)
+        else:
+            stores[name] = LocalFileBlobStore(name, where)
+    return stores
 
 
 def _secret_box(settings: Settings) -> SecretBox:

@@ -52,7 +52,7 @@ class Settings:
     import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))
     # Users (names or uids) besides the service's own whose files under the roots may be registered.
     import_owners: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_OWNERS"))
-    # Named stores, "name=file:/path,..."; the first is the default. Unset: one file store
+    # Named stores, "name=file:/path,name=s3://BUCKET[/PREFIX],..."; the first is the default. Unset: one file store
     # in the data dir (and Glance's single-store answers).
     stores_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORES", "").strip())
     # The read-only store that holds locations at http(s) URLs; empty turns it off.
@@ -77,6 +77,12 @@ class Settings:
     cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
     cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())
     cache_max_bytes: int = field(default_factory=lambda: _int("VMIMAGE_CACHE_MAX_BYTES", 10 << 30))
+    # The S3 server of the s3:// stores (and of the buckets granted to projects).
+    s3_endpoint: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_S3_ENDPOINT") or None)
+    s3_access_key: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_S3_ACCESS_KEY") or None)
+    s3_secret_key: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_S3_SECRET_KEY") or None,
+                                      repr=False)
+    s3_region: str = field(default_factory=lambda: os.environ.get("VMIMAGE_S3_REGION", "us-east-1") or "us-east-1")
 
     def import_owner_uids(self) -> list[int]:
         """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""
@@ -112,17 +118,28 @@ class Settings:
     def multi_store(self) -> bool:
         return bool(self.stores_spec)
 
-    def file_stores(self) -> list[tuple[str, Path]]:
-        """(name, directory) of each file store, the default first."""
+    def store_specs(self) -> list[tuple[str, str, str]]:
+        """(name, kind, where) of each writable store, the default first: kind "file" with a
+        directory, or "s3" with "BUCKET[/PREFIX]"."""
         if not self.stores_spec:
-            return [("file", self.store_dir)]
-        found: list[tuple[str, Path]] = []
+            return [("file", "file", str(self.store_dir))]
+        found: list[tuple[str, str, str]] = []
         for item in self.stores_spec.split(","):
             name, sep, spec = item.strip().partition("=")
             kind, colon, where = spec.partition(":")
-            if not sep or not name or kind != "file" or not colon or not where:
-                raise ValueError(f"VMIMAGE_STORES: '{item}' is not name=file:/path")
-            if any(name == n for n, _ in found) or name == self.http_store:
+            if kind == "s3":
+                where = where[2:] if where.startswith("//") else ""
+                if not where.split("/", 1)[0]:
+                    raise ValueError(f"VMIMAGE_STORES: '{item}' is not name=s3://BUCKET[/PREFIX]")
+            elif not sep or not name or kind != "file" or not colon or not where:
+                raise ValueError(f"VMIMAGE_STORES: '{item}' is not name=file:/path or name=s3://BUCKET[/PREFIX]")
+            if not sep or not name:
+                raise ValueError(f"VMIMAGE_STORES: '{item}' has no store name")
+            if any(name == n for n, _, _ in found) or name == self.http_store:
                 raise ValueError(f"VMIMAGE_STORES: store '{name}' named twice")
-            found.append((name, Path(where)))
+            found.append((name, kind, where))
         return found
+
+    def file_stores(self) -> list[tuple[str, Path]]:
+        """(name, directory) of each file store."""
+        return [(name, Path(where)) for name, kind, where in self.store_specs() if kind == "file"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 import yaml
 
+from vmimage.cli import buckets as buckets_cli
 from vmimage.cli import client as client_cli
 from vmimage.cli import inventory as inventory_cli
 from vmimage.settings import Settings
@@ -64,26 +65,45 @@ def write_clouds_yaml(settings: Settings, password: str) -> Path:
 @app.command()
 def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.1)"),
           port: int = typer.Option(None, help="Port (default 9292)"),
-          data_dir: Path = typer.Option(None, "--data-dir", help="Data directory (default ./data)")) -> None:
+          data_dir: Path = typer.Option(None, "--data-dir", help="Data directory (default ./data)"),
+          workers: int = typer.Option(None, "--workers", min=1,
+                                      help="Serving processes (more than 1 needs PostgreSQL; default "
+                                           "VMIMAGE_WORKERS or 1)")) -> None:
     """Run the service (SQLite + local files by default)."""
     import uvicorn
 
+    from vmimage.adapters.db.engine import startup_lock
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
 
     os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
     settings = _settings(data_dir, host, port)
+    if workers is not None:
+        settings.workers = workers
+    if settings.workers > 1 and not settings.db_url.startswith("postgresql"):
+        typer.echo("--workers above 1 needs VMIMAGE_DATABASE_URL on PostgreSQL", err=True)
+        raise typer.Exit(2)
     container = build(settings)
     recover_after_crash(container)
     password, new = _admin_password(settings)
-    created = container.identity.bootstrap_admin(password)
+    with startup_lock(container.engine):
+        created = container.identity.bootstrap_admin(password)
     clouds = write_clouds_yaml(settings, password)
     if created and new:
         typer.echo(f"admin password (saved in {settings.data_dir / 'admin-password'}): {password}")
     typer.echo(f"clouds.yaml written to {clouds}; use: OS_CLIENT_CONFIG_FILE={clouds} "
                f"openstack --os-cloud vmimage image list")
-    uvicorn.run(create_app(container), host=settings.host, port=settings.port, log_level="warning",
-                http="httptools", loop="uvloop", timeout_graceful_shutdown=5)
+    options = dict(host=settings.host, port=settings.port, log_level="warning", http="httptools",
+                   loop="uvloop", timeout_graceful_shutdown=5)
+    if settings.workers == 1:
+        uvicorn.run(create_app(container), **options)
+        return
+    # Each worker process builds its own container from the environment (the schema, seed
+    # data and admin are done above, once).
+    container.close()
+    os.environ.update({"VMIMAGE_DATA_DIR": str(settings.data_dir), "VMIMAGE_HOST": settings.host,
+                       "VMIMAGE_PORT": str(settings.port)})
+    uvicorn.run("vmimage.app:app_from_environment", factory=True, workers=settings.workers, **options)
 
 
 def _identity(data_dir: Path | None):
@@ -100,6 +120,7 @@ admin.add_typer(project_cmd, name="project")
 admin.add_typer(user_cmd, name="user")
 admin.add_typer(key_cmd, name="access-key")
 admin.add_typer(quota_cmd, name="quota")
+admin.add_typer(buckets_cli.bucket_cmd, name="bucket")
 
 
 @admin.callback()

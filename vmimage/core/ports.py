@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from vmimage.core.buckets import BucketGrant
 from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.images import Image, ImageStatus
 from vmimage.core.listing import ImageQuery
@@ -94,6 +95,21 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
+class BucketGrantRepository(Protocol):
+    def add(self, grant: BucketGrant) -> None: ...
+    def remove(self, bucket: str, project_id: str) -> bool:
+        """Whether there was such a grant."""
+    def list(self, project_id: str | None = None, bucket: str | None = None) -> list[BucketGrant]: ...
+    def is_granted(self, bucket: str, project_id: str) -> bool: ...
+
+
+class BucketObjects(Protocol):
+    """Objects in the buckets of the object storage (import sources, export targets)."""
+
+    def store(self, bucket: str) -> BlobStore:
+        """The bucket as a blob store whose keys are object names; it creates no bucket."""
+
+
 @dataclass
 class Upload:
     """Data on its way into a store for an image, owned by one process (see core/liveness.py)."""
@@ -122,6 +138,7 @@ class UnitOfWork(Protocol):
     images: ImageRepository
     uploads: UploadRepository
     metadefs: "MetadefRepository"
+    buckets: BucketGrantRepository
 
     def __enter__(self) -> "UnitOfWork": ...
     def __exit__(self, *exc: object) -> None: ...

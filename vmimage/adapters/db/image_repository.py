@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from operator import itemgetter
 
-from sqlalchemy import (Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text,
+from sqlalchemy import (Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text, tuple_,
                         update)
 
 from vmimage.adapters.db.sequence import next_seq
@@ -265,6 +265,12 @@ class SqlImageRepository:
     @staticmethod
     def _after(marker: Image, sort: list[tuple[str, str]]):
         """Rows strictly after the marker in the given lexicographic order."""
+        if len(sort) > 1 and len({d for _, d in sort}) == 1:
+            # One direction: a row-value comparison, which the (created_at, id) index serves
+            # as a range (an OR of terms makes PostgreSQL filter row by row).
+            left = tuple_(*(_sort_expr(k) for k, _ in sort))
+            right = tuple_(*(_value(marker, k) for k, _ in sort))
+            return left > right if sort[0][1] == "asc" else left < right
         terms = []
         for i, (key, direction) in enumerate(sort):
             value, expr = _value(marker, key), _sort_expr(key)

@@ -91,6 +91,14 @@ project_quotas = Table(
     Column("limit", BigInteger, nullable=False),
 )
 
+bucket_grants = Table(
+    "bucket_grants", metadata,
+    Column("bucket", String(255), primary_key=True),
+    Column("project_id", String(64), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_bucket_grants_project_id", "project_id"),
+)
+
 # Identity
 
 projects = Table(

@@ -7,6 +7,7 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from vmimage.adapters.db.bucket_repository import SqlBucketGrantRepository
 from vmimage.adapters.db.identity_repository import SqlIdentityRepository
 from vmimage.adapters.db.image_repository import SqlImageRepository
 from vmimage.adapters.db.inventory_repository import SqlInventoryRepository
@@ -36,6 +37,7 @@ class SqlUnitOfWork:
         self.inventory = SqlInventoryRepository(self.conn)
         self.jobs = SqlJobRepository(self.conn)
         self.metadefs = SqlMetadefRepository(self.conn)
+        self.buckets = SqlBucketGrantRepository(self.conn)
         self.uploads = SqlUploadRepository(self.conn)
         return self
 

@@ -114,9 +114,11 @@ def drop_stale(deps: Deps, cache: ImageCache) -> int:
 
 # --- the download path --------------------------------------------------------------------
 
-def through_cache(deps: Deps, image: Image, size: int, read: Reader) -> tuple[int, Reader]:
+def through_cache(deps: Deps, image: Image, size: int, read: Reader, fill: bool = True) -> tuple[int, Reader]:
     """(size, reader) for a download: the cached copy when this node holds exactly these
-    bytes, else the store's reader, which also fills the cache when it reads everything."""
+    bytes, else the store's reader, which also fills the cache when it reads everything and
+    fill is true (data already in this node's files gains nothing from a second copy: the
+    page cache serves a repeated read)."""
     cache, fp = deps.cache, fingerprint(image)
     if cache is None or fp is None or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
         return size, read
@@ -129,7 +131,7 @@ def through_cache(deps: Deps, image: Image, size: int, read: Reader) -> tuple[in
         if hit.size == size:
             return hit.size, hit.read
         cache.delete(image.id, fp)   # cannot be these bytes: never serve it
-    if image.status != ImageStatus.ACTIVE or size > cache.max_bytes:
+    if not fill or image.status != ImageStatus.ACTIVE or size > cache.max_bytes:
         return size, read
 
     def read_and_fill(start: int, end: int | None) -> Iterator[bytes]:

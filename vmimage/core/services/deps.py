@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Invalid
 from vmimage.core.liveness import new_worker_id
-from vmimage.core.ports import (BlobStore, ContentInspector, DiskDriver, Hypervisor, ImageCache,
+from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, ImageCache,
                                 UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
 
@@ -43,6 +43,8 @@ class Deps:
     # This node's image cache (None: caching is off) and the wake-up of its prefetcher.
     cache: ImageCache | None = None
     wake_prefetcher: Callable[[], None] = lambda: None
+    # The object storage's buckets that projects import from and export to (None: no S3 server).
+    buckets: BucketObjects | None = None
     # This process, as the owner of the uploads it takes (core/services/uploads.py).
     worker_id: str = field(default_factory=new_worker_id)
 

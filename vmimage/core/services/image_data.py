@@ -97,8 +97,10 @@ def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | No
     loc = image.locations[0]
     store = deps.store(loc.store)
     size = image.size if image.size is not None else store.size(loc.key)
-    # This node's cached copy when it holds exactly these bytes; a full read fills it.
-    size, read = through_cache(deps, image, size, lambda start, end: store.read(loc.key, start, end))
+    # This node's cached copy when it holds exactly these bytes; a full read fills it when
+    # the data is not in this node's own files (S3, http).
+    size, read = through_cache(deps, image, size, lambda start, end: store.read(loc.key, start, end),
+                               fill=store.local_path(loc.key) is None)
     return ImageData(image, size, read)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from vmimage.faces.contract import Face, path_prefix
 from vmimage.faces.http import caller
-from vmimage.faces.native import routes
+from vmimage.faces.native import buckets, routes
 from vmimage.faces.native.errors import NativeErrors
 
-FACE = Face(name="native", claims=path_prefix(routes.PREFIX), routers=lambda _context: [routes.router],
+FACE = Face(name="native", claims=path_prefix(routes.PREFIX), routers=lambda _context: [routes.router, buckets.router],
             errors=NativeErrors(), caller=caller)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -500,3 +501,129 @@ def test_member_batches(ims, alt):
         images=[one.id, two.id], projects=[alt.project])))
     assert wait_job(ims, removed.job_id).job_type == "imsDelImageMembersJob"
     assert ims.list_image_members(m.ListImageMembersRequest(image_id=one.id)).members == []
+
+
+# --- objects in buckets (a real Swift with s3api) --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def obs(tmp_path_factory, database_factory, swift_s3):
+    """A server with the object storage, a bucket granted to demo and one granted to nobody."""
+    srv = start_server(tmp_path_factory.mktemp("ims-obs"), database_factory(), **swift_s3.env)
+    srv.s3 = swift_s3.client()
+    srv.bucket, srv.other = f"ims-{uuid.uuid4().hex[:8]}", f"ims-other-{uuid.uuid4().hex[:8]}"
+    for bucket in (srv.bucket, srv.other):
+        srv.s3.create_bucket(Bucket=bucket)
+    srv.admin_cli("bucket", "grant", srv.bucket, "--project", "demo")
+    yield srv
+    srv.stop()
+    shutil.rmtree(srv.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def obs_demo(obs) -> Key:
+    return Key(obs, "demo")
+
+
+def image_data(srv, image_id: str) -> bytes:
+    with srv.client("demo") as http:
+        http.timeout = 120
+        return http.get(f"/v2/images/{image_id}/file").content
+
+
+def test_image_from_bucket_object_with_a_data_image(obs, obs_demo, images_dir):
+    qcow2, raw = (images_dir / "disk.qcow2").read_bytes(), (images_dir / "disk.raw").read_bytes()
+    obs.s3.put_object(Bucket=obs.bucket, Key="in/centos7.qcow2", Body=qcow2)
+    obs.s3.put_object(Bucket=obs.bucket, Key="in/data.raw", Body=raw)
+    body = {"name": "img-from-obs", "image_url": f"{obs.bucket}:in/centos7.qcow2", "min_disk": 40,
+            "os_version": " CentOS 7.9 64bit", "is_config": True, "type": "ECS", "tags": ["a=b"],
+            "enterprise_project_id": "0", "hw_firmware_type": "uefi",
+            "data_images": [{"name": "obs-data", "image_url": f"{obs.bucket}:in/data.raw", "min_disk": 1}]}
+    raw_body = json.dumps(body).encode()
+    url, headers, _ = obs_demo.signed("POST", "/v2/cloudimages/action", raw_body)
+    resp = httpx.post(url, headers=headers, content=raw_body)
+    assert resp.status_code == 200, resp.text
+    ims = obs_demo.client()
+    job = wait_job(ims, resp.json()["job_id"])
+    assert job.status == "SUCCESS" and job.job_type == "imsImportImageJob", job
+    image = ims.glance_show_image(m.GlanceShowImageRequest(image_id=job.entities.image_id))
+    assert (image.name, image.status, image.disk_format, image.min_disk) == ("img-from-obs", "active", "qcow2", 40)
+    assert (image.os_version, image.platform, image.tags) == ("CentOS 7.9 64bit", "CentOS", ["a=b"])
+    assert image_data(obs, image.id) == qcow2
+    [sub] = job.entities.sub_jobs_result       # a job of its own, which may finish later
+    sub = wait_job(ims, sub.job_id)
+    assert sub.status == "SUCCESS" and sub.entities.image_name == "obs-data"
+    data = ims.glance_show_image(m.GlanceShowImageRequest(image_id=sub.entities.image_id))
+    assert data.virtual_env_type == "DataImage" and data.disk_format == "raw"
+    assert image_data(obs, data.id) == raw
+
+
+def test_bucket_refusals_and_failed_jobs(obs, obs_demo, images_dir):
+    ims = obs_demo.client()
+
+    def create(url: str, name: str = "obs-refused"):
+        return ims.create_image(m.CreateImageRequest(body=m.CreateImageRequestBody(
+            name=name, image_url=url, min_disk=40)))
+
+    obs.s3.put_object(Bucket=obs.other, Key="x.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
+    not_granted = error_of(lambda: create(f"{obs.other}:x.qcow2"))
+    missing = error_of(lambda: create("no-such-bucket-anywhere:x.qcow2"))
+    assert not_granted.error_code == missing.error_code == "IMG.0069"
+    assert not_granted.error_msg.replace(obs.other, "B") == missing.error_msg.replace("no-such-bucket-anywhere", "B")
+    assert error_of(lambda: create("no-colon-here")).error_code == "IMG.0017"
+    err = error_of(lambda: ims.create_image(m.CreateImageRequest(body=m.CreateImageRequestBody(
+        name="obs-refused", image_url=f"{obs.bucket}:x", min_disk=4096))))
+    assert err.error_code == "IMG.0055"
+    err = error_of(lambda: ims.create_image(m.CreateImageRequest(body=m.CreateImageRequestBody(
+        name="obs-refused", image_url=f"{obs.bucket}:x", min_disk=40, os_version="Nope 64bit"))))
+    assert err.error_code == "IMG.0056"
+    err = error_of(lambda: ims.create_image(m.CreateImageRequest(body=m.CreateImageRequestBody(
+        name="obs-refused", image_url=f"{obs.bucket}:x", min_disk=40, type="Floppy"))))
+    assert err.error_code == "IMG.0024"
+    assert ims.list_images(m.ListImagesRequest(name="obs-refused")).images == []
+    # another project may not use demo's bucket
+    alt = Key(obs, "alt").client()
+    assert error_of(lambda: alt.create_image(m.CreateImageRequest(body=m.CreateImageRequestBody(
+        name="steal", image_url=f"{obs.bucket}:in/centos7.qcow2", min_disk=40)))).error_code == "IMG.0069"
+
+    # an object that is not there, a hostile qcow2: the job fails and leaves no image
+    job = wait_job(ims, create(f"{obs.bucket}:no/such/object", "obs-missing").job_id)
+    assert job.status == "FAIL" and job.error_code == "IMG.0121", job
+    obs.s3.put_object(Bucket=obs.bucket, Key="hostile.qcow2", Body=(images_dir / "backing.qcow2").read_bytes())
+    job = wait_job(ims, create(f"{obs.bucket}:hostile.qcow2", "obs-hostile").job_id)
+    assert job.status == "FAIL" and job.error_code == "IMG.0057" and job.fail_reason, job
+    assert error_of(lambda: ims.glance_show_image(m.GlanceShowImageRequest(image_id=job.entities.image_id))
+                    ).status_code == 404
+    assert ims.list_images(m.ListImagesRequest(name="obs-hostile")).images == []
+
+
+def test_register_quick_import_data_image_and_export(obs, obs_demo, images_dir):
+    ims = obs_demo.client()
+    qcow2, raw = (images_dir / "disk.qcow2").read_bytes(), (images_dir / "disk.raw").read_bytes()
+    obs.s3.put_object(Bucket=obs.bucket, Key="reg.qcow2", Body=qcow2)
+    obs.s3.put_object(Bucket=obs.bucket, Key="quick.raw", Body=raw)
+
+    queued = glance_image(ims, "obs-registered", os_version="Ubuntu 22.04 server 64bit")
+    job = wait_job(ims, ims.register_image(m.RegisterImageRequest(
+        image_id=queued.id, body=m.RegisterImageRequestBody(image_url=f"{obs.bucket}:reg.qcow2"))).job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsNativeImportImageJob", job
+    assert ims.glance_show_image(m.GlanceShowImageRequest(image_id=queued.id)).status == "active"
+    assert image_data(obs, queued.id) == qcow2
+
+    job = wait_job(ims, ims.import_image_quick(m.ImportImageQuickRequest(body=m.QuickImportImageByFileRequestBody(
+        name="obs-quick", image_url=f"{obs.bucket}:quick.raw", min_disk=40, os_version="CentOS 7.9 64bit"))).job_id)
+    assert job.status == "SUCCESS", job
+    assert image_data(obs, job.entities.image_id) == raw
+
+    job = wait_job(ims, ims.create_data_image(m.CreateDataImageRequest(body=m.CreateDataImageRequestBody(
+        name="obs-dataimg", image_url=f"{obs.bucket}:quick.raw", min_disk=1))).job_id)
+    assert job.status == "SUCCESS", job
+    assert ims.glance_show_image(m.GlanceShowImageRequest(image_id=job.entities.image_id)).virtual_env_type \
+        == "DataImage"
+
+    job = wait_job(ims, ims.export_image(m.ExportImageRequest(image_id=queued.id, body=m.ExportImageRequestBody(
+        bucket_url=f"{obs.bucket}:out/exported.raw", file_format="raw"))).job_id)
+    assert job.status == "SUCCESS" and job.job_type == "imsNativeExportImageJob", job
+    assert obs.s3.get_object(Bucket=obs.bucket, Key="out/exported.raw")["Body"].read() == raw
+    err = error_of(lambda: ims.export_image(m.ExportImageRequest(image_id=queued.id, body=m.ExportImageRequestBody(
+        bucket_url=f"{obs.other}:out/x.raw", file_format="raw"))))
+    assert err.error_code == "IMG.0069"

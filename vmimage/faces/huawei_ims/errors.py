@@ -33,6 +33,10 @@ TABLE: dict[tuple[type, str | None], tuple[int, str]] = {
     (e.Invalid, "field=tags"): (400, "IMG.0115"),
     (e.Invalid, "field=disk_format"): (400, "IMG.0072"),
     (e.Invalid, "field=file_format"): (400, "IMG.0072"),
+    (e.Invalid, "field=type/image_type"): (400, "IMG.0024"),
+    (e.Invalid, "field=bucket"): (400, "IMG.0017"),
+    (e.Invalid, "field=key"): (400, "IMG.0017"),
+    (e.Invalid, "bucket"): (400, "IMG.0069"),      # not granted (whether or not it exists)
     (e.BadImageFormat, None): (400, "IMG.0057"),
     (e.Invalid, None): (400, "IMG.0001"),
     (e.NotFound, "server_id"): (400, "IMG.0005"),

@@ -11,6 +11,7 @@ from vmimage.core.errors import Invalid
 from vmimage.core.images import CLOUD_IMAGE_NAME
 from vmimage.core.jobs import Job
 from vmimage.core.policy import Caller
+from vmimage.core.services import buckets as bsvc
 from vmimage.core.services import images as svc
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import refs
@@ -27,7 +28,9 @@ def job_id_of(job: Job) -> dict:
 
 
 def render_job(request: Request, who: Caller, job: Job) -> dict:
-    parts = [jsvc.get_job(deps(request), who, part_id) for part_id in job.entities.get("parts", [])]
+    """The job with its parts and the jobs submitted with it, as IMS's sub-jobs."""
+    parts = [jsvc.get_job(deps(request), who, part_id)
+             for part_id in [*job.entities.get("parts", []), *job.entities.get("sub_jobs", [])]]
     ids = [i for j in [job, *parts] for i in j.entities.get("image_ids", [])]
     return t.job_body(job, refs.visible_images(deps(request), who, ids), parts)
 
@@ -52,7 +55,10 @@ def create_image_job(request: Request, who: Caller, body: dict) -> Job:
 
 
 def import_from_bucket(request: Request, who: Caller, body: dict) -> Job:
-    raise Invalid("Importing from a bucket is not available", field="image_url")
+    """From an object ("bucket:object" in a bucket granted to the project), with up to three
+    data images from objects of their own."""
+    return bsvc.import_set_from_bucket(deps(request), who, t.bucket_import(body, "system"),
+                                       t.data_image_imports(body))
 
 
 @router.post("/v2/cloudimages/action")
@@ -130,3 +136,37 @@ def show_version(request: Request, version: str, who: Caller = Depends(ims_calle
     if not found:
         raise Invalid(f"Unknown version '{version}'", field="version")
     return {"version": found[0]}
+
+
+def bucket_import(request: Request, who: Caller, body: dict, kind: str) -> Job:
+    """image_url "bucket:object" -> the core's import from a granted bucket."""
+    t.tags_of(body)
+    return bsvc.import_from_bucket(deps(request), who, t.bucket_import(body, kind))
+
+
+@router.post("/v2/cloudimages/quickimport/action")
+@router.post("/v2.1/cloudimages/quickimport/action")
+def import_image_quick(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    return job_id_of(bucket_import(request, who, body_object(request), "system"))
+
+
+@router.post("/v1/cloudimages/dataimages/action")
+@router.post("/v2.1/cloudimages/dataimages/action")
+def create_data_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    return job_id_of(bucket_import(request, who, body_object(request), "data"))
+
+
+@router.put("/v1/cloudimages/{image_id}/upload")
+def register_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    bucket, key = t.bucket_object(body_object(request).get("image_url"), "image_url")
+    return job_id_of(bsvc.import_from_bucket(deps(request), who, bsvc.BucketImport(
+        name="", bucket=bucket, key=key, image_id=image_id)))
+
+
+@router.post("/v1/cloudimages/{image_id}/file")
+@router.post("/v2.1/cloudimages/{image_id}/file")
+def export_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    bucket, key = t.bucket_object(body.get("bucket_url"), "bucket_url")
+    return job_id_of(bsvc.export_to_bucket(deps(request), who, image_id, bucket, key,
+                                           t.file_format(body.get("file_format"))))

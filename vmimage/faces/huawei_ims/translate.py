@@ -16,6 +16,7 @@ from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, Image, Ima
 from vmimage.core.jobs import PART_KIND, Job
 from vmimage.core.listing import ImageQuery, ListScope, TimeFilter
 from vmimage.core.services.images import Change
+from vmimage.core.services.buckets import EXPORT_KIND, IMPORT_KIND, BucketImport
 from vmimage.core.services.members import BATCH_KIND
 from vmimage.faces.http import bool_param, int_param
 from vmimage.faces.huawei_ims.errors import job_code
@@ -115,13 +116,15 @@ def job_type(job: Job) -> str:
             return "imsVolumeCreateImageJob" if disks[0].get("kind") == ImageKind.SYSTEM_DISK.value \
                 else "imsVolumesToSysDataImagesJob"
         return "imsCreateWholeImageByInstanceJob" if scope == "whole" else "imsCreateImageByInstance"
+    if job.kind == IMPORT_KIND:
+        return "imsNativeImportImageJob" if job.payload.get("registered") else "imsImportImageJob"
     if job.kind == BATCH_KIND:
         return {"add": "imsAddImageMembersJob", "remove": "imsDelImageMembersJob"}.get(
             job.payload.get("action"), "imsUpdateImageMembersJob")
     return JOB_TYPES.get(job.kind, job.kind)
 
 
-JOB_TYPES: dict[str, str] = {}
+JOB_TYPES: dict[str, str] = {EXPORT_KIND: "imsNativeExportImageJob"}
 
 
 def job_body(job: Job, images: dict[str, Image], parts: list[Job] = ()) -> dict[str, Any]:
@@ -140,6 +143,8 @@ def job_body(job: Job, images: dict[str, Image], parts: list[Job] = ()) -> dict[
         entities.pop("image_name", None)
     entities["sub_jobs_result"] = [job_body(part, images) for part in parts]
     entities["sub_jobs_list"] = [part.id for part in parts]
+    if job.kind == EXPORT_KIND:
+        entities.pop("image_name", None)
     code = job_code(job.error_code)
     if code:
         entities["error_code"] = code
@@ -359,3 +364,74 @@ def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
     query.limit = int_param(params.get("limit", "500"), "limit", minimum=1)
     query.member_status = params.get("member_status", "accepted")
     return query
+
+
+# --- objects in buckets ---------------------------------------------------------------------------
+
+IMAGE_TYPES = ("ECS", "BMS", "FusionCompute", "Ironic", "IsoImage")
+ARCHITECTURES = {"x86": "x86_64", "arm": "aarch64"}
+FILE_FORMATS = ("qcow2", "vhd", "vmdk", "raw", "vhdx")
+
+
+def bucket_object(value: Any, field: str) -> tuple[str, str]:
+    """OBS's "bucket:object" as (bucket, key)."""
+    if not isinstance(value, str) or ":" not in value:
+        raise Invalid(f"'{field}' must be bucket:object", field=field)
+    bucket, _, key = value.partition(":")
+    if not bucket or not key:
+        raise Invalid(f"'{field}' must be bucket:object", field=field)
+    return bucket, key
+
+
+def bucket_import(body: dict, kind: str) -> BucketImport:
+    """An image_url import (system image, or a data image with kind "data")."""
+    CLOUD_IMAGE_NAME.check(body.get("name"))
+    bucket, key = bucket_object(body.get("image_url"), "image_url")
+    if body.get("min_disk") is None:
+        raise Invalid("'min_disk' is required", field="min_disk")
+    min_disk = check_range(body["min_disk"], 1, 1024, "min_disk")
+    attributes: dict[str, Any] = {"description": CLOUD_DESCRIPTION.check(body.get("description"), "description")}
+    tags = tags_of(body)
+    if tags is not None:
+        attributes["tags"] = tags
+    image_type = body.get("type", "ECS")
+    if image_type not in IMAGE_TYPES:
+        raise Invalid(f"'type' must be one of {', '.join(IMAGE_TYPES)}", field="type", reason="image_type")
+    firmware = body.get("hw_firmware_type")
+    if firmware is not None:
+        if firmware not in ("bios", "uefi"):
+            raise Invalid("hw_firmware_type must be bios or uefi", field="hw_firmware_type")
+        attributes["boot_mode"] = firmware
+    architecture = body.get("architecture")
+    if architecture is not None:
+        if architecture not in ARCHITECTURES:
+            raise Invalid("architecture must be x86 or arm", field="architecture")
+        attributes["architecture"] = ARCHITECTURES[architecture]
+        if architecture == "arm" and firmware == "bios":
+            raise Invalid("Arm images boot with uefi", field="hw_firmware_type")
+    os_version = os_version_of(body.get("os_version"))
+    if kind == "data":
+        attributes["kind"] = ImageKind.DATA_DISK.value
+    elif image_type == "IsoImage":
+        attributes["kind"] = ImageKind.ISO.value
+    return BucketImport(name=body["name"], bucket=bucket, key=key, os_version=os_version, min_disk=min_disk,
+                        attributes=attributes, unique_name=True,
+                        disk_format="iso" if image_type == "IsoImage" and kind != "data" else None)
+
+
+def data_image_imports(body: dict) -> list[BucketImport]:
+    """The data images of a file import (at most 3), each from its own image_url."""
+    data_images = body.get("data_images") or []
+    if not isinstance(data_images, list) or not all(isinstance(d, dict) for d in data_images):
+        raise Invalid("'data_images' must be a list of objects", field="data_images")
+    if len(data_images) > 3:
+        raise Invalid("At most 3 data images", field="data_images")
+    return [bucket_import(d, "data") for d in data_images]
+
+
+def file_format(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value not in FILE_FORMATS:
+        raise Invalid(f"'file_format' must be one of {', '.join(FILE_FORMATS)}", field="file_format")
+    return value

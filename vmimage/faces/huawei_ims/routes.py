@@ -4,7 +4,6 @@ catalogue and the version documents. Handlers parse, call a core use case, rende
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid

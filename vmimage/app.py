@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from vmimage.bootstrap import Container
 from vmimage.core.services.servers import reconcile_servers
-from vmimage.faces import aries, glance_v2, keystone, native
+from vmimage.faces import aries, glance_v2, huawei_ims, keystone, native
 from vmimage.faces.contract import FaceContext
 from vmimage.faces.limits import BodyLimits
 from vmimage.faces.mount import FaceDispatch
@@ -18,6 +18,7 @@ FACES = [
     keystone.FACE,
     native.FACE,
     aries.FACE,
+    huawei_ims.FACE,
     glance_v2.FACE,
 ]
 

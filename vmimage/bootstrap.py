@@ -30,6 +30,8 @@ from vmimage.core.services.buckets import BucketExportHandler, BucketImportHandl
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
+from vmimage.core.services.members import BATCH_KIND as MEMBER_BATCH
+from vmimage.core.services.members import MemberBatch
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
 from vmimage.core.services.import_job import ImportHandler
@@ -96,7 +98,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 upload_slots=UploadSlots(settings.uploads_per_project))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
-                            BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler()},
+                            BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
+                            MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
     if settings.s3_endpoint:

@@ -267,6 +267,8 @@ class SqlImageRepository:
             return [c.visibility == "community"]
         if q.scope == ListScope.SHARED:
             return [c.visibility == "shared"] if q.is_admin else [shared]
+        if q.scope == ListScope.MEMBER:
+            return [c.visibility == "shared", c.owner != p, membership()]
         if q.scope == ListScope.PRIVATE:
             return [c.visibility == "private"] if q.is_admin else [c.visibility == "private", c.owner == p]
         if q.is_admin:

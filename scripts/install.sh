@@ -9,9 +9,11 @@ command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 if [ "${1:-}" = "--test" ]; then
   # The tests and benchmarks run a one-node OpenStack Swift with s3api (scripts/swift-s3.sh)
-  # and two vmimage processes behind nginx (scripts/scale-out.sh).
+  # and two vmimage processes behind nginx (scripts/scale-out.sh); bench/scale_create.py's load
+  # comes from wrk.
   command -v swift-proxy-server >/dev/null 2>&1 || need_apt+=(swift swift-proxy swift-object swift-container swift-account)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+  command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -9,14 +9,16 @@ from contextlib import asynccontextmanager
 
 from vmimage.bootstrap import Container
 from vmimage.core.services.servers import reconcile_servers
-from vmimage.faces import aries, glance_v2, jdcloud, keystone, native
+from vmimage.faces import aries, glance_v2, huawei_ims, jdcloud, keystone, native
 from vmimage.faces.contract import FaceContext
+from vmimage.faces.limits import BodyLimits
 from vmimage.faces.mount import FaceDispatch
 
 FACES = [
     keystone.FACE,
     native.FACE,
     aries.FACE,
+    huawei_ims.FACE,
     jdcloud.FACE,
     glance_v2.FACE,
 ]
@@ -37,7 +39,7 @@ def face_context(container: Container) -> FaceContext:
                        jd_regions=tuple(settings.jd_regions))
 
 
-def create_app(container: Container) -> FaceDispatch:
+def create_app(container: Container) -> BodyLimits:
     @asynccontextmanager
     async def lifespan(_app):
         container.jobs.start()
@@ -53,4 +55,8 @@ def create_app(container: Container) -> FaceDispatch:
             container.uploads.stop()
             container.jobs.stop()
 
-    return FaceDispatch(FACES, face_context(container), lifespan)
+    # Request bodies are capped and timed out before any face reads them (each face renders
+    # the refusal in its own envelope).
+    return BodyLimits(FaceDispatch(FACES, face_context(container), lifespan),
+                      max_json_bytes=container.settings.max_json_bytes,
+                      idle_seconds=container.settings.upload_idle_seconds)

@@ -22,6 +22,7 @@ from vmimage.core import metadef_catalogue
 from vmimage.core.errors import BackendUnavailable
 from vmimage.core.ports import BlobStore, Identity
 from vmimage.core.quotas import Limits
+from vmimage.core.upload_slots import UploadSlots
 from vmimage.core.url_filter import UrlPolicy
 from vmimage.core.services.buckets import EXPORT_KIND as BUCKET_EXPORT
 from vmimage.core.services.buckets import IMPORT_KIND as BUCKET_IMPORT
@@ -29,6 +30,8 @@ from vmimage.core.services.buckets import BucketExportHandler, BucketImportHandl
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
+from vmimage.core.services.members import BATCH_KIND as MEMBER_BATCH
+from vmimage.core.services.members import MemberBatch
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
 from vmimage.core.services.import_job import ImportHandler
@@ -91,10 +94,12 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 multi_store=settings.multi_store, fetcher=fetcher,
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
-                import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds))
+                import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds),
+                upload_slots=UploadSlots(settings.uploads_per_project))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
-                            BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler()},
+                            BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
+                            MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
     if settings.s3_endpoint:

@@ -84,6 +84,12 @@ class Settings:
     s3_secret_key: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_S3_SECRET_KEY") or None,
                                       repr=False)
     s3_region: str = field(default_factory=lambda: os.environ.get("VMIMAGE_S3_REGION", "us-east-1") or "us-east-1")
+    # Byte cap of every request body but image data (413 beyond).
+    max_json_bytes: int = field(default_factory=lambda: _int("VMIMAGE_MAX_JSON_BYTES", 1 << 20))
+    # A request body (image data included) that sends nothing for this long fails (0: never).
+    upload_idle_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_IDLE_SECONDS", 60))
+    # Concurrent uploads and stages per project in one process (429 beyond; -1: no limit).
+    uploads_per_project: int = field(default_factory=lambda: _int("VMIMAGE_UPLOADS_PER_PROJECT", 8))
 
     def import_owner_uids(self) -> list[int]:
         """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""

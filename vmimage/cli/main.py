@@ -62,6 +62,23 @@ def write_clouds_yaml(settings: Settings, password: str) -> Path:
     return path
 
 
+def _return_big_buffers_to_the_system() -> None:
+    """glibc: allocations of 1 MiB and more (upload parts, request bodies) are mapped and
+    unmapped on their own rather than carved from the heap or a thread's arena, where freed
+    ones stay resident and fragment; at most two arenas. Elsewhere nothing changes."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_mmap_threshold, m_arena_max = -3, -8
+    mallopt(m_mmap_threshold, 1 << 20)
+    mallopt(m_arena_max, 2)
+
+
 @app.command()
 def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.1)"),
           port: int = typer.Option(None, help="Port (default 9292)"),
@@ -76,6 +93,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
 
+    _return_big_buffers_to_the_system()
     os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
     settings = _settings(data_dir, host, port)
     if workers is not None:
@@ -93,7 +111,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
         typer.echo(f"admin password (saved in {settings.data_dir / 'admin-password'}): {password}")
     typer.echo(f"clouds.yaml written to {clouds}; use: OS_CLIENT_CONFIG_FILE={clouds} "
                f"openstack --os-cloud vmimage image list")
-    options = dict(host=settings.host, port=settings.port, log_level="warning", http="httptools",
+    options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False, http="httptools",
                    loop="uvloop", timeout_graceful_shutdown=5)
     if settings.workers == 1:
         uvicorn.run(create_app(container), **options)

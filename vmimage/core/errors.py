@@ -21,7 +21,9 @@
     ├── TooManyRequests          refused for a while (a brake); fields: retry_after (seconds)
     ├── QuotaExceeded            a per-project or per-image limit would be passed
     │   └── TooLarge             the data passes the configured size cap
-    └── BackendUnavailable       a store or other dependency cannot serve now
+    ├── BackendUnavailable       a store or other dependency cannot serve now
+    ├── RequestTooLarge          a request body passes the byte cap of its kind (limit)
+    └── Stalled                  the caller stopped sending a request body (idle_seconds)
 """
 
 from __future__ import annotations
@@ -123,3 +125,11 @@ class BackendUnavailable(VmImageError):
 class TooManyRequests(VmImageError):
     """Refused for now; retry_after (a field) says in how many seconds to try again."""
     code = "too_many_requests"
+
+
+class RequestTooLarge(VmImageError):
+    code = "request_too_large"
+
+
+class Stalled(VmImageError):
+    code = "stalled"

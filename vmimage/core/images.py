@@ -217,3 +217,38 @@ def validate_tag(tag: object) -> str:
     if not isinstance(tag, str) or not tag or len(tag) > MAX_NAME:
         raise Invalid(f"Tag must be a string of 1 to {MAX_NAME} characters")
     return tag
+
+
+@dataclass(frozen=True)
+class TextRule:
+    """A naming rule a dialect asks the core to hold a name or text to: length, allowed
+    characters, no surrounding spaces. Errors name the field and why (missing, too_long,
+    format) so each face can say it in its own codes."""
+    max_length: int = MAX_NAME
+    allowed: re.Pattern | None = None    # the whole value must match
+    trimmed: bool = False                # no leading or trailing space
+    required: bool = True
+
+    def check(self, value: object, field: str = "name") -> str | None:
+        if value is None and not self.required:
+            return None
+        if not isinstance(value, str) or (self.required and not value):
+            raise Invalid(f"'{field}' is required and must be a string", field=field, reason="missing")
+        if len(value) > self.max_length:
+            raise Invalid(f"'{field}' is longer than {self.max_length} characters", field=field, reason="too_long")
+        if (self.trimmed and value != value.strip()) or (self.allowed is not None and not self.allowed.match(value)):
+            raise Invalid(f"'{field}' has characters it may not have", field=field, reason="format")
+        return value
+
+
+# The public-cloud image name (Huawei IMS, JD Cloud): 1-128 letters (CJK included), digits,
+# '-', '.', '_' and spaces, no space at either end; descriptions up to 1024 without '<', '>' or CR.
+CLOUD_IMAGE_NAME = TextRule(128, re.compile(r"^[\w\-. ]+$"), trimmed=True)
+CLOUD_DESCRIPTION = TextRule(1024, re.compile(r"^[^<>\r]*$"), required=False)
+
+
+def check_range(value: object, low: int, high: int, field: str) -> int:
+    """An integer (not a bool) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise Invalid(f"'{field}' must be an integer from {low} to {high}", field=field)
+    return value

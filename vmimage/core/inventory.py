@@ -214,3 +214,6 @@ class Server:
 
     def disk(self, device: str) -> Volume | None:
         return next((d for d in self.disks if d.device == device), None)
+
+    def disk_by_id(self, volume_id: str) -> Volume | None:
+        return next((d for d in self.disks if d.id == volume_id), None)

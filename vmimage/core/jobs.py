@@ -53,3 +53,26 @@ class Job:
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+# A part of a job: one image of a job that makes several, with a status of its own. Parts
+# are real job rows (their ids resolve like any job's) that the queue never hands out: the
+# parent's worker moves them as it goes, and the parent's end ends the parts left open.
+PART_KIND = "part"
+
+
+def new_part(parent: Job, image_id: str) -> Job:
+    return Job(new_job_id(), PART_KIND, parent.project_id, payload={"parent": parent.id},
+               entities={"image_ids": [image_id]}, created_at=parent.created_at, image_id=image_id)
+
+
+def end_part(part: Job, parent: Job) -> None:
+    """A part still open when its parent ends ends the same way."""
+    if part.status in (JobStatus.SUCCESS, JobStatus.FAIL):
+        return
+    if part.status == JobStatus.INIT:
+        part.move_to(JobStatus.RUNNING)
+        part.begin_time = parent.begin_time
+    part.move_to(parent.status)
+    part.progress = 100 if parent.status == JobStatus.SUCCESS else part.progress
+    part.error_code, part.fail_reason, part.end_time = parent.error_code, parent.fail_reason, parent.end_time

@@ -24,6 +24,7 @@ class ListScope(enum.StrEnum):
     COMMUNITY = "community"
     SHARED = "shared"
     PRIVATE = "private"
+    MEMBER = "member"         # shared with the caller by other projects (the caller a member)
 
 
 @dataclass

@@ -303,6 +303,10 @@ class Identity(Protocol):
     def revoke(self, token_id: str) -> None: ...
     def caller(self, token_id: str) -> Caller:
         """The caller behind a project-scoped token; Unauthenticated otherwise."""
+    def cached_caller(self, token_id: str) -> Caller | None:
+        """caller() answered from memory alone (no I/O, safe on an event loop), or None when
+        the token has to be looked up. A validated token is remembered for at most 30 s, so a
+        revocation made through another process takes effect there within 30 s."""
     def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """The caller of a user name and password, in the user's default project."""
     def access_key(self, access_key: str) -> AccessKeyGrant:

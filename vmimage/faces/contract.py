@@ -1,7 +1,8 @@
 """The face contract: what a face exports so the app can mount it, and all it may use.
 
 A face is one folder under vmimage/faces/ whose __init__.py exports FACE (a Face). It
-imports only vmimage.core, this module and vmimage.faces.http. docs/adding-a-face.md walks
+imports only vmimage.core, this module and the shared helpers (vmimage.faces.http, .limits,
+.bodies). docs/adding-a-face.md walks
 through one.
 """
 

@@ -4,7 +4,6 @@ the caller behind an OpenStack token, 405's Allow list, and the upload body brid
 from __future__ import annotations
 
 import asyncio
-import json
 import queue
 from http import HTTPStatus
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmimage.core import errors as e
 from vmimage.core.policy import Caller
+from vmimage.faces import limits
 from vmimage.faces.contract import FaceContext, face_context
 
 # The usual HTTP status of each core error family; a face's table starts from it.
@@ -35,6 +35,8 @@ REST_STATUS: dict[type[e.VmImageError], int] = {
     e.QuotaExceeded: 413,
     e.TooManyRequests: 429,
     e.BackendUnavailable: 503,
+    e.RequestTooLarge: 413,
+    e.Stalled: 408,
 }
 
 
@@ -87,20 +89,22 @@ def caller(request: Request) -> Caller:
 
 
 async def caller_async(request: Request) -> Caller:
-    """caller() off the event loop, for routes that read their body themselves."""
+    """caller() off the event loop, for routes that read their body themselves; a token
+    validated recently is answered from memory, without a thread hop."""
+    token = request.headers.get("x-auth-token")
+    if token:
+        known = face_context(request).identity.cached_caller(token)
+        if known is not None:
+            return known
     return await run_in_threadpool(caller, request)
 
 
 # --- request bodies -----------------------------------------------------------------------
 
 def parse_json(raw: bytes, empty: Any = None) -> Any:
-    """The JSON value of a body (`empty` when there is none); Invalid when malformed."""
-    if not raw:
-        return empty
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise e.Invalid("Malformed JSON in request body") from None
+    """The JSON value of a body (`empty` when there is none); Invalid when malformed or
+    nested too deeply (limits.parse_json). Its size was capped while it was read (BodyLimits)."""
+    return limits.parse_json(raw, empty)
 
 
 def json_object(data: Any, message: str = "Request body must be a JSON object") -> dict:
@@ -133,6 +137,8 @@ def int_param(raw: Any, what: str, minimum: int | None = 0) -> int:
         raise e.Invalid(f"'{what}' must be an integer", field=what)
     if minimum is not None and value < minimum:
         raise e.Invalid(f"'{what}' must be at least {minimum}", field=what)
+    if not -limits.INT63_MAX - 1 <= value <= limits.INT63_MAX:
+        raise e.Invalid(f"'{what}' is out of range", field=what)
     return value
 
 
@@ -237,6 +243,8 @@ class BodyBridge:
             item = self._queue.get()
             if item is _END:
                 return
+            if isinstance(item, e.VmImageError):     # the body read was refused (stalled)
+                raise item
             if isinstance(item, BaseException):
                 raise ConnectionAbortedError("client went away during the upload") from item
             self._loop.call_soon_threadsafe(self._slots.release)

@@ -73,6 +73,11 @@ class ExternalKeystone:
             self._cache[token_id] = (time.monotonic() + _CACHE_SECONDS, caller)
         return caller
 
+    def cached_caller(self, token_id: str) -> Caller | None:
+        with self._lock:
+            hit = self._cache.get(token_id)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
     # --- what vmimage's own identity answers ------------------------------------------------
 
     def authenticate(self, auth: dict, client: str | None = None) -> Token:

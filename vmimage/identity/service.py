@@ -285,6 +285,14 @@ class IdentityService:
             raise Unauthenticated("The image API needs a project-scoped token")
         return Caller(token.user.id, token.project.id, token.roles)
 
+    def cached_caller(self, token_id: str) -> Caller | None:
+        with self._lock:
+            hit = self._cache.get(token_id)
+        if not hit or hit[0] <= time.monotonic() or hit[1].expires_at <= _now() or hit[1].project is None:
+            return None
+        token = hit[1]
+        return Caller(token.user.id, token.project.id, token.roles)
+
     def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """A caller from a user name and password (HTTP Basic), in the user's default project."""
         user = self._check_password({"name": user_name, "password": password}, client)

@@ -19,7 +19,10 @@ def make_engine(url: str) -> Engine:
                                pool_size=16, max_overflow=16)
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+    # No ping before each checkout (a round trip per unit of work): a connection the server
+    # dropped fails its unit of work with BackendUnavailable, and the pool then replaces every
+    # connection older than the failure.
+    return create_engine(url, pool_size=16, max_overflow=16, pool_use_lifo=True)
 
 
 def _tune_sqlite(engine: Engine) -> None:

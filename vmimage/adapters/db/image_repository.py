@@ -9,8 +9,9 @@ from operator import itemgetter
 
 from sqlalchemy import (Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text, tuple_,
                         update)
+from sqlalchemy.sql.dml import Insert
 
-from vmimage.adapters.db.sequence import next_seq
+from vmimage.adapters.db.sequence import seq_value
 from vmimage.adapters.db.tables import (image_locations, image_members, image_properties, image_tags,
                                         images, project_quotas)
 from vmimage.core.images import (BootMode, Image, ImageKind, ImageSource, ImageStatus, Location,
@@ -97,6 +98,19 @@ def _image_values(image: Image) -> dict:
     return values
 
 
+_INSERT_NUMBERED: dict[str, Insert] = {}
+
+
+def _insert_numbered(conn: Connection) -> Insert:
+    """INSERT of an image that takes the next number in the same statement (RETURNING seq)."""
+    stmt = _INSERT_NUMBERED.get(conn.dialect.name)
+    if stmt is None:
+        cols = {c.name: bindparam(c.name) for c in images.c if c.name != "seq"}
+        stmt = insert(images).values(**cols, seq=seq_value(conn, images)).returning(images.c.seq)
+        _INSERT_NUMBERED[conn.dialect.name] = stmt
+    return stmt
+
+
 class SqlImageRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -104,8 +118,9 @@ class SqlImageRepository:
     # --- images -------------------------------------------------------------------------
 
     def add(self, image: Image) -> None:
-        image.seq = next_seq(self.conn, images)
-        self.conn.execute(_INSERT_IMAGE, _image_values(image))
+        values = _image_values(image)
+        del values["seq"]
+        image.seq = self.conn.execute(_insert_numbered(self.conn), values).scalar_one()
         self._write_children(image)
 
     def save(self, image: Image) -> None:
@@ -252,6 +267,8 @@ class SqlImageRepository:
             return [c.visibility == "community"]
         if q.scope == ListScope.SHARED:
             return [c.visibility == "shared"] if q.is_admin else [shared]
+        if q.scope == ListScope.MEMBER:
+            return [c.visibility == "shared", c.owner != p, membership()]
         if q.scope == ListScope.PRIVATE:
             return [c.visibility == "private"] if q.is_admin else [c.visibility == "private", c.owner == p]
         if q.is_admin:

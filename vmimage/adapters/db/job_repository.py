@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from vmimage.adapters.db.tables import jobs
-from vmimage.core.jobs import Job, JobStatus
+from vmimage.core.jobs import PART_KIND, Job, JobStatus
 
 
 def _job(row) -> Job:
@@ -69,8 +69,10 @@ class SqlJobRepository:
         return [_job(r) for r in self.conn.execute(stmt)]
 
     def next_waiting(self) -> Job | None:
-        """The oldest INIT job, locked; with PostgreSQL other workers skip it (SKIP LOCKED)."""
-        stmt = select(jobs).where(jobs.c.status == JobStatus.INIT.value).order_by(jobs.c.created_at).limit(1)
+        """The oldest INIT job, locked; with PostgreSQL other workers skip it (SKIP LOCKED).
+        Parts of jobs are never handed out (their parent's worker moves them)."""
+        stmt = (select(jobs).where(jobs.c.status == JobStatus.INIT.value, jobs.c.kind != PART_KIND)
+                .order_by(jobs.c.created_at).limit(1))
         if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         row = self.conn.execute(stmt).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from vmimage.adapters.db.bucket_repository import SqlBucketGrantRepository
 from vmimage.adapters.db.identity_repository import SqlIdentityRepository
@@ -15,7 +15,7 @@ from vmimage.adapters.db.job_repository import SqlJobRepository
 from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
 from vmimage.adapters.db.nonce_repository import SqlNonceRepository
 from vmimage.adapters.db.upload_repository import SqlUploadRepository
-from vmimage.core.errors import BackendUnavailable, Duplicate
+from vmimage.core.errors import BackendUnavailable, Duplicate, Invalid
 
 
 class SqlUnitOfWork:
@@ -58,6 +58,11 @@ class SqlUnitOfWork:
             raise Duplicate("The entity conflicts with an existing one") from exc
         if isinstance(exc, OperationalError):
             raise BackendUnavailable("The database is not available") from exc
+        # A value the database cannot hold: a NUL character in text (PostgreSQL), an integer
+        # past the column's range (PostgreSQL's DataError, SQLite's OverflowError).
+        if isinstance(exc, (DataError, OverflowError)):
+            raise Invalid("A value in the request cannot be stored: out of range, or with a NUL character") \
+                from exc
 
     def commit(self) -> None:
         self._tx.commit()

@@ -20,7 +20,7 @@ from vmimage.core.errors import BackendUnavailable, Conflict, Gone, Invalid, Not
 from vmimage.core.formats import decide
 from vmimage.core.images import DISK_FORMATS, Image, ImageSource, ImageStatus
 from vmimage.core.jobs import Job, new_job_id
-from vmimage.core.policy import Caller, require_writer
+from vmimage.core.policy import Caller, require_owner, require_writer
 from vmimage.core.ports import BlobStore
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
@@ -86,11 +86,26 @@ class BucketImport:
     min_disk: int | None = None
     store: str | None = None           # None: the default store
     ref: str | None = None             # the image's ref, when the face chooses it
-    attributes: dict[str, Any] = field(default_factory=dict)   # more image attributes (os_family, ...)
+    attributes: dict[str, Any] = field(default_factory=dict)   # further core attributes (os_family, description, kind, tags...)
+    unique_name: bool = False          # no other live image of the project may have the name
+    image_id: str | None = None        # register the data into this queued image of the caller's
 
 
-def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport) -> Job:
-    """A new image made from an object by a job; its id is in the job's entities at once."""
+def import_set_from_bucket(deps: Deps, caller: Caller, main: BucketImport,
+                           companions: list[BucketImport]) -> Job:
+    """An image with companion images (data disks) from objects: one job each, the main job
+    naming the others as its sub-jobs. Every bucket and key is checked before anything is made."""
+    require_writer(caller)
+    for req in [main, *companions]:
+        _granted_store(deps, caller, req.bucket)
+        check_key(req.key)
+    subs = [import_from_bucket(deps, caller, req).id for req in companions]
+    return import_from_bucket(deps, caller, main, sub_jobs=subs)
+
+
+def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: list[str] = ()) -> Job:
+    """A new image made from an object by a job; its id is in the job's entities at once.
+    sub_jobs: jobs submitted with this one (shown with it)."""
     require_writer(caller)
     bucket = _granted_store(deps, caller, req.bucket)
     key = check_key(req.key)
@@ -109,18 +124,31 @@ def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport) -> Job:
         attributes["min_disk"] = req.min_disk
     if req.ref is not None:
         attributes["ref"] = req.ref
-    attributes.update({k: v for k, v in req.attributes.items() if k not in attributes})
-    if not isinstance(req.name, str) or not req.name:
-        raise Invalid("'name' is required", field="name")
-    image = create_image(deps, caller, attributes, {})
+    if req.image_id is not None:
+        image = _queued_own_image(deps, caller, req.image_id)
+    else:
+        if not isinstance(req.name, str) or not req.name:
+            raise Invalid("'name' is required", field="name")
+        image = create_image(deps, caller, {**req.attributes, **attributes}, {}, unique_name=req.unique_name)
     job = Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
-              payload={"image_id": image.id, "bucket": bucket, "key": key, "store": target.name},
-              entities={"image_ids": [image.id]})
+              payload={"image_id": image.id, "bucket": bucket, "key": key, "store": target.name,
+                       "registered": req.image_id is not None},
+              entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
     with deps.uow(write=True) as uow:
         uow.jobs.add(job)
         uow.commit()
     deps.submit_job()
     return job
+
+
+def _queued_own_image(deps: Deps, caller: Caller, image_id: str) -> Image:
+    """An image of the caller's, with no data yet, to register an object's data into."""
+    with deps.uow() as uow:
+        image = find_visible(uow, caller, image_id)
+    require_owner(caller, image)
+    if image.status != ImageStatus.QUEUED:
+        raise Conflict(f"Image in status '{image.status}' cannot take data", image_id=image_id)
+    return image
 
 
 class BucketImportHandler:
@@ -162,12 +190,14 @@ class BucketImportHandler:
         return image
 
     def cleanup(self, deps: Deps, job: Job) -> None:
-        """A failed import leaves no image and no data."""
+        """A failed import leaves no image and no data (a registered image stays, queued)."""
         p = job.payload
         with deps.uow(write=True) as uow:
             image = uow.images.get(p["image_id"], for_update=True)
             locations = []
-            if image is not None and image.status != ImageStatus.DELETED:
+            if p.get("registered"):
+                pass      # receive_data put it back to queued; it keeps no data
+            elif image is not None and image.status != ImageStatus.DELETED:
                 locations = list(image.locations)
                 image.locations = []
                 image.move_to(ImageStatus.DELETED)

@@ -11,6 +11,7 @@ from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, ImageCache,
                                 UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
+from vmimage.core.upload_slots import UploadSlots
 
 
 def utcnow() -> datetime:
@@ -45,6 +46,8 @@ class Deps:
     wake_prefetcher: Callable[[], None] = lambda: None
     # The object storage's buckets that projects import from and export to (None: no S3 server).
     buckets: BucketObjects | None = None
+    # Concurrent uploads and stages per project (this process).
+    upload_slots: UploadSlots = field(default_factory=UploadSlots)
     # This process, as the owner of the uploads it takes (core/services/uploads.py).
     worker_id: str = field(default_factory=new_worker_id)
 

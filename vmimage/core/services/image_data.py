@@ -18,13 +18,14 @@ from vmimage.core.services.uploads import end_upload
 
 def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
                       store: str | None = None, declared_size: int | None = None) -> Image:
-    if deps.store(store).read_only:     # an unknown or read-only store changes nothing
-        raise Invalid(f"Store '{store}' is read-only", store=store)
-    with deps.uow(write=True) as uow:
-        image = find_visible(uow, caller, image_id, for_update=True)
-        require_owner(caller, image)
-        start_upload(deps, uow, image, ImageStatus.SAVING, declared_size, store)
-    return receive_data(deps, image, chunks, store, declared_size)
+    with deps.upload_slots.hold(caller.project_id):     # the excess is refused before any data
+        if deps.store(store).read_only:     # an unknown or read-only store changes nothing
+            raise Invalid(f"Store '{store}' is read-only", store=store)
+        with deps.uow(write=True) as uow:
+            image = find_visible(uow, caller, image_id, for_update=True)
+            require_owner(caller, image)
+            start_upload(deps, uow, image, ImageStatus.SAVING, declared_size, store)
+        return receive_data(deps, image, chunks, store, declared_size)
 
 
 def begin_saving(deps: Deps, image_id: str) -> Image:

@@ -46,9 +46,12 @@ def _bool(key: str, value: Any) -> bool:
     return value
 
 
+MAX_MIN_SIZE = (1 << 31) - 1     # min_disk (GB) and min_ram (MB) are 32-bit, as in Glance's database
+
+
 def _int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise Invalid(f"'{key}' must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_MIN_SIZE:
+        raise Invalid(f"'{key}' must be an integer from 0 to {MAX_MIN_SIZE}", field=key)
     return value
 
 
@@ -161,11 +164,18 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
     limits = deps.limits
     check_per_image(limits, len(image.properties), len(image.tags))
     with deps.uow(write=True) as uow:
-        uow.images.lock_project(image.owner)
         limits = deps.limits_for(uow, image.owner)
-        if uow.images.get(image.id) is not None:
+        # The project lock serialises what a create counts or compares within the project:
+        # its image count (under a count limit) and its names (unique_name). Without either,
+        # creates in one project do not wait for each other. A count limit set while creates
+        # are in flight applies to the creates that start after it.
+        if unique_name or limits.image_count >= 0:
+            uow.images.lock_project(image.owner)
+        # A caller-chosen id or ref is checked here for a clear error; generated ones are
+        # random UUIDs, and the table's unique keys refuse a collision anyway (Duplicate).
+        if image_id is not None and uow.images.get(image.id) is not None:
             raise Duplicate("An image with this id already exists", image_id=image.id)
-        if uow.images.get_by_ref(image.ref) is not None:
+        if ref is not None and uow.images.get_by_ref(image.ref) is not None:
             raise Duplicate("An image with this ref already exists", field="ref")
         if unique_name:
             _require_unique_name(uow, image)

@@ -50,6 +50,11 @@ class ImportRequest:
 def stage_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes],
                      declared_size: int | None = None) -> None:
     """queued -> uploading, with the data kept in the staging area until an import."""
+    with deps.upload_slots.hold(caller.project_id):     # the excess is refused before any data
+        _stage(deps, caller, image_id, chunks, declared_size)
+
+
+def _stage(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes], declared_size: int | None) -> None:
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from vmimage.core.errors import VmImageError
-from vmimage.core.jobs import Job, JobStatus
+from vmimage.core.jobs import Job, JobStatus, end_part
 from vmimage.core.liveness import abandoned, new_worker_id
 from vmimage.core.services.deps import Deps
 
@@ -158,6 +158,11 @@ class JobEngine:
             current.error_code, current.fail_reason = error_code, reason
             current.end_time = self.deps.clock()
             uow.jobs.save(current)
+            for part_id in current.entities.get("parts", []):
+                part = uow.jobs.get(part_id, for_update=True)
+                if part is not None:
+                    end_part(part, current)
+                    uow.jobs.save(part)
             uow.commit()
 
     def _heartbeat(self) -> None:

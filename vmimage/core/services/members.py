@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound
 from vmimage.core.images import MemberStatus, Visibility
+from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.members import Member
 from vmimage.core.policy import Caller, owns, require_owner, require_writer
 from vmimage.core.quotas import check_members
@@ -80,3 +83,75 @@ def remove_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> 
             raise NotFound("Member not found", member_id=member_id)
         uow.images.delete_member(image_id, member_id)
         uow.commit()
+
+
+# --- several images and projects at once, as a job ---------------------------------------------
+
+BATCH_KIND = "image_members"
+BATCH_ACTIONS = ("add", "remove", "answer")
+
+
+def _ids(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise Invalid(f"'{field}' must be a non-empty list of ids", field=field)
+    return list(dict.fromkeys(value))
+
+
+def submit_member_batch(deps: Deps, caller: Caller, action: str, image_ids: Any, project_ids: Any = None,
+                        status: str | None = None) -> Job:
+    """add / remove: share each image with each project, or stop; answer: the caller's project
+    accepts or rejects each image (status). Checked up front, carried out by a job."""
+    require_writer(caller)
+    if action not in BATCH_ACTIONS:
+        raise Invalid(f"Unknown action '{action}'")
+    images = _ids(image_ids, "images")
+    if action == "answer":
+        projects = [caller.project_id]
+        if status not in tuple(MemberStatus):
+            raise Invalid(f"Invalid member status '{status}'", field="status")
+    else:
+        projects = _ids(project_ids, "projects")
+    with deps.uow(write=True) as uow:
+        for image_id in images:
+            image = find_visible(uow, caller, image_id)
+            if action != "answer":
+                require_owner(caller, image)
+            _require_shared(image)
+        job = Job(new_job_id(), BATCH_KIND, caller.project_id, created_at=deps.clock(),
+                  payload={"action": action, "images": images, "projects": projects, "status": status,
+                           "caller": {"user_id": caller.user_id, "project_id": caller.project_id,
+                                      "roles": sorted(caller.roles)}},
+                  entities={"image_ids": images})
+        uow.jobs.add(job)
+        uow.commit()
+    deps.submit_job()
+    return job
+
+
+class MemberBatch:
+    """The job handler: each (image, project) in turn, as the caller who asked."""
+
+    def run(self, deps: Deps, job: Job, progress) -> dict:
+        p = job.payload
+        who = Caller(p["caller"]["user_id"], p["caller"]["project_id"], frozenset(p["caller"]["roles"]))
+        results = []
+        for image_id in p["images"]:
+            for project_id in p["projects"]:
+                if p["action"] == "add":
+                    try:
+                        add_member(deps, who, image_id, project_id)
+                    except Duplicate:
+                        pass
+                elif p["action"] == "remove":
+                    try:
+                        remove_member(deps, who, image_id, project_id)
+                    except NotFound:
+                        pass
+                else:
+                    update_member(deps, who, image_id, project_id, p["status"])
+                results.append({"image_id": image_id, "project_id": project_id,
+                                "status": "success"})
+        return {"results": results}
+
+    def cleanup(self, deps: Deps, job: Job) -> None:
+        """Each change stands on its own: nothing to undo."""

@@ -12,30 +12,39 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vmimage.core.errors import Busy, Conflict, Duplicate, Gone, Invalid, MustBeStopped, NotFound, OutOfRange
-from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, Visibility, check_ref, new_image_id,
-                                 new_image_ref)
+from vmimage.core import os_catalogue
+from vmimage.core.errors import (Busy, Conflict, Duplicate, Gone, Invalid, MustBeStopped, NameTaken, NotFound,
+                                 OutOfRange)
+from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TextRule, Visibility, check_ref,
+                                 new_image_id, validate_tag)
 from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, check_data_device, check_iops,
                                     check_size_gb, check_volume_type, new_id)
-from vmimage.core.jobs import Job, new_job_id
+from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.jobs import advance_part
 from vmimage.core.services.servers import GiB
 
 KIND = "image_from_disks"
 _CHUNK = 4 << 20
 
 
-def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[str, Any]) -> Job:
+def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[str, Any],
+                        names: TextRule | None = None, unique_name: bool = False) -> Job:
+    """spec: name, description, kind (system | whole); whole: data_disks by device;
+    system: data_volumes [{volume_id, name, description}] also images those attached data
+    volumes, one data image each, named as given. names: the rule names keep to (default
+    1-255 characters); unique_name: no other live image of the project may have the name."""
     require_writer(caller)
-    name = _name(spec)
+    name = _name(spec, names)
     kind = spec.get("kind", "system")
     if kind not in ("system", "whole"):
         raise Invalid("'kind' must be system or whole", field="kind")
+    named = _named_volumes(spec.get("data_volumes"), names) if kind == "system" else []
     with deps.uow(write=True) as uow:
         server = require_owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
         running = server.status == ServerStatus.RUNNING
@@ -44,13 +53,24 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
                                 server_id=server_id)
         if server.status not in (ServerStatus.RUNNING, ServerStatus.STOPPED):
             raise Busy(f"Server {server_id} is {server.status}", server_id=server_id)
-        disks = [_disk_plan(server.system_disk, None)]
+        disks = [{**_disk_plan(server.system_disk, None), "tags": spec.get("tags")}]
         if kind == "whole":
             disks += _whole_machine_plan(caller, uow, server, spec.get("data_disks") or [],
                                          include_local=spec.get("include_local_data_disks", True) is not False)
+        for wanted in named:
+            volume = server.disk_by_id(wanted["volume_id"])
+            if volume is None or volume.device == server.system_disk.device:
+                raise NotFound(f"Volume {wanted['volume_id']} is not a data disk of server {server.id}",
+                               volume_id=wanted["volume_id"])
+            if running and volume.category == DiskCategory.LOCAL:
+                raise MustBeStopped(f"Local disk {volume.device} of a running server cannot be copied",
+                                    server_id=server.id)
+            disks.append({**_disk_plan(volume, volume.device), "name": wanted["name"],
+                          "description": wanted.get("description"), "tags": wanted.get("tags")})
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, kind,
                       {"server_id": server.id, "running": running, "ref": _ref(spec)},
-                      busy=[server.system_disk.id] + [d["volume_id"] for d in disks[1:] if d["volume_id"]])
+                      busy=[server.system_disk.id] + [d["volume_id"] for d in disks[1:] if d["volume_id"]],
+                      unique_name=unique_name)
         server.begin_task(job.id)
         uow.inventory.save_server(server)
         uow.commit()
@@ -58,25 +78,52 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
     return job
 
 
-def create_volume_image(deps: Deps, caller: Caller, volume_id: str, spec: dict[str, Any]) -> Job:
-    """A data-disk image of one volume (attached to a stopped server, or free)."""
+def create_volume_image(deps: Deps, caller: Caller, volume_id: str, spec: dict[str, Any],
+                        names: TextRule | None = None, unique_name: bool = False) -> Job:
+    """A data-disk image of one volume (attached to a stopped server, or free); with
+    image_kind "system" (and an os_version from the catalogue) a system-disk image of it."""
+    return create_volumes_image(deps, caller, [{**spec, "volume_id": volume_id}], names, unique_name)
+
+
+def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]],
+                         names: TextRule | None = None, unique_name: bool = False) -> Job:
+    """One job making an image of each volume given ({volume_id, name, description,
+    image_kind, os_version}); each volume free, or attached to a server that is stopped or
+    (for a cloud disk) running, which is then copied live."""
     require_writer(caller)
-    name = _name(spec)
+    if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
+        raise Invalid("At least one volume is required", field="volume_id")
+    plans = []
     with deps.uow(write=True) as uow:
-        volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
-        volume.require_idle()
-        server_id = volume.server_id
-        running = False
-        if server_id:
-            server = uow.inventory.get_server(server_id)
-            if server.task:
-                server.begin_task("image")   # raises Busy
-            running = server.status == ServerStatus.RUNNING
-            if running and volume.category == DiskCategory.LOCAL:
-                raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
-        plan = _disk_plan(volume, volume.device)
-        job = _submit(deps, caller, uow, name, spec.get("description"), [plan], "volume",
-                      {"server_id": server_id, "running": running}, busy=[volume.id])
+        for spec in specs:
+            name = _name(spec, names)
+            image_kind = spec.get("image_kind", "data")
+            if image_kind not in ("data", "system"):
+                raise Invalid("'image_kind' must be data or system", field="image_kind")
+            os_version = spec.get("os_version")
+            if image_kind == "system" or os_version is not None:
+                os_version = os_catalogue.require(os_version if isinstance(os_version, str) else "").os_version
+            volume_id = spec.get("volume_id")
+            if not isinstance(volume_id, str) or any(p["volume_id"] == volume_id for p in plans):
+                raise Invalid("Each volume must be given once, by its id", field="volume_id")
+            volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
+            volume.require_idle()
+            server_id = volume.server_id
+            running = False
+            if server_id:
+                server = uow.inventory.get_server(server_id)
+                if server.task:
+                    server.begin_task("image")   # raises Busy
+                running = server.status == ServerStatus.RUNNING
+                if running and volume.category == DiskCategory.LOCAL:
+                    raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
+            plans.append({**_disk_plan(volume, volume.device), "os_version": os_version, "name": name,
+                          "description": spec.get("description"), "server_id": server_id, "running": running,
+                          "tags": spec.get("tags"),
+                          "kind": ImageKind.SYSTEM_DISK.value if image_kind == "system" else ImageKind.DATA_DISK.value})
+        job = _submit(deps, caller, uow, plans[0]["name"], None, plans, "volume",
+                      {"server_id": None, "running": False}, busy=[p["volume_id"] for p in plans],
+                      unique_name=unique_name)
         uow.commit()
     deps.submit_job()
     return job
@@ -135,16 +182,43 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
     return job
 
 
-def _ref(spec: dict[str, Any]) -> str:
-    """The whole image's ref: chosen by the caller, or made."""
-    return check_ref(spec["ref"]) if spec.get("ref") is not None else new_image_ref()
+def _ref(spec: dict[str, Any]) -> str | None:
+    """The whole image's ref when the caller chose one (checked against the others); None:
+    the image's own random ref (no lookup, as for generated ids)."""
+    return check_ref(spec["ref"]) if spec.get("ref") is not None else None
 
 
-def _name(spec: dict[str, Any]) -> str:
+def _name(spec: dict[str, Any], names: TextRule | None = None) -> str:
     name = spec.get("name")
+    if names is not None:
+        return names.check(name)
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
         raise Invalid("'name' must be a string of 1 to 255 characters", field="name")
     return name
+
+
+def _tags(tags: Any) -> set[str]:
+    if tags is None:
+        return set()
+    if not isinstance(tags, list):
+        raise Invalid("'tags' must be a list", field="tags")
+    return {validate_tag(t) for t in tags}
+
+
+def _named_volumes(specs: Any, names: TextRule | None) -> list[dict[str, Any]]:
+    if specs is None:
+        return []
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise Invalid("'data_volumes' must be a list of objects", field="data_volumes")
+    seen = set()
+    for spec in specs:
+        if not isinstance(spec.get("volume_id"), str) or not spec["volume_id"]:
+            raise Invalid("Each data volume needs a 'volume_id'", field="volume_id")
+        if spec["volume_id"] in seen:
+            raise Invalid(f"Volume {spec['volume_id']} is given twice", field="volume_id")
+        seen.add(spec["volume_id"])
+        _name(spec, names)
+    return specs
 
 
 def _disk_plan(volume, device: str | None) -> dict[str, Any]:
@@ -207,7 +281,7 @@ def _whole_machine_plan(caller: Caller, uow, server, specs: Any, include_local: 
 
 
 def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None, disks: list[dict],
-            kind: str, source: dict, busy: list[str]) -> Job:
+            kind: str, source: dict, busy: list[str], unique_name: bool = False) -> Job:
     limits = deps.limits_for(uow, caller.project_id)
     uow.images.lock_project(caller.project_id)
     check_image_count(limits, lambda: uow.images.usage(caller.project_id)[0], adding=len(disks))
@@ -217,16 +291,23 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
     parent = None
     for i, disk in enumerate(disks):
         system = kind != "volume" and i == 0
+        image_name = disk.get("name") or (name if system or kind == "volume" else f"{name}-{disk['device']}")
+        if unique_name and (uow.images.ids_named(image_name, caller.project_id)
+                            or image_name in [d.get("image_name") for d in disks[:i]]):
+            raise NameTaken(f"An image named '{image_name}' already exists", name=image_name)
+        disk["image_name"] = image_name
         image = Image(
-            id=new_image_id(), owner=caller.project_id,
-            name=name if system or kind == "volume" else f"{name}-{disk['device']}",
+            id=new_image_id(), owner=caller.project_id, name=image_name,
             visibility=Visibility.PRIVATE, disk_format=disk.get("disk_format") or "qcow2", container_format="bare",
-            kind=(ImageKind.WHOLE_MACHINE if kind == "whole" else ImageKind.SYSTEM_DISK) if system
+            os_version=disk.get("os_version"),
+            kind=ImageKind(disk["kind"]) if disk.get("kind") else
+            (ImageKind.WHOLE_MACHINE if kind == "whole" else ImageKind.SYSTEM_DISK) if system
             else ImageKind.DATA_DISK,
             source=ImageSource.SNAPSHOT if disk["snapshot_id"] else
             (ImageSource.SERVER if kind != "volume" else ImageSource.VOLUME),
             source_ref=disk["snapshot_id"] or disk["volume_id"] if kind == "volume" else source["server_id"],
-            description=description, min_disk=disk["resize_gb"] or disk["size_gb"], created_at=now, updated_at=now,
+            description=disk.get("description", description), min_disk=disk["resize_gb"] or disk["size_gb"],
+            created_at=now, updated_at=now, tags=_tags(disk.get("tags")),
             parent_id=parent, device=disk["device"] if kind == "whole" else None,
             volume_type=disk["type"], iops=disk.get("iops"))
         if system and source.get("ref"):
@@ -253,9 +334,16 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
         volume.require_idle()
         volume.busy = job.id
         uow.inventory.save_volume(volume)
-    job.payload = {**source, "disks": disks, "busy": busy}
+    job.payload = {**source, "disks": disks, "busy": busy, "scope": kind}
     job.entities = {"image_ids": image_ids}
+    if len(image_ids) > 1:    # one part per image, each with a status (and id) of its own
+        parts = [new_part(job, image_id) for image_id in image_ids]
+        job.entities["parts"] = [p.id for p in parts]
+        for disk, part in zip(disks, parts):
+            disk["part_id"] = part.id
     uow.jobs.add(job)
+    for part in parts if len(image_ids) > 1 else []:
+        uow.jobs.add(part)
     return job
 
 
@@ -266,11 +354,15 @@ class ImageFromDisks:
         disks = job.payload["disks"]
         work = Path(deps.disks.work_dir(job.id))
         for i, disk in enumerate(disks):
+            if disk.get("part_id"):
+                advance_part(deps, job, disk["part_id"], JobStatus.RUNNING)
             if disk.get("source_image_id"):
                 self._copy_image(deps, disk)
+                if disk.get("part_id"):
+                    advance_part(deps, job, disk["part_id"], JobStatus.SUCCESS)
                 progress(int((i + 1) * 100 / len(disks)))
                 continue
-            copy = work / f"{disk['device']}.qcow2"
+            copy = work / f"{i}-{disk['device']}.qcow2"
             self._copy(deps, job, disk, copy)
             if disk["resize_gb"]:
                 deps.disks.grow_file(str(copy), disk["resize_gb"] * GiB)
@@ -278,6 +370,8 @@ class ImageFromDisks:
             with copy.open("rb") as f:
                 receive_data(deps, image, iter(lambda: f.read(_CHUNK), b""))
             copy.unlink()
+            if disk.get("part_id"):
+                advance_part(deps, job, disk["part_id"], JobStatus.SUCCESS)
             progress(int((i + 1) * 100 / len(disks)))
         deps.disks.discard_work(job.id)
         self._release(deps, job)
@@ -305,8 +399,9 @@ class ImageFromDisks:
             finally:
                 deps.disks.delete(scratch)
             return
-        server_id = job.payload.get("server_id")
-        if job.payload.get("running") and server_id and deps.hypervisor.is_running(server_id):
+        server_id = disk["server_id"] if "server_id" in disk else job.payload.get("server_id")
+        running = disk["running"] if "running" in disk else job.payload.get("running")
+        if running and server_id and deps.hypervisor.is_running(server_id):
             live = target.with_suffix(".live")
             live.unlink(missing_ok=True)   # a retried job's leftover
             deps.hypervisor.backup_disk(server_id, disk["device"], str(live))

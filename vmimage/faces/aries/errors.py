@@ -40,6 +40,8 @@ MESSAGES = {
     "MethodNotAllowed": "不支持的请求方法",
     "ServiceUnavailable": "服务暂不可用",
     "InternalError": "内部错误",
+    "RequestTooLarge": "请求体过大",
+    "RequestTimeout": "请求超时",
 }
 
 # The one table: (core error class, what the error is about) -> (status, code). What it is
@@ -66,6 +68,11 @@ TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
     (e.Invalid, "field=memory_mb"): (400, "InvalidMemorySize"),
     (e.Invalid, "field=size_gb"): (400, "InvalidDiskSize"),
     (e.Invalid, "field=type"): (400, "InvalidDiskType"),
+    # the same values as the dialect names them, refused by the body's model
+    (e.Invalid, "field=cpu_core_count"): (400, "InvalidCPUCore"),
+    (e.Invalid, "field=memory_size"): (400, "InvalidMemorySize"),
+    (e.Invalid, "field=size"): (400, "InvalidDiskSize"),
+    (e.Invalid, "field=source_path"): (400, "InvalidSourcePath"),
     (e.InvalidSource, None): (400, "InvalidSourcePath"),
     (e.BadImageFormat, None): (400, "InvalidSourcePath"),   # only registered files carry data here
     (e.Forbidden, None): (403, "Forbidden"),
@@ -74,6 +81,8 @@ TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
     (e.QuotaExceeded, None): (400, "QuotaExceeded"),
     (e.TooManyRequests, None): (429, "TooManyRequests"),
     (e.BackendUnavailable, None): (503, "ServiceUnavailable"),
+    (e.RequestTooLarge, None): (413, "RequestTooLarge"),
+    (e.Stalled, None): (408, "RequestTimeout"),
 }
 # The framework's own refusals.
 HTTP_CODES = {404: (404, "ResourceNotFound"), 405: (405, "MethodNotAllowed")}

@@ -12,7 +12,8 @@ from vmimage.core.services import servers as svc
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
 from vmimage.faces.contract import deps
-from vmimage.faces.http import json_object_body
+from vmimage.faces.aries import schemas
+from vmimage.faces.bodies import body_of
 
 router = APIRouter()
 
@@ -23,7 +24,8 @@ def _images_of(request: Request, who: Caller, servers: list) -> dict:
 
 
 @router.post("/server/create")
-def create_server(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_server(request: Request, who: Caller = Depends(aries_caller),
+                  body: dict = Depends(body_of(schemas.CreateServer))) -> dict:
     spec, image_ref = t.create_server_body(body)
     image = refs.find_image_by_ref(deps(request), who, image_ref)
     server = svc.create_server(deps(request), who, {**spec, "image_id": image.id})
@@ -68,7 +70,8 @@ def delete_server(request: Request, server_ref: str | None = None, who: Caller =
 
 
 @router.post("/volume/create")
-def create_volume(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_volume(request: Request, who: Caller = Depends(aries_caller),
+                  body: dict = Depends(body_of(schemas.CreateVolume))) -> dict:
     volume = svc.create_volume(deps(request), who, t.create_volume_body(body))
     return {**t.volume(volume, {}), "type": body["type"]}
 

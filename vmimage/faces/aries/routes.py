@@ -13,14 +13,16 @@ from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
 from vmimage.faces.contract import deps
-from vmimage.faces.http import json_object_body
+from vmimage.faces.aries import schemas
+from vmimage.faces.bodies import body_of
 
 PREFIX = "/aries/api/v1"
 router = APIRouter(prefix=PREFIX)
 
 
 @router.post("/image/create")
-def create_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def create_image(request: Request, who: Caller = Depends(aries_caller),
+                 body: dict = Depends(body_of(schemas.CreateImage))) -> dict:
     attributes, source_path = t.create_image_body(body)
     image = import_host_file(deps(request), who, source_path, attributes, {}, unique_name=True)
     return {"image": t.image(image, updated_at=False)}
@@ -47,7 +49,8 @@ def describe_image(request: Request, image_id: str, who: Caller = Depends(aries_
 
 
 @router.put("/image")
-def update_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(aries_caller)) -> dict:
+def update_image(request: Request, who: Caller = Depends(aries_caller),
+                 body: dict = Depends(body_of(schemas.UpdateImage))) -> dict:
     seq, changes = t.update_image_body(body)
     image = refs.load_image_by_seq(deps(request), who, seq)
     return t.image(svc.update_image(deps(request), who, image.id, changes, unique_name=True))

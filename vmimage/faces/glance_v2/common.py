@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,6 +11,7 @@ from vmimage.core.policy import Caller, can_see_locations
 from vmimage.faces.contract import face_context
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.http import BodyBridge, int_param, openstack_error
+from vmimage.faces.limits import run_upload
 
 
 def image_view(request: Request, who: Caller) -> t.ImageView:
@@ -36,7 +36,7 @@ async def receive_body(request: Request, use_case, *args) -> Response:
     bridge = BodyBridge(request)
     pump = asyncio.create_task(bridge.pump())
     try:
-        await run_in_threadpool(use_case, *args, bridge, declared)
+        await run_upload(use_case, *args, bridge, declared)   # not on the shared pool's threads
     finally:
         bridge.stop()
         if not pump.done():

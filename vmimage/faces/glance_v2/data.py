@@ -12,6 +12,7 @@ from vmimage.core.services.image_data import open_image_data, upload_image_data
 from vmimage.faces.contract import deps
 from vmimage.faces.glance_v2.common import receive_body
 from vmimage.faces.http import caller_async
+from vmimage.faces.limits import streams_body
 
 router = APIRouter()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -22,6 +23,7 @@ def _upload(deps, who, image_id, store, chunks, declared):
 
 
 @router.put("/v2/images/{image_id}/file", status_code=204)
+@streams_body
 async def upload(request: Request, image_id: str) -> Response:
     who = await caller_async(request)
     return await receive_body(request, _upload, deps(request), who, image_id,

@@ -19,11 +19,13 @@ from vmimage.faces.contract import deps
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.common import image_view, receive_body
 from vmimage.faces.http import caller, caller_async, int_param, json_object, openstack_error, parse_json, request_id
+from vmimage.faces.limits import streams_body
 
 router = APIRouter()
 
 
 @router.put("/v2/images/{image_id}/stage", status_code=204)
+@streams_body
 async def stage(request: Request, image_id: str) -> Response:
     who = await caller_async(request)
     return await receive_body(request, isvc.stage_image_data, deps(request), who, image_id)

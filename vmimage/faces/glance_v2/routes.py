@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vmimage.core.errors import Invalid, NotFound
+from vmimage.core.errors import NotFound
 from vmimage.core.policy import Caller
 from vmimage.core.services import images as svc
 from vmimage.core.services import members as msvc
@@ -17,6 +17,8 @@ from vmimage.faces.contract import deps, face_context
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.common import image_view
 from vmimage.faces.glance_v2.schemas import SCHEMAS
+from vmimage.faces.bodies import validated
+from vmimage.faces.glance_v2.requests import AddMember, UpdateMember
 from vmimage.faces.http import caller, caller_async, openstack_error, parse_json
 
 router = APIRouter()
@@ -150,10 +152,8 @@ async def update_image(request: Request) -> JSONResponse:
 async def add_member(request: Request) -> JSONResponse:
     image_id = request.path_params["image_id"]
     who = await caller_async(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("member"), str):
-        raise Invalid("Body must be {\"member\": \"<project id>\"}")
-    member = await run_in_threadpool(msvc.add_member, deps(request), who, image_id, body["member"])
+    body = validated(AddMember, await _json(request))
+    member = await run_in_threadpool(msvc.add_member, deps(request), who, image_id, body.member)
     return JSONResponse(t.member_to_glance(member))
 
 
@@ -161,9 +161,7 @@ async def add_member(request: Request) -> JSONResponse:
 async def update_member(request: Request) -> JSONResponse:
     image_id, member_id = request.path_params["image_id"], request.path_params["member_id"]
     who = await caller_async(request)
-    body = await _json(request)
-    if not isinstance(body, dict) or not isinstance(body.get("status"), str):
-        raise Invalid("Body must be {\"status\": \"accepted|rejected|pending\"}")
+    body = validated(UpdateMember, await _json(request))
     member = await run_in_threadpool(msvc.update_member, deps(request), who, image_id,
-                                     member_id, body["status"])
+                                     member_id, body.status)
     return JSONResponse(t.member_to_glance(member))

@@ -170,7 +170,7 @@ def _time_filter(field: str, raw: str) -> TimeFilter:
     return TimeFilter(field, op, when)
 
 
-_SCOPES = {s.value: s for s in ListScope if s != ListScope.DEFAULT}
+_SCOPES = {s.value: s for s in ListScope if s not in (ListScope.DEFAULT, ListScope.MEMBER)}
 _SKIP = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
          "size_min", "size_max", "created_at", "updated_at", "os_hidden"}
 

@@ -23,6 +23,8 @@ _TABLE: dict[type, tuple[int, str]] = {
     e.Unauthenticated: (401, "UNAUTHENTICATED"),
     e.QuotaExceeded: (429, "QUOTA_EXCEEDED"),
     e.BackendUnavailable: (503, "UNAVAILABLE"),
+    e.RequestTooLarge: (413, "INVALID_ARGUMENT"),
+    e.Stalled: (408, "DEADLINE_EXCEEDED"),
 }
 
 

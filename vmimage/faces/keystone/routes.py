@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from vmimage.core.errors import Forbidden, Invalid, NotFound
+from vmimage.core.errors import Forbidden, NotFound
 from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 from vmimage.core.policy import owns
+from vmimage.faces.bodies import validated
 from vmimage.faces.contract import face_context
 from vmimage.faces.http import iso_time, parse_json
+from vmimage.faces.keystone.schemas import AuthRequest
 
 PREFIX = "/identity"
 router = APIRouter(prefix=PREFIX)
@@ -74,9 +76,9 @@ def token_body(request: Request, token: Token) -> dict[str, Any]:
 
 @router.post("/v3/auth/tokens")
 async def issue(request: Request) -> JSONResponse:
-    body = parse_json(await request.body())
-    if not isinstance(body, dict) or not isinstance(body.get("auth"), dict):
-        raise Invalid("Expecting an 'auth' object")
+    # Keystone's schema: a body of the wrong shape is 400; a null is an absent key.
+    body = validated(AuthRequest, parse_json(await request.body())).model_dump(exclude_unset=True,
+                                                                               exclude_none=True)
     token = await run_in_threadpool(face_context(request).identity.authenticate, body["auth"],
                                     request.client.host if request.client else None)
     return JSONResponse(token_body(request, token), status_code=201,

@@ -10,7 +10,9 @@ from fastapi.responses import JSONResponse
 from vmimage.core.errors import Invalid
 from vmimage.core.policy import Caller
 from vmimage.core.services import buckets as bsvc
-from vmimage.faces.http import caller, json_object_body
+from vmimage.faces.bodies import body_of
+from vmimage.faces.http import caller
+from vmimage.faces.native import schemas
 from vmimage.faces.native import translate as t
 from vmimage.faces.contract import deps
 from vmimage.faces.native.routes import PREFIX
@@ -33,7 +35,8 @@ def _fields(body: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
 
 
 @router.post("/images/import", status_code=202)
-def import_image(request: Request, body: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def import_image(request: Request, who: Caller = Depends(caller),
+                 body: dict = Depends(body_of(schemas.BucketImport))):
     b = _fields(body, _IMPORT_FIELDS)
     req = bsvc.BucketImport(name=b.get("name"), bucket=b.get("bucket"), key=b.get("key"),
                             disk_format=b.get("disk_format"), os_version=b.get("os_version"),
@@ -42,8 +45,8 @@ def import_image(request: Request, body: dict = Depends(json_object_body), who: 
 
 
 @router.post("/images/{image_id}/export", status_code=202)
-def export_image(request: Request, image_id: str, body: dict = Depends(json_object_body),
-                 who: Caller = Depends(caller)):
+def export_image(request: Request, image_id: str, who: Caller = Depends(caller),
+                 body: dict = Depends(body_of(schemas.BucketExport))):
     b = _fields(body, _EXPORT_FIELDS)
     job = bsvc.export_to_bucket(deps(request), who, image_id, b.get("bucket"), b.get("key"), b.get("disk_format"))
     return JSONResponse({"job": t.job(job)}, status_code=202)

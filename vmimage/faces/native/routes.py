@@ -12,7 +12,9 @@ from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
 from vmimage.faces.contract import deps
-from vmimage.faces.http import caller, json_object_body
+from vmimage.faces.bodies import body_of
+from vmimage.faces.http import caller
+from vmimage.faces.native import schemas
 from vmimage.faces.native import translate as t
 
 PREFIX = "/vmimage/v1"
@@ -20,7 +22,8 @@ router = APIRouter(prefix=PREFIX)
 
 
 @router.post("/servers", status_code=201)
-def create_server(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def create_server(request: Request, who: Caller = Depends(caller),
+                  spec: dict = Depends(body_of(schemas.CreateServer))):
     return JSONResponse({"server": t.server(svc.create_server(deps(request), who, spec))}, status_code=201)
 
 
@@ -49,14 +52,15 @@ def server_action(request: Request, server_id: str, action: str, who: Caller = D
 
 
 @router.post("/servers/{server_id}/images", status_code=202)
-def server_image(request: Request, server_id: str, spec: dict = Depends(json_object_body),
-                 who: Caller = Depends(caller)):
+def server_image(request: Request, server_id: str, who: Caller = Depends(caller),
+                 spec: dict = Depends(body_of(schemas.CreateServerImage))):
     job = isvc.create_server_image(deps(request), who, server_id, spec)
     return JSONResponse({"job": t.job(job)}, status_code=202)
 
 
 @router.post("/volumes", status_code=201)
-def create_volume(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def create_volume(request: Request, who: Caller = Depends(caller),
+                  spec: dict = Depends(body_of(schemas.CreateVolume))):
     return JSONResponse({"volume": t.volume(svc.create_volume(deps(request), who, spec))}, status_code=201)
 
 
@@ -77,7 +81,8 @@ def delete_volume(request: Request, volume_id: str, who: Caller = Depends(caller
 
 
 @router.post("/volumes/{volume_id}/attach")
-def attach(request: Request, volume_id: str, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def attach(request: Request, volume_id: str, who: Caller = Depends(caller),
+           spec: dict = Depends(body_of(schemas.AttachVolume))):
     if not isinstance(spec.get("server_id"), str):
         raise Invalid("'server_id' is required")
     return {"volume": t.volume(svc.attach_volume(deps(request), who, volume_id, spec["server_id"],
@@ -90,13 +95,15 @@ def detach(request: Request, volume_id: str, who: Caller = Depends(caller)) -> d
 
 
 @router.post("/volumes/{volume_id}/images", status_code=202)
-def volume_image(request: Request, volume_id: str, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def volume_image(request: Request, volume_id: str, who: Caller = Depends(caller),
+                 spec: dict = Depends(body_of(schemas.CreateVolumeImage))):
     return JSONResponse({"job": t.job(isvc.create_volume_image(deps(request), who, volume_id, spec))},
                         status_code=202)
 
 
 @router.post("/snapshots", status_code=201)
-def create_snapshot(request: Request, spec: dict = Depends(json_object_body), who: Caller = Depends(caller)):
+def create_snapshot(request: Request, who: Caller = Depends(caller),
+                    spec: dict = Depends(body_of(schemas.CreateSnapshot))):
     if not isinstance(spec.get("volume_id"), str):
         raise Invalid("'volume_id' is required")
     snap = svc.create_snapshot(deps(request), who, spec["volume_id"], spec.get("name"))

@@ -1,16 +1,16 @@
 """disks of whole-machine images (parent, device, volume type, IOPS), provisioned IOPS of
 volumes, and the nonces of signed requests seen within the replay window
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 06:30:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

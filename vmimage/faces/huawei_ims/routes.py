@@ -1,0 +1,171 @@
+"""IMS's own routes: /v2/cloudimages..., /v1/cloudimages..., jobs, quota, the os_version
+catalogue and the version documents. Handlers parse, call a core use case, render."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from vmimage.core import os_catalogue
+from vmimage.core.errors import Invalid
+from vmimage.core.images import CLOUD_IMAGE_NAME
+from vmimage.core.jobs import Job
+from vmimage.core.policy import Caller
+from vmimage.core.services import buckets as bsvc
+from vmimage.core.services import images as svc
+from vmimage.core.services import jobs as jsvc
+from vmimage.core.services import refs
+from vmimage.core.services import server_images as isvc
+from vmimage.faces.contract import deps
+from vmimage.faces.huawei_ims import translate as t
+from vmimage.faces.huawei_ims.auth import body_object, body_value, ims_caller, same_project
+
+router = APIRouter()
+
+
+def job_id_of(job: Job) -> dict:
+    return {"job_id": job.id}
+
+
+def render_job(request: Request, who: Caller, job: Job) -> dict:
+    """The job with its parts and the jobs submitted with it, as IMS's sub-jobs."""
+    parts = [jsvc.get_job(deps(request), who, part_id)
+             for part_id in [*job.entities.get("parts", []), *job.entities.get("sub_jobs", [])]]
+    ids = [i for j in [job, *parts] for i in j.entities.get("image_ids", [])]
+    return t.job_body(job, refs.visible_images(deps(request), who, ids), parts)
+
+
+def create_image_job(request: Request, who: Caller, body: dict) -> Job:
+    """One of the scenarios of POST /v2/cloudimages/action, chosen by the fields given."""
+    t.tags_of(body)      # tags and image_tags are exclusive, whatever the scenario
+    if body.get("instance_id") is not None:
+        instance_id = t.text(body, "instance_id", required=True)
+        return isvc.create_server_image(deps(request), who, instance_id, t.server_image_spec(body),
+                                        names=CLOUD_IMAGE_NAME, unique_name=True)
+    if body.get("volume_id") is not None:
+        volume_id = t.text(body, "volume_id", required=True)
+        return isvc.create_volume_image(deps(request), who, volume_id, t.volume_image_spec(body),
+                                        names=CLOUD_IMAGE_NAME, unique_name=True)
+    if body.get("image_url") is not None:
+        return import_from_bucket(request, who, body)
+    if body.get("data_images"):      # data-disk images only, of the listed volumes
+        return isvc.create_volumes_image(deps(request), who, t.data_volume_specs(body),
+                                         names=CLOUD_IMAGE_NAME, unique_name=True)
+    raise Invalid("One of instance_id, image_url or volume_id is required", field="instance_id")
+
+
+def import_from_bucket(request: Request, who: Caller, body: dict) -> Job:
+    """From an object ("bucket:object" in a bucket granted to the project), with up to three
+    data images from objects of their own."""
+    return bsvc.import_set_from_bucket(deps(request), who, t.bucket_import(body, "system"),
+                                       t.data_image_imports(body))
+
+
+@router.post("/v2/cloudimages/action")
+@router.post("/v2.1/cloudimages/action")
+def create_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    return job_id_of(create_image_job(request, who, body_object(request)))
+
+
+@router.post("/v1/cloudimages/wholeimages/action")
+def create_whole_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    t.tags_of(body)
+    if body.get("backup_id") is not None:
+        raise Invalid("Whole images from backups are not available", field="backup_id")
+    instance_id = t.text(body, "instance_id", required=True)
+    spec = {**t.server_image_spec({k: v for k, v in body.items() if k != "data_images"}), "kind": "whole"}
+    del spec["data_volumes"]
+    return job_id_of(isvc.create_server_image(deps(request), who, instance_id, spec, names=CLOUD_IMAGE_NAME,
+                                              unique_name=True))
+
+
+@router.get("/v1/{project_id}/jobs/{job_id}")
+def show_job(request: Request, project_id: str, job_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    same_project(who, project_id)
+    return render_job(request, who, jsvc.get_job(deps(request), who, job_id))
+
+
+@router.get("/v1/cloudimages/job/{job_id}")
+def show_job_progress(request: Request, job_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    return render_job(request, who, jsvc.get_job(deps(request), who, job_id))
+
+
+@router.get("/v2/cloudimages")
+def list_images(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    query = t.list_query(dict(request.query_params), who.project_id)
+    return {"images": [t.image_info(i, who.project_id) for i in svc.list_images(deps(request), who, query).items]}
+
+
+@router.patch("/v2/cloudimages/{image_id}")
+def update_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    changes = t.patch_changes(body_value(request))
+    return t.image_info(svc.update_image(deps(request), who, image_id, changes, unique_name=True), who.project_id)
+
+
+@router.get("/v1/cloudimages/quota")
+def show_quota(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    usage = svc.project_usage(deps(request), who)
+    limit, used = usage["image_count_total"]
+    return {"quotas": {"resources": [
+        {"type": "image", "used": used, "quota": limit, "min": 1, "max": limit}]}}
+
+
+@router.get("/v1/cloudimages/os_version")
+def list_os_versions(request: Request, tag: str | None = None, who: Caller = Depends(ims_caller)) -> list:
+    return [{"platform": platform, "version_list": [
+        {"platform": i.platform, "os_version_key": i.os_version, "os_version": i.os_version,
+         "os_bit": i.os_bit, "os_type": i.os_type} for i in infos]}
+        for platform, infos in os_catalogue.platforms().items()]
+
+
+VERSIONS = [{"id": "v2", "status": "CURRENT", "version": "", "min_version": "",
+             "links": [{"href": "/v2/", "rel": "self"}], "updated": "2024-01-01T00:00:00Z"},
+            {"id": "v1", "status": "SUPPORTED", "version": "", "min_version": "",
+             "links": [{"href": "/v1/", "rel": "self"}], "updated": "2024-01-01T00:00:00Z"}]
+
+
+@router.get("/")
+def list_versions(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    return {"versions": VERSIONS}
+
+
+@router.get("/{version}")
+def show_version(request: Request, version: str, who: Caller = Depends(ims_caller)) -> dict:
+    found = [v for v in VERSIONS if v["id"] == version]
+    if not found:
+        raise Invalid(f"Unknown version '{version}'", field="version")
+    return {"version": found[0]}
+
+
+def bucket_import(request: Request, who: Caller, body: dict, kind: str) -> Job:
+    """image_url "bucket:object" -> the core's import from a granted bucket."""
+    t.tags_of(body)
+    return bsvc.import_from_bucket(deps(request), who, t.bucket_import(body, kind))
+
+
+@router.post("/v2/cloudimages/quickimport/action")
+@router.post("/v2.1/cloudimages/quickimport/action")
+def import_image_quick(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    return job_id_of(bucket_import(request, who, body_object(request), "system"))
+
+
+@router.post("/v1/cloudimages/dataimages/action")
+@router.post("/v2.1/cloudimages/dataimages/action")
+def create_data_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
+    return job_id_of(bucket_import(request, who, body_object(request), "data"))
+
+
+@router.put("/v1/cloudimages/{image_id}/upload")
+def register_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    bucket, key = t.bucket_object(body_object(request).get("image_url"), "image_url")
+    return job_id_of(bsvc.import_from_bucket(deps(request), who, bsvc.BucketImport(
+        name="", bucket=bucket, key=key, image_id=image_id)))
+
+
+@router.post("/v1/cloudimages/{image_id}/file")
+@router.post("/v2.1/cloudimages/{image_id}/file")
+def export_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
+    body = body_object(request)
+    bucket, key = t.bucket_object(body.get("bucket_url"), "bucket_url")
+    return job_id_of(bsvc.export_to_bucket(deps(request), who, image_id, bucket, key,
+                                           t.file_format(body.get("file_format"))))

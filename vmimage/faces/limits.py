@@ -1,0 +1,167 @@
+"""Request-body limits every face shares.
+
+- `BodyLimits` (ASGI middleware) wraps `receive`: a body of a route that does not stream
+  (every JSON body) may not pass `max_json_bytes` — a larger Content-Length is refused before
+  a byte is read, a chunked body as soon as it passes the cap — and no body read may stay idle
+  longer than `idle_seconds`. It raises core errors (`RequestTooLarge`, `Stalled`) from the
+  read, so the face whose handler read the body renders them in its own envelope; the
+  response then closes the connection (the unread rest of the body is not waited for).
+- `streams_body` marks the endpoints that stream large bodies (image data); only they pass
+  the byte cap.
+- `parse_json` is the one JSON parser of request bodies: depth limit (no RecursionError),
+  no NaN/Infinity.
+- `run_upload` runs an upload's core use case on a thread of its own limiter, so uploads
+  never take the threads the other requests need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vmimage.core.errors import Invalid, RequestTooLarge, Stalled
+
+MAX_DEPTH = 32
+INT63_MAX = (1 << 63) - 1       # the largest integer any face accepts (a signed 64-bit column)
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"')          # a JSON string (the text is valid JSON)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_DELTA = [0] * 256
+for _open in b"[{":
+    _DELTA[_open] = 1
+for _close in b"]}":
+    _DELTA[_close] = -1
+
+
+def streams_body(endpoint: Callable) -> Callable:
+    """Mark an endpoint that streams its (large) body: the JSON byte cap does not apply."""
+    endpoint.streams_body = True        # type: ignore[attr-defined]
+    return endpoint
+
+
+def _streams(scope: Scope) -> bool:
+    route = scope.get("route")
+    return bool(getattr(getattr(route, "endpoint", None), "streams_body", False))
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class BodyLimits:
+    """Pure ASGI: caps non-streaming bodies and times out idle body reads."""
+
+    def __init__(self, app: ASGIApp, max_json_bytes: int, idle_seconds: float) -> None:
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+        self.idle_seconds = idle_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        cap, idle = self.max_json_bytes, self.idle_seconds
+        state = {"read": 0, "done": False, "refused": False, "responding": False}
+
+        def refuse(exc: Exception) -> Exception:
+            state["refused"] = True
+            return exc
+
+        async def limited_receive() -> Message:
+            if state["done"] or state["responding"]:
+                return await receive()     # waiting for a disconnect is not a body read
+            capped = not _streams(scope)
+            if capped and declared is not None and declared > cap:
+                raise refuse(RequestTooLarge(f"Request body is larger than {cap} bytes", limit=cap))
+            try:
+                async with asyncio.timeout(idle if idle > 0 else None):
+                    message = await receive()
+            except TimeoutError:
+                if state["responding"]:     # the answer went out meanwhile (a download)
+                    return await receive()
+                raise refuse(Stalled(f"No request data arrived for {idle:g} seconds",
+                                     idle_seconds=idle)) from None
+            if message["type"] != "http.request":
+                state["done"] = True
+                return message
+            state["read"] += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                state["done"] = True
+            if capped and state["read"] > cap and not state["responding"]:
+                raise refuse(RequestTooLarge(f"Request body is larger than {cap} bytes", limit=cap))
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["responding"] = True
+                if state["refused"]:
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited_receive, closing_send)
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects nest deeper than limit in valid JSON text (brackets
+    inside strings do not count)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = _STRING.sub("", text).encode("utf-8", "surrogatepass").translate(None, _NOT_BRACKET)
+    return max(itertools.accumulate(map(_DELTA.__getitem__, brackets)), default=0) > limit
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes, empty: Any = None) -> Any:
+    """A request body's JSON (`empty` for no body); Invalid when malformed or nested deeper
+    than MAX_DEPTH."""
+    if not raw.strip():
+        return empty
+    try:
+        text = raw.decode(json.detect_encoding(raw))
+        data = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise Invalid(f"JSON in request body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:          # includes UnicodeDecodeError and huge integers
+        raise Invalid("Malformed JSON in request body") from None
+    if too_deep(text):
+        raise Invalid(f"JSON in request body nests deeper than {MAX_DEPTH} levels")
+    return data
+
+
+async def read_json(request: Request, empty: Any = None) -> Any:
+    """The request's JSON body (read under BodyLimits' cap), parsed by parse_json."""
+    return parse_json(await request.body(), empty)
+
+
+_upload_threads: CapacityLimiter | None = None
+
+
+async def run_upload(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run an upload's use case on a thread that is not one of the shared pool's tokens.
+
+    The number of uploads is bounded per project by the core (UploadSlots), not here.
+    """
+    global _upload_threads
+    if _upload_threads is None:
+        _upload_threads = CapacityLimiter(math.inf)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=_upload_threads)

@@ -249,3 +249,16 @@ class BodyBridge:
                 raise ConnectionAbortedError("client went away during the upload") from item
             self._loop.call_soon_threadsafe(self._slots.release)
             yield item
+
+
+async def stream_into(request, use_case: Callable[[BodyBridge], Any]) -> Any:
+    """Pump the request body into `use_case(chunks)`, run on an upload thread (not the shared pool)."""
+    bridge = BodyBridge(request)
+    pump = asyncio.create_task(bridge.pump())
+    try:
+        return await limits.run_upload(use_case, bridge)
+    finally:
+        bridge.stop()
+        if not pump.done():
+            pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,8 +9,7 @@ from starlette.responses import Response
 from vmimage.core.policy import Caller, can_see_locations
 from vmimage.faces.contract import face_context
 from vmimage.faces.glance_v2 import translate as t
-from vmimage.faces.http import BodyBridge, int_param, openstack_error
-from vmimage.faces.limits import run_upload
+from vmimage.faces.http import int_param, openstack_error, stream_into
 
 
 def image_view(request: Request, who: Caller) -> t.ImageView:
@@ -33,13 +31,5 @@ async def receive_body(request: Request, use_case, *args) -> Response:
     if media_type != "application/octet-stream":
         return openstack_error(415, f"Unsupported Content-Type '{media_type}'; use application/octet-stream")
     declared = declared_size(request)
-    bridge = BodyBridge(request)
-    pump = asyncio.create_task(bridge.pump())
-    try:
-        await run_upload(use_case, *args, bridge, declared)   # not on the shared pool's threads
-    finally:
-        bridge.stop()
-        if not pump.done():
-            pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
+    await stream_into(request, lambda chunks: use_case(*args, chunks, declared))
     return Response(status_code=204)

@@ -3,7 +3,6 @@ __os_version, show, list, update, delete with a body, data upload), tags and mem
 
 from __future__ import annotations
 
-import asyncio
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -16,9 +15,9 @@ from vmimage.core.services import members as msvc
 from vmimage.core.services.image_data import upload_image_data
 from vmimage.core.services.images import Change
 from vmimage.faces.contract import deps
-from vmimage.faces.http import BodyBridge, int_param, iso_time
+from vmimage.faces.http import int_param, iso_time, stream_into
 from vmimage.faces.huawei_ims import translate as t
-from vmimage.faces.limits import run_upload, streams_body
+from vmimage.faces.limits import streams_body
 from vmimage.faces.huawei_ims.auth import body_object, body_value, ims_caller, same_project
 
 router = APIRouter()
@@ -66,15 +65,7 @@ async def upload(request: Request, image_id: str, who: Caller = Depends(ims_call
         raise Invalid("Image data must be sent as application/octet-stream")
     raw = request.headers.get("content-length")
     declared = None if raw is None else int_param(raw, "content-length")
-    bridge = BodyBridge(request)
-    pump = asyncio.create_task(bridge.pump())
-    try:
-        await run_upload(upload_image_data, deps(request), who, image_id, bridge, None, declared)
-    finally:
-        bridge.stop()
-        if not pump.done():
-            pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
+    await stream_into(request, lambda chunks: upload_image_data(deps(request), who, image_id, chunks, None, declared))
     return Response(status_code=204)
 
 

@@ -276,6 +276,31 @@ def test_copy_images_and_an_image_from_snapshots(server, demo, machine):
     assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in image["dataDisks"]] == [("vdb", 3)]
 
 
+def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_dir):
+    """A disk that cannot be read fails the job: the image stays `error` without data (its
+    disks `killed` through Glance), the instance is free again, and DeleteImage removes it."""
+    with server.client("demo") as http:
+        srv = http.post(f"{V1}/servers", json={"name": "jd-broken", "image_id": machine["base_image"],
+                                               "start": False, "data_disks": [{"device": "vdb", "size_gb": 1}]}
+                        ).json()["server"]
+    volume_file = server.data_dir / "disks" / "volumes" / f"{srv['data_disks'][0]['id']}.qcow2"
+    volume_file.write_bytes(b"not a qcow2 at all" * 4096)      # what a broken volume looks like
+    resp = create_image(demo, srv["id"], "doomed")
+    assert resp.error is None, resp.error.message
+    image = wait_ready(demo, resp.result["imageId"])
+    assert image["status"] == "error" and image["progress"] < 100
+    with server.client("demo") as http:
+        doomed = [i for i in http.get("/v2/images", params={"limit": 1000}).json()["images"]
+                  if i["name"].startswith("doomed")]
+        assert len(doomed) == 2 and {(i["status"], i["size"]) for i in doomed} == {("killed", None)}
+        assert http.get(f"{V1}/servers/{srv['id']}").json()["server"]["task"] is None
+    assert not [f for f in server.store_dir.rglob("*") if f.is_file() and f.name in {i["id"] for i in doomed}]
+    assert demo.send(DeleteImageRequest(DeleteImageParameters(REGION, resp.result["imageId"]))).error is None
+    assert error_of(describe(demo, resp.result["imageId"]))[:2] == (404, "NOT_FOUND")
+    with server.client("demo") as http:
+        assert all(http.get(f"/v2/images/{i['id']}").status_code == 404 for i in doomed)
+
+
 @pytest.mark.parametrize("disks,expected", [
     ([disk("vdb", no_device=True), disk("vdb", diskSizeGB=4)], (400, "DUPLICATE", "Duplicate deviceName")),
     ([disk("vdc", diskSizeGB=1)],

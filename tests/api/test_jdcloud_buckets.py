@@ -8,7 +8,9 @@ import time
 import uuid
 
 import pytest
+from jdcloud_sdk.services.vm.apis.DeleteImageRequest import DeleteImageParameters, DeleteImageRequest
 from jdcloud_sdk.services.vm.apis.DescribeImageRequest import DescribeImageParameters, DescribeImageRequest
+from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesParameters, DescribeImagesRequest
 from jdcloud_sdk.services.vm.apis.ExportImageRequest import ExportImageParameters, ExportImageRequest
 from jdcloud_sdk.services.vm.apis.ImageTasksRequest import ImageTasksParameters, ImageTasksRequest
 from jdcloud_sdk.services.vm.apis.ImportImageRequest import ImportImageParameters, ImportImageRequest
@@ -97,7 +99,21 @@ def test_declared_format_is_checked_against_the_bytes(jsrv, images_dir):
     assert resp.error is None, resp.error.message
     done = task(jsrv.demo, resp.result["importTaskId"])
     assert done["taskStatus"] == "failed" and done["errorInfo"]
-    resp = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, resp.result["imageId"])))
+    # the failed image stays, `error` and without data, until its owner deletes it
+    image_id = resp.result["imageId"]
+    assert done["imageId"] == image_id
+    image = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, image_id))).result["image"]
+    assert (image["status"], image["name"]) == ("error", "liar")
+    failed = glance_image(jsrv, "liar")
+    assert failed["status"] == "killed" and failed["size"] is None
+    with jsrv.client("demo") as http:
+        assert http.get(f"/v2/images/{failed['id']}/file").status_code in (204, 404)
+    params = DescribeImagesParameters(REGION)
+    params.setImageSource("private")
+    params.setStatus("error")
+    assert image_id in [i["imageId"] for i in jsrv.demo.send(DescribeImagesRequest(params)).result["images"]]
+    assert jsrv.demo.send(DeleteImageRequest(DeleteImageParameters(REGION, image_id))).error is None
+    resp = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, image_id)))
     assert error_of(resp)[:2] == (404, "NOT_FOUND")
 
 

@@ -27,11 +27,11 @@ class ImageStatus(enum.StrEnum):
 
 S = ImageStatus
 TRANSITIONS: dict[ImageStatus, frozenset[ImageStatus]] = {
-    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED}),
+    S.QUEUED: frozenset({S.SAVING, S.UPLOADING, S.IMPORTING, S.ACTIVE, S.DELETED, S.KILLED}),
     S.SAVING: frozenset({S.ACTIVE, S.QUEUED, S.DELETED, S.KILLED}),
     S.UPLOADING: frozenset({S.IMPORTING, S.QUEUED, S.DELETED}),
-    S.IMPORTING: frozenset({S.ACTIVE, S.QUEUED, S.DELETED}),
-    S.ACTIVE: frozenset({S.DEACTIVATED, S.PENDING_DELETE, S.DELETED}),
+    S.IMPORTING: frozenset({S.ACTIVE, S.QUEUED, S.DELETED, S.KILLED}),
+    S.ACTIVE: frozenset({S.DEACTIVATED, S.PENDING_DELETE, S.DELETED, S.KILLED}),
     S.DEACTIVATED: frozenset({S.ACTIVE, S.DELETED}),
     S.PENDING_DELETE: frozenset({S.DELETED, S.ACTIVE}),
     S.KILLED: frozenset({S.DELETED}),
@@ -150,7 +150,7 @@ class Image:
             raise InvalidTransition("image", self.status.value, target.value)
         if self.status in _NEEDS_FORMATS_FROM and target in _DATA_BEARING:
             require_formats(self)
-        if target == ImageStatus.QUEUED:
+        if target in (ImageStatus.QUEUED, ImageStatus.KILLED):     # no data, so nothing measured
             self.size = self.virtual_size = None
             self.checksum = self.os_hash_algo = self.os_hash_value = None
         self.status = target

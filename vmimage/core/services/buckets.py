@@ -25,6 +25,7 @@ from vmimage.core.ports import BlobStore
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import create_image, find_visible
+from vmimage.core.services.intake import discard_failed
 
 IMPORT_KIND = "image_import_from_bucket"
 EXPORT_KIND = "image_export_to_bucket"
@@ -89,6 +90,7 @@ class BucketImport:
     attributes: dict[str, Any] = field(default_factory=dict)   # further core attributes (os_family, description, kind, tags...)
     unique_name: bool = False          # no other live image of the project may have the name
     image_id: str | None = None        # register the data into this queued image of the caller's
+    keep_failed: bool = False          # a failure leaves the new image `killed` (no data) instead of deleting it
 
 
 def import_set_from_bucket(deps: Deps, caller: Caller, main: BucketImport,
@@ -132,7 +134,7 @@ def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: 
         image = create_image(deps, caller, {**req.attributes, **attributes}, {}, unique_name=req.unique_name)
     job = Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
               payload={"image_id": image.id, "bucket": bucket, "key": key, "store": target.name,
-                       "registered": req.image_id is not None},
+                       "registered": req.image_id is not None, "keep_failed": req.keep_failed},
               entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
     with deps.uow(write=True) as uow:
         uow.jobs.add(job)
@@ -190,22 +192,11 @@ class BucketImportHandler:
         return image
 
     def cleanup(self, deps: Deps, job: Job) -> None:
-        """A failed import leaves no image and no data (a registered image stays, queued)."""
+        """A failed import leaves no image and no data (a registered image stays, queued;
+        with keep_failed the new image stays, killed)."""
         p = job.payload
-        with deps.uow(write=True) as uow:
-            image = uow.images.get(p["image_id"], for_update=True)
-            locations = []
-            if p.get("registered"):
-                pass      # receive_data put it back to queued; it keeps no data
-            elif image is not None and image.status != ImageStatus.DELETED:
-                locations = list(image.locations)
-                image.locations = []
-                image.move_to(ImageStatus.DELETED)
-                image.updated_at = deps.clock()
-                uow.images.save(image)
-                uow.commit()
-        for loc in locations:
-            deps.store(loc.store).delete(loc.key)
+        if not p.get("registered"):      # else receive_data put it back to queued; it keeps no data
+            discard_failed(deps, p["image_id"], keep_record=p.get("keep_failed", False))
         if p["store"] in deps.stores:
             try:
                 deps.store(p["store"]).cleanup_partial(p["image_id"])    # a write cut short by a crash

@@ -49,6 +49,26 @@ def back_to_queued(deps: Deps, image_id: str, from_status: ImageStatus) -> None:
             uow.commit()
 
 
+def discard_failed(deps: Deps, image_id: str, keep_record: bool = False) -> None:
+    """A failed job's image loses its data. keep_record: it stays, `killed`, for its owner
+    to see and delete (clouds that show a failed image as such); otherwise it is deleted."""
+    target = ImageStatus.KILLED if keep_record else ImageStatus.DELETED
+    with deps.uow(write=True) as uow:
+        image = uow.images.get(image_id, for_update=True)
+        if image is None or image.status in (ImageStatus.DELETED, target):
+            return
+        locations = list(image.locations)
+        image.locations = []
+        image.move_to(target)
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+    for loc in locations:
+        deps.store(loc.store).delete(loc.key)
+    if deps.cache is not None:    # a disk that was active before the job failed may be cached
+        deps.cache.delete(image_id)
+
+
 def gone_if_deleted(deps: Deps, image_id: str, exc: BaseException) -> None:
     """A delete during the upload removes its partial data, so the write then fails: tell
     the caller the image is gone rather than that the store failed."""

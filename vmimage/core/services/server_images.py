@@ -4,7 +4,8 @@ Submitting checks everything that can be checked up front (server state, devices
 snapshots, quota), creates the queued images, marks the server and its disks busy and
 queues a job. The job copies each disk — live through the hypervisor when the server runs,
 from the file otherwise — streams each copy through the same one-pass pipeline as an upload,
-and activates the images. A failure deletes the images it made and frees the server.
+and activates the images. A failure deletes the images it made (or, when the caller asked
+to keep them, leaves them `killed` without data) and frees the server.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.intake import discard_failed
 from vmimage.core.services.jobs import advance_part
 from vmimage.core.services.servers import GiB
 
@@ -35,7 +37,7 @@ _CHUNK = 4 << 20
 
 def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[str, Any],
                         names: TextRule | None = None, unique_name: bool = False) -> Job:
-    """spec: name, description, kind (system | whole); whole: data_disks by device;
+    """spec: name, description, kind (system | whole), ref, keep_failed; whole: data_disks by device;
     system: data_volumes [{volume_id, name, description}] also images those attached data
     volumes, one data image each, named as given. names: the rule names keep to (default
     1-255 characters); unique_name: no other live image of the project may have the name."""
@@ -68,7 +70,7 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
             disks.append({**_disk_plan(volume, volume.device), "name": wanted["name"],
                           "description": wanted.get("description"), "tags": wanted.get("tags")})
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, kind,
-                      {"server_id": server.id, "running": running, "ref": _ref(spec)},
+                      _source(spec, server.id, running),
                       busy=[server.system_disk.id] + [d["volume_id"] for d in disks[1:] if d["volume_id"]],
                       unique_name=unique_name)
         server.begin_task(job.id)
@@ -151,7 +153,7 @@ def create_snapshots_image(deps: Deps, caller: Caller, spec: dict[str, Any]) -> 
             raise Invalid("A system disk (vda) is required", field="disks")
         disks = [plans[k] for k in sorted(plans)]
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, "whole",
-                      {"server_id": None, "running": False, "ref": _ref(spec)}, busy=[])
+                      _source(spec), busy=[])
         uow.commit()
     deps.submit_job()
     return job
@@ -176,10 +178,16 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
         job = _submit(deps, caller, uow, _name({"name": spec.get("name") or source.name}),
                       spec.get("description") if spec.get("description") is not None else source.description,
                       disks, kind,
-                      {"server_id": None, "running": False, "ref": _ref(spec)}, busy=[])
+                      _source(spec), busy=[])
         uow.commit()
     deps.submit_job()
     return job
+
+
+def _source(spec: dict[str, Any], server_id: str | None = None, running: bool = False) -> dict[str, Any]:
+    """What the job keeps of the request besides its disks. keep_failed: a failure leaves
+    the images `killed` (no data) rather than deleting them."""
+    return {"server_id": server_id, "running": running, "ref": _ref(spec), "keep_failed": spec.get("keep_failed") is True}
 
 
 def _ref(spec: dict[str, Any]) -> str | None:
@@ -413,16 +421,7 @@ class ImageFromDisks:
     def cleanup(self, deps: Deps, job: Job) -> None:
         deps.disks.discard_work(job.id)
         for disk in job.payload.get("disks", []):
-            with deps.uow(write=True) as uow:
-                image = uow.images.get(disk["image_id"], for_update=True)
-                if image is not None and image.status != ImageStatus.DELETED:
-                    locations = list(image.locations)
-                    image.move_to(ImageStatus.DELETED)
-                    image.locations = []
-                    uow.images.save(image)
-                    uow.commit()
-                    for loc in locations:
-                        deps.store(loc.store).delete(loc.key)
+            discard_failed(deps, disk["image_id"], keep_record=job.payload.get("keep_failed", False))
         self._release(deps, job)
 
     @staticmethod

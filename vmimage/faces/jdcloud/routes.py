@@ -71,7 +71,8 @@ def create_image(request: Request, instance_id: str, who: Caller = Depends(jd_ca
     ref = new_image_ref(JD_ID_LENGTH)
     ssvc.create_server_image(deps(request), who, instance_id, {
         "name": t.name(b.get("name")), "description": t.description(b.get("description")), "kind": "whole",
-        "data_disks": t.data_disks(b.get("dataDisks")), "include_local_data_disks": False, "ref": ref})
+        "data_disks": t.data_disks(b.get("dataDisks")), "include_local_data_disks": False, "ref": ref,
+        "keep_failed": True})
     return reply(request, {"imageId": ref})
 
 
@@ -81,7 +82,7 @@ def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_calle
     ref = new_image_ref(JD_ID_LENGTH)
     ssvc.create_snapshots_image(deps(request), who, {
         "name": t.name(b.get("name")), "description": t.description(b.get("description")),
-        "disks": t.snapshot_disks(b.get("cloudDisks")), "ref": ref})
+        "disks": t.snapshot_disks(b.get("cloudDisks")), "ref": ref, "keep_failed": True})
     return reply(request, {"imageId": ref})
 
 
@@ -98,7 +99,7 @@ def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_calle
         machine = msvc.find_machine_image(deps(request), who, source)
         ref = new_image_ref(JD_ID_LENGTH)
         ssvc.create_image_copy(deps(request), who, machine.image.id, {
-            "name": name, "description": t.description(b.get("description")), "ref": ref})
+            "name": name, "description": t.description(b.get("description")), "ref": ref, "keep_failed": True})
         copies.append({"sourceImageId": source, "destinationImageId": ref})
     return reply(request, {"copyImages": copies})
 

@@ -16,6 +16,7 @@ from jdcloud_sdk.core.config import Config
 from jdcloud_sdk.core.credential import Credential
 from jdcloud_sdk.core.logger import get_default_logger
 from jdcloud_sdk.core.signer import Signer
+from jdcloud_sdk.services.common.models.Filter import Filter
 from jdcloud_sdk.services.disk.models.DiskSpec import DiskSpec
 from jdcloud_sdk.services.vm.apis.CopyImagesRequest import CopyImagesParameters, CopyImagesRequest
 from jdcloud_sdk.services.vm.apis.CreateImageFromSnapshotsRequest import (CreateImageFromSnapshotsParameters,
@@ -31,7 +32,9 @@ from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesPar
 from jdcloud_sdk.services.vm.apis.DescribeQuotasRequest import DescribeQuotasParameters, DescribeQuotasRequest
 from jdcloud_sdk.services.vm.apis.ModifyImageAttributeRequest import (ModifyImageAttributeParameters,
                                                                       ModifyImageAttributeRequest)
+from jdcloud_sdk.services.vm.apis.ReleaseImageRequest import ReleaseImageParameters, ReleaseImageRequest
 from jdcloud_sdk.services.vm.apis.ShareImageRequest import ShareImageParameters, ShareImageRequest
+from jdcloud_sdk.services.vm.apis.UnReleaseImageRequest import UnReleaseImageParameters, UnReleaseImageRequest
 from jdcloud_sdk.services.vm.apis.UnShareImageRequest import UnShareImageParameters, UnShareImageRequest
 from jdcloud_sdk.services.vm.client.VmClient import VmClient
 from jdcloud_sdk.services.vm.models.CloudDiskSpec import CloudDiskSpec
@@ -109,7 +112,7 @@ def machine(server, images_dir):
                         headers=OCTET).status_code == 204
         srv = http.post(f"{V1}/servers", json={
             "name": "jd-machine", "image_id": image["id"], "start": False,
-            "data_disks": [{"device": "vdb", "size_gb": 2}, {"device": "vdc", "size_gb": 2}]}).json()["server"]
+            "data_disks": [{"device": "vdb", "size_gb": 30}, {"device": "vdc", "size_gb": 30}]}).json()["server"]
         snap = http.post(f"{V1}/snapshots", json={"volume_id": srv["system_disk"]["id"]}).json()["snapshot"]
     return {"server": srv, "snapshot": snap, "base_image": image["id"]}
 
@@ -123,8 +126,8 @@ def raw_head(path: Path, out: Path, length: int) -> bytes:
 def test_create_image_excludes_resizes_and_inserts_from_a_snapshot(server, demo, machine, images_dir, tmp_path):
     resp = create_image(demo, machine["server"]["id"], "seed.image-1", [
         disk("vdb", no_device=True),
-        disk("vdc", diskSizeGB=4),
-        disk("vdd", snapshotId=machine["snapshot"]["id"], diskType="ssd.io1", diskSizeGB=10, iops=500),
+        disk("vdc", diskSizeGB=40),
+        disk("vdd", snapshotId=machine["snapshot"]["id"], diskType="ssd.io1", diskSizeGB=40, iops=500),
     ])
     assert resp.error is None, resp.error.message
     image_id = resp.result["imageId"]
@@ -136,15 +139,15 @@ def test_create_image_excludes_resizes_and_inserts_from_a_snapshot(server, demo,
     assert image["instanceId"] == machine["server"]["id"] and image["imageSource"] == "private"
     assert [d["deviceName"] for d in image["dataDisks"]] == ["vdc", "vdd"]
     vdc, vdd = (d["cloudDisk"] for d in image["dataDisks"])
-    assert vdc["diskSizeGB"] == 4
-    assert (vdd["diskSizeGB"], vdd["diskType"], vdd["iops"]) == (10, "ssd.io1", 500)
+    assert vdc["diskSizeGB"] == 40
+    assert (vdd["diskSizeGB"], vdd["diskType"], vdd["iops"]) == (40, "ssd.io1", 500)
 
     with server.client("demo") as http:   # each disk is an image of the project, seen through Glance
         glance = {i["name"]: i for i in http.get("/v2/images", params={"limit": 1000}).json()["images"]}
         assert {"seed.image-1", "seed.image-1-vdc", "seed.image-1-vdd"} <= set(glance)
         assert "seed.image-1-vdb" not in glance
-        assert glance["seed.image-1-vdc"]["virtual_size"] == 4 << 30
-        assert glance["seed.image-1-vdd"]["virtual_size"] == 10 << 30
+        assert glance["seed.image-1-vdc"]["virtual_size"] == 40 << 30
+        assert glance["seed.image-1-vdd"]["virtual_size"] == 40 << 30
         data = http.get(f"/v2/images/{glance['seed.image-1-vdd']['id']}/file", timeout=120).content
     (tmp_path / "vdd.qcow2").write_bytes(data)
     expected = raw_head(images_dir / "disk.qcow2", tmp_path / "base.raw", 64 << 20)
@@ -155,7 +158,7 @@ def test_omitted_data_disks_take_every_cloud_data_disk(demo, machine):
     resp = create_image(demo, machine["server"]["id"], "all-disks")
     assert resp.error is None, resp.error.message
     image = wait_ready(demo, resp.result["imageId"])
-    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in image["dataDisks"]] == [("vdb", 2), ("vdc", 2)]
+    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in image["dataDisks"]] == [("vdb", 30), ("vdc", 30)]
 
 
 def test_describe_images_by_ids_filters_and_pages(demo, machine):
@@ -236,10 +239,30 @@ def test_modify_share_constraints_quotas_and_delete(server, demo, keys, machine)
     assert error_of(alt.send(DeleteImageRequest(DeleteImageParameters(REGION, image_id))))[0] == 403
     members = demo.send(DescribeImageMembersRequest(DescribeImageMembersParameters(REGION, image_id))).result
     assert members["pins"] == [keys["alt"]["project_id"]]
+    params = DescribeQuotasParameters(REGION)
+    params.setFilters([Filter("resourceTypes", ["image", "imageShare"])])
+    params.setImageId(image_id)
+    quotas = {q["resourceType"]: q for q in demo.send(DescribeQuotasRequest(params)).result["quotas"]}
+    assert quotas["imageShare"]["used"] == 1 and quotas["imageShare"]["limit"] == 128
+    assert quotas["image"]["used"] >= 2
+    params.setImageId(None)
+    assert error_of(demo.send(DescribeQuotasRequest(params)))[:2] == (400, "INVALID_ARGUMENT")
     params = UnShareImageParameters(REGION, image_id)
     params.setPins(["alt"])          # a pin may be the project's name
     assert demo.send(UnShareImageRequest(params)).error is None
     assert error_of(describe(alt, image_id))[:2] == (404, "NOT_FOUND")
+
+    # release: a community image every project sees (and no longer a share); unrelease: back
+    assert error_of(alt.send(ReleaseImageRequest(ReleaseImageParameters(REGION, image_id))))[0] in (403, 404)
+    assert demo.send(ReleaseImageRequest(ReleaseImageParameters(REGION, image_id))).error is None
+    released = describe(alt, image_id).result["image"]
+    assert (released["imageSource"], released["launchPermission"]) == ("community", "all")
+    params = DescribeImagesParameters(REGION)
+    params.setImageSource("community")
+    assert image_id in [i["imageId"] for i in alt.send(DescribeImagesRequest(params)).result["images"]]
+    assert demo.send(UnReleaseImageRequest(UnReleaseImageParameters(REGION, image_id))).error is None
+    assert error_of(describe(alt, image_id))[:2] == (404, "NOT_FOUND")
+    assert describe(demo, image_id).result["image"]["launchPermission"] == "ownerOnly"
 
     resp = demo.send(DeleteImageRequest(DeleteImageParameters(REGION, image_id)))
     assert resp.error is None and resp.request_id
@@ -261,19 +284,19 @@ def test_copy_images_and_an_image_from_snapshots(server, demo, machine):
     assert pair["sourceImageId"] == source and pair["destinationImageId"] != source
     copy = wait_ready(demo, pair["destinationImageId"])
     assert copy["name"] == "the-copy" and copy["desc"] == original["desc"]
-    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in copy["dataDisks"]] == [("vdc", 2)]
+    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in copy["dataDisks"]] == [("vdc", 30)]
     assert copy["sizeMB"] == original["sizeMB"]
     params = CopyImagesParameters(REGION, [source], "cn-south-9")
     assert error_of(demo.send(CopyImagesRequest(params)))[:2] == (400, "INVALID_ARGUMENT")
 
     params = CreateImageFromSnapshotsParameters(REGION, "from-snapshots", "Ubuntu", "x86_64", "bios")
     params.setCloudDisks([CloudDiskSpec(snapshotId=machine["snapshot"]["id"], deviceName="vda"),
-                          CloudDiskSpec(snapshotId=machine["snapshot"]["id"], deviceName="vdb", diskSizeGB=3)])
+                          CloudDiskSpec(snapshotId=machine["snapshot"]["id"], deviceName="vdb", diskSizeGB=20)])
     resp = demo.send(CreateImageFromSnapshotsRequest(params))
     assert resp.error is None, resp.error.message
     image = wait_ready(demo, resp.result["imageId"])
     assert image["systemDiskSizeGB"] == machine["snapshot"]["size_gb"]
-    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in image["dataDisks"]] == [("vdb", 3)]
+    assert [(d["deviceName"], d["cloudDisk"]["diskSizeGB"]) for d in image["dataDisks"]] == [("vdb", 20)]
 
 
 def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_dir):
@@ -302,11 +325,14 @@ def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_
 
 
 @pytest.mark.parametrize("disks,expected", [
-    ([disk("vdb", no_device=True), disk("vdb", diskSizeGB=4)], (400, "DUPLICATE", "Duplicate deviceName")),
-    ([disk("vdc", diskSizeGB=1)],
+    ([disk("vdb", no_device=True), disk("vdb", diskSizeGB=40)], (400, "DUPLICATE", "Duplicate deviceName")),
+    ([disk("vdc", diskSizeGB=20)],
      (400, "OUT_OF_RANGE", "Device 'vdc' size can only be larger than the original size")),
     ([disk("vde", diskSizeGB=20)], (400, "INVALID_ARGUMENT", "Parameter DataDisks.CloudDiskSpec.DiskType missing")),
     ([disk("vde", diskType="ssd.gp1")], (400, "OUT_OF_RANGE", "DataDisks.CloudDiskSpec.DiskSizeGB out of range")),
+    ([disk("vde", diskType="ssd.gp1", diskSizeGB=25)],      # JD sizes go in steps of 10 GB
+     (400, "OUT_OF_RANGE", "DataDisks.CloudDiskSpec.DiskSizeGB out of range")),
+    ([disk("vdc", diskSizeGB=16010)], (400, "OUT_OF_RANGE", "DataDisks.CloudDiskSpec.DiskSizeGB out of range")),
     ([disk("vde", diskType="ssd.io1", diskSizeGB=40, iops=2005)],
      (400, "OUT_OF_RANGE", "DataDisks.CloudDiskSpec.Iops out of range.")),
     ([disk("vde", diskType="ssd.io1", diskSizeGB=40, iops=2010)],

@@ -115,6 +115,34 @@ def machine_members(deps: Deps, caller: Caller, ref: Any) -> list[str]:
     return [m.member_id for m in member_svc.list_members(deps, caller, machine.image.id)]
 
 
+def machine_share_quota(deps: Deps, caller: Caller, ref: Any) -> tuple[int, int]:
+    """(limit, used) of the projects the machine may be shared with; -1 is unlimited."""
+    used = len(machine_members(deps, caller, ref))
+    with deps.uow() as uow:
+        return deps.limits_for(uow, caller.project_id).members_per_image, used
+
+
+def release_machine_image(deps: Deps, caller: Caller, ref: Any) -> None:
+    """Publish the machine (and its disks) to every project, as a community image; the
+    projects it was shared with lose nothing they need, so their memberships go."""
+    machine = find_machine_image(deps, caller, ref)
+    for image in machine.all:
+        if image.visibility == Visibility.COMMUNITY:
+            continue
+        if image.visibility == Visibility.SHARED:
+            for member in member_svc.list_members(deps, caller, image.id):
+                member_svc.remove_member(deps, caller, image.id, member.member_id)
+        image_svc.update_image(deps, caller, image.id, [Change("replace", "visibility", "community")])
+
+
+def unrelease_machine_image(deps: Deps, caller: Caller, ref: Any) -> None:
+    """Back from the community to the owner only."""
+    machine = find_machine_image(deps, caller, ref)
+    for image in machine.all:
+        if image.visibility == Visibility.COMMUNITY:
+            image_svc.update_image(deps, caller, image.id, [Change("replace", "visibility", "private")])
+
+
 def machine_status(machine: MachineImage) -> ImageStatus:
     """The machine's status from its disks': active when all are, killed when one is,
     otherwise the least advanced."""

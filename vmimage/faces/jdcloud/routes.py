@@ -167,6 +167,18 @@ def unshare_image(request: Request, image_id: str, who: Caller = Depends(jd_call
     return reply(request)
 
 
+@router.post("/images/{image_id}:release")
+def release_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    msvc.release_machine_image(deps(request), who, image_id)
+    return reply(request)
+
+
+@router.post("/images/{image_id}:unrelease")
+def unrelease_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    msvc.unrelease_machine_image(deps(request), who, image_id)
+    return reply(request)
+
+
 @router.get("/images/{image_id}/members")
 def image_members(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
     pins = msvc.machine_members(deps(request), who, image_id)
@@ -192,8 +204,16 @@ def image_constraints_batch(request: Request, who: Caller = Depends(jd_caller)) 
 
 @router.get("/quotas")
 def quotas(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
+    """`image`: the project's images; `imageShare`: the projects one image (imageId) is shared with."""
     wanted = t.filters(query(request)).get("resourceTypes") or ["image"]
-    limit, used = image_svc.project_usage(deps(request), who)["image_count_total"]
-    known = {"image": (limit, used)}
+    unknown = [r for r in wanted if r not in ("image", "imageShare")]
+    if unknown:
+        raise Invalid(f"Invalid resourceType '{unknown[0]}'", field="resourceTypes")
+    known = {"image": image_svc.project_usage(deps(request), who)["image_count_total"]}
+    if "imageShare" in wanted:
+        image_id = dict(query(request)).get("imageId")
+        if not image_id:
+            raise Invalid("Parameter imageId is required for the imageShare quota", field="imageId")
+        known["imageShare"] = msvc.machine_share_quota(deps(request), who, image_id)
     return reply(request, {"quotas": [{"resourceType": r, "limit": known[r][0], "used": known[r][1]}
-                                      for r in wanted if r in known]})
+                                      for r in wanted]})

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 from typing import Any
 
 from vmimage.core import os_catalogue
-from vmimage.core.errors import Invalid
+from vmimage.core.errors import Invalid, OutOfRange
 from vmimage.core.images import Image, ImageSource, ImageStatus, Visibility
 from vmimage.core.policy import Caller
 from vmimage.core.services.machine_images import MachineImage, machine_progress, machine_status
@@ -62,6 +62,8 @@ def data_disks(items: Any) -> list[dict[str, Any]]:
         for jd_key, key in (("diskSizeGB", "size_gb"), ("iops", "iops"), ("snapshotId", "snapshot_id")):
             if jd_key in spec:
                 entry[key] = spec[jd_key]
+        if "size_gb" in entry:
+            disk_size_gb(entry["size_gb"], system=False)
         if "diskType" in spec or "snapshotId" not in spec:
             entry["type"] = spec.get("diskType")   # a new empty disk must name its type
         out.append(entry)
@@ -78,6 +80,8 @@ def snapshot_disks(items: Any) -> list[dict[str, Any]]:
         for jd_key, key in (("diskSizeGB", "size_gb"), ("diskType", "type"), ("iops", "iops")):
             if jd_key in d:
                 entry[key] = d[jd_key]
+        if "size_gb" in entry:
+            disk_size_gb(entry["size_gb"], system=entry["device"] == "vda")
         out.append(entry)
     return out
 
@@ -192,6 +196,14 @@ def object_url(url: Any) -> tuple[str, str]:
 
 def bucket_url(url: Any) -> str:
     return _split_object_url(url, "ossUrl")[0]
+
+
+def disk_size_gb(value: Any, system: bool) -> int:
+    """JD's disk sizes: steps of 10 GB, 40-500 for a system disk, 20-16000 for a data disk."""
+    low, high = (40, 500) if system else (20, 16000)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high or value % 10:
+        raise OutOfRange("DataDisks.CloudDiskSpec.DiskSizeGB out of range", field="size_gb", value=value)
+    return value
 
 
 def system_disk_gb(value: Any) -> int:

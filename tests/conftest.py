@@ -207,10 +207,9 @@ def server(tmp_path_factory, database_factory):
 
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory, database_factory):
-    """Small limits: a 4 MiB size cap, 2-second tokens, 3 images per project."""
+    """Small limits: a 4 MiB size cap, 3 images per project."""
     srv = start_server(tmp_path_factory.mktemp("strict"), database_factory(),
-                       VMIMAGE_MAX_IMAGE_SIZE=str(4 << 20), VMIMAGE_TOKEN_TTL="2",
-                       VMIMAGE_QUOTA_IMAGES="3")
+                       VMIMAGE_MAX_IMAGE_SIZE=str(4 << 20), VMIMAGE_QUOTA_IMAGES="3")
     yield srv
     srv.stop()
 

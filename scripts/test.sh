@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Second command of the README: install everything, then run the test suite on SQLite and
 # on PostgreSQL (VMIMAGE_TEST_PG, default the local server; skipped with a reason if absent),
-# then the Tempest image classes against a fresh server.
+# then the Tempest image classes against a fresh server: with two file stores, and with an S3
+# store (one-node Swift) as the default beside a file store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
@@ -15,4 +16,6 @@ VMIMAGE_TEST_DB=postgres .venv/bin/python -m pytest -q -p no:cacheprovider -rs t
   rc=$?; [ $rc -eq 5 ] || status=$rc; }
 echo "== Tempest tempest.api.image.v2 (the classes vmimage must pass) =="
 bash scripts/tempest.sh || status=$?
+echo "== Tempest tempest.api.image.v2 with an S3 default store and a file store =="
+TEMPEST_STORES=s3 bash scripts/tempest.sh || status=$?
 exit $status

@@ -314,7 +314,7 @@ def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_
     assert image["status"] == "error" and image["progress"] < 100
     with server.client("demo") as http:
         doomed = [i for i in http.get("/v2/images", params={"limit": 1000}).json()["images"]
-                  if i["name"].startswith("doomed")]
+                  if (i["name"] or "").startswith("doomed")]
         assert len(doomed) == 2 and {(i["status"], i["size"]) for i in doomed} == {("killed", None)}
         assert http.get(f"{V1}/servers/{srv['id']}").json()["server"]["task"] is None
     assert not [f for f in server.store_dir.rglob("*") if f.is_file() and f.name in {i["id"] for i in doomed}]

@@ -191,7 +191,8 @@ def allowed_methods(request: Request) -> list[str]:
                    for route in request.app.router.routes)]
 
 
-_COALESCE = 4 << 20     # hand the core 4 MiB buffers, not the server's small reads
+_COALESCE = 1 << 20     # hand the core 1 MiB buffers, not the server's small reads (4 MiB ones
+                        # cost ~35 MiB more peak RSS on a 4 GiB S3 upload for no speed)
 _IN_FLIGHT = 4          # buffers queued between the event loop and the core thread
 _END = object()
 

@@ -10,8 +10,9 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
 if [ "${1:-}" = "--test" ]; then
   # The tests and benchmarks run a one-node OpenStack Swift with s3api (scripts/swift-s3.sh)
   # and two vmimage processes behind nginx (scripts/scale-out.sh); bench/scale_create.py's load
-  # comes from wrk.
+  # comes from wrk; the benchmarks measure upstream Glance side by side (scripts/glance-peer.sh).
   command -v swift-proxy-server >/dev/null 2>&1 || need_apt+=(swift swift-proxy swift-object swift-container swift-account)
+  command -v glance-api >/dev/null 2>&1 || need_apt+=(glance-api)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 fi
@@ -19,6 +20,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  if [[ " ${need_apt[*]} " == *" glance-api "* ]] && [ -d /run/systemd/system ]; then
+    # Debian starts its packaged service on 0.0.0.0:9292 (vmimage's port); only the peer of
+    # scripts/glance-peer.sh is wanted.
+    $SUDO systemctl disable --now glance-api.service >/dev/null 2>&1 || true
+  fi
 fi
 
 PYTHON=${PYTHON:-python3}

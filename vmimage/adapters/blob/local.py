@@ -21,6 +21,7 @@ from pathlib import Path
 
 from vmimage.core.errors import BackendUnavailable, NotFound
 from vmimage.core.liveness import pid_alive
+from vmimage.core.ports import READ_CHUNK
 
 _TMP = ".partial"
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
@@ -151,7 +152,7 @@ class LocalFileBlobStore:
             raise _unavailable(self.name, exc) from None
 
     def read(self, key: str, start: int = 0, end: int | None = None,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         try:
             f = open(self._path(key), "rb", buffering=0)
         except FileNotFoundError:

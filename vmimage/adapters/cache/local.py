@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vmimage.core.ports import CacheEntry
+from vmimage.core.ports import READ_CHUNK, CacheEntry
 
 log = logging.getLogger("vmimage.cache")
 
@@ -130,7 +130,7 @@ class _EntryWriter:
 
 class LocalImageCache:
     def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES,
-                 chunk_size: int = 1 << 20) -> None:
+                 chunk_size: int = READ_CHUNK) -> None:
         self.root = Path(root)
         self.max_bytes = max_bytes
         self._chunk = chunk_size

@@ -82,6 +82,10 @@ class Server:
         self.stop()
         raise RuntimeError("server did not become ready")
 
+    def cpu_seconds(self) -> float:
+        """CPU the server has used so far (all its threads), seconds."""
+        return proc_cpu_seconds(self.pid)
+
     def rss_kb(self) -> int:
         """The server's current resident set (VmRSS, kB)."""
         with open(f"/proc/{self.pid}/status") as f:
@@ -130,22 +134,23 @@ class CpuWatch:
     """CPU used by the server, by this (client) process, and by everything else on the machine.
 
     The "other" figure shows when something outside the benchmark competed for the cores.
+    `server` is anything with `cpu_seconds()`: a Server, or the Glance peer (bench/_glance.py).
     """
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server) -> None:
         self.server = server
 
     def __enter__(self) -> "CpuWatch":
         self._t0 = time.perf_counter()
         self._m0 = _machine_busy_seconds()
-        self._s0 = proc_cpu_seconds(self.server.pid)
+        self._s0 = self.server.cpu_seconds()
         self._c0 = proc_cpu_seconds(os.getpid())
         return self
 
     def __exit__(self, *exc) -> None:
         self.wall = time.perf_counter() - self._t0
         self.machine = _machine_busy_seconds() - self._m0
-        self.server_cpu = proc_cpu_seconds(self.server.pid) - self._s0
+        self.server_cpu = self.server.cpu_seconds() - self._s0
         self.client_cpu = proc_cpu_seconds(os.getpid()) - self._c0
         self.other = max(0.0, self.machine - self.server_cpu - self.client_cpu)
 
@@ -153,6 +158,11 @@ class CpuWatch:
         w = self.wall or 1e-9
         return (f"CPU (cores): server {self.server_cpu / w:.2f}, client {self.client_cpu / w:.2f}, "
                 f"other processes {self.other / w:.2f} of {os.cpu_count()}")
+
+
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The token header for vmimage; none for the Glance peer (token None: no Keystone there)."""
+    return {"X-Auth-Token": token} if token else {}
 
 
 def get_token(server: Server) -> str:
@@ -167,15 +177,17 @@ def get_token(server: Server) -> str:
     return resp.getheader("X-Subject-Token")
 
 
-def populate(server: Server, token: str, total: int, clients: int = 8) -> float:
-    """Create `total` images through the API with `clients` concurrent connections; seconds taken."""
+def populate(server, token: str | None, total: int, clients: int = 8) -> float:
+    """Create `total` images through the API with `clients` concurrent connections; seconds taken.
+
+    `server`: a Server, or the Glance peer (bench/_glance.py) with token None (no Keystone)."""
     per = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
     errors: list[BaseException] = []
 
     def run(k: int) -> None:
         try:
             conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
-            headers = {"X-Auth-Token": token, "Content-Type": "application/json"}
+            headers = {"Content-Type": "application/json", **auth_headers(token)}
             for i in range(per[k]):
                 body = json.dumps({"name": f"img-{k}-{i}", "disk_format": "raw",
                                    "container_format": "bare"})

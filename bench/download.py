@@ -1,13 +1,18 @@
-"""Download of a 1 GiB image from a file store, first and repeated, against the page cache.
+"""Download of a 1 GiB image from a file store, vmimage and upstream Glance side by side in the
+same run.
 
-Upstream Glance is not installable on this machine, so its figure (its bytes come from the
-page cache) cannot be measured side by side; the peer here is the physical baseline Glance's
-number stands for, in the same run: reading the stored file itself from the page cache in
-1 MiB reads (plain Python, no HTTP). The node cache does not fill from a file store (it is
-for stores that are not this node's files), so a repeated download reads the same file from
-the page cache too. MB = 10^6 bytes.
+Both servers run on this machine at once: `vmimage serve` with its default file store, and
+Debian's glance-api with one file store and SQLite (scripts/glance-peer.sh, no Keystone). The
+same 1 GiB of random bytes is uploaded to each, then each image is downloaded once (first) and
+then --repeat times more, vmimage and Glance alternating (which goes first swaps every round),
+so both see the same machine load. Each download reports MB/s (10^6 bytes per second, to the
+last byte) and the CPU-seconds per GiB of that server's processes (Glance: its parent and
+workers). The figure is the ratio of the medians of the repeated downloads, vmimage / Glance
+(target >= 0.8). vmimage writes uploads with O_DIRECT, so its first download comes from disk;
+Glance's file store writes through the page cache. A plain Python read of vmimage's stored file
+(1 MiB reads, no HTTP) is printed as the machine's ceiling.
 
-    .venv/bin/python bench/download.py [--size-gib 1] [--repeat 3]
+    .venv/bin/python bench/download.py [--size-gib 1] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -18,20 +23,26 @@ import os
 import statistics
 import time
 
-from _common import HOST, CpuWatch, Server, base_parser, get_token
+from _common import HOST, CpuWatch, Server, auth_headers, base_parser, get_token
+from _glance import GlancePeer
 
-MIB, MB = 1 << 20, 1e6
+MIB, MB, GIB = 1 << 20, 1e6, 1 << 30
+TARGET = 0.8
 
 
-def upload(server: Server, token: str, size: int) -> str:
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
+def upload(port: int, token: str | None, size: int, buf: bytes) -> str:
+    conn = http.client.HTTPConnection(HOST, port, timeout=600)
     conn.request("POST", "/v2/images", body=json.dumps({"name": "dl", "disk_format": "raw",
                                                         "container_format": "bare"}),
-                 headers={"X-Auth-Token": token, "Content-Type": "application/json"})
-    image_id = json.loads(conn.getresponse().read())["id"]
-    buf = os.urandom(MIB)
+                 headers={"Content-Type": "application/json", **auth_headers(token)})
+    resp = conn.getresponse()
+    body = resp.read()
+    if resp.status != 201:
+        raise RuntimeError(f"create failed: {resp.status} {body[:300]!r}")
+    image_id = json.loads(body)["id"]
     conn.putrequest("PUT", f"/v2/images/{image_id}/file")
-    conn.putheader("X-Auth-Token", token)
+    for k, v in auth_headers(token).items():
+        conn.putheader(k, v)
     conn.putheader("Content-Type", "application/octet-stream")
     conn.putheader("Content-Length", str(size))
     conn.endheaders()
@@ -39,22 +50,24 @@ def upload(server: Server, token: str, size: int) -> str:
         conn.sock.sendall(buf)
     resp = conn.getresponse()
     resp.read()
+    conn.close()
     if resp.status != 204:
         raise RuntimeError(f"upload failed: {resp.status}")
     return image_id
 
 
-def download(server: Server, token: str, image_id: str, size: int) -> float:
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
+def download(port: int, token: str | None, image_id: str, size: int) -> float:
+    conn = http.client.HTTPConnection(HOST, port, timeout=600)
     t0 = time.perf_counter()
-    conn.request("GET", f"/v2/images/{image_id}/file", headers={"X-Auth-Token": token})
+    conn.request("GET", f"/v2/images/{image_id}/file", headers=auth_headers(token))
     resp = conn.getresponse()
     got = 0
     while chunk := resp.read(MIB):
         got += len(chunk)
     elapsed = time.perf_counter() - t0
-    if got != size:
-        raise RuntimeError(f"got {got} of {size} bytes")
+    conn.close()
+    if resp.status != 200 or got != size:
+        raise RuntimeError(f"download: status {resp.status}, got {got} of {size} bytes")
     return size / elapsed / MB
 
 
@@ -69,29 +82,80 @@ def page_cache_read(path: str, size: int) -> float:
     return size / (time.perf_counter() - t0) / MB
 
 
+def minor_faults(pids: list[int]) -> int:
+    """Page faults served without I/O so far (e.g. freshly mapped buffers touched), summed."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                total += int(f.read().rsplit(")", 1)[1].split()[7])
+        except OSError:
+            pass
+    return total
+
+
+class Side:
+    """One server under test: where it listens, how to authenticate, its figures."""
+
+    def __init__(self, name: str, server, token: str | None, pids) -> None:
+        self.name, self.server, self.token, self.pids = name, server, token, pids
+        self.image_id = ""
+        self.first = 0.0
+        self.first_cpu = 0.0
+        self.rates: list[float] = []
+        self.faults = 0.0                  # minor page faults per GiB, last download
+        self.cpus: list[float] = []        # CPU-seconds per GiB
+
+    def measure(self, size: int) -> tuple[float, float, CpuWatch]:
+        f0 = minor_faults(self.pids())
+        with CpuWatch(self.server) as cpu:
+            rate = download(self.server.port, self.token, self.image_id, size)
+        self.faults = (minor_faults(self.pids()) - f0) / (size / GIB)
+        return rate, cpu.server_cpu / (size / GIB), cpu
+
+
 def main() -> None:
     p = base_parser(__doc__)
     p.add_argument("--size-gib", type=float, default=1.0)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     args = p.parse_args()
     size = int(args.size_gib * 1024) * MIB
-    with Server(args.data_root, args.keep) as server:
-        token = get_token(server)
-        image_id = upload(server, token, size)
-        path = str(server.data_dir / "images" / image_id)
-        with CpuWatch(server) as cpu:
-            first = download(server, token, image_id, size)
-        print(f"first download (data written with O_DIRECT: from disk) {first:.1f} MB/s; {cpu.text()}", flush=True)
-        repeated, baseline = [], []
-        for _ in range(args.repeat):
-            with CpuWatch(server) as cpu:
-                repeated.append(download(server, token, image_id, size))
+    buf = os.urandom(MIB)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    with Server(args.data_root, args.keep) as server, GlancePeer(args.data_root, args.keep) as glance:
+        vm = Side("vmimage", server, get_token(server), lambda: [server.pid])
+        gl = Side("Glance", glance, None, glance.pids)
+        print(f"vmimage PID {server.pid} port {server.port}; Glance (glance-api) PIDs "
+              f"{glance.pids()} port {glance.port}", flush=True)
+        for side in (vm, gl):
+            t0 = time.perf_counter()
+            side.image_id = upload(side.server.port, side.token, size, buf)
+            print(f"  {side.name}: uploaded {size / MB:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
+        path = str(server.data_dir / "images" / vm.image_id)
+        for side in (vm, gl):
+            side.first, side.first_cpu, cpu = side.measure(size)
+            print(f"  {side.name} first download {side.first:.1f} MB/s, {side.first_cpu:.2f} CPU-s/GiB, "
+                  f"{side.faults:.0f} page faults/GiB; {cpu.text()}", flush=True)
+        baseline = []
+        for k in range(args.repeat):
+            for side in ((vm, gl) if k % 2 == 0 else (gl, vm)):
+                rate, per_gib, cpu = side.measure(size)
+                side.rates.append(rate)
+                side.cpus.append(per_gib)
+                print(f"  round {k + 1}: {side.name} {rate:.1f} MB/s, {per_gib:.2f} CPU-s/GiB, "
+                      f"{side.faults:.0f} page faults/GiB; {cpu.text()}", flush=True)
             baseline.append(page_cache_read(path, size))
-            print(f"repeated download {repeated[-1]:.1f} MB/s ({cpu.text()}); page-cache read of the same "
-                  f"file {baseline[-1]:.1f} MB/s", flush=True)
-        r, b = statistics.median(repeated), statistics.median(baseline)
-        print(f"download: first {first:.1f} MB/s, repeated {r:.1f} MB/s vs page-cache read {b:.1f} MB/s: "
-              f"ratio {r / b:.2f} (per run {', '.join(f'{x / y:.2f}' for x, y in zip(repeated, baseline))})")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for side in (vm, gl):
+        print(f"{side.name}: first {side.first:.1f} MB/s ({side.first_cpu:.2f} CPU-s/GiB), repeated median "
+              f"{statistics.median(side.rates):.1f} MB/s ({min(side.rates):.1f}-{max(side.rates):.1f}), "
+              f"{statistics.median(side.cpus):.2f} CPU-s/GiB ({min(side.cpus):.2f}-{max(side.cpus):.2f})")
+    r_vm, r_gl = statistics.median(vm.rates), statistics.median(gl.rates)
+    per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(vm.rates, gl.rates))
+    print(f"plain Python read of vmimage's stored file (page cache, no HTTP): median "
+          f"{statistics.median(baseline):.1f} MB/s")
+    print(f"download, repeated, median of {args.repeat}: vmimage {r_vm:.1f} MB/s vs Glance {r_gl:.1f} MB/s: "
+          f"ratio {r_vm / r_gl:.2f} (per round {per_round}; target >= {TARGET})")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Metadata create rate: POST /v2/images, sequential on one keep-alive connection, then
 N requests shared by C concurrent clients (threads, each with its own keep-alive
 http.client connection: the cheapest client in CPU, since client and server share the cores).
+With --glance, upstream Glance (Debian's glance-api, SQLite, no Keystone: scripts/glance-peer.sh)
+gets the same runs afterwards in the same invocation, and the ratios are to its figures.
 
-    .venv/bin/python bench/create.py [--n 1000] [--clients 8] [--prefill 0]
+    .venv/bin/python bench/create.py [--n 1000] [--clients 8] [--prefill 0] [--glance]
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ import json
 import threading
 import time
 
-from _common import (HOST, CpuWatch, Server, base_parser, get_token, maybe_pause, percentile, populate,
-                     summary_ms)
+from _common import (HOST, CpuWatch, Server, auth_headers, base_parser, get_token, maybe_pause, percentile,
+                     populate, summary_ms)
 
-GLANCE_BASELINE = 40.0     # creates/s, sequential
+GLANCE_BASELINE = 40.0     # creates/s, sequential, measured earlier (--glance measures it in the run)
 TARGET = 400.0
 
 
 class Client:
-    def __init__(self, server: Server, token: str) -> None:
+    def __init__(self, server, token: str | None) -> None:
         self.conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
-        self.headers = {"X-Auth-Token": token, "Content-Type": "application/json"}
+        self.headers = {"Content-Type": "application/json", **auth_headers(token)}
 
     def create(self, name: str) -> float:
         body = json.dumps({"name": name, "disk_format": "raw", "container_format": "bare"})
@@ -39,7 +41,7 @@ class Client:
         self.conn.close()
 
 
-def sequential(server: Server, token: str, n: int) -> tuple[float, list[float]]:
+def sequential(server, token: str | None, n: int) -> tuple[float, list[float]]:
     client = Client(server, token)
     lat = []
     t0 = time.perf_counter()
@@ -50,7 +52,7 @@ def sequential(server: Server, token: str, n: int) -> tuple[float, list[float]]:
     return n / wall, lat
 
 
-def concurrent(server: Server, token: str, n: int, clients: int) -> tuple[float, list[float]]:
+def concurrent(server, token: str | None, n: int, clients: int) -> tuple[float, list[float]]:
     per = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
     lat: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
@@ -87,6 +89,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--prefill", type=int, default=0,
                    help="images to create first (not measured): the project's size affects a create")
+    p.add_argument("--glance", action="store_true",
+                   help="measure upstream Glance too, in the same run (needs Debian's glance-api)")
     args = p.parse_args()
 
     with Server(args.data_root, args.keep) as server:
@@ -97,21 +101,41 @@ def main() -> None:
             print(f"  prefill: {args.prefill} images in {took:.1f} s")
         sequential(server, token, args.warmup)
         maybe_pause(args, server)
-        with CpuWatch(server) as cpu:
-            seq_rate, seq_lat = sequential(server, token, args.n)
-        print(f"  sequential, 1 keep-alive connection, N={args.n}: {seq_rate:.1f} req/s; "
-              f"{summary_ms(seq_lat)}; {cpu.text()}")
-        with CpuWatch(server) as cpu:
-            conc_rate, conc_lat = concurrent(server, token, args.n, args.clients)
-        print(f"  concurrent, {args.clients} clients, N={args.n}: {conc_rate:.1f} req/s; "
-              f"{summary_ms(conc_lat)}; {cpu.text()}")
+        seq_rate, seq_lat, conc_rate, conc_lat = measure(server, token, args)
+
+    glance_rate = GLANCE_BASELINE
+    if args.glance:
+        from _glance import GlancePeer
+        with GlancePeer(args.data_root, args.keep) as glance:
+            print(f"Glance (glance-api) PIDs {glance.pids()}, port {glance.port}")
+            if args.prefill:
+                took = populate(glance, None, args.prefill)
+                print(f"  prefill: {args.prefill} images in {took:.1f} s")
+            sequential(glance, None, args.warmup)
+            glance_rate, _, glance_conc, _ = measure(glance, None, args)
 
     scale = f" (after {args.prefill} prefilled images)" if args.prefill else ""
+    measured = (f"Glance in this run {glance_rate:.1f}/s sequential, {glance_conc:.1f}/s with {args.clients} "
+                f"clients: ratios {seq_rate / glance_rate:.1f}x and {conc_rate / glance_conc:.1f}x"
+                if args.glance else f"ratio vs Glance 40/s (measured earlier): {seq_rate / glance_rate:.1f}x")
     print(f"create{scale}: sequential {seq_rate:.1f}/s (p50 {percentile(seq_lat, 50) * 1000:.2f} ms, "
           f"p99 {percentile(seq_lat, 99) * 1000:.2f} ms), {args.clients} clients {conc_rate:.1f}/s "
           f"(p50 {percentile(conc_lat, 50) * 1000:.2f} ms, p99 {percentile(conc_lat, 99) * 1000:.2f} ms); "
-          f"ratio vs Glance 40/s: {seq_rate / GLANCE_BASELINE:.1f}x, vs target 400/s: "
-          f"{seq_rate / TARGET:.2f} (target >= 1.00)")
+          f"{measured}; vs target 400/s: {seq_rate / TARGET:.2f} (target >= 1.00)")
+
+
+def measure(server, token: str | None, args) -> tuple[float, list[float], float, list[float]]:
+    with CpuWatch(server) as cpu:
+        seq_rate, seq_lat = sequential(server, token, args.n)
+    print(f"  sequential, 1 keep-alive connection, N={args.n}: {seq_rate:.1f} req/s; "
+          f"{summary_ms(seq_lat)}; {cpu.text()}; {cpu.server_cpu / args.n * 1000:.2f} server CPU-ms per create",
+          flush=True)
+    with CpuWatch(server) as cpu:
+        conc_rate, conc_lat = concurrent(server, token, args.n, args.clients)
+    print(f"  concurrent, {args.clients} clients, N={args.n}: {conc_rate:.1f} req/s; "
+          f"{summary_ms(conc_lat)}; {cpu.text()}; {cpu.server_cpu / args.n * 1000:.2f} server CPU-ms per create",
+          flush=True)
+    return seq_rate, seq_lat, conc_rate, conc_lat
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ Setup (not measured): 10,000 images created through the API by concurrent client
 statement (generate_series), then ANALYZE: creating 1,000,000 through the API would take an hour.
 Measured on one keep-alive connection (time to the last byte of the body; the client's
 JSON parse is outside the timing): the first page, a middle page (marker = the 5,000th
-image), each ~20 times, and walking all pages with the marker.
+image), each ~20 times, and walking all pages with the marker. With --glance, upstream Glance
+(Debian's glance-api, SQLite, no Keystone: scripts/glance-peer.sh) gets the same images (through
+its API) and the same measurements in the same invocation, and the ratio is to its figure.
 
-    .venv/bin/python bench/list.py [--images 10000] [--reps 20]
+    .venv/bin/python bench/list.py [--images 10000] [--reps 20] [--glance]
     .venv/bin/python bench/list.py --postgres postgresql://postgres@127.0.0.1:5432/test --images 1000000
 """
 
@@ -22,18 +24,18 @@ from urllib.parse import urlencode
 
 from collections.abc import Callable
 
-from _common import HOST, CpuWatch, Server, base_parser, get_token, maybe_pause, percentile, populate
+from _common import HOST, CpuWatch, Server, auth_headers, base_parser, get_token, maybe_pause, percentile, populate
 
 TARGET_MS = 40.0
 PG_TARGET_MS = 50.0
-GLANCE_MS = 339.0
+GLANCE_MS = 339.0           # measured earlier (--glance measures it in the run)
 PAGE = 1000
 
 
 class Lister:
-    def __init__(self, server: Server, token: str) -> None:
+    def __init__(self, server, token: str | None) -> None:
         self.conn = http.client.HTTPConnection(HOST, server.port, timeout=120)
-        self.headers = {"X-Auth-Token": token}
+        self.headers = auth_headers(token)
 
     def page(self, marker: str | None = None) -> tuple[float, dict]:
         q = {"limit": PAGE}
@@ -108,6 +110,8 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=20)
     p.add_argument("--walks", type=int, default=3)
     p.add_argument("--clients", type=int, default=8, help="concurrent clients for the setup")
+    p.add_argument("--glance", action="store_true",
+                   help="measure upstream Glance too, in the same run (needs Debian's glance-api)")
     p.add_argument("--postgres", metavar="ADMIN_URL", default=None,
                    help="run on a fresh database of this PostgreSQL server, images inserted in bulk")
     args = p.parse_args()
@@ -133,27 +137,49 @@ def run(args, env: dict, target: float) -> None:
         else:
             took = populate(server, token, args.images, args.clients)
             print(f"  setup: {args.images} images created in {took:.1f} s ({args.images / took:.0f}/s)")
-        lister = Lister(server, token)
-        _, _, ids = lister.walk()                      # warm-up, and the marker list
-        assert len(ids) == args.images and len(set(ids)) == args.images, len(ids)
-        middle = ids[len(ids) // 2 - 1]
-        maybe_pause(args, server)
+        all_mean, all_p50, f_p50, m_p50, w_p50 = measure(server, token, args)
+    print(f"list: {all_mean:.1f} ms mean / {all_p50:.1f} ms p50 per 1,000-image page "
+          f"(first {f_p50:.1f}, middle {m_p50:.1f}, walk {w_p50:.1f}); ratio target/measured "
+          f"{target / all_p50:.2f} (target {target:.0f} ms, >= 1.00)", flush=True)
 
-        watch = CpuWatch(server).__enter__()
-        first = [lister.page()[0] for _ in range(args.reps)]
-        mid = []
-        for _ in range(args.reps):
-            elapsed, body = lister.page(middle)
-            assert len(body["images"]) == PAGE
-            mid.append(elapsed)
-        walk_pages, walk_totals = [], []
-        for _ in range(args.walks):
-            total, times, ids2 = lister.walk()
-            assert ids2 == ids
-            walk_totals.append(total)
-            walk_pages.extend(times[: args.images // PAGE])   # full pages only
-        lister.conn.close()
-        watch.__exit__()
+    glance_ms, source = GLANCE_MS, "measured earlier"
+    if args.glance:
+        from _glance import GlancePeer
+        with GlancePeer(args.data_root, args.keep) as glance:
+            print(f"Glance (glance-api) PIDs {glance.pids()}, port {glance.port}")
+            took = populate(glance, None, args.images, args.clients)
+            print(f"  setup: {args.images} images created in {took:.1f} s ({args.images / took:.0f}/s)")
+            g_mean, glance_ms, g_first, g_mid, g_walk = measure(glance, None, args)
+        source = "in this run"
+        print(f"Glance: {g_mean:.1f} ms mean / {glance_ms:.1f} ms p50 per 1,000-image page "
+              f"(first {g_first:.1f}, middle {g_mid:.1f}, walk {g_walk:.1f})")
+    print(f"list vs Glance: p50 {all_p50:.1f} ms vs {glance_ms:.1f} ms ({source}): "
+          f"{glance_ms / all_p50:.1f}x faster")
+
+
+def measure(server, token: str | None, args) -> tuple[float, float, float, float, float]:
+    """(mean, p50 of first + middle pages, p50 first, p50 middle, p50 walk), in ms; prints the details."""
+    lister = Lister(server, token)
+    _, _, ids = lister.walk()                      # warm-up, and the marker list
+    assert len(ids) == args.images and len(set(ids)) == args.images, len(ids)
+    middle = ids[len(ids) // 2 - 1]
+    maybe_pause(args, server)
+
+    watch = CpuWatch(server).__enter__()
+    first = [lister.page()[0] for _ in range(args.reps)]
+    mid = []
+    for _ in range(args.reps):
+        elapsed, body = lister.page(middle)
+        assert len(body["images"]) == PAGE
+        mid.append(elapsed)
+    walk_pages, walk_totals = [], []
+    for _ in range(args.walks):
+        total, times, ids2 = lister.walk()
+        assert ids2 == ids
+        walk_totals.append(total)
+        walk_pages.extend(times[: args.images // PAGE])   # full pages only
+    lister.conn.close()
+    watch.__exit__()
 
     f_mean, f_p50, f_txt = describe(first)
     m_mean, m_p50, m_txt = describe(mid)
@@ -162,13 +188,10 @@ def run(args, env: dict, target: float) -> None:
     print(f"  middle page, marker #{len(ids) // 2} ({args.reps}x): {m_txt}")
     print(f"  walk all {len(ids)} images ({args.walks}x): {statistics.fmean(walk_totals) * 1000:.0f} ms "
           f"per walk; per full page {w_txt}")
-    print(f"  during the measurements: {watch.text()}")
+    print(f"  during the measurements: {watch.text()}", flush=True)
     all_p50 = percentile([t * 1000 for t in first + mid], 50)
     all_mean = statistics.fmean([t * 1000 for t in first + mid])
-    print(f"list: {all_mean:.1f} ms mean / {all_p50:.1f} ms p50 per 1,000-image page "
-          f"(first {f_p50:.1f}, middle {m_p50:.1f}, walk {w_p50:.1f}); ratio target/measured "
-          f"{target / all_p50:.2f} (target {target:.0f} ms, >= 1.00), {GLANCE_MS / all_p50:.1f}x faster than "
-          f"Glance's 339 ms")
+    return all_mean, all_p50, f_p50, m_p50, w_p50
 
 
 if __name__ == "__main__":

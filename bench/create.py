@@ -2,15 +2,19 @@
 N requests shared by C concurrent clients (threads, each with its own keep-alive
 http.client connection: the cheapest client in CPU, since client and server share the cores).
 With --glance, upstream Glance (Debian's glance-api, SQLite, no Keystone: scripts/glance-peer.sh)
-gets the same runs afterwards in the same invocation, and the ratios are to its figures.
+runs beside vmimage and gets the same requests (--glance-n of them per mode, it is slower), the two
+alternating over --rounds rounds (who goes first swaps) so both see the same machine load; the
+rates are medians over the rounds and the ratios are to Glance's.
 
-    .venv/bin/python bench/create.py [--n 1000] [--clients 8] [--prefill 0] [--glance]
+    .venv/bin/python bench/create.py [--n 1000] [--clients 8] [--prefill 0] [--glance [--rounds 3]]
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import statistics
 import threading
 import time
 
@@ -91,49 +95,89 @@ def main() -> None:
                    help="images to create first (not measured): the project's size affects a create")
     p.add_argument("--glance", action="store_true",
                    help="measure upstream Glance too, in the same run (needs Debian's glance-api)")
+    p.add_argument("--glance-n", type=int, default=300, help="creates per mode and round for Glance")
+    p.add_argument("--rounds", type=int, default=0, help="rounds (default 3 with --glance, else 1)")
     args = p.parse_args()
 
-    with Server(args.data_root, args.keep) as server:
+    rounds = args.rounds or (3 if args.glance else 1)
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(Server(args.data_root, args.keep))
         print(f"server PID {server.pid}, port {server.port}")
-        token = get_token(server)
-        if args.prefill:
-            took = populate(server, token, args.prefill)
-            print(f"  prefill: {args.prefill} images in {took:.1f} s")
-        sequential(server, token, args.warmup)
-        maybe_pause(args, server)
-        seq_rate, seq_lat, conc_rate, conc_lat = measure(server, token, args)
-
-    glance_rate = GLANCE_BASELINE
-    if args.glance:
-        from _glance import GlancePeer
-        with GlancePeer(args.data_root, args.keep) as glance:
+        sides = [Side("vmimage", server, get_token(server), args.n)]
+        if args.glance:
+            from _glance import GlancePeer
+            glance = stack.enter_context(GlancePeer(args.data_root, args.keep))
             print(f"Glance (glance-api) PIDs {glance.pids()}, port {glance.port}")
+            sides.append(Side("Glance", glance, None, min(args.n, args.glance_n)))
+        for side in sides:
             if args.prefill:
-                took = populate(glance, None, args.prefill)
-                print(f"  prefill: {args.prefill} images in {took:.1f} s")
-            sequential(glance, None, args.warmup)
-            glance_rate, _, glance_conc, _ = measure(glance, None, args)
+                took = populate(side.server, side.token, args.prefill)
+                print(f"  {side.name} prefill: {args.prefill} images in {took:.1f} s")
+            sequential(side.server, side.token, args.warmup)
+        maybe_pause(args, server)
+        for k in range(rounds):
+            for side in (sides if k % 2 == 0 else sides[::-1]):
+                print(f"round {k + 1}, {side.name}:")
+                side.measure(args.clients)
 
     scale = f" (after {args.prefill} prefilled images)" if args.prefill else ""
-    measured = (f"Glance in this run {glance_rate:.1f}/s sequential, {glance_conc:.1f}/s with {args.clients} "
-                f"clients: ratios {seq_rate / glance_rate:.1f}x and {conc_rate / glance_conc:.1f}x"
-                if args.glance else f"ratio vs Glance 40/s (measured earlier): {seq_rate / glance_rate:.1f}x")
-    print(f"create{scale}: sequential {seq_rate:.1f}/s (p50 {percentile(seq_lat, 50) * 1000:.2f} ms, "
-          f"p99 {percentile(seq_lat, 99) * 1000:.2f} ms), {args.clients} clients {conc_rate:.1f}/s "
-          f"(p50 {percentile(conc_lat, 50) * 1000:.2f} ms, p99 {percentile(conc_lat, 99) * 1000:.2f} ms); "
-          f"{measured}; vs target 400/s: {seq_rate / TARGET:.2f} (target >= 1.00)")
+    vm = sides[0]
+    for side in sides:
+        print(f"{side.name}: sequential {side.text(args.clients)}")
+    if args.glance:
+        gl = sides[1]
+        per_round = ", ".join(f"{a / b:.1f}" for a, b in zip(vm.seq, gl.seq))
+        measured = (f"vs Glance in this run: sequential {vm.seq_rate / gl.seq_rate:.1f}x (per round {per_round}), "
+                    f"{args.clients} clients {vm.conc_rate / gl.conc_rate:.1f}x")
+    else:
+        measured = f"vs Glance's 40/s measured earlier: {vm.seq_rate / GLANCE_BASELINE:.1f}x"
+    print(f"create{scale}: {measured}; vs target 400/s: {vm.seq_rate / TARGET:.2f} (target >= 1.00)")
 
 
-def measure(server, token: str | None, args) -> tuple[float, list[float], float, list[float]]:
+class Side:
+    """One server under test and its figures over the rounds."""
+
+    def __init__(self, name: str, server, token: str | None, n: int) -> None:
+        self.name, self.server, self.token, self.n = name, server, token, n
+        self.seq: list[float] = []
+        self.conc: list[float] = []
+        self.seq_lat: list[float] = []
+        self.conc_lat: list[float] = []
+
+    def measure(self, clients: int) -> None:
+        seq_rate, seq_lat, conc_rate, conc_lat = measure(self.server, self.token, self.n, clients)
+        self.seq.append(seq_rate)
+        self.conc.append(conc_rate)
+        self.seq_lat += seq_lat
+        self.conc_lat += conc_lat
+
+    @property
+    def seq_rate(self) -> float:
+        return statistics.median(self.seq)
+
+    @property
+    def conc_rate(self) -> float:
+        return statistics.median(self.conc)
+
+    def text(self, clients: int) -> str:
+        def span(xs: list[float]) -> str:
+            return f" ({min(xs):.1f}-{max(xs):.1f})" if len(xs) > 1 else ""
+        return (f"{self.seq_rate:.1f}/s{span(self.seq)} (p50 {percentile(self.seq_lat, 50) * 1000:.2f} ms, "
+                f"p99 {percentile(self.seq_lat, 99) * 1000:.2f} ms), {clients} clients "
+                f"{self.conc_rate:.1f}/s{span(self.conc)} (p50 {percentile(self.conc_lat, 50) * 1000:.2f} ms, "
+                f"p99 {percentile(self.conc_lat, 99) * 1000:.2f} ms)")
+
+
+def measure(server, token: str | None, n: int, clients: int) -> tuple[float, list[float], float, list[float]]:
     with CpuWatch(server) as cpu:
-        seq_rate, seq_lat = sequential(server, token, args.n)
-    print(f"  sequential, 1 keep-alive connection, N={args.n}: {seq_rate:.1f} req/s; "
-          f"{summary_ms(seq_lat)}; {cpu.text()}; {cpu.server_cpu / args.n * 1000:.2f} server CPU-ms per create",
+        seq_rate, seq_lat = sequential(server, token, n)
+    print(f"  sequential, 1 keep-alive connection, N={n}: {seq_rate:.1f} req/s; "
+          f"{summary_ms(seq_lat)}; {cpu.text()}; {cpu.server_cpu / n * 1000:.2f} server CPU-ms per create",
           flush=True)
     with CpuWatch(server) as cpu:
-        conc_rate, conc_lat = concurrent(server, token, args.n, args.clients)
-    print(f"  concurrent, {args.clients} clients, N={args.n}: {conc_rate:.1f} req/s; "
-          f"{summary_ms(conc_lat)}; {cpu.text()}; {cpu.server_cpu / args.n * 1000:.2f} server CPU-ms per create",
+        conc_rate, conc_lat = concurrent(server, token, n, clients)
+    print(f"  concurrent, {clients} clients, N={n}: {conc_rate:.1f} req/s; "
+          f"{summary_ms(conc_lat)}; {cpu.text()}; {cpu.server_cpu / n * 1000:.2f} server CPU-ms per create",
           flush=True)
     return seq_rate, seq_lat, conc_rate, conc_lat
 

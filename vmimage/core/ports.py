@@ -16,7 +16,7 @@ from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, 
                                    ResourceType)
 from vmimage.core.policy import Caller
 
-# Chunk of the local reads that feed downloads (file stores, the node cache): just under 1 MiB.
+# Chunk of the reads that feed downloads and copies (every store, the node cache): just under 1 MiB.
 # `vmimage serve` has glibc map allocations of 1 MiB and more on their own (cli/main.py), so a
 # 1 MiB read (a bytes object of 1 MiB plus its header) would be mapped, page-faulted in and
 # unmapped for every chunk; 960 KiB comes from the heap and reuses the same pages.

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmimage.core import errors as e
 from vmimage.core.policy import Caller
+from vmimage.core.ports import READ_CHUNK
 from vmimage.faces import limits
 from vmimage.faces.contract import FaceContext, face_context
 
@@ -191,8 +192,9 @@ def allowed_methods(request: Request) -> list[str]:
                    for route in request.app.router.routes)]
 
 
-_COALESCE = 1 << 20     # hand the core 1 MiB buffers, not the server's small reads (4 MiB ones
-                        # cost ~35 MiB more peak RSS on a 4 GiB S3 upload for no speed)
+# Hand the core buffers of up to READ_CHUNK, not the server's small reads: under serve's 1 MiB
+# mmap threshold (see core/ports.py), and 4 MiB ones cost ~35 MiB more peak RSS on a 4 GiB upload.
+_COALESCE = READ_CHUNK
 _IN_FLIGHT = 4          # buffers queued between the event loop and the core thread
 _END = object()
 
@@ -220,11 +222,11 @@ class BodyBridge:
                     return
                 if not piece:
                     continue
-                pieces.append(piece)
-                held += len(piece)
-                if held >= _COALESCE:
+                if held and held + len(piece) > _COALESCE:
                     await self._put(b"".join(pieces))
                     pieces, held = [], 0
+                pieces.append(piece)
+                held += len(piece)
             if pieces:
                 await self._put(b"".join(pieces))
             self._queue.put(_END)

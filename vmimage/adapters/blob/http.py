@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 from vmimage.adapters.web.fetch import HttpFetcher
 from vmimage.core.errors import Forbidden, InvalidSource, NotFound
+from vmimage.core.ports import READ_CHUNK
 
 
 class HttpBlobStore:
@@ -27,7 +28,7 @@ class HttpBlobStore:
         raise Forbidden(f"Store '{self.name}' is read-only", store=self.name)
 
     def read(self, key: str, start: int = 0, end: int | None = None,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         try:
             return iter(self.fetcher.open(key, start, end))
         except InvalidSource as exc:

@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from vmimage.core.errors import BackendUnavailable, NotFound
+from vmimage.core.ports import READ_CHUNK
 
 log = logging.getLogger("vmimage.s3")
 
@@ -257,7 +258,7 @@ class S3BlobStore:
         return _S3Writer(self, key)
 
     def read(self, key: str, start: int = 0, end: int | None = None,
-             chunk_size: int = 1 << 20) -> Iterator[bytes]:
+             chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         if end is not None and end <= start:
             return iter(())
         args = {"Bucket": self.bucket, "Key": self.object_key(key)}

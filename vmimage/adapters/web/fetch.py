@@ -13,10 +13,10 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from vmimage.core.errors import InvalidSource
+from vmimage.core.ports import READ_CHUNK
 from vmimage.core.url_filter import Target, UrlPolicy
 
 _MAX_REDIRECTS = 5
-_CHUNK = 1 << 20
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -35,7 +35,7 @@ class Fetched:
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from self._response.iter_bytes(_CHUNK)
+            yield from self._response.iter_bytes(READ_CHUNK)
         except httpx.HTTPError as exc:
             raise InvalidSource(f"Reading the remote data failed: {exc}") from None
         finally:

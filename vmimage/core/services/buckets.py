@@ -21,7 +21,7 @@ from vmimage.core.formats import decide
 from vmimage.core.images import DISK_FORMATS, Image, ImageSource, ImageStatus
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner, require_writer
-from vmimage.core.ports import BlobStore
+from vmimage.core.ports import READ_CHUNK, BlobStore
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import create_image, find_visible
@@ -30,7 +30,6 @@ from vmimage.core.services.intake import discard_failed
 IMPORT_KIND = "image_import_from_bucket"
 EXPORT_KIND = "image_export_to_bucket"
 _PROBE = 1 << 20          # enough of an object's head to tell its format
-_CHUNK = 4 << 20
 
 
 # --- grants (the operator's) --------------------------------------------------------------
@@ -161,7 +160,7 @@ class BucketImportHandler:
         image = self._with_format(deps, p["image_id"], source, p["key"])
         image = begin_saving(deps, image.id)
         progress(5)
-        receive_data(deps, image, _counted(source.read(p["key"], chunk_size=_CHUNK), size, progress),
+        receive_data(deps, image, _counted(source.read(p["key"], chunk_size=READ_CHUNK), size, progress),
                      store=p["store"])
         return {"image_ids": [p["image_id"]]}
 
@@ -251,7 +250,7 @@ class BucketExportHandler:
         target = _bucket_store(deps, p["bucket"])
         source = deps.store(loc.store)
         if p["disk_format"] == image.disk_format:
-            self._copy(source.read(loc.key, chunk_size=_CHUNK), image, target, p["key"])
+            self._copy(source.read(loc.key, chunk_size=READ_CHUNK), image, target, p["key"])
         else:
             self._convert(deps, job, image, source, loc.key, target, p["key"], p["disk_format"], progress)
         return {"image_ids": [image.id], "bucket": p["bucket"], "key": p["key"]}
@@ -281,7 +280,7 @@ class BucketExportHandler:
             original, converted = os.path.join(work, "original"), os.path.join(work, "converted")
             inspector, size = deps.new_inspector(), 0
             with open(original, "wb") as f:
-                for chunk in source.read(source_key, chunk_size=_CHUNK):
+                for chunk in source.read(source_key, chunk_size=READ_CHUNK):
                     inspector.feed(chunk)
                     f.write(chunk)
                     size += len(chunk)
@@ -294,7 +293,7 @@ class BucketExportHandler:
             writer = target.writer(key)
             try:
                 with open(converted, "rb") as f:
-                    while chunk := f.read(_CHUNK):
+                    while chunk := f.read(READ_CHUNK):
                         writer.write(chunk)
                 writer.commit()
             except BaseException:

@@ -20,12 +20,12 @@ from typing import Any, BinaryIO
 from vmimage.core.errors import InvalidSource
 from vmimage.core.images import Image, ImageSource, ImageStatus
 from vmimage.core.policy import Caller, require_writer
+from vmimage.core.ports import READ_CHUNK
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import create_image
 
 IMPORTABLE_FORMATS = ("iso", "raw", "qcow2", "vhd", "vhdx", "vmdk")
-_CHUNK = 4 << 20
 _SNIFF_BYTES = 4 << 20     # every supported format announces itself in its first sectors
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: opening a FIFO must not hang; it is refused right after, as not a regular file.
@@ -84,7 +84,7 @@ def _check_file(st: os.stat_result, path: str, owners: list[int]) -> None:
 
 
 def _chunks(source: BinaryIO) -> Iterator[bytes]:
-    while chunk := source.read(_CHUNK):
+    while chunk := source.read(READ_CHUNK):
         yield chunk
 
 

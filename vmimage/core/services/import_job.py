@@ -10,6 +10,7 @@ from vmimage.core.errors import BackendUnavailable, Conflict, Forbidden, Gone, I
 from vmimage.core.formats import FormatVerdict, decide
 from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, staging_key
 from vmimage.core.jobs import Job
+from vmimage.core.ports import READ_CHUNK
 from vmimage.core.quotas import Limits, check_size_cap
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.imports import (COPY_IMAGE, FAILED, IMPORTING, LOCK, WEB_DOWNLOAD, locked_image,
@@ -271,7 +272,7 @@ def _convert_staged(deps: Deps, job: Job, image: Image) -> str:
         writer = staging.writer(key)
         try:
             with open(out, "rb") as f:
-                while chunk := f.read(4 << 20):
+                while chunk := f.read(READ_CHUNK):
                     writer.write(chunk)
             writer.commit()
         except BaseException:

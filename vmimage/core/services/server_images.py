@@ -24,6 +24,7 @@ from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.quotas import check_image_count
+from vmimage.core.ports import READ_CHUNK
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import find_visible
@@ -32,7 +33,6 @@ from vmimage.core.services.jobs import advance_part
 from vmimage.core.services.servers import GiB
 
 KIND = "image_from_disks"
-_CHUNK = 4 << 20
 
 
 def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[str, Any],
@@ -376,7 +376,7 @@ class ImageFromDisks:
                 deps.disks.grow_file(str(copy), disk["resize_gb"] * GiB)
             image = begin_saving(deps, disk["image_id"])
             with copy.open("rb") as f:
-                receive_data(deps, image, iter(lambda: f.read(_CHUNK), b""))
+                receive_data(deps, image, iter(lambda: f.read(READ_CHUNK), b""))
             copy.unlink()
             if disk.get("part_id"):
                 advance_part(deps, job, disk["part_id"], JobStatus.SUCCESS)
@@ -393,7 +393,7 @@ class ImageFromDisks:
             raise Gone("The image being copied went away", image_id=disk["source_image_id"])
         loc = source.locations[0]
         image = begin_saving(deps, disk["image_id"])
-        receive_data(deps, image, deps.store(loc.store).read(loc.key, chunk_size=_CHUNK))
+        receive_data(deps, image, deps.store(loc.store).read(loc.key, chunk_size=READ_CHUNK))
 
     def _copy(self, deps: Deps, job: Job, disk: dict, target: Path) -> None:
         if disk["volume_id"] is None:   # an inserted disk: from a snapshot, or empty

@@ -114,19 +114,29 @@ class _S3Writer:
         self._parts: list[Future] = []
         self._pool: ThreadPoolExecutor | None = None
         self._slots = threading.BoundedSemaphore(store.max_in_flight)
+        # Sent parts' buffers, filled again: a new 8 MiB buffer is mapped fresh by glibc and
+        # page-faulted in as it fills (~0.5 CPU-s per GiB); these stay at most max_in_flight.
+        self._spare: list[bytearray] = []
         self._done = False
 
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)
         while view:
             if self._part is None:
-                self._part, self._fill = bytearray(part_size(len(self._parts) + 1)), 0
+                self._part, self._fill = self._buffer(part_size(len(self._parts) + 1)), 0
             n = min(len(view), len(self._part) - self._fill)
             self._part[self._fill:self._fill + n] = view[:n]
             self._fill += n
             view = view[n:]
             if self._fill == len(self._part):
                 self._send(self._take())
+
+    def _buffer(self, size: int) -> bytearray:
+        while self._spare:
+            buffer = self._spare.pop()
+            if len(buffer) == size:
+                return buffer
+        return bytearray(size)
 
     def _take(self) -> bytearray:
         """The part filled so far (trimmed to what it holds); a new one starts at the next write."""
@@ -151,8 +161,13 @@ class _S3Writer:
         except BaseException:
             self._slots.release()
             raise
-        future.add_done_callback(lambda _f: self._slots.release())
+        future.add_done_callback(lambda _f: self._sent(data))
         self._parts.append(future)
+
+    def _sent(self, data: bytearray) -> None:
+        if not self._done:
+            self._spare.append(data)       # before the slot: the filler waiting on it takes it
+        self._slots.release()
 
     def _upload_part(self, number: int, data: bytearray) -> dict:
         store = self._store
@@ -208,6 +223,7 @@ class _S3Writer:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self._spare.clear()
 
 
 class S3BlobStore:

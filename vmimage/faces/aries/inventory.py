@@ -1,4 +1,4 @@
-"""Aries server and volume routes on the core inventory (mounted under routes.PREFIX)."""
+"""Aries server and volume routes on the core inventory, under /aries/api/v1 (routes.PREFIX)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from vmimage.faces.contract import deps
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
-router = APIRouter()
+PREFIX = "/aries/api/v1"
+router = APIRouter(prefix=PREFIX)
 
 
 def _images_of(request: Request, who: Caller, servers: list) -> dict:

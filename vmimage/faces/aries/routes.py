@@ -16,7 +16,7 @@ from vmimage.faces.contract import deps
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
-PREFIX = "/aries/api/v1"
+PREFIX = inventory.PREFIX
 router = APIRouter(prefix=PREFIX)
 
 
@@ -55,5 +55,3 @@ def update_image(request: Request, who: Caller = Depends(aries_caller),
     image = refs.load_image_by_seq(deps(request), who, seq)
     return t.image(svc.update_image(deps(request), who, image.id, changes, unique_name=True))
 
-
-router.include_router(inventory.router)

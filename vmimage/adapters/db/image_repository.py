@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from operator import itemgetter
 
-from sqlalchemy import (Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text, tuple_,
+from sqlalchemy import (BigInteger, Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text, tuple_,
                         update)
 from sqlalchemy.sql.dml import Insert
 
@@ -20,6 +20,7 @@ from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.members import Member
 
 _BASE_COLUMNS = [c.name for c in images.columns]
+_PG_IDLE = 0      # libpq's PQTRANS_IDLE: connected, no transaction open
 # NULLs sort as the lowest value, both in ORDER BY and in marker comparisons.
 _NULL_AS = {"name": "", "size": -1, "disk_format": "", "container_format": ""}
 
@@ -111,6 +112,27 @@ def _insert_numbered(conn: Connection) -> Insert:
     return stmt
 
 
+_INSERT_UNLESS_LIMITED: dict[str, Insert] = {}
+
+
+def _insert_unless_limited(conn: Connection) -> Insert:
+    """INSERT ... SELECT of a numbered image that selects nothing when the project's limit on
+    a resource (its own row in project_quotas, else the default given) is set (>= 0)."""
+    stmt = _INSERT_UNLESS_LIMITED.get(conn.dialect.name)
+    if stmt is None:
+        cols = [c for c in images.c if c.name != "seq"]
+        params = {c.name: bindparam(c.name, type_=c.type) for c in cols}   # typed: no VALUES to infer from
+        limit = func.coalesce(
+            select(project_quotas.c.limit).where(project_quotas.c.project_id == params["owner"],
+                                                 project_quotas.c.resource == bindparam("limit_resource"))
+            .scalar_subquery(),
+            bindparam("default_limit", type_=BigInteger))
+        rows = select(*params.values(), seq_value(conn, images)).where(limit < 0)
+        stmt = insert(images).from_select([*cols, images.c.seq], rows).returning(images.c.seq)
+        _INSERT_UNLESS_LIMITED[conn.dialect.name] = stmt
+    return stmt
+
+
 class SqlImageRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -122,6 +144,37 @@ class SqlImageRepository:
         del values["seq"]
         image.seq = self.conn.execute(_insert_numbered(self.conn), values).scalar_one()
         self._write_children(image)
+
+    def add_unless_limited(self, image: Image, resource: str, default_limit: int) -> bool:
+        values = _image_values(image)
+        del values["seq"]
+        values["limit_resource"], values["default_limit"] = resource, default_limit
+        stmt = _insert_unless_limited(self.conn)
+        if image.properties or image.tags or image.locations or not self._nothing_sent_yet():
+            row = self.conn.execute(stmt, values).first()
+        else:
+            # One statement is the whole unit of work, and is atomic by itself: it runs in
+            # autocommit, without the BEGIN and COMMIT round trips (the unit of work's commit
+            # then finds no transaction open, and costs nothing). When it inserts nothing, the
+            # connection is as it was, and what follows runs in a transaction as usual.
+            dbapi = self.conn.connection.dbapi_connection
+            dbapi.autocommit = True
+            try:
+                row = self.conn.execute(stmt, values).first()
+            finally:
+                dbapi.autocommit = False
+        if row is None:
+            return False
+        image.seq = row[0]
+        self._write_children(image)
+        return True
+
+    def _nothing_sent_yet(self) -> bool:
+        """PostgreSQL: this unit of work has not sent a statement yet (no transaction open)."""
+        if self.conn.dialect.name != "postgresql":
+            return False
+        info = getattr(self.conn.connection.dbapi_connection, "info", None)
+        return info is not None and info.transaction_status == _PG_IDLE
 
     def save(self, image: Image) -> None:
         values = _image_values(image)

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from vmimage.core.errors import VmImageError
 from vmimage.core.policy import Caller
@@ -50,6 +53,27 @@ def deps(request: Request) -> Deps:
     return face_context(request).deps
 
 
+class FaceRoute(APIRoute):
+    """A face's route. A face's app tries its routes in turn, and most are not the request's:
+    this one refuses a path that does not start with its literal head (its path up to the
+    first parameter) at once, before FastAPI's matching (context lookups and a regex).
+    For routes in the face's app itself (mount.face_app), not in a router included in another."""
+
+    def __init__(self, path: str, endpoint: Callable, **options) -> None:
+        super().__init__(path, endpoint, **options)
+        self.literal_head = self.path_format.split("{", 1)[0]
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and not scope["path"].startswith(self.literal_head) and not scope.get("root_path"):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def face_router(**options) -> APIRouter:
+    """A face's router (APIRouter's options): its routes are FaceRoutes."""
+    return APIRouter(route_class=FaceRoute, **options)
+
+
 class ErrorTable(Protocol):
     """A face's one error table: every refusal of a request it claims, in its dialect."""
 
@@ -69,9 +93,11 @@ def everything(_conn: HTTPConnection) -> bool:
 
 def path_prefix(prefix: str) -> Callable[[HTTPConnection], bool]:
     """Claims a path equal to the prefix or below it."""
+    below = prefix.rstrip("/") + "/"
+
     def claims(conn: HTTPConnection) -> bool:
-        path = conn.url.path
-        return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+        path = conn.scope["path"]     # as conn.url.path, without parsing a URL per face and request
+        return path == prefix or path.startswith(below)
     return claims
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from vmimage.core.policy import Caller, is_owner
 from vmimage.core.services import images as svc
@@ -12,12 +12,12 @@ from vmimage.core.services.host_files import import_host_file
 from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
 PREFIX = inventory.PREFIX
-router = APIRouter(prefix=PREFIX)
+router = face_router(prefix=PREFIX)
 
 
 @router.post("/image/create")

@@ -8,6 +8,8 @@ through one.
 
 from __future__ import annotations
 
+import inspect
+import typing
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,11 +64,42 @@ class FaceRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable, **options) -> None:
         super().__init__(path, endpoint, **options)
         self.literal_head = self.path_format.split("{", 1)[0]
+        if _takes_only_the_request(self):
+            self.app = _request_only_app(endpoint, self.dependant.request_param_name)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http" and not scope["path"].startswith(self.literal_head) and not scope.get("root_path"):
             return Match.NONE, {}
         return super().matches(scope)
+
+
+_OTHER_INPUTS = ("path_params", "query_params", "header_params", "cookie_params", "body_params", "dependencies",
+                 "websocket_param_name", "http_connection_param_name", "response_param_name",
+                 "background_tasks_param_name", "security_scopes_param_name")
+
+
+def _takes_only_the_request(route: APIRoute) -> bool:
+    """An async endpoint whose one input is the request and which answers a Response itself
+    (the routes that read their own body): FastAPI has nothing to resolve or render for it."""
+    dependant = route.dependant
+    if not inspect.iscoroutinefunction(route.endpoint) or dependant.request_param_name is None:
+        return False
+    if any(getattr(dependant, name) for name in _OTHER_INPUTS):
+        return False
+    try:
+        answer = typing.get_type_hints(route.endpoint).get("return")
+    except Exception:
+        return False
+    return isinstance(answer, type) and issubclass(answer, Response)
+
+
+def _request_only_app(endpoint: Callable, name: str):
+    """The ASGI app of such a route: the request in, the endpoint's Response out. Its errors
+    go to the face's error table as any route's do (the app's exception middleware)."""
+    async def app(scope: Scope, receive, send) -> None:
+        response = await endpoint(**{name: Request(scope, receive, send)})
+        await response(scope, receive, send)
+    return app
 
 
 def face_router(**options) -> APIRouter:

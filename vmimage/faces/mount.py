@@ -25,8 +25,10 @@ log = logging.getLogger("vmimage")
 
 def face_app(face: Face, context: FaceContext) -> FastAPI:
     """One face as an ASGI app: its routers, every refusal through its error table."""
+    # FastAPI's own OpenTelemetry hooks are off: vmimage configures no telemetry provider, and
+    # asking for the (unconfigured) global ones cost three lookups on every request.
     app = FastAPI(title=f"vmimage {face.name}", redirect_slashes=False, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, telemetry={"tracing": False, "metrics": False, "logs": False})
     # The routers' routes go straight into the app's own route list: an included router is
     # matched route by route through FastAPI's inclusion layer twice per request (a third of
     # a metadata create's framework time), a plain route list once. Routers carry their

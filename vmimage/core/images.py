@@ -174,7 +174,8 @@ _BASE36 = string.digits + string.ascii_lowercase
 
 
 def new_image_ref(length: int = 12) -> str:
-    """"img-" + length random base36 characters (one draw from the system's generator)."""
+    """A new ref: "img-" and `length` random base36 characters (one draw from the system's
+    generator, not one per character)."""
     n = secrets.randbelow(36 ** length)
     chars = []
     for _ in range(length):

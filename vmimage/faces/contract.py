@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fastapi import APIRouter
-from fastapi.routing import APIRoute
-from starlette.routing import Match
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from vmimage.core.errors import VmImageError
@@ -56,10 +56,14 @@ def deps(request: Request) -> Deps:
 
 
 class FaceRoute(APIRoute):
-    """A face's route. A face's app tries its routes in turn, and most are not the request's:
-    this one refuses a path that does not start with its literal head (its path up to the
-    first parameter) at once, before FastAPI's matching (context lookups and a regex).
-    For routes in the face's app itself (mount.face_app), not in a router included in another."""
+    """A face's route, for routes in the face's app itself (mount.face_app), not in a router
+    included in another.
+
+    A face's app tries its routes in turn, and most are not the request's: this one refuses
+    a path that does not start with its literal head (its path up to the first parameter) at
+    once, before FastAPI's matching (context lookups and a regex). And an async endpoint that
+    takes only the request and answers a Response (the routes that read their own body) is
+    called directly, without FastAPI's parameter machinery, which would have nothing to do."""
 
     def __init__(self, path: str, endpoint: Callable, **options) -> None:
         super().__init__(path, endpoint, **options)
@@ -68,7 +72,8 @@ class FaceRoute(APIRoute):
             self.app = _request_only_app(endpoint, self.dependant.request_param_name)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http" and not scope["path"].startswith(self.literal_head) and not scope.get("root_path"):
+        if (scope["type"] == "http" and not scope.get("root_path")
+                and not scope["path"].startswith(self.literal_head)):
             return Match.NONE, {}
         return super().matches(scope)
 

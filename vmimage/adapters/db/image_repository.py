@@ -171,7 +171,8 @@ class SqlImageRepository:
         try:
             row = self.conn.exec_driver_sql(sql, params).first()
         finally:
-            dbapi.autocommit = False
+            if not dbapi.closed:       # a lost connection is discarded by the pool as it is
+                dbapi.autocommit = False
         return self._added(image, row)
 
     def _added(self, image: Image, row) -> bool:

@@ -157,6 +157,36 @@ def test_concurrent_creates_respect_the_quota(strict_server):
             http.delete(f"/v2/images/{image['id']}")
 
 
+def test_a_projects_own_image_limit_overrides_the_default(server, strict_server):
+    # Default unlimited, the project's own limit set: the create that adds at once must see it.
+    with server.client("alt") as http:
+        used = http.get("/v2/info/usage").json()["usage"]["image_count_total"]["usage"]
+        server.admin_cli("quota", "set", "--project", "alt", "--images", str(used + 1))
+        made = []
+        try:
+            made = [http.post("/v2/images", json={"name": f"own{i}"}) for i in range(3)]
+            assert [r.status_code for r in made] == [201, 413, 413]
+        finally:
+            server.admin_cli("quota", "set", "--project", "alt", "--images", "-1")
+            for r in made:
+                if r.status_code == 201:
+                    http.delete(f"/v2/images/{r.json()['id']}")
+        assert http.post("/v2/images", json={"name": "free"}).status_code == 201
+    # Default 3, the project's own limit unlimited: more than 3 go in.
+    strict_server.admin_cli("quota", "set", "--project", "alt", "--images", "-1")
+    with strict_server.client("alt") as http:
+        made = []
+        try:
+            made = [http.post("/v2/images", json={"name": f"free{i}"}) for i in range(5)]
+            assert [r.status_code for r in made] == [201] * 5
+        finally:
+            strict_server.admin_cli("quota", "set", "--project", "alt", "--images", "3")
+            for r in made:
+                if r.status_code == 201:
+                    http.delete(f"/v2/images/{r.json()['id']}")
+        assert http.get("/v2/info/usage").json()["usage"]["image_count_total"]["limit"] == 3
+
+
 def test_expired_token(tmp_path, database_factory):
     # a server of its own: 2-second tokens would expire under the other tests on a busy machine
     srv = start_server(tmp_path, database_factory(), VMIMAGE_TOKEN_TTL="2")

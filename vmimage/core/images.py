@@ -174,7 +174,14 @@ _BASE36 = string.digits + string.ascii_lowercase
 
 
 def new_image_ref(length: int = 12) -> str:
-    return "img-" + "".join(secrets.choice(_BASE36) for _ in range(length))
+    """A new ref: "img-" and `length` random base36 characters (one draw from the system's
+    generator, not one per character)."""
+    n = secrets.randbelow(36 ** length)
+    chars = []
+    for _ in range(length):
+        n, digit = divmod(n, 36)
+        chars.append(_BASE36[digit])
+    return "img-" + "".join(chars)
 
 
 _SHORT_REF = re.compile(r"^img-[0-9a-z]{8,32}$")

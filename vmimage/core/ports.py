@@ -84,6 +84,11 @@ class ContentInspector(Protocol):
 
 class ImageRepository(Protocol):
     def add(self, image: Image) -> None: ...
+    def add_unless_limited(self, image: Image, resource: str, default_limit: int) -> bool:
+        """Add the image only when its project has no limit on `resource` (the project's
+        own limit, else default_limit, is negative), checked in the same step: True. Then
+        nothing else may be written in this unit of work, only its commit (the write may be
+        committed already). When a limit is set, nothing is written: False."""
     def get(self, image_id: str, for_update: bool = False) -> Image | None:
         """The image, deleted ones included (ids are never reused)."""
     def save(self, image: Image) -> None: ...

@@ -8,6 +8,8 @@ through one.
 
 from __future__ import annotations
 
+import inspect
+import typing
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,9 +17,12 @@ from typing import Protocol
 
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from vmimage.core.errors import VmImageError
 from vmimage.core.policy import Caller
@@ -50,6 +55,63 @@ def deps(request: Request) -> Deps:
     return face_context(request).deps
 
 
+class FaceRoute(APIRoute):
+    """A face's route, for routes in the face's app itself (mount.face_app), not in a router
+    included in another.
+
+    A face's app tries its routes in turn, and most are not the request's: this one refuses
+    a path that does not start with its literal head (its path up to the first parameter) at
+    once, before FastAPI's matching (context lookups and a regex). And an async endpoint that
+    takes only the request and answers a Response (the routes that read their own body) is
+    called directly, without FastAPI's parameter machinery, which would have nothing to do."""
+
+    def __init__(self, path: str, endpoint: Callable, **options) -> None:
+        super().__init__(path, endpoint, **options)
+        self.literal_head = self.path_format.split("{", 1)[0]
+        if _takes_only_the_request(self):
+            self.app = _request_only_app(endpoint, self.dependant.request_param_name)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if (scope["type"] == "http" and not scope.get("root_path")
+                and not scope["path"].startswith(self.literal_head)):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+_OTHER_INPUTS = ("path_params", "query_params", "header_params", "cookie_params", "body_params", "dependencies",
+                 "websocket_param_name", "http_connection_param_name", "response_param_name",
+                 "background_tasks_param_name", "security_scopes_param_name")
+
+
+def _takes_only_the_request(route: APIRoute) -> bool:
+    """An async endpoint whose one input is the request and which answers a Response itself
+    (the routes that read their own body): FastAPI has nothing to resolve or render for it."""
+    dependant = route.dependant
+    if not inspect.iscoroutinefunction(route.endpoint) or dependant.request_param_name is None:
+        return False
+    if any(getattr(dependant, name) for name in _OTHER_INPUTS):
+        return False
+    try:
+        answer = typing.get_type_hints(route.endpoint).get("return")
+    except Exception:
+        return False
+    return isinstance(answer, type) and issubclass(answer, Response)
+
+
+def _request_only_app(endpoint: Callable, name: str):
+    """The ASGI app of such a route: the request in, the endpoint's Response out. Its errors
+    go to the face's error table as any route's do (the app's exception middleware)."""
+    async def app(scope: Scope, receive, send) -> None:
+        response = await endpoint(**{name: Request(scope, receive, send)})
+        await response(scope, receive, send)
+    return app
+
+
+def face_router(**options) -> APIRouter:
+    """A face's router (APIRouter's options): its routes are FaceRoutes."""
+    return APIRouter(route_class=FaceRoute, **options)
+
+
 class ErrorTable(Protocol):
     """A face's one error table: every refusal of a request it claims, in its dialect."""
 
@@ -69,9 +131,11 @@ def everything(_conn: HTTPConnection) -> bool:
 
 def path_prefix(prefix: str) -> Callable[[HTTPConnection], bool]:
     """Claims a path equal to the prefix or below it."""
+    below = prefix.rstrip("/") + "/"
+
     def claims(conn: HTTPConnection) -> bool:
-        path = conn.url.path
-        return path == prefix or path.startswith(prefix.rstrip("/") + "/")
+        path = conn.scope["path"]     # as conn.url.path, without parsing a URL per face and request
+        return path == prefix or path.startswith(below)
     return claims
 
 

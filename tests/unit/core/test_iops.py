@@ -36,3 +36,12 @@ def test_a_face_may_choose_a_short_ref():
     assert check_ref("img-m5s0abcd29") == "img-m5s0abcd29"
     with pytest.raises(Exception):
         check_ref("img-UPPER12345")
+
+
+def test_new_refs_are_short_refs_of_every_base36_character():
+    from vmimage.core.images import new_image_ref
+    refs = [new_image_ref() for _ in range(2000)] + [new_image_ref(10) for _ in range(200)]
+    assert all(check_ref(r) == r for r in refs)
+    assert {len(r) for r in refs} == {16, 14}
+    assert len(set(refs)) == len(refs)
+    assert set("".join(r[4:] for r in refs)) == set("0123456789abcdefghijklmnopqrstuvwxyz")

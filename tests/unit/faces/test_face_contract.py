@@ -89,3 +89,21 @@ def _context():
         cache = object()
     from vmimage.faces.contract import FaceContext
     return FaceContext(deps=_Deps(), identity=None)  # type: ignore[arg-type]
+
+
+def test_every_route_of_a_face_is_a_face_route_and_matches_as_fastapi_would():
+    from fastapi.routing import APIRoute
+    from vmimage.faces.contract import FaceRoute
+    for face in FACES:
+        module = importlib.import_module(f"vmimage.faces.{face.name}")
+        routes = face_app(module.FACE, _context()).router.routes
+        assert routes and all(isinstance(r, FaceRoute) for r in routes), face.name
+        # every route's own path (parameters filled in), and a few that are nobody's
+        paths = [re.sub(r"\{[^}]+\}", "x1", r.path_format) for r in routes] + ["/", "/v2", "/v2/imagesx", "/nowhere"]
+        for route in routes:
+            for path in paths:
+                for method in ("GET", "POST"):
+                    scope = {"type": "http", "path": path, "method": method, "root_path": "", "headers": []}
+                    fast, _ = route.matches(scope)
+                    usual, _ = APIRoute.matches(route, dict(scope))
+                    assert fast == usual, (face.name, route.path, path, method)

@@ -164,6 +164,14 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
     limits = deps.limits
     check_per_image(limits, len(image.properties), len(image.tags))
     with deps.uow(write=True) as uow:
+        # The common create has nothing to look up first (no caller-chosen id or ref, names
+        # may repeat): when its project has no image-count limit, the image goes in at once,
+        # the limit checked in the same step; with a limit, nothing is written yet, and the
+        # create below counts under the project lock.
+        if (image_id is None and ref is None and not unique_name
+                and uow.images.add_unless_limited(image, "image_count", limits.image_count)):
+            uow.commit()
+            return image
         limits = deps.limits_for(uow, image.owner)
         # The project lock serialises what a create counts or compares within the project:
         # its image count (under a count limit) and its names (unique_name). Without either,

@@ -1,9 +1,9 @@
-"""Aries server and volume routes on the core inventory (mounted under routes.PREFIX)."""
+"""Aries server and volume routes on the core inventory, under /aries/api/v1 (routes.PREFIX)."""
 
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
@@ -11,11 +11,12 @@ from vmimage.core.services import refs
 from vmimage.core.services import servers as svc
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
-router = APIRouter()
+PREFIX = "/aries/api/v1"
+router = face_router(prefix=PREFIX)
 
 
 def _images_of(request: Request, who: Caller, servers: list) -> dict:

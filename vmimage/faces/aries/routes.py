@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from vmimage.core.policy import Caller, is_owner
 from vmimage.core.services import images as svc
@@ -12,12 +12,12 @@ from vmimage.core.services.host_files import import_host_file
 from vmimage.faces.aries import inventory
 from vmimage.faces.aries import translate as t
 from vmimage.faces.aries.auth import aries_caller
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.aries import schemas
 from vmimage.faces.bodies import body_of
 
-PREFIX = "/aries/api/v1"
-router = APIRouter(prefix=PREFIX)
+PREFIX = inventory.PREFIX
+router = face_router(prefix=PREFIX)
 
 
 @router.post("/image/create")
@@ -55,5 +55,3 @@ def update_image(request: Request, who: Caller = Depends(aries_caller),
     image = refs.load_image_by_seq(deps(request), who, seq)
     return t.image(svc.update_image(deps(request), who, image.id, changes, unique_name=True))
 
-
-router.include_router(inventory.router)

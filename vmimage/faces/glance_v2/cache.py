@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 
 from vmimage.core.policy import Caller
 from vmimage.core.ports import CacheEntry
 from vmimage.core.services import cache as svc
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.http import caller
 
-router = APIRouter()
+router = face_router()
 
 
 def _entry(entry: CacheEntry) -> dict:

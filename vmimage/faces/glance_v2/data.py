@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from vmimage.core.services.image_data import open_image_data, upload_image_data
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.glance_v2.common import receive_body
 from vmimage.faces.http import caller_async
 from vmimage.faces.limits import streams_body
 
-router = APIRouter()
+router = face_router()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 

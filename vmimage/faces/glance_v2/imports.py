@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -15,13 +15,13 @@ from vmimage.core.services import imports as isvc
 from vmimage.core.services import location_import as lsvc
 from vmimage.core.services import stores as ssvc
 from vmimage.core.services import tasks as tsvc
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.common import image_view, receive_body
 from vmimage.faces.http import caller, caller_async, int_param, json_object, openstack_error, parse_json, request_id
 from vmimage.faces.limits import streams_body
 
-router = APIRouter()
+router = face_router()
 
 
 @router.put("/v2/images/{image_id}/stage", status_code=204)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -18,11 +18,11 @@ from vmimage.core.errors import Forbidden, Invalid, NotFound
 from vmimage.core.policy import Caller
 from vmimage.core.services import metadef_items as items
 from vmimage.core.services import metadefs as svc
-from vmimage.faces.contract import deps as _deps
+from vmimage.faces.contract import deps as _deps, face_router
 from vmimage.faces.glance_v2.metadef_schemas import METADEF_SCHEMAS
 from vmimage.faces.http import caller, caller_async, int_param, iso_time, json_object, parse_json
 
-router = APIRouter()
+router = face_router()
 NS = "/v2/metadefs/namespaces"
 _GENERATED = md.GENERATED      # refused at the top of a request body, as upstream
 _TIMESTAMPS = ("created_at", "updated_at")

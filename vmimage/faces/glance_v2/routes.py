@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +13,7 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import images as svc
 from vmimage.core.services import members as msvc
 from vmimage.core.services.imports import METHODS
-from vmimage.faces.contract import deps, face_context
+from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.common import image_view
 from vmimage.faces.glance_v2.schemas import SCHEMAS
@@ -21,7 +21,7 @@ from vmimage.faces.bodies import validated
 from vmimage.faces.glance_v2.requests import AddMember, UpdateMember
 from vmimage.faces.http import caller, caller_async, openstack_error, parse_json
 
-router = APIRouter()
+router = face_router()
 VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
 
 

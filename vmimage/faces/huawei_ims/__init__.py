@@ -18,7 +18,7 @@ _IMS_PATHS = re.compile(r"^/(v1|v2|v2\.1)/cloudimages(/|$)|^/v1/[^/]+/jobs/|^/v1
 
 
 def claims(conn: HTTPConnection) -> bool:
-    return signature.is_signed(conn.headers) or bool(_IMS_PATHS.match(conn.url.path))
+    return signature.is_signed(conn.headers) or bool(_IMS_PATHS.match(conn.scope["path"]))
 
 
 FACE = Face(name="huawei_ims", claims=claims, routers=lambda _context: [glance.router, routes.router],

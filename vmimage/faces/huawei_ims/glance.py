@@ -4,7 +4,7 @@ __os_version, show, list, update, delete with a body, data upload), tags and mem
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
@@ -14,13 +14,13 @@ from vmimage.core.services import images as svc
 from vmimage.core.services import members as msvc
 from vmimage.core.services.image_data import upload_image_data
 from vmimage.core.services.images import Change
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.http import int_param, iso_time, stream_into
 from vmimage.faces.huawei_ims import translate as t
 from vmimage.faces.limits import streams_body
 from vmimage.faces.huawei_ims.auth import body_object, body_value, ims_caller, same_project
 
-router = APIRouter()
+router = face_router()
 
 
 @router.post("/v2/images", status_code=201)

@@ -3,7 +3,7 @@ catalogue and the version documents. Handlers parse, call a core use case, rende
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
@@ -15,11 +15,11 @@ from vmimage.core.services import images as svc
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import refs
 from vmimage.core.services import server_images as isvc
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.huawei_ims import translate as t
 from vmimage.faces.huawei_ims.auth import body_object, body_value, ims_caller, same_project
 
-router = APIRouter()
+router = face_router()
 
 
 def job_id_of(job: Job) -> dict:

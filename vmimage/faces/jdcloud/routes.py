@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
@@ -16,7 +16,7 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import images as image_svc
 from vmimage.core.services import machine_images as msvc
 from vmimage.core.services import server_images as ssvc
-from vmimage.faces.contract import deps, face_context
+from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.http import int_param, json_object, parse_json, request_id
 from vmimage.faces.jdcloud import translate as t
 from vmimage.faces.jdcloud.auth import jd_caller
@@ -32,7 +32,7 @@ def region(request: Request, region_id: str, _who: Caller = Depends(jd_caller)) 
     return region_id
 
 
-router = APIRouter(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
+router = face_router(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
 
 
 def reply(request: Request, result: dict[str, Any] | None = None) -> JSONResponse:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
@@ -16,13 +16,13 @@ from vmimage.core.services import buckets as bsvc
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import machine_images as msvc
 from vmimage.core.services.refs import visible_images
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.http import int_param, iso_time
 from vmimage.faces.jdcloud import translate as t
 from vmimage.faces.jdcloud.auth import jd_caller
 from vmimage.faces.jdcloud.routes import JD_ID_LENGTH, PREFIX, body, query, region, reply
 
-router = APIRouter(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
+router = face_router(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
 _ACTIONS = {bsvc.IMPORT_KIND: "ImportImage", bsvc.EXPORT_KIND: "ExportImage"}
 _TASK_STATUS = {JobStatus.INIT: "pending", JobStatus.RUNNING: "running", JobStatus.SUCCESS: "finished",
                 JobStatus.FAIL: "failed"}

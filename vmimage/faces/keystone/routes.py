@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -12,12 +12,12 @@ from vmimage.core.errors import Forbidden, NotFound
 from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 from vmimage.core.policy import owns
 from vmimage.faces.bodies import validated
-from vmimage.faces.contract import face_context
+from vmimage.faces.contract import face_context, face_router
 from vmimage.faces.http import iso_time, parse_json
 from vmimage.faces.keystone.schemas import AuthRequest
 
 PREFIX = "/identity"
-router = APIRouter(prefix=PREFIX)
+router = face_router(prefix=PREFIX)
 
 
 def _base(request: Request) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
@@ -14,10 +14,10 @@ from vmimage.faces.bodies import body_of
 from vmimage.faces.http import caller
 from vmimage.faces.native import schemas
 from vmimage.faces.native import translate as t
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.native.routes import PREFIX
 
-router = APIRouter(prefix=PREFIX)
+router = face_router(prefix=PREFIX)
 _IMPORT_FIELDS = {"name", "bucket", "key", "disk_format", "os_version", "min_disk", "store"}
 _EXPORT_FIELDS = {"bucket", "key", "disk_format"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
@@ -11,14 +11,14 @@ from vmimage.core.policy import Caller
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
-from vmimage.faces.contract import deps
+from vmimage.faces.contract import deps, face_router
 from vmimage.faces.bodies import body_of
 from vmimage.faces.http import caller
 from vmimage.faces.native import schemas
 from vmimage.faces.native import translate as t
 
 PREFIX = "/vmimage/v1"
-router = APIRouter(prefix=PREFIX)
+router = face_router(prefix=PREFIX)
 
 
 @router.post("/servers", status_code=201)

@@ -96,6 +96,9 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host \$http_host;
+      # the client's address as nginx saw it, never a header the client sent: vmimage (uvicorn)
+      # believes X-Forwarded-For from 127.0.0.1, and its login brake counts by address
+      proxy_set_header X-Forwarded-For \$remote_addr;
       proxy_request_buffering off;
       proxy_buffering off;
       proxy_read_timeout 600s;

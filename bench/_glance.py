@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _common import CLK_TCK, ROOT
+from _common import ROOT, proc_cpu_seconds
 
 SCRIPT = ROOT / "scripts" / "glance-peer.sh"
 
@@ -60,15 +60,13 @@ class GlancePeer:
         return found
 
     def cpu_seconds(self) -> float:
-        total = 0
+        total = 0.0
         for pid in self.pids():
             try:
-                with open(f"/proc/{pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
+                total += proc_cpu_seconds(pid)
+            except OSError:         # a worker that just ended
                 continue
-            total += int(fields[11]) + int(fields[12])
-        return total / CLK_TCK
+        return total
 
     def stop(self) -> None:
         subprocess.run(["bash", str(SCRIPT), "stop", str(self.dir)], check=False)

@@ -23,8 +23,8 @@ from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, c
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.policy import Caller, require_owned, require_writer
-from vmimage.core.quotas import check_image_count
 from vmimage.core.ports import READ_CHUNK
+from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import find_visible

@@ -596,6 +596,38 @@ def test_bucket_refusals_and_failed_jobs(obs, obs_demo, images_dir):
     assert ims.list_images(m.ListImagesRequest(name="obs-hostile")).images == []
 
 
+def test_a_refused_import_set_leaves_no_image_and_no_job(obs, obs_demo, images_dir):
+    """The main image is made first and the data images' jobs start only once every image
+    exists: a name clash on the main image, or on a data image, leaves nothing behind."""
+    ims = obs_demo.client()
+    obs.s3.put_object(Bucket=obs.bucket, Key="set/sys.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
+    obs.s3.put_object(Bucket=obs.bucket, Key="set/data.raw", Body=(images_dir / "disk.raw").read_bytes())
+    taken = glance_image(ims, "set-taken")
+
+    def import_set(name: str, data_names: list[str]) -> dict:
+        # the SDK's CreateDataImage has no image_url (the API reference has): sent as JSON
+        raw = json.dumps({"name": name, "image_url": f"{obs.bucket}:set/sys.qcow2", "min_disk": 40,
+                          "data_images": [{"name": n, "image_url": f"{obs.bucket}:set/data.raw", "min_disk": 1}
+                                          for n in data_names]}).encode()
+        url, headers, _ = obs_demo.signed("POST", "/v2/cloudimages/action", raw)
+        resp = httpx.post(url, headers=headers, content=raw)
+        assert resp.status_code == 400, resp.text
+        return resp.json()["error"]
+
+    with obs.client("demo") as http:
+        jobs_before = http.get("/vmimage/v1/jobs").json()["jobs"]
+    blobs_before = obs.stored_blobs()
+    assert import_set("set-taken", ["set-data-a"])["code"] == "IMG.0009"
+    assert import_set("set-main", ["set-data-b", "set-taken"])["code"] == "IMG.0009"
+    for name in ("set-data-a", "set-main", "set-data-b"):
+        assert ims.list_images(m.ListImagesRequest(name=name)).images == [], name
+    [only] = ims.list_images(m.ListImagesRequest(name="set-taken")).images
+    assert only.id == taken.id
+    with obs.client("demo") as http:
+        assert http.get("/vmimage/v1/jobs").json()["jobs"] == jobs_before
+    assert obs.stored_blobs() == blobs_before
+
+
 def test_register_quick_import_data_image_and_export(obs, obs_demo, images_dir):
     ims = obs_demo.client()
     qcow2, raw = (images_dir / "disk.qcow2").read_bytes(), (images_dir / "disk.raw").read_bytes()

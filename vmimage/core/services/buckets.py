@@ -95,19 +95,39 @@ class BucketImport:
 def import_set_from_bucket(deps: Deps, caller: Caller, main: BucketImport,
                            companions: list[BucketImport]) -> Job:
     """An image with companion images (data disks) from objects: one job each, the main job
-    naming the others as its sub-jobs. Every bucket and key is checked before anything is made."""
+    naming the others as its sub-jobs. Every request is checked, then the main image is made
+    first and the companions after it; only when every image exists are the jobs queued, so
+    a refusal on the way (a name taken, a quota) leaves no image and no job behind."""
     require_writer(caller)
-    for req in [main, *companions]:
-        _granted_store(deps, caller, req.bucket)
-        check_key(req.key)
-    subs = [import_from_bucket(deps, caller, req).id for req in companions]
-    return import_from_bucket(deps, caller, main, sub_jobs=subs)
+    requests = [main, *companions]
+    checked = [_checked_import(deps, caller, req) for req in requests]
+    made: list[Image] = []
+    try:
+        for req, (bucket, key, _store) in zip(requests, checked):
+            made.append(_import_target(deps, caller, req, bucket, key))
+        jobs = [_import_job(deps, caller, req, image, *where)
+                for req, image, where in zip(companions, made[1:], checked[1:])]
+        main_job = _import_job(deps, caller, main, made[0], *checked[0], sub_jobs=[j.id for j in jobs])
+        _queue(deps, [*jobs, main_job])
+    except BaseException:
+        for image, req in zip(made, requests):
+            if req.image_id is None:        # a registered image was the caller's before
+                discard_failed(deps, image.id)
+        raise
+    return main_job
 
 
-def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: list[str] = ()) -> Job:
-    """A new image made from an object by a job; its id is in the job's entities at once.
-    sub_jobs: jobs submitted with this one (shown with it)."""
+def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport) -> Job:
+    """A new image made from an object by a job; its id is in the job's entities at once."""
     require_writer(caller)
+    bucket, key, store = _checked_import(deps, caller, req)
+    job = _import_job(deps, caller, req, _import_target(deps, caller, req, bucket, key), bucket, key, store)
+    _queue(deps, [job])
+    return job
+
+
+def _checked_import(deps: Deps, caller: Caller, req: BucketImport) -> tuple[str, str, str]:
+    """(bucket, key, store name) of an import the caller may ask for; nothing is made yet."""
     bucket = _granted_store(deps, caller, req.bucket)
     key = check_key(req.key)
     target = deps.store(req.store)
@@ -115,6 +135,15 @@ def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: 
         raise Invalid(f"Store '{req.store}' is read-only", store=req.store)
     if req.disk_format is not None and req.disk_format not in DISK_FORMATS:
         raise Invalid(f"'disk_format' must be one of {', '.join(DISK_FORMATS)}", field="disk_format")
+    if req.image_id is None and (not isinstance(req.name, str) or not req.name):
+        raise Invalid("'name' is required", field="name")
+    return bucket, key, target.name
+
+
+def _import_target(deps: Deps, caller: Caller, req: BucketImport, bucket: str, key: str) -> Image:
+    """The image the object's data goes into: a new one, or the caller's queued one."""
+    if req.image_id is not None:
+        return _queued_own_image(deps, caller, req.image_id)
     attributes = {"name": req.name, "container_format": "bare", "source": ImageSource.OBJECT.value,
                   "source_ref": f"{bucket}:{key}"}
     if req.disk_format is not None:
@@ -125,21 +154,24 @@ def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: 
         attributes["min_disk"] = req.min_disk
     if req.ref is not None:
         attributes["ref"] = req.ref
-    if req.image_id is not None:
-        image = _queued_own_image(deps, caller, req.image_id)
-    else:
-        if not isinstance(req.name, str) or not req.name:
-            raise Invalid("'name' is required", field="name")
-        image = create_image(deps, caller, {**req.attributes, **attributes}, {}, unique_name=req.unique_name)
-    job = Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
-              payload={"image_id": image.id, "bucket": bucket, "key": key, "store": target.name,
-                       "registered": req.image_id is not None, "keep_failed": req.keep_failed},
-              entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
+    return create_image(deps, caller, {**req.attributes, **attributes}, {}, unique_name=req.unique_name)
+
+
+def _import_job(deps: Deps, caller: Caller, req: BucketImport, image: Image, bucket: str, key: str,
+                store: str, sub_jobs: list[str] | None = None) -> Job:
+    return Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
+               payload={"image_id": image.id, "bucket": bucket, "key": key, "store": store,
+                        "registered": req.image_id is not None, "keep_failed": req.keep_failed},
+               entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
+
+
+def _queue(deps: Deps, jobs: list[Job]) -> None:
+    """The jobs in one transaction, then the engine woken once."""
     with deps.uow(write=True) as uow:
-        uow.jobs.add(job)
+        for job in jobs:
+            uow.jobs.add(job)
         uow.commit()
     deps.submit_job()
-    return job
 
 
 def _queued_own_image(deps: Deps, caller: Caller, image_id: str) -> Image:

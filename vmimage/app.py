@@ -5,6 +5,7 @@ comes last."""
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 
 from vmimage.bootstrap import Container
@@ -35,8 +36,7 @@ def app_from_environment() -> FaceDispatch:
 def face_context(container: Container) -> FaceContext:
     settings = container.settings
     return FaceContext(deps=container.deps, identity=container.auth, public_url=settings.public_url or None,
-                       region=settings.region, show_locations=settings.show_locations,
-                       jd_regions=tuple(settings.jd_regions))
+                       region=settings.region, environ=dict(os.environ))
 
 
 def create_app(container: Container) -> BodyLimits:

@@ -32,7 +32,6 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_DATABASE_URL"))
     public_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_PUBLIC_URL"))
     region: str = field(default_factory=lambda: os.environ.get("VMIMAGE_REGION", "RegionOne"))
-    jd_regions: list[str] = field(default_factory=lambda: _list("VMIMAGE_JD_REGIONS") or ["cn-north-1"])
     format_enforcement: bool = field(default_factory=lambda: _bool("VMIMAGE_FORMAT_ENFORCEMENT", True))
     max_image_size: int = field(default_factory=lambda: _int("VMIMAGE_MAX_IMAGE_SIZE", 1 << 40))
     quota_images: int = field(default_factory=lambda: _int("VMIMAGE_QUOTA_IMAGES", -1))
@@ -71,9 +70,6 @@ class Settings:
     # (or, on this host, with its pid gone) has its uploads reset by a surviving process.
     upload_heartbeat_seconds: float = field(default_factory=lambda: float(_int("VMIMAGE_UPLOAD_HEARTBEAT_SECONDS", 10)))
     upload_stale_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_STALE_SECONDS", 40))
-    # Show image locations (store URLs) to those allowed to see them; Glance's show_multiple_locations.
-    # Off by default, as in Glance: file:// URLs tell callers, admins included, where data sits.
-    show_locations: bool = field(default_factory=lambda: _bool("VMIMAGE_SHOW_LOCATIONS", False))
     # This node's image cache (Glance's cache API, downloads served from local copies).
     cache_enabled: bool = field(default_factory=lambda: _bool("VMIMAGE_CACHE_ENABLED", True))
     cache_dir_override: str = field(default_factory=lambda: os.environ.get("VMIMAGE_CACHE_DIR", "").strip())

@@ -11,9 +11,9 @@ from __future__ import annotations
 import inspect
 import typing
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
@@ -32,14 +32,15 @@ from vmimage.core.services.deps import Deps
 
 @dataclass(frozen=True)
 class FaceContext:
-    """What a face may touch: the core's use-case dependencies, the identity port, and the
-    few deployment settings that show on the wire."""
+    """What a face may touch: the core's use-case dependencies, the identity port, the
+    deployment settings every face shows on the wire, and the face's own settings."""
     deps: Deps
     identity: Identity
     public_url: str | None = None     # the address clients reach the service at (links, catalog)
     region: str = "RegionOne"
-    show_locations: bool = False      # Glance's show_multiple_locations
-    jd_regions: tuple[str, ...] = ("cn-north-1",)   # the regions the JD Cloud face serves
+    # The service's environment, from which each face reads its own settings when mounted.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    settings: Any = None              # this face's own (Face.settings), set by mount.face_app
 
     def base_url(self, request: Request) -> str:
         return (self.public_url or str(request.base_url)).rstrip("/")
@@ -48,6 +49,16 @@ class FaceContext:
 def face_context(request: Request) -> FaceContext:
     """FastAPI dependency: the context the app mounted the face with."""
     return request.state.face_context
+
+
+def env_list(environ: Mapping[str, str], name: str) -> list[str]:
+    """A comma-separated setting; blanks dropped."""
+    return [part.strip() for part in environ.get(name, "").split(",") if part.strip()]
+
+
+def env_flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    return default if raw is None else raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 def deps(request: Request) -> Deps:
@@ -152,6 +163,9 @@ class Face:
     errors alike. A face claiming `everything` goes last.
     routers: the face's routers for this deployment (a face may leave some out).
     caller: the FastAPI dependency that resolves who calls (through the identity port).
+    settings: reads the face's own settings from the service's environment (VMIMAGE_*
+    variables) once, when the face is mounted; its handlers find them in
+    face_context(request).settings.
     """
     name: str
     claims: Callable[[HTTPConnection], bool]
@@ -160,3 +174,4 @@ class Face:
     caller: Callable[..., Caller]
     request_id_header: str = "x-openstack-request-id"
     new_request_id: Callable[[], str] = openstack_request_id
+    settings: Callable[[Mapping[str, str]], Any] = lambda _environ: None

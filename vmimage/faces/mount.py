@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +25,9 @@ log = logging.getLogger("vmimage")
 
 
 def face_app(face: Face, context: FaceContext) -> FastAPI:
-    """One face as an ASGI app: its routers, every refusal through its error table."""
+    """One face as an ASGI app: its routers, every refusal through its error table, its own
+    settings in its context."""
+    context = replace(context, settings=face.settings(context.environ))
     # FastAPI's own OpenTelemetry hooks are off: vmimage configures no telemetry provider, and
     # asking for the (unconfigured) global ones cost three lookups on every request.
     app = FastAPI(title=f"vmimage {face.name}", redirect_slashes=False, docs_url=None, redoc_url=None,

@@ -5,7 +5,7 @@ It serves every request no other face claims (/, /versions, /v2/...)."""
 from __future__ import annotations
 
 from vmimage.faces.contract import Face, FaceContext, everything
-from vmimage.faces.glance_v2 import cache, data, imports, metadefs, routes
+from vmimage.faces.glance_v2 import cache, data, imports, metadefs, routes, settings
 from vmimage.faces.http import OpenStackErrors, caller
 
 
@@ -16,4 +16,5 @@ def _routers(context: FaceContext) -> list:
     return found
 
 
-FACE = Face(name="glance_v2", claims=everything, routers=_routers, errors=OpenStackErrors(), caller=caller)
+FACE = Face(name="glance_v2", claims=everything, routers=_routers, errors=OpenStackErrors(), caller=caller,
+            settings=settings.from_environment)

@@ -9,12 +9,13 @@ from starlette.responses import Response
 from vmimage.core.policy import Caller, can_see_locations
 from vmimage.faces.contract import face_context
 from vmimage.faces.glance_v2 import translate as t
+from vmimage.faces.glance_v2.settings import glance_settings
 from vmimage.faces.http import int_param, openstack_error, stream_into
 
 
 def image_view(request: Request, who: Caller) -> t.ImageView:
     context = face_context(request)
-    show = context.show_locations
+    show = glance_settings(request).show_locations
     return t.ImageView(multi_store=context.deps.multi_store,
                        show_locations=lambda image: show and can_see_locations(who, image),
                        location_url=context.deps.location_url)

@@ -20,6 +20,7 @@ from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.http import int_param, json_object, parse_json, request_id
 from vmimage.faces.jdcloud import translate as t
 from vmimage.faces.jdcloud.auth import jd_caller
+from vmimage.faces.jdcloud.settings import jd_settings
 
 PREFIX = "/v1/regions"
 JD_ID_LENGTH = 10          # img- + 10 lowercase base36
@@ -27,7 +28,7 @@ JD_ID_LENGTH = 10          # img- + 10 lowercase base36
 
 def region(request: Request, region_id: str, _who: Caller = Depends(jd_caller)) -> str:
     """A region this deployment serves (checked once the caller is known)."""
-    if region_id not in face_context(request).jd_regions:
+    if region_id not in jd_settings(request).regions:
         raise Invalid(f"Invalid regionId '{region_id}'", field="regionId")
     return region_id
 

@@ -23,35 +23,7 @@ from vmimage.core.policy import Caller
 from vmimage.core.ports import READ_CHUNK
 from vmimage.faces import limits
 from vmimage.faces.contract import FaceContext, face_context
-
-# The usual HTTP status of each core error family; a face's table starts from it.
-REST_STATUS: dict[type[e.VmImageError], int] = {
-    e.NotFound: 404,
-    e.Gone: 410,
-    e.Conflict: 409,
-    e.Invalid: 400,
-    e.BadImageFormat: 415,
-    e.Forbidden: 403,
-    e.Unauthenticated: 401,
-    e.QuotaExceeded: 413,
-    e.TooManyRequests: 429,
-    e.BackendUnavailable: 503,
-    e.RequestTooLarge: 413,
-    e.Stalled: 408,
-}
-
-
-def retry_after_header(exc: e.VmImageError) -> dict[str, str]:
-    """Retry-After for an error that says when to come back (TooManyRequests)."""
-    wait = exc.fields.get("retry_after")
-    return {"Retry-After": str(int(wait))} if isinstance(wait, (int, float)) else {}
-
-
-def status_for(exc: BaseException, table: dict[type, int]) -> int:
-    for cls in type(exc).__mro__:  # the closest registered class wins
-        if cls in table:
-            return table[cls]
-    return 500
+from vmimage.faces.errors import ErrorCodes, retry_after_header
 
 
 def openstack_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -62,10 +34,13 @@ def openstack_error(status: int, message: str, headers: dict[str, str] | None = 
 
 
 class OpenStackErrors:
-    """The error table of the OpenStack faces (Glance v2, Keystone v3)."""
+    """The error table of the OpenStack faces (Glance v2, Keystone v3): the default statuses,
+    the message in the body."""
+
+    codes: ErrorCodes = ErrorCodes()
 
     def core(self, _request: Request, exc: e.VmImageError) -> JSONResponse:
-        status = status_for(exc, REST_STATUS)
+        status, _ = self.codes.lookup(exc)
         headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if status == 401 else {}
         return openstack_error(status, exc.message, {**headers, **retry_after_header(exc)} or None)
 

@@ -41,7 +41,7 @@ def test_patch_changes():
             t.patch_changes([{"op": "replace", "path": path, "value": "x"}])
     with pytest.raises(e.Invalid) as info:
         t.patch_changes([{"op": "replace", "path": "/name", "value": " x"}])
-    assert errors.classify(info.value) == (400, "IMG.0003")
+    assert errors.CODES.lookup(info.value) == (400, "IMG.0003")
 
 
 def test_tags_forms():
@@ -49,19 +49,19 @@ def test_tags_forms():
     assert t.tags_of({"tags": ["a=b"]}) == ["a=b"]
     with pytest.raises(e.Invalid) as info:
         t.tags_of({"tags": ["a"], "image_tags": []})
-    assert errors.classify(info.value) == (400, "IMG.0001")
+    assert errors.CODES.lookup(info.value) == (400, "IMG.0001")
 
 
 def test_error_table():
-    assert errors.classify(e.NotFound("x", server_id="i-1")) == (400, "IMG.0005")
-    assert errors.classify(e.NotFound("x", image_id="u")) == (404, "IMG.0027")
-    assert errors.classify(e.NameTaken("x")) == (400, "IMG.0009")
-    assert errors.classify(e.Invalid("x", field="name", reason="too_long")) == (400, "IMG.0002")
-    assert errors.classify(e.Invalid("x", field="os_version")) == (400, "IMG.0056")
-    assert errors.classify(e.UnsafeImage("x")) == (400, "IMG.0057")
-    assert errors.classify(e.QuotaExceeded("x")) == (400, "IMG.0015")
-    assert errors.classify(e.Protected("x", image_id="u")) == (400, "IMG.0028")
-    assert errors.classify(e.TooManyRequests("x", retry_after=3)) == (429, "IMG.0060")
+    assert errors.CODES.lookup(e.NotFound("x", server_id="i-1")) == (400, "IMG.0005")
+    assert errors.CODES.lookup(e.NotFound("x", image_id="u")) == (404, "IMG.0027")
+    assert errors.CODES.lookup(e.NameTaken("x")) == (400, "IMG.0009")
+    assert errors.CODES.lookup(e.Invalid("x", field="name", reason="too_long")) == (400, "IMG.0002")
+    assert errors.CODES.lookup(e.Invalid("x", field="os_version")) == (400, "IMG.0056")
+    assert errors.CODES.lookup(e.UnsafeImage("x")) == (400, "IMG.0057")
+    assert errors.CODES.lookup(e.QuotaExceeded("x")) == (400, "IMG.0015")
+    assert errors.CODES.lookup(e.Protected("x", image_id="u")) == (400, "IMG.0028")
+    assert errors.CODES.lookup(e.TooManyRequests("x", retry_after=3)) == (429, "IMG.0060")
     assert errors.job_code("unsafe_image") == "IMG.0057" and errors.job_code("boom") == "IMG.0061"
 
 

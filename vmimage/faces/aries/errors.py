@@ -1,8 +1,9 @@
 """Core errors -> the Aries envelope: {"code": PascalCase, "message": Chinese text}.
 
-One table, walked along the error's class hierarchy (closest wins). Where the dialect names
-the entity in the code (ImageNotFound, VolumeInUse...), the core error's structured field
-says which entity it is about; one route names a code its own way (update's ImageNameExists).
+One table (vmimage.faces.errors), walked along the error's class hierarchy (closest wins).
+Where the dialect names the entity in the code (ImageNotFound, VolumeInUse...), the core
+error's structured field says which entity it is about; one route names a code its own way
+(update's ImageNameExists).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
-from vmimage.faces.http import retry_after_header
+from vmimage.faces.errors import ErrorCodes, retry_after_header
 
 MESSAGES = {
     "InvalidParameter": "参数无效",
@@ -46,10 +47,9 @@ MESSAGES = {
 
 # The one table: (core error class, what the error is about) -> (status, code). What it is
 # about: None (the class alone); the structured field naming the entity ("image_id"...);
-# "field=<name>" for an invalid value of that field; "route=<METHOD> <path below the prefix>"
-# where one route names a code its own way. The closest class wins; within it, the entity,
-# then the field, then the route, then the class alone.
-TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
+# "field=<name>" for an invalid value of that field (a dotted one by its last part);
+# "route=<METHOD> <path below the prefix>" where one route names a code its own way.
+CODES: ErrorCodes[str] = ErrorCodes({
     (e.NotFound, None): (404, "ResourceNotFound"),
     (e.NotFound, "image_id"): (404, "ImageNotFound"),
     (e.NotFound, "server_id"): (404, "ServerNotFound"),
@@ -83,24 +83,17 @@ TABLE: dict[tuple[type[e.VmImageError], str | None], tuple[int, str]] = {
     (e.BackendUnavailable, None): (503, "ServiceUnavailable"),
     (e.RequestTooLarge, None): (413, "RequestTooLarge"),
     (e.Stalled, None): (408, "RequestTimeout"),
-}
+}, by_status={     # a family the rows above do not name: its default status, in Aries' words
+    400: "InvalidParameter", 401: "Unauthorized", 403: "Forbidden", 404: "ResourceNotFound",
+    408: "RequestTimeout", 409: "InvalidOperation", 410: "ResourceNotFound", 413: "RequestTooLarge",
+    415: "InvalidParameter", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
+})
 # The framework's own refusals.
 HTTP_CODES = {404: (404, "ResourceNotFound"), 405: (405, "MethodNotAllowed")}
 
 
 def aries_body(status: int, code: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"code": code, "message": MESSAGES[code]}, status_code=status, headers=headers)
-
-
-def classify(exc: e.VmImageError, route: str) -> tuple[int, str]:
-    """(status, code) of a core error raised on `route` ("METHOD /path below the prefix")."""
-    field = str(exc.fields.get("field", "")).rsplit(".", 1)[-1]
-    about = [*exc.fields, f"field={field}", f"route={route}", None]
-    for cls in type(exc).__mro__:
-        for what in about:
-            if (cls, what) in TABLE:
-                return TABLE[(cls, what)]
-    return 500, "InternalError"
 
 
 class AriesErrors:
@@ -110,8 +103,8 @@ class AriesErrors:
         self.prefix = prefix
 
     def core(self, request: Request, exc: e.VmImageError) -> JSONResponse:
-        return aries_body(*classify(exc, f"{request.method} {request.url.path[len(self.prefix):]}"),
-                          retry_after_header(exc) or None)
+        status, code = CODES.lookup(exc, route=f"{request.method} {request.url.path[len(self.prefix):]}")
+        return aries_body(status, code, retry_after_header(exc) or None)
 
     def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
         """Starlette's own refusals (no such route, wrong method) in the Aries envelope."""

@@ -1,7 +1,7 @@
 """Core errors -> IMS's envelope {"error": {"code": "IMG.xxxx", "message"}}; a refused
-signature -> the gateway's {"error_code": "APIGW.0301", "error_msg"}. One table, walked along
-the error's class hierarchy (closest wins), the field or entity the error names choosing
-among a family's codes."""
+signature -> the gateway's {"error_code": "APIGW.0301", "error_msg"}. One table
+(vmimage.faces.errors), walked along the error's class hierarchy (closest wins), the field or
+entity the error names choosing among a family's codes."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
-from vmimage.faces.http import retry_after_header
+from vmimage.faces.errors import ErrorCodes, retry_after_header
 
-# (core error class, what it is about) -> (status, IMG code); None: any.
-TABLE: dict[tuple[type, str | None], tuple[int, str]] = {
+# (core error class, what it is about) -> (status, IMG code); None: any. An APIGW code is the
+# gateway's, in the gateway's envelope.
+CODES: ErrorCodes[str] = ErrorCodes({
     (e.Invalid, "field=name/too_long"): (400, "IMG.0002"),
     (e.Invalid, "field=name/missing"): (400, "IMG.0013"),
     (e.Invalid, "field=name"): (400, "IMG.0003"),
@@ -62,7 +63,16 @@ TABLE: dict[tuple[type, str | None], tuple[int, str]] = {
     (e.Gone, None): (404, "IMG.0027"),
     (e.TooManyRequests, None): (429, "IMG.0060"),
     (e.BackendUnavailable, None): (503, "IMG.0061"),
-}
+    (e.Unauthenticated, None): (401, "APIGW.0301"),     # the gateway refuses the signature
+}, by_status={
+    # A family the rows above do not name keeps its default status, with the closest IMG code.
+    # The request body over the byte cap (413) and a body that stopped arriving (408) are the
+    # request message refused as such: IMG.0001 "request message format invalid" (IMG.0059 is
+    # the image file too large, the image data cap's code, which they are not).
+    400: "IMG.0001", 401: "APIGW.0301", 403: "IMG.0026", 404: "IMG.0027", 408: "IMG.0001",
+    409: "IMG.0046", 410: "IMG.0027", 413: "IMG.0001", 415: "IMG.0057", 429: "IMG.0060",
+    500: "IMG.0061", 503: "IMG.0061",
+})
 
 # Job failures: the core's error code -> IMG code shown by the job.
 JOB_CODES = {"unsafe_image": "IMG.0057", "bad_image_format": "IMG.0057", "too_large": "IMG.0059",
@@ -82,27 +92,12 @@ def gateway_body(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error_code": code, "error_msg": message}, status_code=status)
 
 
-def classify(exc: e.VmImageError) -> tuple[int, str]:
-    fields = exc.fields
-    about: list[str | None] = []
-    if "field" in fields:
-        field = str(fields["field"])
-        if "reason" in fields:
-            about.append(f"field={field}/{fields['reason']}")
-        about.append(f"field={field}")
-    about += [*fields, None]
-    for cls in type(exc).__mro__:
-        for what in about:
-            if (cls, what) in TABLE:
-                return TABLE[(cls, what)]
-    return 500, "IMG.0061"
-
-
 class ImsErrors:
     def core(self, _request: Request, exc: e.VmImageError) -> JSONResponse:
-        if isinstance(exc, e.Unauthenticated):
-            return gateway_body(401, "APIGW.0301", exc.message)
-        return ims_body(*classify(exc), exc.message, retry_after_header(exc) or None)
+        status, code = CODES.lookup(exc)
+        if code.startswith("APIGW."):
+            return gateway_body(status, code, exc.message)
+        return ims_body(status, code, exc.message, retry_after_header(exc) or None)
 
     def http(self, _request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code == 405:

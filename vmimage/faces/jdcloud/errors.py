@@ -9,32 +9,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core import errors as e
+from vmimage.faces.errors import ErrorCodes, retry_after_header
 from vmimage.faces.http import request_id
 
-# Core error class -> (HTTP status, JD status); the closest class wins.
-_TABLE: dict[type, tuple[int, str]] = {
-    e.NotFound: (404, "NOT_FOUND"),
-    e.Gone: (404, "NOT_FOUND"),
-    e.Duplicate: (400, "DUPLICATE"),
-    e.Conflict: (400, "FAILED_PRECONDITION"),
-    e.OutOfRange: (400, "OUT_OF_RANGE"),
-    e.Invalid: (400, "INVALID_ARGUMENT"),
-    e.Forbidden: (403, "PERMISSION_DENIED"),
-    e.Unauthenticated: (401, "UNAUTHENTICATED"),
-    e.QuotaExceeded: (429, "QUOTA_EXCEEDED"),
-    e.BackendUnavailable: (503, "UNAVAILABLE"),
-    e.RequestTooLarge: (413, "INVALID_ARGUMENT"),
-    e.Stalled: (408, "DEADLINE_EXCEEDED"),
-}
-
-
-def _lookup(exc: e.VmImageError) -> tuple[int, str]:
-    if exc.fields.get("duplicate"):      # a value given twice in one request
-        return 400, "DUPLICATE"
-    for cls in type(exc).__mro__:
-        if cls in _TABLE:
-            return _TABLE[cls]
-    return 500, "INTERNAL"
+# (core error class, what it is about) -> (HTTP status, JD status); the closest class wins.
+CODES: ErrorCodes[str] = ErrorCodes({
+    (e.NotFound, None): (404, "NOT_FOUND"),
+    (e.Gone, None): (404, "NOT_FOUND"),
+    (e.Duplicate, None): (400, "DUPLICATE"),
+    (e.Conflict, None): (400, "FAILED_PRECONDITION"),
+    (e.OutOfRange, None): (400, "OUT_OF_RANGE"),
+    (e.Invalid, None): (400, "INVALID_ARGUMENT"),
+    (e.Invalid, "duplicate"): (400, "DUPLICATE"),       # a value given twice in one request
+    (e.Forbidden, None): (403, "PERMISSION_DENIED"),
+    (e.Unauthenticated, None): (401, "UNAUTHENTICATED"),
+    (e.QuotaExceeded, None): (429, "QUOTA_EXCEEDED"),
+    (e.BackendUnavailable, None): (503, "UNAVAILABLE"),
+    (e.RequestTooLarge, None): (413, "INVALID_ARGUMENT"),
+    (e.Stalled, None): (408, "DEADLINE_EXCEEDED"),
+}, by_status={
+    # A family the rows above do not name keeps its default status, with JD's status for it
+    # (docs.jdcloud.com common error codes): a brake (TooManyRequests) is 429 RATE_LIMIT
+    # ("请求过频繁"), not QUOTA_EXCEEDED, which JD keeps for a resource quota.
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED", 409: "ABORTED", 410: "NOT_FOUND", 413: "INVALID_ARGUMENT",
+    415: "INVALID_ARGUMENT", 429: "RATE_LIMIT", 500: "INTERNAL", 503: "UNAVAILABLE",
+})
 
 
 def _message(exc: e.VmImageError) -> str:
@@ -69,15 +69,18 @@ def _message(exc: e.VmImageError) -> str:
     return exc.message
 
 
-def jd_error(request: Request, status: int, symbol: str, message: str) -> JSONResponse:
+def jd_error(request: Request, status: int, symbol: str, message: str,
+             headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"requestId": request_id(request) or "",
-                         "error": {"code": status, "status": symbol, "message": message}}, status_code=status)
+                         "error": {"code": status, "status": symbol, "message": message}}, status_code=status,
+                        headers=headers)
 
 
 class JdErrors:
     def core(self, request: Request, exc: e.VmImageError) -> JSONResponse:
-        status, symbol = _lookup(exc)
-        return jd_error(request, status, symbol, _message(exc) if status != 500 else "Internal server error")
+        status, symbol = CODES.lookup(exc)
+        return jd_error(request, status, symbol, _message(exc) if status != 500 else "Internal server error",
+                        retry_after_header(exc) or None)
 
     def http(self, request: Request, exc: HTTPException) -> JSONResponse:
         symbol = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "INVALID_ARGUMENT")

@@ -10,8 +10,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from vmimage.core.errors import VmImageError
-from vmimage.faces.http import REST_STATUS, allowed_methods, retry_after_header, status_for
+from vmimage.faces.errors import ErrorCodes, retry_after_header
+from vmimage.faces.http import allowed_methods
 
+# The default statuses; the code is the core's own.
+CODES: ErrorCodes = ErrorCodes()
 # The framework's refusals, as codes of the same kind as the core's.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
@@ -23,7 +26,8 @@ def native_error(status: int, code: str, message: str, headers: dict[str, str] |
 
 class NativeErrors:
     def core(self, _request: Request, exc: VmImageError) -> JSONResponse:
-        return native_error(status_for(exc, REST_STATUS), exc.code, exc.message, retry_after_header(exc) or None)
+        status, _ = CODES.lookup(exc)
+        return native_error(status, exc.code, exc.message, retry_after_header(exc) or None)
 
     def http(self, request: Request, exc: HTTPException) -> JSONResponse:
         headers = {"Allow": ", ".join(allowed_methods(request))} if exc.status_code == 405 else None

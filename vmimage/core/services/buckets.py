@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +104,7 @@ def import_set_from_bucket(deps: Deps, caller: Caller, main: BucketImport,
     return import_from_bucket(deps, caller, main, sub_jobs=subs)
 
 
-def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: list[str] = ()) -> Job:
+def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: Sequence[str] = ()) -> Job:
     """A new image made from an object by a job; its id is in the job's entities at once.
     sub_jobs: jobs submitted with this one (shown with it)."""
     require_writer(caller)
@@ -115,7 +115,7 @@ def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport, sub_jobs: 
         raise Invalid(f"Store '{req.store}' is read-only", store=req.store)
     if req.disk_format is not None and req.disk_format not in DISK_FORMATS:
         raise Invalid(f"'disk_format' must be one of {', '.join(DISK_FORMATS)}", field="disk_format")
-    attributes = {"name": req.name, "container_format": "bare", "source": ImageSource.OBJECT.value,
+    attributes: dict[str, Any] = {"name": req.name, "container_format": "bare", "source": ImageSource.OBJECT.value,
                   "source_ref": f"{bucket}:{key}"}
     if req.disk_format is not None:
         attributes["disk_format"] = req.disk_format

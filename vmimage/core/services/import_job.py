@@ -91,7 +91,7 @@ class ImportHandler:
         staging.delete(key)
         return {"image_id": image_id, "stores": done}
 
-    def _into_stores(self, deps: Deps, job: Job, image: Image, disk_format: str, limits: Limits,
+    def _into_stores(self, deps: Deps, job: Job, image: Image, disk_format: str | None, limits: Limits,
                      progress) -> tuple[list[str], StreamResult, FormatVerdict]:
         """The staged data into each target store; the stores that took it, and what the pass saw."""
         p = job.payload
@@ -120,6 +120,7 @@ class ImportHandler:
             progress(40 + 60 * (len(done) + 1) // (len(targets) + 1))
         if not done:
             raise BackendUnavailable("No store took the image's data", image_id=image_id)
+        assert result is not None and verdict is not None    # the first store that took it made them
         return done, result, verdict
 
     # copy-image ----------------------------------------------------------------------------

@@ -69,7 +69,7 @@ class LocationImportHandler:
         result = stream_into_store(chunks, DiscardWriter(), deps.new_inspector(), limits.max_image_size, None)
         verdict = decide(image.disk_format, image.container_format, result.report, result.size,
                          deps.enforce_format_match)
-        value = {"sha512": result.sha512, "md5": result.md5}.get(algo) or extra.hexdigest()
+        value = extra.hexdigest() if extra is not None else {"sha512": result.sha512, "md5": result.md5}[algo]
         if validation.get("os_hash_value") not in (None, value):
             raise InvalidSource(f"The data at {p['url']} does not match the given {algo} hash")
         with deps.uow(write=True) as uow:

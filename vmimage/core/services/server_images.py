@@ -95,7 +95,7 @@ def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]]
     require_writer(caller)
     if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
         raise Invalid("At least one volume is required", field="volume_id")
-    plans = []
+    plans: list[dict[str, Any]] = []
     with deps.uow(write=True) as uow:
         for spec in specs:
             name = _name(spec, names)
@@ -112,8 +112,8 @@ def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]]
             volume.require_idle()
             server_id = volume.server_id
             running = False
-            if server_id:
-                server = uow.inventory.get_server(server_id)
+            server = uow.inventory.get_server(server_id) if server_id else None
+            if server is not None:
                 if server.task:
                     server.begin_task("image")   # raises Busy
                 running = server.status == ServerStatus.RUNNING
@@ -199,7 +199,9 @@ def _ref(spec: dict[str, Any]) -> str | None:
 def _name(spec: dict[str, Any], names: TextRule | None = None) -> str:
     name = spec.get("name")
     if names is not None:
-        return names.check(name)
+        checked = names.check(name)
+        if checked is not None:      # else: a rule that lets a name be missing; a name is required
+            return checked
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
         raise Invalid("'name' must be a string of 1 to 255 characters", field="name")
     return name

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
@@ -111,8 +112,8 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
         typer.echo(f"admin password (saved in {settings.data_dir / 'admin-password'}): {password}")
     typer.echo(f"clouds.yaml written to {clouds}; use: OS_CLIENT_CONFIG_FILE={clouds} "
                f"openstack --os-cloud vmimage image list")
-    options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False, http="httptools",
-                   loop="uvloop", timeout_graceful_shutdown=5)
+    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                                   http="httptools", loop="uvloop", timeout_graceful_shutdown=5)
     if settings.workers == 1:
         uvicorn.run(create_app(container), **options)
         return

@@ -52,7 +52,8 @@ def may_inspect_tokens_of_others(token: Token) -> bool:
 class IdentityService:
     """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
-    def __init__(self, uow: IdentityUnitOfWorkFactory, token_ttl: timedelta = timedelta(hours=1), secrets_box: SecretBox | None = None) -> None:
+    def __init__(self, uow: IdentityUnitOfWorkFactory, token_ttl: timedelta = timedelta(hours=1),
+                 secrets_box: SecretBox | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
         self._box = secrets_box     # seals access-key secrets at rest

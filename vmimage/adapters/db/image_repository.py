@@ -7,9 +7,10 @@ import json
 
 from collections import defaultdict
 from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import (BigInteger, Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text, tuple_,
-                        update)
+from sqlalchemy import (BigInteger, BindParameter, Connection, and_, bindparam, delete, exists, false, func, insert, or_,
+                        select, text, tuple_, update)
 from sqlalchemy.sql.dml import Insert
 
 from vmimage.adapters.db.sequence import seq_value
@@ -107,7 +108,7 @@ def _insert_numbered(conn: Connection) -> Insert:
     """INSERT of an image that takes the next number in the same statement (RETURNING seq)."""
     stmt = _INSERT_NUMBERED.get(conn.dialect.name)
     if stmt is None:
-        cols = {c.name: bindparam(c.name) for c in images.c if c.name != "seq"}
+        cols: dict[str, BindParameter[Any]] = {c.name: bindparam(c.name) for c in images.c if c.name != "seq"}
         stmt = insert(images).values(**cols, seq=seq_value(conn, images)).returning(images.c.seq)
         _INSERT_NUMBERED[conn.dialect.name] = stmt
     return stmt

@@ -78,9 +78,9 @@ def _granted_store(deps: Deps, caller: Caller, bucket: object) -> str:
 
 @dataclass
 class BucketImport:
-    name: str
-    bucket: str
-    key: str
+    name: str | None       # name, bucket and key as the caller sent them: checked here
+    bucket: str | None
+    key: str | None
     disk_format: str | None = None     # None: the format the content has
     os_version: str | None = None
     min_disk: int | None = None
@@ -215,7 +215,7 @@ def _counted(chunks: Iterable[bytes], size: int, progress) -> Iterator[bytes]:
 
 # --- export to a bucket -------------------------------------------------------------------
 
-def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str, key: str,
+def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str | None, key: str | None,
                      disk_format: str | None = None) -> Job:
     """The image's bytes (converted with qemu-img when disk_format differs) as an object."""
     require_writer(caller)

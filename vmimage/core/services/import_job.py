@@ -10,7 +10,7 @@ from vmimage.core.errors import BackendUnavailable, Conflict, Forbidden, Gone, I
 from vmimage.core.formats import FormatVerdict, decide
 from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, staging_key
 from vmimage.core.jobs import Job
-from vmimage.core.ports import READ_CHUNK
+from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import Limits, check_size_cap
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.imports import (COPY_IMAGE, FAILED, IMPORTING, LOCK, WEB_DOWNLOAD, locked_image,
@@ -182,7 +182,7 @@ class ImportHandler:
 
     # helpers -------------------------------------------------------------------------------
 
-    def _image(self, deps: Deps, job: Job, uow=None) -> Image:
+    def _image(self, deps: Deps, job: Job, uow: UnitOfWork | None = None) -> Image:
         return locked_image(deps, job, uow)
 
     def _progress_props(self, deps: Deps, job: Job, done: str | None = None, failed: str | None = None) -> None:

@@ -12,6 +12,7 @@ from vmimage.core.formats import decide
 from vmimage.core.images import Image, ImageStatus, Location
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.intake import activate_from_stream
@@ -93,5 +94,5 @@ class LocationImportHandler:
             uow.images.save(image)
             uow.commit()
 
-    def _image(self, deps: Deps, job: Job, uow=None) -> Image:
+    def _image(self, deps: Deps, job: Job, uow: UnitOfWork | None = None) -> Image:
         return locked_image(deps, job, uow)

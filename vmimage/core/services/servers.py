@@ -324,6 +324,7 @@ def create_snapshot(deps: Deps, caller: Caller, volume_id: str, name: str | None
         if server is not None and deps.hypervisor.is_running(server.id):
             work = deps.disks.work_dir(snapshot_id)
             copy = f"{work}/live.qcow2"
+            assert volume.device is not None     # attached to the server
             deps.hypervisor.backup_disk(server.id, volume.device, copy)
             deps.disks.adopt_snapshot(snapshot_id, copy)
         else:

@@ -130,6 +130,11 @@ class IdentityService:
         with self._uow() as uow:
             return uow.identity.list_projects()
 
+    def find_project(self, ref: str) -> Project | None:
+        """The project of that id, else of that name (in any domain)."""
+        with self._uow() as uow:
+            return uow.identity.find_project(ref)
+
     def set_quota(self, project: str, resource: str, limit: int) -> None:
         with self._uow(write=True) as uow:
             proj = uow.identity.find_project(project, DEFAULT_DOMAIN_ID)

@@ -25,7 +25,7 @@ FACES = [
 ]
 
 
-def app_from_environment() -> FaceDispatch:
+def app_from_environment() -> BodyLimits:
     """One worker of `vmimage serve --workers N`: its own container, settings from the environment."""
     from vmimage.bootstrap import build
     from vmimage.settings import Settings

@@ -4,12 +4,16 @@ database): images from and to the object storage's granted buckets."""
 from __future__ import annotations
 
 import json
-
+from typing import TYPE_CHECKING
 
 import typer
 
 from vmimage.cli.client import image
 from vmimage.cli.inventory import V1, _submitted
+from vmimage.cli.local import local_settings
+
+if TYPE_CHECKING:
+    from vmimage.bootstrap import Container
 
 bucket_cmd = typer.Typer(help="Buckets of the object storage granted to projects (import sources, "
                               "export targets)", no_args_is_help=True)
@@ -44,16 +48,14 @@ def image_export(ctx: typer.Context, image_id: str, bucket: str = typer.Option(.
     _submitted(session, session.call("POST", f"{V1}/images/{image_id}/export", json=body).json()["job"], wait)
 
 
-def _container(ctx: typer.Context):
+def _container(ctx: typer.Context) -> Container:
     from vmimage.bootstrap import build
-    from vmimage.cli.main import _settings
-    return build(_settings(ctx.obj))
+    return build(local_settings(ctx.obj))
 
 
-def _project_id(container, project: str) -> str:
+def _project_id(container: Container, project: str) -> str:
     from vmimage.core.errors import NotFound
-    with container.deps.uow() as uow:
-        found = uow.identity.find_project(project)
+    found = container.identity.find_project(project)
     if found is None:
         raise NotFound(f"Project '{project}' not found")
     return found.id

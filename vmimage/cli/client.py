@@ -140,7 +140,7 @@ def list_(ctx: typer.Context, limit: int = typer.Option(None, "--limit")) -> Non
     from rich.table import Table
     session = ctx.obj()
     table = Table("id", "name", "status", "disk_format", "size", "visibility")
-    path = "/v2/images" + (f"?limit={limit}" if limit else "")
+    path: str | None = "/v2/images" + (f"?limit={limit}" if limit else "")
     while path:
         page = session.call("GET", path).json()
         for img in page["images"]:

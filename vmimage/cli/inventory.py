@@ -25,17 +25,20 @@ POLL_SECONDS = 0.3
 DONE = ("SUCCESS", "FAIL")
 
 
-# Choices come from the core's own vocabularies, so the CLI cannot drift from them.
-Category = enum.StrEnum("Category", {c.value: c.value for c in DiskCategory})
-VolumeType = enum.StrEnum("VolumeType", {t: t for t in CORE_VOLUME_TYPES})
-
-
 class ImageKind(enum.StrEnum):
     system = "system"
     whole = "whole"
 
 
+# Choices come from the core's own vocabularies (DiskCategory, VOLUME_TYPES), so the CLI
+# cannot drift from them.
 VOLUME_TYPES = tuple(CORE_VOLUME_TYPES)
+
+
+def _volume_type(value: str) -> str:
+    if value not in VOLUME_TYPES:
+        raise typer.BadParameter(f"'{value}' is not one of {', '.join(VOLUME_TYPES)}")
+    return value
 
 server = typer.Typer(help="Servers on a running vmimage (native API).", no_args_is_help=True)
 volume = typer.Typer(help="Volumes (cloud disks) on a running vmimage (native API).", no_args_is_help=True)
@@ -175,7 +178,7 @@ def server_create(ctx: typer.Context, name: str = typer.Option(..., "--name"),
                   image_id: str = typer.Option(..., "--image", help="the image of the system disk"),
                   system_size: int = typer.Option(None, "--system-size", min=1,
                                                   help="system disk GB (default: the image's size)"),
-                  category: Category = typer.Option(Category["local"], "--category",
+                  category: DiskCategory = typer.Option(DiskCategory.LOCAL, "--category",
                                                help="the system disk's category"),
                   data_disks: list[str] = typer.Option([], "--data-disk", metavar="DEV:GB[:TYPE]",
                                                        help="an empty data disk, e.g. vdb:10:ssd.io1 (repeatable)"),
@@ -264,13 +267,14 @@ def server_image(ctx: typer.Context, server_id: str, name: str = typer.Option(..
 @volume.command("create")
 def volume_create(ctx: typer.Context,
                   size: int = typer.Option(None, "--size", min=1, help="GB (default: the snapshot's size)"),
-                  type_: VolumeType = typer.Option(VolumeType["ssd.gp1"], "--type"),
+                  type_: str = typer.Option("ssd.gp1", "--type", callback=_volume_type,
+                                            help=f"one of {', '.join(VOLUME_TYPES)}"),
                   snapshot_id: str = typer.Option(None, "--snapshot", help="a snapshot to start from"),
                   name: str = typer.Option(None, "--name")) -> None:
     """Create a free cloud volume, empty or from a snapshot."""
     if size is None and snapshot_id is None:
         raise typer.BadParameter("give a size, or a snapshot to take it from", param_hint="--size")
-    body: dict[str, Any] = {"type": type_.value}
+    body: dict[str, Any] = {"type": type_}
     for key, value in (("size_gb", size), ("snapshot_id", snapshot_id), ("name", name)):
         if value is not None:
             body[key] = value

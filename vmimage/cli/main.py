@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import typer
 import yaml
@@ -13,6 +14,7 @@ import yaml
 from vmimage.cli import buckets as buckets_cli
 from vmimage.cli import client as client_cli
 from vmimage.cli import inventory as inventory_cli
+from vmimage.cli.local import local_settings
 from vmimage.settings import Settings
 
 app = typer.Typer(help="vmimage: a self-hosted cloud image service.", no_args_is_help=True)
@@ -22,17 +24,6 @@ app.add_typer(admin, name="admin")
 app.add_typer(client_cli.image, name="image")
 for _name, _group in inventory_cli.GROUPS.items():
     app.add_typer(_group, name=_name)
-
-
-def _settings(data_dir: Path | None, host: str | None = None, port: int | None = None) -> Settings:
-    s = Settings()
-    if data_dir is not None:
-        s.data_dir = data_dir
-    if host is not None:
-        s.host = host
-    if port is not None:
-        s.port = port
-    return s
 
 
 def _admin_password(settings: Settings) -> tuple[str, bool]:
@@ -95,7 +86,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
 
     _return_big_buffers_to_the_system()
     os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
-    settings = _settings(data_dir, host, port)
+    settings = local_settings(data_dir, host, port)
     if workers is not None:
         settings.workers = workers
     if settings.workers > 1 and not settings.db_url.startswith("postgresql"):
@@ -111,8 +102,8 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
         typer.echo(f"admin password (saved in {settings.data_dir / 'admin-password'}): {password}")
     typer.echo(f"clouds.yaml written to {clouds}; use: OS_CLIENT_CONFIG_FILE={clouds} "
                f"openstack --os-cloud vmimage image list")
-    options = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False, http="httptools",
-                   loop="uvloop", timeout_graceful_shutdown=5)
+    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                                   http="httptools", loop="uvloop", timeout_graceful_shutdown=5)
     if settings.workers == 1:
         uvicorn.run(create_app(container), **options)
         return
@@ -126,7 +117,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
 
 def _identity(data_dir: Path | None):
     from vmimage.bootstrap import build
-    return build(_settings(data_dir)).identity
+    return build(local_settings(data_dir)).identity
 
 
 DataDir = typer.Option(None, "--data-dir", help="Data directory (default ./data)")

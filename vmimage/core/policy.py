@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypeVar
 
 from vmimage.core.errors import Forbidden, NotFound
 from vmimage.core.images import Image, Visibility
@@ -56,7 +56,15 @@ def owns(caller: Caller, owner: str | None) -> bool:
     return caller.is_admin or (owner is not None and owner == caller.project_id)
 
 
-def require_owned(caller: Caller, entity: Any, what: str, ident: str):
+class _Owned(Protocol):
+    @property
+    def project_id(self) -> str: ...
+
+
+OwnedT = TypeVar("OwnedT", bound=_Owned)
+
+
+def require_owned(caller: Caller, entity: OwnedT | None, what: str, ident: str) -> OwnedT:
     """The entity (anything with a project_id) if it exists and is the caller's own;
     NotFound otherwise, so that another project's entity does not show it exists."""
     if entity is None or not owns(caller, entity.project_id):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import builtins
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from vmimage.core.buckets import BucketGrant
 from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.images import Image, ImageStatus
+from vmimage.core.inventory import Server, Snapshot, Volume
+from vmimage.core.jobs import Job, JobStatus
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
 from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
@@ -91,19 +95,77 @@ class ImageRepository(Protocol):
         committed already). When a limit is set, nothing is written: False."""
     def get(self, image_id: str, for_update: bool = False) -> Image | None:
         """The image, deleted ones included (ids are never reused)."""
+    def get_by_ref(self, ref: str) -> Image | None:
+        """The live image whose ref this is."""
+    def get_by_seq(self, seq: int) -> Image | None:
+        """The live image with this sequence number."""
+    def ids_named(self, name: str, owner: str | None = None) -> list[str]:
+        """Live images with exactly this name (of one project, when given)."""
     def save(self, image: Image) -> None: ...
-    def list(self, query: ImageQuery) -> list[Image]: ...
-    def ids_in_status(self, status: ImageStatus) -> list[str]:
+    # `list` below is the method; builtins.list is the type from there on.
+    def list(self, query: ImageQuery) -> builtins.list[Image]: ...
+    def ids_in_status(self, status: ImageStatus) -> builtins.list[str]:
         """Every image in this status, of every project."""
     def usage(self, project_id: str) -> tuple[int, int]:
         """(number of live images, bytes of their data) for a project."""
+    def count_in_status(self, project_id: str, statuses: Iterable[ImageStatus]) -> int:
+        """How many of the project's images are in one of these statuses."""
     def lock_project(self, project_id: str) -> None:
         """Serialise quota-checked writes of one project until the transaction ends."""
     def get_member(self, image_id: str, member_id: str) -> Member | None: ...
-    def list_members(self, image_id: str) -> list[Member]: ...
+    def list_members(self, image_id: str) -> builtins.list[Member]: ...
     def save_member(self, member: Member) -> None: ...
     def delete_member(self, image_id: str, member_id: str) -> None: ...
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
+
+
+class JobRepository(Protocol):
+    """The persisted job queue."""
+
+    def add(self, job: Job) -> None: ...
+    def save(self, job: Job) -> None: ...
+    def get(self, job_id: str, for_update: bool = False) -> Job | None: ...
+    def list(self, project_id: str | None, limit: int = 100) -> builtins.list[Job]:
+        """Newest first; of one project, or of all when None."""
+    def page(self, kinds: tuple[str, ...], status: JobStatus | None, limit: int | None, after: Job | None,
+             ascending: bool = False) -> builtins.list[Job]:
+        """Jobs of these kinds, newest first (or oldest), after a marker job; at most limit
+        (None: all)."""
+    def for_image(self, image_id: str) -> builtins.list[Job]: ...
+    def next_waiting(self) -> Job | None:
+        """The oldest waiting job (never a part of another), locked for this transaction."""
+    def running(self) -> builtins.list[Job]: ...
+    def heartbeat(self, worker: str, now: datetime) -> None:
+        """The worker's running jobs are alive at `now`."""
+
+
+class InventoryRepository(Protocol):
+    """Servers, their volumes, and snapshots; deleted ones are not found."""
+
+    def add_server(self, server: Server) -> None:
+        """Also numbers it (server.seq)."""
+    def save_server(self, server: Server) -> None: ...
+    def get_server(self, server_id: str, for_update: bool = False) -> Server | None: ...
+    def list_servers(self, project_id: str | None) -> list[Server]: ...
+    def server_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
+        """Live servers with this sequence number or exact name."""
+    def image_in_use(self, image_id: str) -> bool:
+        """Whether a live volume was made from the image."""
+
+    def add_volume(self, volume: Volume) -> None:
+        """Also numbers it (volume.seq)."""
+    def save_volume(self, volume: Volume) -> None: ...
+    def get_volume(self, volume_id: str, for_update: bool = False) -> Volume | None: ...
+    def volume_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
+        """Live volumes with this sequence number or exact name."""
+    def list_volumes(self, project_id: str | None) -> list[Volume]: ...
+    def snapshot_in_use(self, snapshot_id: str) -> bool:
+        """Whether a live volume was made from the snapshot."""
+
+    def add_snapshot(self, snapshot: Snapshot) -> None: ...
+    def save_snapshot(self, snapshot: Snapshot) -> None: ...
+    def get_snapshot(self, snapshot_id: str) -> Snapshot | None: ...
+    def list_snapshots(self, project_id: str | None) -> list[Snapshot]: ...
 
 
 class NonceRepository(Protocol):
@@ -112,11 +174,13 @@ class NonceRepository(Protocol):
     def add(self, nonce: str, at: datetime) -> None:
         """Duplicate (at commit or before) when another request added it meanwhile."""
     def forget_before(self, cutoff: datetime) -> None: ...
+
+
 class BucketGrantRepository(Protocol):
     def add(self, grant: BucketGrant) -> None: ...
     def remove(self, bucket: str, project_id: str) -> bool:
         """Whether there was such a grant."""
-    def list(self, project_id: str | None = None, bucket: str | None = None) -> list[BucketGrant]: ...
+    def list(self, project_id: str | None = None, bucket: str | None = None) -> builtins.list[BucketGrant]: ...
     def is_granted(self, bucket: str, project_id: str) -> bool: ...
 
 
@@ -144,7 +208,7 @@ class UploadRepository(Protocol):
         """Record an upload (replacing a finished or abandoned record of the same image)."""
     def end(self, image_id: str, worker: str) -> None:
         """Forget the upload if this worker still owns it."""
-    def list(self) -> list[Upload]: ...
+    def list(self) -> builtins.list[Upload]: ...
     def get(self, image_id: str) -> Upload | None: ...
     def heartbeat(self, worker: str, now: datetime) -> None: ...
     def take_over(self, upload: Upload, worker: str, now: datetime) -> bool:
@@ -152,14 +216,19 @@ class UploadRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
+    """One transaction over the repositories the core uses; rolled back unless committed.
+    The repositories are there once it is entered."""
     images: ImageRepository
+    jobs: JobRepository
+    inventory: InventoryRepository
     uploads: UploadRepository
-    metadefs: "MetadefRepository"
+    metadefs: MetadefRepository
     nonces: NonceRepository
     buckets: BucketGrantRepository
 
-    def __enter__(self) -> "UnitOfWork": ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
     def commit(self) -> None: ...
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import typing
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,8 +79,9 @@ class FaceRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable, **options) -> None:
         super().__init__(path, endpoint, **options)
         self.literal_head = self.path_format.split("{", 1)[0]
-        if _takes_only_the_request(self):
-            self.app = _request_only_app(endpoint, self.dependant.request_param_name)
+        request_param = self.dependant.request_param_name
+        if request_param is not None and _takes_only_the_request(self):
+            self.app = _request_only_app(endpoint, request_param)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if (scope["type"] == "http" and not scope.get("root_path")
@@ -171,7 +172,7 @@ class Face:
     claims: Callable[[HTTPConnection], bool]
     routers: Callable[[FaceContext], Sequence[APIRouter]]
     errors: ErrorTable
-    caller: Callable[..., Caller]
+    caller: Callable[..., Caller | Awaitable[Caller]]     # sync or async, as FastAPI takes either
     request_id_header: str = "x-openstack-request-id"
     new_request_id: Callable[[], str] = openstack_request_id
     settings: Callable[[Mapping[str, str]], Any] = lambda _environ: None

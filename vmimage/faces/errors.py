@@ -21,7 +21,7 @@ default fills the rest, so no core error falls to 500 in any face. Only an error
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from vmimage.core import errors as e
 
@@ -86,7 +86,7 @@ class ErrorCodes(Generic[C]):
                 raise ValueError(f"no code for the default statuses {missing}")
         self.by_status = by_status
 
-    def lookup(self, exc: e.VmImageError, route: str | None = None) -> tuple[int, C | None]:
+    def lookup(self, exc: e.VmImageError, route: str | None = None) -> tuple[int, C]:
         """(status, code) of a core error (raised on `route`, for tables with route rows)."""
         classes = type(exc).__mro__
         about: list[Qualifier] | None = None
@@ -100,5 +100,6 @@ class ErrorCodes(Generic[C]):
         for cls in classes:
             if cls in DEFAULT_STATUS:
                 status = DEFAULT_STATUS[cls]
-                return status, None if self.by_status is None else self.by_status[status]
+                # A table without codes of its own is an ErrorCodes[None].
+                return status, cast(C, None) if self.by_status is None else self.by_status[status]
         raise TypeError(f"{type(exc).__name__} is not a core error")

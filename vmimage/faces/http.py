@@ -37,7 +37,7 @@ class OpenStackErrors:
     """The error table of the OpenStack faces (Glance v2, Keystone v3): the default statuses,
     the message in the body."""
 
-    codes: ErrorCodes = ErrorCodes()
+    codes: ErrorCodes[None] = ErrorCodes()
 
     def core(self, _request: Request, exc: e.VmImageError) -> JSONResponse:
         status, _ = self.codes.lookup(exc)

@@ -18,6 +18,7 @@ from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES
 from vmimage.identity.limiter import address_subject, after_failure, retry_after, user_subject
 from vmimage.identity.model import TokenRecord
 from vmimage.identity.passwords import hash_password, verify_password
+from vmimage.identity.ports import IdentityUnitOfWorkFactory
 from vmimage.identity.secret_box import SecretBox
 
 _CACHE_SECONDS = 30.0
@@ -51,7 +52,8 @@ def may_inspect_tokens_of_others(token: Token) -> bool:
 class IdentityService:
     """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
-    def __init__(self, uow, token_ttl: timedelta = timedelta(hours=1), secrets_box: SecretBox | None = None) -> None:
+    def __init__(self, uow: IdentityUnitOfWorkFactory, token_ttl: timedelta = timedelta(hours=1),
+                 secrets_box: SecretBox | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
         self._box = secrets_box     # seals access-key secrets at rest
@@ -127,6 +129,11 @@ class IdentityService:
     def list_projects(self) -> list[Project]:
         with self._uow() as uow:
             return uow.identity.list_projects()
+
+    def find_project(self, ref: str) -> Project | None:
+        """The project of that id, else of that name (in any domain)."""
+        with self._uow() as uow:
+            return uow.identity.find_project(ref)
 
     def set_quota(self, project: str, resource: str, limit: int) -> None:
         with self._uow(write=True) as uow:
@@ -244,7 +251,7 @@ class IdentityService:
                 raise Unauthenticated("The token is unknown or has expired")
             user = uow.identity.find_user(rec.user_id)
             project = uow.identity.find_project(rec.project_id) if rec.project_id else None
-            roles = uow.identity.roles_on(rec.user_id, rec.project_id) if project else set()
+            roles = uow.identity.roles_on(rec.user_id, project.id) if project else set()
         if user is None or not user.enabled:
             raise Unauthenticated("The token's user is gone")
         token = Token(token_id, user, project, expand_roles(roles), rec.methods, rec.audit_id,
@@ -288,9 +295,11 @@ class IdentityService:
     def cached_caller(self, token_id: str) -> Caller | None:
         with self._lock:
             hit = self._cache.get(token_id)
-        if not hit or hit[0] <= time.monotonic() or hit[1].expires_at <= _now() or hit[1].project is None:
+        if not hit or hit[0] <= time.monotonic():
             return None
         token = hit[1]
+        if token.expires_at <= _now() or token.project is None:
+            return None
         return Caller(token.user.id, token.project.id, token.roles)
 
     def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:

@@ -17,6 +17,7 @@ import signal
 from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
+_prctl: Callable[..., int] | None
 try:
     _prctl = ctypes.CDLL(None, use_errno=True).prctl   # looked up now: nothing to resolve after fork
 except (OSError, AttributeError):   # not Linux: no such guarantee

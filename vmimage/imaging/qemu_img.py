@@ -55,6 +55,8 @@ def check_file(path: str | Path, declared: str, allowed_backing: str | Path | No
         inspector = fi.detect_file_format(str(path))
     except fi.ImageFormatError as exc:
         raise UnsafeImage(f"{path}: {exc}") from exc
+    if inspector is None:       # oslo reached no decision (it says raw when nothing else matched)
+        raise UnsafeImage(f"{path}: the format cannot be told")
     detected = "vpc" if inspector.NAME == "vhd" else inspector.NAME
     if detected in ("gpt", "iso") and wanted == "raw":
         detected = "raw"

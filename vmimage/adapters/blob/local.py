@@ -73,6 +73,7 @@ class _LocalWriter:
 
     def _flush_staged(self) -> None:
         """Write the staging buffer (whole aligned blocks while O_DIRECT) and empty it."""
+        assert self._buf is not None     # only writers that stage call this
         view = memoryview(self._buf)[:self._fill]
         while view:
             try:

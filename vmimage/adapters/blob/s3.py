@@ -144,11 +144,13 @@ class _S3Writer:
                 self._upload_id = store.client.create_multipart_upload(
                     Bucket=store.bucket, Key=self._object)["UploadId"]
             self._pool = ThreadPoolExecutor(store.max_in_flight, thread_name_prefix=f"s3-{store.name}")
+        pool = self._pool
+        assert pool is not None          # started with the upload
         self._raise_failed()
         self._slots.acquire()            # at most max_in_flight parts held in memory
         number = len(self._parts) + 1
         try:
-            future = self._pool.submit(self._upload_part, number, data)
+            future = pool.submit(self._upload_part, number, data)
         except BaseException:
             self._slots.release()
             raise
@@ -164,8 +166,9 @@ class _S3Writer:
 
     def _raise_failed(self) -> None:
         for future in self._parts:
-            if future.done() and future.exception() is not None:
-                raise future.exception()
+            failure = future.exception() if future.done() else None
+            if failure is not None:
+                raise failure
 
     def commit(self) -> None:
         store = self._store
@@ -339,7 +342,7 @@ class S3BlobStore:
 
     def keys(self) -> list[str]:
         """The keys of the blobs in this store (under its prefix)."""
-        found = []
+        found: list[str] = []
         with _translated(self.name, "list"):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
                 found.extend(obj["Key"][len(self.prefix):] for obj in page.get("Contents", []))

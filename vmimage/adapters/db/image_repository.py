@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 
 from collections import defaultdict
 from operator import itemgetter
+from typing import Any
 
-from sqlalchemy import (BigInteger, Connection, and_, bindparam, delete, exists, false, func, insert, or_, select, text, tuple_,
-                        update)
+from sqlalchemy import (BigInteger, BindParameter, Connection, and_, bindparam, delete, exists, false, func, insert, or_,
+                        select, text, tuple_, update)
 from sqlalchemy.sql.dml import Insert
 
 from vmimage.adapters.db.sequence import seq_value
@@ -106,7 +108,7 @@ def _insert_numbered(conn: Connection) -> Insert:
     """INSERT of an image that takes the next number in the same statement (RETURNING seq)."""
     stmt = _INSERT_NUMBERED.get(conn.dialect.name)
     if stmt is None:
-        cols = {c.name: bindparam(c.name) for c in images.c if c.name != "seq"}
+        cols: dict[str, BindParameter[Any]] = {c.name: bindparam(c.name) for c in images.c if c.name != "seq"}
         stmt = insert(images).values(**cols, seq=seq_value(conn, images)).returning(images.c.seq)
         _INSERT_NUMBERED[conn.dialect.name] = stmt
     return stmt
@@ -167,6 +169,7 @@ class SqlImageRepository:
         # finds no transaction open, and costs nothing). When it inserts nothing, the
         # connection is as it was, and what follows runs in a transaction as usual.
         dbapi = self.conn.connection.dbapi_connection
+        assert dbapi is not None       # checked out: the connection is open
         dbapi.autocommit = True
         try:
             row = self.conn.exec_driver_sql(sql, params).first()
@@ -316,7 +319,8 @@ class SqlImageRepository:
         stmt = select(images).where(and_(*conds)).order_by(*order).limit(q.limit)
         return self._hydrate([_row_to_image(r) for r in self.conn.execute(stmt)])
 
-    def _scope(self, q: ImageQuery) -> list:
+    # `list` is the method from here on; builtins.list is the type.
+    def _scope(self, q: ImageQuery) -> builtins.list:
         c, p = images.c, q.project_id
         status = None if q.member_status == "all" else q.member_status
 
@@ -344,7 +348,7 @@ class SqlImageRepository:
         return [or_(c.owner == p, c.visibility == "public", shared)]
 
     @staticmethod
-    def _after(marker: Image, sort: list[tuple[str, str]]):
+    def _after(marker: Image, sort: builtins.list[tuple[str, str]]):
         """Rows strictly after the marker in the given lexicographic order."""
         if len(sort) > 1 and len({d for _, d in sort}) == 1:
             # One direction: a row-value comparison, which the (created_at, id) index serves
@@ -366,7 +370,7 @@ class SqlImageRepository:
         row = self.conn.execute(_GET_MEMBER, {"image_id": image_id, "member_id": member_id}).first()
         return _row_to_member(row) if row else None
 
-    def list_members(self, image_id: str) -> list[Member]:
+    def list_members(self, image_id: str) -> builtins.list[Member]:
         rows = self.conn.execute(select(image_members).where(image_members.c.image_id == image_id)
                                  .order_by(image_members.c.created_at, image_members.c.member_id))
         return [_row_to_member(r) for r in rows]

@@ -20,6 +20,12 @@ def _volume(row) -> Volume:
     return Volume(**m)
 
 
+def _snapshot(row) -> Snapshot:
+    m = dict(row._mapping)
+    m["status"] = SnapshotStatus(m["status"])
+    return Snapshot(**m)
+
+
 def _values(entity, skip: tuple[str, ...] = ()) -> dict:
     out = {}
     for key, value in asdict(entity).items():
@@ -123,14 +129,11 @@ class SqlInventoryRepository:
     def get_snapshot(self, snapshot_id: str) -> Snapshot | None:
         row = self.conn.execute(select(snapshots).where(
             snapshots.c.id == snapshot_id, snapshots.c.status != SnapshotStatus.DELETED.value)).first()
-        if row is None:
-            return None
-        m = dict(row._mapping)
-        m["status"] = SnapshotStatus(m["status"])
-        return Snapshot(**m)
+        return _snapshot(row) if row else None
 
     def list_snapshots(self, project_id: str | None) -> list[Snapshot]:
-        stmt = select(snapshots.c.id).where(snapshots.c.status != SnapshotStatus.DELETED.value)
+        # One query: a snapshot deleted between listing ids and loading each one is not a None.
+        stmt = select(snapshots).where(snapshots.c.status != SnapshotStatus.DELETED.value)
         if project_id is not None:
             stmt = stmt.where(snapshots.c.project_id == project_id)
-        return [self.get_snapshot(i) for (i,) in self.conn.execute(stmt.order_by(snapshots.c.created_at))]
+        return [_snapshot(r) for r in self.conn.execute(stmt.order_by(snapshots.c.created_at))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from datetime import datetime
 
@@ -51,8 +52,9 @@ class SqlJobRepository:
             stmt = stmt.where(jobs.c.project_id == project_id)
         return [_job(r) for r in self.conn.execute(stmt)]
 
-    def page(self, kinds: tuple[str, ...], status: JobStatus | None, limit: int, after: Job | None,
-             ascending: bool = False) -> list[Job]:
+    # `list` is the method from here on; builtins.list is the type.
+    def page(self, kinds: tuple[str, ...], status: JobStatus | None, limit: int | None, after: Job | None,
+             ascending: bool = False) -> builtins.list[Job]:
         """Jobs of these kinds, newest first (or oldest), after a marker job."""
         order = (jobs.c.created_at.asc(), jobs.c.id.asc()) if ascending else (jobs.c.created_at.desc(), jobs.c.id.desc())
         stmt = select(jobs).where(jobs.c.kind.in_(kinds)).order_by(*order).limit(limit)
@@ -64,7 +66,7 @@ class SqlJobRepository:
             stmt = stmt.where(later if ascending else earlier)
         return [_job(r) for r in self.conn.execute(stmt)]
 
-    def for_image(self, image_id: str) -> list[Job]:
+    def for_image(self, image_id: str) -> builtins.list[Job]:
         stmt = select(jobs).where(jobs.c.image_id == image_id).order_by(jobs.c.created_at, jobs.c.id)
         return [_job(r) for r in self.conn.execute(stmt)]
 
@@ -78,7 +80,7 @@ class SqlJobRepository:
         row = self.conn.execute(stmt).first()
         return _job(row) if row else None
 
-    def running(self) -> list[Job]:
+    def running(self) -> builtins.list[Job]:
         return [_job(r) for r in self.conn.execute(select(jobs).where(jobs.c.status == JobStatus.RUNNING.value))]
 
     def heartbeat(self, worker: str, now: datetime) -> None:

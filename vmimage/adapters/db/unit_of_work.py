@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import TracebackType
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
@@ -16,9 +17,15 @@ from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
 from vmimage.adapters.db.nonce_repository import SqlNonceRepository
 from vmimage.adapters.db.upload_repository import SqlUploadRepository
 from vmimage.core.errors import BackendUnavailable, Duplicate, Invalid
+from vmimage.core.ports import (BucketGrantRepository, ImageRepository, InventoryRepository, JobRepository,
+                                MetadefRepository, NonceRepository, UploadRepository)
+from vmimage.identity.ports import IdentityRepository
 
 
 class SqlUnitOfWork:
+    """The core's UnitOfWork and the identity service's IdentityUnitOfWork; each repository is
+    typed as its port, so mypy checks here that the SQL one provides it."""
+
     def __init__(self, engine: Engine, write: bool, write_lock: threading.RLock | None = None) -> None:
         self._engine, self._write = engine, write
         self._lock = write_lock if write else None
@@ -33,17 +40,18 @@ class SqlUnitOfWork:
             if self._lock is not None:
                 self._lock.release()
             raise
-        self.images = SqlImageRepository(self.conn)
-        self.identity = SqlIdentityRepository(self.conn)
-        self.inventory = SqlInventoryRepository(self.conn)
-        self.jobs = SqlJobRepository(self.conn)
-        self.metadefs = SqlMetadefRepository(self.conn)
-        self.nonces = SqlNonceRepository(self.conn)
-        self.buckets = SqlBucketGrantRepository(self.conn)
-        self.uploads = SqlUploadRepository(self.conn)
+        self.images: ImageRepository = SqlImageRepository(self.conn)
+        self.identity: IdentityRepository = SqlIdentityRepository(self.conn)
+        self.inventory: InventoryRepository = SqlInventoryRepository(self.conn)
+        self.jobs: JobRepository = SqlJobRepository(self.conn)
+        self.metadefs: MetadefRepository = SqlMetadefRepository(self.conn)
+        self.nonces: NonceRepository = SqlNonceRepository(self.conn)
+        self.buckets: BucketGrantRepository = SqlBucketGrantRepository(self.conn)
+        self.uploads: UploadRepository = SqlUploadRepository(self.conn)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         try:
             if self._tx.is_active:
                 self._tx.rollback()

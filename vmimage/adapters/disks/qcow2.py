@@ -9,6 +9,7 @@ vmimage.imaging.qemu_img.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from vmimage.core.errors import NotFound, UnsafeImage
@@ -16,7 +17,7 @@ from vmimage.imaging import qemu_img
 
 
 class Qcow2DiskDriver:
-    def __init__(self, root: str | Path, image_roots: list[str | Path] = ()) -> None:
+    def __init__(self, root: str | Path, image_roots: Iterable[str | Path] = ()) -> None:
         self.root = Path(root)
         # Overlays may only sit on our snapshots or on image data in these directories.
         self._trusted = [(self.root / "snapshots").resolve(), *(Path(r).resolve() for r in image_roots)]

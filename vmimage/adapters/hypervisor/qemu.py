@@ -92,14 +92,15 @@ class QemuHypervisor:
         _check_id(server_id)
         with self._lock(server_id):
             pid = self._live_pid(server_id)
-            gone = pid is None or (self._try_qmp(server_id, "system_powerdown")
-                                   and procs.wait_gone(pid, server_id, grace_seconds))
-            if not gone and self._try_qmp(server_id, "quit"):        # a failed QMP skips the wait
-                gone = procs.wait_gone(pid, server_id, 5.0)
-            if not gone:
-                procs.kill(pid, server_id)
-                if not procs.wait_gone(pid, server_id, 5.0):
-                    raise BackendUnavailable(f"QEMU pid {pid} of server {server_id} will not die")
+            if pid is not None:
+                gone = (self._try_qmp(server_id, "system_powerdown")
+                        and procs.wait_gone(pid, server_id, grace_seconds))
+                if not gone and self._try_qmp(server_id, "quit"):        # a failed QMP skips the wait
+                    gone = procs.wait_gone(pid, server_id, 5.0)
+                if not gone:
+                    procs.kill(pid, server_id)
+                    if not procs.wait_gone(pid, server_id, 5.0):
+                        raise BackendUnavailable(f"QEMU pid {pid} of server {server_id} will not die")
             self._remove_files(server_id)
 
     def reboot(self, server_id: str) -> None:

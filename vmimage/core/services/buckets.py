@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,9 +78,9 @@ def _granted_store(deps: Deps, caller: Caller, bucket: object) -> str:
 
 @dataclass
 class BucketImport:
-    name: str
-    bucket: str
-    key: str
+    name: str | None       # name, bucket and key as the caller sent them: checked here
+    bucket: str | None
+    key: str | None
     disk_format: str | None = None     # None: the format the content has
     os_version: str | None = None
     min_disk: int | None = None
@@ -144,7 +144,8 @@ def _import_target(deps: Deps, caller: Caller, req: BucketImport, bucket: str, k
     """The image the object's data goes into: a new one, or the caller's queued one."""
     if req.image_id is not None:
         return _queued_own_image(deps, caller, req.image_id)
-    attributes = {"name": req.name, "container_format": "bare", "source": ImageSource.OBJECT.value,
+    attributes: dict[str, Any] = {"name": req.name, "container_format": "bare",
+                                  "source": ImageSource.OBJECT.value,
                   "source_ref": f"{bucket}:{key}"}
     if req.disk_format is not None:
         attributes["disk_format"] = req.disk_format
@@ -247,7 +248,7 @@ def _counted(chunks: Iterable[bytes], size: int, progress) -> Iterator[bytes]:
 
 # --- export to a bucket -------------------------------------------------------------------
 
-def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str, key: str,
+def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str | None, key: str | None,
                      disk_format: str | None = None) -> Job:
     """The image's bytes (converted with qemu-img when disk_format differs) as an object."""
     require_writer(caller)

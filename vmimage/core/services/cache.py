@@ -46,6 +46,13 @@ def _managed_cache(deps: Deps, caller: Caller) -> ImageCache:
     return deps.cache
 
 
+def _node_cache(deps: Deps) -> ImageCache:
+    """This node's cache, where there is one (the prefetcher only runs there)."""
+    if deps.cache is None:
+        raise RuntimeError("Image caching is off on this node")
+    return deps.cache
+
+
 def _image(deps: Deps, image_id: str) -> Image | None:
     with deps.uow() as uow:
         image = uow.images.get(image_id)
@@ -192,7 +199,7 @@ def cache_one(deps: Deps, image_id: str, stopping: Callable[[], bool] = lambda: 
     """Fill the cache with one queued image; True when it is cached afterwards.
     It leaves the queue once cached or when it can never be (gone, not active, too big);
     when reading or verifying fails it stays queued and the error goes up."""
-    cache = deps.cache
+    cache = _node_cache(deps)
     image = _image(deps, image_id)
     fp = fingerprint(image) if image is not None else None
     if image is None or image.status != ImageStatus.ACTIVE or not image.locations or fp is None:
@@ -268,7 +275,7 @@ class Prefetcher:
     def run_once(self) -> int:
         """One pass over the queue; how many images got cached."""
         cached = 0
-        queued = self.deps.cache.queued()
+        queued = _node_cache(self.deps).queued()
         for image_id in list(self._failed):
             if image_id not in queued:          # dequeued or cleared meanwhile: start afresh
                 del self._failed[image_id]
@@ -288,7 +295,7 @@ class Prefetcher:
         return cached
 
     def _run(self) -> None:
-        cache = self.deps.cache
+        cache = _node_cache(self.deps)
         try:
             cache.cleanup_partial()
         except OSError:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Invalid
+from vmimage.core.images import Location
 from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, ImageCache,
-                                UnitOfWorkFactory, UrlFetcher)
+                                UnitOfWork, UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
 
@@ -26,9 +27,10 @@ class Deps:
     limits: Limits
     enforce_format_match: bool
     new_inspector: Callable[[], ContentInspector]
+    disks: DiskDriver
+    hypervisor: Hypervisor
+    fetcher: UrlFetcher
     clock: Callable[[], datetime] = utcnow
-    disks: DiskDriver | None = None
-    hypervisor: Hypervisor | None = None
     submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
     # Directories whose files callers may register as images; empty: registration is off.
     import_roots: list[str] = field(default_factory=list)
@@ -36,7 +38,6 @@ class Deps:
     import_owners: list[int] = field(default_factory=list)
     # Several named stores are offered to callers (Glance's multi-store); else one, unnamed.
     multi_store: bool = False
-    fetcher: UrlFetcher | None = None
     # Where an import naming no store goes: every writable store, or only the default one.
     import_to_all_stores: bool = True
     import_convert_to: str | None = None      # disk format imports are converted to
@@ -63,11 +64,11 @@ class Deps:
                 return store
         return None
 
-    def limits_for(self, uow, project_id: str) -> Limits:
+    def limits_for(self, uow: UnitOfWork, project_id: str) -> Limits:
         """The project's limits: the defaults with its overrides."""
         return self.limits.for_project(uow.images.quota_overrides(project_id))
 
-    def location_url(self, loc) -> str:
+    def location_url(self, loc: Location) -> str:
         """A location as a URL (file:///..., http://...); its key when the store is gone."""
         store = self.stores.get(loc.store)
         return store.url(loc.key) if store is not None else loc.key

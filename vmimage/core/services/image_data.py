@@ -63,24 +63,24 @@ def _receive(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | Non
 
     with deps.uow(write=True) as uow:
         uow.images.lock_project(image.owner)
-        image = uow.images.get(image_id, for_update=True)
+        current = uow.images.get(image_id, for_update=True)
         try:
-            if image is None or image.status == ImageStatus.DELETED:
+            if current is None or current.status == ImageStatus.DELETED:
                 raise Gone("Image was deleted during the upload", image_id=image_id)
-            if image.status != ImageStatus.SAVING:
-                raise Conflict(f"Image went to '{image.status}' during the upload")
-            activate_from_stream(deps, uow, image, result, verdict, limits=limits,
+            if current.status != ImageStatus.SAVING:
+                raise Conflict(f"Image went to '{current.status}' during the upload")
+            activate_from_stream(deps, uow, current, result, verdict, limits=limits,
                                  locations=[Location(blob_store.name, image_id)])
         except VmImageError:
             blob_store.delete(image_id)
-            if image is not None and image.status == ImageStatus.SAVING:
-                image.move_to(ImageStatus.QUEUED)
-                uow.images.save(image)
+            if current is not None and current.status == ImageStatus.SAVING:
+                current.move_to(ImageStatus.QUEUED)
+                uow.images.save(current)
                 uow.commit()
             raise
-        uow.images.save(image)
+        uow.images.save(current)
         uow.commit()
-    return image
+    return current
 
 
 @dataclass

@@ -10,7 +10,7 @@ from vmimage.core.errors import BackendUnavailable, Conflict, Forbidden, Gone, I
 from vmimage.core.formats import FormatVerdict, decide
 from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, staging_key
 from vmimage.core.jobs import Job
-from vmimage.core.ports import READ_CHUNK
+from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import Limits, check_size_cap
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.imports import (COPY_IMAGE, FAILED, IMPORTING, LOCK, WEB_DOWNLOAD, locked_image,
@@ -91,7 +91,7 @@ class ImportHandler:
         staging.delete(key)
         return {"image_id": image_id, "stores": done}
 
-    def _into_stores(self, deps: Deps, job: Job, image: Image, disk_format: str, limits: Limits,
+    def _into_stores(self, deps: Deps, job: Job, image: Image, disk_format: str | None, limits: Limits,
                      progress) -> tuple[list[str], StreamResult, FormatVerdict]:
         """The staged data into each target store; the stores that took it, and what the pass saw."""
         p = job.payload
@@ -120,6 +120,7 @@ class ImportHandler:
             progress(40 + 60 * (len(done) + 1) // (len(targets) + 1))
         if not done:
             raise BackendUnavailable("No store took the image's data", image_id=image_id)
+        assert result is not None and verdict is not None    # the first store that took it made them
         return done, result, verdict
 
     # copy-image ----------------------------------------------------------------------------
@@ -181,7 +182,7 @@ class ImportHandler:
 
     # helpers -------------------------------------------------------------------------------
 
-    def _image(self, deps: Deps, job: Job, uow=None) -> Image:
+    def _image(self, deps: Deps, job: Job, uow: UnitOfWork | None = None) -> Image:
         return locked_image(deps, job, uow)
 
     def _progress_props(self, deps: Deps, job: Job, done: str | None = None, failed: str | None = None) -> None:

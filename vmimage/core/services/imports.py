@@ -16,6 +16,7 @@ from vmimage.core.errors import Conflict, Gone, Invalid
 from vmimage.core.images import Image, ImageStatus, require_formats, staging_key
 from vmimage.core.jobs import Job, JobStatus, new_job_id
 from vmimage.core.policy import Caller, require_admin, require_owner
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.intake import back_to_queued, gone_if_deleted, start_upload, write_inspected
@@ -118,7 +119,7 @@ def _lock_is_stale(deps: Deps, holder: Job | None) -> bool:
     return last is None or deps.clock() - last > deps.import_lock_stale
 
 
-def claim_import_lock(deps: Deps, uow, image: Image) -> None:
+def claim_import_lock(deps: Deps, uow: UnitOfWork, image: Image) -> None:
     """Refuse while a live import holds the image; a stale holder is failed and replaced."""
     holder_id = image.properties.get(LOCK)
     if not holder_id:
@@ -168,7 +169,7 @@ def start_import(deps: Deps, caller: Caller, image_id: str, req: ImportRequest) 
     return job
 
 
-def hand_to_job(deps: Deps, uow, image: Image, job: Job, to_importing: bool) -> None:
+def hand_to_job(deps: Deps, uow: UnitOfWork, image: Image, job: Job, to_importing: bool) -> None:
     """Lock the image for the job, persist both, commit and wake the engine."""
     image.properties[LOCK] = job.id
     if to_importing:
@@ -180,7 +181,7 @@ def hand_to_job(deps: Deps, uow, image: Image, job: Job, to_importing: bool) -> 
     deps.submit_job()
 
 
-def locked_image(deps: Deps, job: Job, uow=None) -> Image:
+def locked_image(deps: Deps, job: Job, uow: UnitOfWork | None = None) -> Image:
     """The job's image, still alive and still locked by this job (for update when in a uow)."""
     image_id = job.payload["image_id"]
     if uow is None:

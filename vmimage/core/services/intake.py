@@ -9,14 +9,14 @@ from collections.abc import Iterable
 from vmimage.core.errors import Conflict, Gone, VmImageError
 from vmimage.core.formats import FormatVerdict, decide
 from vmimage.core.images import Image, ImageStatus, Location, require_formats, staging_key
-from vmimage.core.ports import BlobStore
+from vmimage.core.ports import BlobStore, UnitOfWork
 from vmimage.core.quotas import Limits, check_declared_size, check_image_bytes
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.uploads import begin_upload
 from vmimage.core.streaming import StreamResult, stream_into_store
 
 
-def start_upload(deps: Deps, uow, image: Image, to: ImageStatus, declared_size: int | None = None,
+def start_upload(deps: Deps, uow: UnitOfWork, image: Image, to: ImageStatus, declared_size: int | None = None,
                  store: str | None = None) -> Limits:
     """queued -> saving (data for the image itself) or uploading (data staged for an import),
     within the project's limits; commits. Returns the limits the data must keep to.
@@ -99,7 +99,7 @@ def write_inspected(deps: Deps, store: BlobStore, key: str, chunks: Iterable[byt
     return result, verdict
 
 
-def activate_from_stream(deps: Deps, uow, image: Image, result: StreamResult, verdict: FormatVerdict, *,
+def activate_from_stream(deps: Deps, uow: UnitOfWork, image: Image, result: StreamResult, verdict: FormatVerdict, *,
                          limits: Limits | None = None, locations: list[Location] | None = None,
                          hash_algo: str = "sha512", hash_value: str | None = None) -> None:
     """-> active, with the sizes, checksum and hash of the pass over its data (the caller saves).
@@ -125,22 +125,23 @@ def reset_lost_uploads(deps: Deps) -> None:
     """
     for store in deps.stores.values():
         store.cleanup_partial()
-    if deps.disks is not None:
-        deps.disks.discard_all_work()
+    deps.disks.discard_all_work()
     staging = deps.store(None)
     with deps.uow(write=True) as uow:
         for image_id in uow.images.ids_in_status(ImageStatus.SAVING):
             image = uow.images.get(image_id, for_update=True)
+            assert image is not None    # listed just now; images are never removed
             image.size = image.virtual_size = image.checksum = image.os_hash_algo = image.os_hash_value = None
             _requeue(deps, uow, image)
         for image_id in uow.images.ids_in_status(ImageStatus.UPLOADING):
             image = uow.images.get(image_id, for_update=True)
+            assert image is not None
             if not staging.exists(staging_key(image_id)):
                 _requeue(deps, uow, image)
         uow.commit()
 
 
-def _requeue(deps: Deps, uow, image: Image) -> None:
+def _requeue(deps: Deps, uow: UnitOfWork, image: Image) -> None:
     image.move_to(ImageStatus.QUEUED)
     image.updated_at = deps.clock()
     uow.images.save(image)

@@ -149,7 +149,7 @@ class JobEngine:
                     log.exception("cleanup of job %s failed", job.id)
         with self.deps.uow(write=True) as uow:
             current = uow.jobs.get(job.id, for_update=True)
-            if current.status != JobStatus.RUNNING:
+            if current is None or current.status != JobStatus.RUNNING:
                 return    # ended by someone else meanwhile (an import lock taken over)
             current.move_to(JobStatus.FAIL if error_code else JobStatus.SUCCESS)
             if entities is not None:

@@ -12,6 +12,7 @@ from vmimage.core.formats import decide
 from vmimage.core.images import Image, ImageStatus, Location
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.intake import activate_from_stream
@@ -69,7 +70,7 @@ class LocationImportHandler:
         result = stream_into_store(chunks, DiscardWriter(), deps.new_inspector(), limits.max_image_size, None)
         verdict = decide(image.disk_format, image.container_format, result.report, result.size,
                          deps.enforce_format_match)
-        value = {"sha512": result.sha512, "md5": result.md5}.get(algo) or extra.hexdigest()
+        value = extra.hexdigest() if extra is not None else {"sha512": result.sha512, "md5": result.md5}[algo]
         if validation.get("os_hash_value") not in (None, value):
             raise InvalidSource(f"The data at {p['url']} does not match the given {algo} hash")
         with deps.uow(write=True) as uow:
@@ -93,5 +94,5 @@ class LocationImportHandler:
             uow.images.save(image)
             uow.commit()
 
-    def _image(self, deps: Deps, job: Job, uow=None) -> Image:
+    def _image(self, deps: Deps, job: Job, uow: UnitOfWork | None = None) -> Image:
         return locked_image(deps, job, uow)

@@ -104,11 +104,11 @@ def apply_location_change(deps: Deps, caller: Caller, image: Image, op: str, ind
             for loc in new:
                 _add(deps, image, "-", loc, sizes)
             return
-        urls = [deps.location_url(loc) for loc in image.locations]
+        urls = [deps.location_url(existing) for existing in image.locations]
         if [loc.url for loc in new] != urls:
             raise Invalid("Replacing locations may change their metadata only, not which URLs they are")
-        for loc, updated in zip(image.locations, new):
-            loc.metadata = {k: v for k, v in updated.metadata.items() if k != "store"}
+        for existing, updated in zip(image.locations, new):
+            existing.metadata = {k: v for k, v in updated.metadata.items() if k != "store"}
     else:
         raise Invalid(f"Unknown operation '{op}'")
 

@@ -15,6 +15,7 @@ from vmimage.core.metadefs import (CHILD_SORT_KEYS, ListQuery, MetadefObject, Me
                                    property_definition, require_metadef_admin)
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 
 
@@ -22,11 +23,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def readable(uow, caller: Caller, name: str, for_update: bool = False) -> Namespace:
+def readable(uow: UnitOfWork, caller: Caller, name: str, for_update: bool = False) -> Namespace:
     return check_readable(caller, uow.metadefs.get_namespace(name, for_update=for_update), name)
 
 
-def writable(uow, caller: Caller, name: str, what: str) -> Namespace:
+def writable(uow: UnitOfWork, caller: Caller, name: str, what: str) -> Namespace:
     # Visibility first: a namespace the caller cannot see is missing, not forbidden.
     namespace = readable(uow, caller, name, for_update=True)
     require_metadef_admin(caller, what)
@@ -39,17 +40,17 @@ class _Kind:
     many: str         # objects, properties, tags
     field: str        # the error field naming the item
 
-    def get(self, uow, namespace: Namespace, name: str):
+    def get(self, uow: UnitOfWork, namespace: Namespace, name: str):
         return getattr(uow.metadefs, f"get_{self.one}")(namespace.id, name)
 
-    def existing(self, uow, namespace: Namespace, name: str):
+    def existing(self, uow: UnitOfWork, namespace: Namespace, name: str):
         item = self.get(uow, namespace, name)
         if item is None:
             raise NotFound(f"{self.one.capitalize()} '{name}' was not found in namespace "
                            f"'{namespace.namespace}'", name=name)
         return item
 
-    def require_free(self, uow, namespace: Namespace, name: str, current: str | None = None) -> None:
+    def require_free(self, uow: UnitOfWork, namespace: Namespace, name: str, current: str | None = None) -> None:
         if name != current and self.get(uow, namespace, name) is not None:
             raise Duplicate(f"{self.one.capitalize()} '{name}' already exists in namespace "
                             f"'{namespace.namespace}'", **{self.field: name})
@@ -86,7 +87,7 @@ def _listed(deps: Deps, caller: Caller, ns: str, kind: _Kind, query: ListQuery |
 
 # --- objects -------------------------------------------------------------------------------------
 
-def add_object(uow, deps: Deps, namespace: Namespace, spec: ObjectSpec) -> MetadefObject:
+def add_object(uow: UnitOfWork, deps: Deps, namespace: Namespace, spec: ObjectSpec) -> MetadefObject:
     OBJECT.require_free(uow, namespace, spec.name)
     now = deps.clock()
     obj = MetadefObject(new_id(), namespace.id, spec.name, spec.description, spec.required, spec.properties,
@@ -189,7 +190,7 @@ def delete_properties(deps: Deps, caller: Caller, ns: str) -> None:
 
 # --- tags ----------------------------------------------------------------------------------------
 
-def add_tag(uow, deps: Deps, namespace: Namespace, name: str) -> MetadefTag:
+def add_tag(uow: UnitOfWork, deps: Deps, namespace: Namespace, name: str) -> MetadefTag:
     TAG.require_free(uow, namespace, name)
     now = deps.clock()
     tag = MetadefTag(new_id(), namespace.id, name, now, now)
@@ -228,8 +229,8 @@ def create_tags(deps: Deps, caller: Caller, ns: str, names: list[str], append: b
     return tags
 
 
-def update_tag(deps: Deps, caller: Caller, ns: str, name: str, new_name: str) -> MetadefTag:
-    check_name(new_name, "name")
+def update_tag(deps: Deps, caller: Caller, ns: str, name: str, new_name: object) -> MetadefTag:
+    new_name = check_name(new_name, "name")     # as the caller sent it
     with deps.uow(write=True) as uow:
         namespace = writable(uow, caller, ns, "modify metadata definition tags")
         tag = TAG.existing(uow, namespace, name)

@@ -11,6 +11,7 @@ from vmimage.core.metadefs import (DEFAULT_LIMIT, NAMESPACE_SORT_KEYS, Associati
                                    check_deletable, page, prefixed, require_metadef_admin)
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.metadef_items import add_object, add_tag, new_id, readable, writable
 
@@ -33,7 +34,7 @@ def list_namespaces(deps: Deps, caller: Caller, query: ListQuery, visibility: st
         return Page([(n, uow.metadefs.list_associations(n.id)) for n in chosen], chosen.more)
 
 
-def _content(uow, namespace: Namespace) -> NamespaceContent:
+def _content(uow: UnitOfWork, namespace: Namespace) -> NamespaceContent:
     repo = uow.metadefs
     return NamespaceContent(namespace, repo.list_associations(namespace.id), repo.list_objects(namespace.id),
                             repo.list_properties(namespace.id), repo.list_tags(namespace.id))
@@ -45,7 +46,7 @@ def get_namespace(deps: Deps, caller: Caller, name: str, resource_type: str | No
     return prefixed(content, resource_type) if resource_type else content
 
 
-def _fill(uow, deps: Deps, namespace: Namespace, spec: NamespaceSpec) -> None:
+def _fill(uow: UnitOfWork, deps: Deps, namespace: Namespace, spec: NamespaceSpec) -> None:
     """Adds a new namespace's content; a name given twice is a duplicate."""
     now = deps.clock()
     for assoc in spec.associations:
@@ -119,7 +120,7 @@ def list_associations(deps: Deps, caller: Caller, ns: str) -> list[Association]:
         return uow.metadefs.list_associations(readable(uow, caller, ns).id)
 
 
-def _add_association(uow, deps: Deps, namespace: Namespace, spec: AssociationSpec) -> Association:
+def _add_association(uow: UnitOfWork, deps: Deps, namespace: Namespace, spec: AssociationSpec) -> Association:
     now = deps.clock()
     # A resource type comes into being with its first association, as upstream.
     if uow.metadefs.get_resource_type(spec.name) is None:

@@ -50,8 +50,9 @@ def find_image_by_ref(deps: Deps, caller: Caller, ref: Any) -> Image:
 
         by_ref = uow.images.get_by_ref(ref)
         hit = _first_visible([by_ref.id] if by_ref else [], visible)
-        if hit is None and _seq(ref) is not None:
-            by_seq = uow.images.get_by_seq(_seq(ref))
+        seq = _seq(ref)
+        if hit is None and seq is not None:
+            by_seq = uow.images.get_by_seq(seq)
             hit = _first_visible([by_seq.id] if by_seq else [], visible)
         if hit is None:
             hit = _first_visible(uow.images.ids_named(ref), visible)   # only a unique name

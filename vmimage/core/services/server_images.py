@@ -23,7 +23,7 @@ from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, c
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.policy import Caller, require_owned, require_writer
-from vmimage.core.ports import READ_CHUNK
+from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
@@ -95,7 +95,7 @@ def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]]
     require_writer(caller)
     if not isinstance(specs, list) or not specs or not all(isinstance(s, dict) for s in specs):
         raise Invalid("At least one volume is required", field="volume_id")
-    plans = []
+    plans: list[dict[str, Any]] = []
     with deps.uow(write=True) as uow:
         for spec in specs:
             name = _name(spec, names)
@@ -112,8 +112,8 @@ def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]]
             volume.require_idle()
             server_id = volume.server_id
             running = False
-            if server_id:
-                server = uow.inventory.get_server(server_id)
+            server = uow.inventory.get_server(server_id) if server_id else None
+            if server is not None:
                 if server.task:
                     server.begin_task("image")   # raises Busy
                 running = server.status == ServerStatus.RUNNING
@@ -199,7 +199,9 @@ def _ref(spec: dict[str, Any]) -> str | None:
 def _name(spec: dict[str, Any], names: TextRule | None = None) -> str:
     name = spec.get("name")
     if names is not None:
-        return names.check(name)
+        checked = names.check(name)
+        if checked is not None:      # else: a rule that lets a name be missing; a name is required
+            return checked
     if not isinstance(name, str) or not 1 <= len(name) <= 255:
         raise Invalid("'name' must be a string of 1 to 255 characters", field="name")
     return name
@@ -234,7 +236,7 @@ def _disk_plan(volume, device: str | None) -> dict[str, Any]:
             "size_gb": volume.size_gb, "resize_gb": None, "type": volume.type, "iops": volume.provisioned_iops}
 
 
-def _new_disk_plan(caller: Caller, uow, device: str, spec: dict[str, Any]) -> dict[str, Any]:
+def _new_disk_plan(caller: Caller, uow: UnitOfWork, device: str, spec: dict[str, Any]) -> dict[str, Any]:
     """An inserted disk: from a snapshot, or empty."""
     snapshot = None
     if spec.get("snapshot_id") is not None:
@@ -248,7 +250,7 @@ def _new_disk_plan(caller: Caller, uow, device: str, spec: dict[str, Any]) -> di
             "iops": check_iops(volume_type, size, spec.get("iops"))}
 
 
-def _whole_machine_plan(caller: Caller, uow, server, specs: Any, include_local: bool = True) -> list[dict[str, Any]]:
+def _whole_machine_plan(caller: Caller, uow: UnitOfWork, server, specs: Any, include_local: bool = True) -> list[dict[str, Any]]:
     if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
         raise Invalid("'data_disks' must be a list of objects")
     attached = {d.device: d for d in server.data_disks}
@@ -288,7 +290,7 @@ def _whole_machine_plan(caller: Caller, uow, server, specs: Any, include_local: 
     return plans
 
 
-def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None, disks: list[dict],
+def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description: str | None, disks: list[dict],
             kind: str, source: dict, busy: list[str], unique_name: bool = False) -> Job:
     limits = deps.limits_for(uow, caller.project_id)
     uow.images.lock_project(caller.project_id)
@@ -328,6 +330,7 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
             image.source = ImageSource.SERVER
         if disk.get("source_image_id"):   # a copy keeps where its source came from
             original = uow.images.get(disk["source_image_id"])
+            assert original is not None     # images are never removed
             image.source, image.source_ref = original.source, original.source_ref
             image.os_version, image.os_family, image.os_distribution = (original.os_version, original.os_family,
                                                                         original.os_distribution)
@@ -339,6 +342,8 @@ def _submit(deps: Deps, caller: Caller, uow, name: str, description: str | None,
         image_ids.append(image.id)
     for volume_id in busy:
         volume = uow.inventory.get_volume(volume_id, for_update=True)
+        if volume is None:
+            raise NotFound(f"Volume {volume_id} not found", volume_id=volume_id)
         volume.require_idle()
         volume.busy = job.id
         uow.inventory.save_volume(volume)

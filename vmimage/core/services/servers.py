@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped
+from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
 from vmimage.core.images import ImageStatus
 from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
                                     Server, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
                                     check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
                                     new_id)
 from vmimage.core.policy import Caller, require_owned, require_writer
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 
@@ -26,7 +27,7 @@ def _scope(caller: Caller) -> str | None:
     return None if caller.is_admin else caller.project_id
 
 
-def get_server(deps: Deps, caller: Caller, server_id: str, uow=None) -> Server:
+def get_server(deps: Deps, caller: Caller, server_id: str, uow: UnitOfWork | None = None) -> Server:
     if uow is not None:
         return require_owned(caller, uow.inventory.get_server(server_id), "Server", server_id)
     with deps.uow() as u:
@@ -130,6 +131,8 @@ def _make_disk(deps: Deps, disk: Volume, image_path: str | None, image_format: s
     if disk.image_id:
         if image_path is None:
             raise Conflict("The image's store keeps no local file to build a disk on")
+        if image_format is None:     # active images have one
+            raise Conflict("The image has no disk format to build a disk on")
         deps.disks.create_from_image(disk.id, image_path, image_format, size)
     elif disk.snapshot_id:
         deps.disks.create_from_snapshot(disk.id, disk.snapshot_id, size)
@@ -138,13 +141,24 @@ def _make_disk(deps: Deps, disk: Volume, image_path: str | None, image_format: s
 
 
 def _boot(deps: Deps, server: Server) -> None:
-    disks = [(d.device, deps.disks.path(d.id)) for d in [server.system_disk, *server.data_disks]]
+    disks = []
+    for d in [server.system_disk, *server.data_disks]:
+        assert d.device is not None      # a server's disks are attached at a device
+        disks.append((d.device, deps.disks.path(d.id)))
     deps.hypervisor.start(server.id, disks, server.memory_mb)
+
+
+def _locked_server(uow: UnitOfWork, server_id: str) -> Server:
+    """The server, locked for this transaction; NotFound when it was deleted meanwhile."""
+    server = uow.inventory.get_server(server_id, for_update=True)
+    if server is None:
+        raise NotFound(f"Server {server_id} not found", id=server_id, server_id=server_id)
+    return server
 
 
 def _set_status(deps: Deps, server_id: str, status: ServerStatus) -> Server:
     with deps.uow(write=True) as uow:
-        server = uow.inventory.get_server(server_id, for_update=True)
+        server = _locked_server(uow, server_id)
         server.move_to(status)
         uow.inventory.save_server(server)
         uow.commit()
@@ -185,7 +199,7 @@ def delete_server(deps: Deps, caller: Caller, server_id: str) -> None:
             server.begin_task("delete")
     deps.hypervisor.stop(server.id)
     with deps.uow(write=True) as uow:
-        server = uow.inventory.get_server(server_id, for_update=True)
+        server = _locked_server(uow, server_id)
         gone = []
         for disk in server.disks:
             if disk.device == SYSTEM_DEVICE or disk.category == DiskCategory.LOCAL:
@@ -264,7 +278,7 @@ def detach_volume(deps: Deps, caller: Caller, volume_id: str) -> Volume:
         volume = require_owned(caller, uow.inventory.get_volume(volume_id, for_update=True), "Volume", volume_id)
         if volume.server_id:
             server = uow.inventory.get_server(volume.server_id)
-            if server.status != ServerStatus.STOPPED:
+            if server is not None and server.status != ServerStatus.STOPPED:
                 raise MustBeStopped("Disks are detached from stopped servers", server_id=server.id)
         volume.detach()
         uow.inventory.save_volume(volume)
@@ -310,6 +324,7 @@ def create_snapshot(deps: Deps, caller: Caller, volume_id: str, name: str | None
         if server is not None and deps.hypervisor.is_running(server.id):
             work = deps.disks.work_dir(snapshot_id)
             copy = f"{work}/live.qcow2"
+            assert volume.device is not None     # attached to the server
             deps.hypervisor.backup_disk(server.id, volume.device, copy)
             deps.disks.adopt_snapshot(snapshot_id, copy)
         else:

@@ -29,7 +29,8 @@ def task_type(job: Job) -> str:
 def expires_at(job: Job) -> datetime | None:
     if job.status not in (JobStatus.SUCCESS, JobStatus.FAIL):
         return None
-    return (job.end_time or job.created_at) + TASK_TTL
+    ended = job.end_time or job.created_at
+    return ended + TASK_TTL if ended is not None else None
 _STATUS = {"pending": JobStatus.INIT, "processing": JobStatus.RUNNING, "success": JobStatus.SUCCESS,
            "failure": JobStatus.FAIL}
 

@@ -19,13 +19,13 @@ from datetime import timedelta
 from vmimage.core.errors import VmImageError
 from vmimage.core.images import Image, ImageStatus
 from vmimage.core.liveness import abandoned
-from vmimage.core.ports import Upload
+from vmimage.core.ports import UnitOfWork, Upload
 from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.uploads")
 
 
-def begin_upload(deps: Deps, uow, image: Image, store: str, key: str) -> None:
+def begin_upload(deps: Deps, uow: UnitOfWork, image: Image, store: str, key: str) -> None:
     """Within the transaction that moves the image to saving/uploading."""
     now = deps.clock()
     uow.uploads.begin(Upload(image.id, image.status.value, store, key, deps.worker_id, now, now))

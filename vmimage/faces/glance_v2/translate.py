@@ -134,9 +134,9 @@ def patch_to_changes(media_type: str, body: Any) -> list[Change]:
                 raise Invalid("Each operation needs exactly one of add, remove, replace")
             name, path = names[0], op[names[0]]
         else:
-            name, path = op.get("op"), op.get("path")
-            if name not in ("add", "remove", "replace"):
-                raise Invalid(f"Unsupported patch operation '{name}'")
+            if op.get("op") not in ("add", "remove", "replace"):
+                raise Invalid(f"Unsupported patch operation '{op.get('op')}'")
+            name, path = op["op"], op.get("path")
         if name != "remove" and "value" not in op:
             raise Invalid(f"Operation '{name}' needs a value")
         if isinstance(path, str) and (path == "/locations" or path.startswith("/locations/")):

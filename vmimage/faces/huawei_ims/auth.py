@@ -23,7 +23,7 @@ MAX_JSON_BODY = 1 << 20     # a JSON request body larger than this is refused un
 
 def utf8_headers(request: Request) -> dict[str, str]:
     """Header values as the client wrote them: UTF-8 (ASGI hands them over as latin-1)."""
-    out = {}
+    out: dict[str, str] = {}
     for raw_name, raw_value in request.scope["headers"]:
         name = raw_name.decode("latin-1").lower()
         try:

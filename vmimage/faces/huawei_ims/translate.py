@@ -6,8 +6,9 @@ Every `__` value in an ImageInfo is a string ("true", "64"), as IMS writes them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
@@ -120,14 +121,14 @@ def job_type(job: Job) -> str:
         return "imsNativeImportImageJob" if job.payload.get("registered") else "imsImportImageJob"
     if job.kind == BATCH_KIND:
         return {"add": "imsAddImageMembersJob", "remove": "imsDelImageMembersJob"}.get(
-            job.payload.get("action"), "imsUpdateImageMembersJob")
+            job.payload.get("action", ""), "imsUpdateImageMembersJob")
     return JOB_TYPES.get(job.kind, job.kind)
 
 
 JOB_TYPES: dict[str, str] = {EXPORT_KIND: "imsNativeExportImageJob"}
 
 
-def job_body(job: Job, images: dict[str, Image], parts: list[Job] = ()) -> dict[str, Any]:
+def job_body(job: Job, images: dict[str, Image], parts: Sequence[Job] = ()) -> dict[str, Any]:
     """The IMS job object; `images` holds the images the job names (for their names), `parts`
     the job's parts (one per image when it makes several), shown as its sub-jobs."""
     image_ids = list((job.entities or {}).get("image_ids") or [])
@@ -156,6 +157,10 @@ def job_body(job: Job, images: dict[str, Image], parts: list[Job] = ()) -> dict[
 
 # --- requests ----------------------------------------------------------------------------------
 
+@overload
+def text(body: dict, key: str, required: Literal[True]) -> str: ...
+@overload
+def text(body: dict, key: str, required: bool = False) -> str | None: ...
 def text(body: dict, key: str, required: bool = False) -> str | None:
     value = body.get(key)
     if value is None and not required:

@@ -110,8 +110,9 @@ def describe_image(request: Request, image_id: str, who: Caller = Depends(jd_cal
     return reply(request, {"image": t.image(msvc.find_machine_image(deps(request), who, image_id), who)})
 
 
-_SCOPES = {"private": (ListScope.ALL, True), "shared": (ListScope.SHARED, False),
-           "public": (ListScope.PUBLIC, None), "community": (ListScope.COMMUNITY, None)}
+_SCOPES: dict[str | None, tuple[ListScope, bool | None]] = {
+    "private": (ListScope.ALL, True), "shared": (ListScope.SHARED, False),
+    "public": (ListScope.PUBLIC, None), "community": (ListScope.COMMUNITY, None)}
 
 
 # describeImages filters on what the Image object shows.

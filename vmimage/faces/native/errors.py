@@ -14,7 +14,7 @@ from vmimage.faces.errors import ErrorCodes, retry_after_header
 from vmimage.faces.http import allowed_methods
 
 # The default statuses; the code is the core's own.
-CODES: ErrorCodes = ErrorCodes()
+CODES: ErrorCodes[None] = ErrorCodes()
 # The framework's refusals, as codes of the same kind as the core's.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 

@@ -13,7 +13,10 @@ def run() -> None:
                           render_as_batch=connection.dialect.name == "sqlite")
         context.run_migrations()
         return
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise RuntimeError("No database to migrate: give a connection or sqlalchemy.url")
+    engine = create_engine(url)
     with engine.begin() as conn:
         context.configure(connection=conn, target_metadata=metadata,
                           render_as_batch=conn.dialect.name == "sqlite")

@@ -58,6 +58,8 @@ TABLE: dict[tuple[type, str | None], tuple[int, str]] = {
     (e.Forbidden, "bucket"): (400, "IMG.0069"),
     (e.Forbidden, None): (403, "IMG.0026"),
     (e.TooLarge, None): (400, "IMG.0059"),
+    (e.RequestTooLarge, None): (400, "IMG.0059"),     # a body over the app-wide cap
+    (e.Stalled, None): (408, "IMG.0001"),
     (e.QuotaExceeded, None): (400, "IMG.0015"),
     (e.Gone, None): (404, "IMG.0027"),
     (e.TooManyRequests, None): (429, "IMG.0060"),

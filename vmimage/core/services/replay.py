@@ -60,5 +60,5 @@ def check_fresh(deps: Deps, signed_at: datetime, nonce: str | None = None, signe
                     raise Unauthenticated(refusal)
                 uow.nonces.add(key, now)
             uow.commit()
-    except Duplicate:       # another process took the same key meanwhile
-        raise Unauthenticated(keys[-1][1] if signed_write else keys[0][1]) from None
+    except Duplicate:       # another process took one of the keys meanwhile
+        raise Unauthenticated("This request was already served (its nonce or signature was seen)") from None

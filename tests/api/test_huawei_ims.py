@@ -107,6 +107,12 @@ def glance_image(client: ImsClient, name: str, **fields) -> m.GlanceCreateImageM
     return client.glance_create_image_metadata(m.GlanceCreateImageMetadataRequest(body=body))
 
 
+def next_second() -> None:
+    """Wait for the signer's clock to turn a second: the very same signed write is served once
+    (vmimage/faces/signed.py), and an identical call signed within one second is the same."""
+    time.sleep(1.01 - time.time() % 1)
+
+
 def to_raw(src: Path, dst: Path, fmt: str = "qcow2") -> bytes:
     subprocess.run(["qemu-img", "convert", "-f", fmt, "-O", "raw", str(src), str(dst)], check=True)
     return dst.read_bytes()
@@ -252,6 +258,7 @@ def test_glance_native_refusals(demo, ims):
     assert code(name="osv", os_version="Plan9 64bit") == "IMG.0056"
     assert code(name="disk", min_disk=2000) == "IMG.0055"
     glance_image(ims, "taken-name")
+    next_second()
     assert code(name="taken-name") == "IMG.0009"
     protected = glance_image(ims, "protected-one", protected=True)
     err = error_of(lambda: ims.glance_delete_image(m.GlanceDeleteImageRequest(

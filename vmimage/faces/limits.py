@@ -7,7 +7,8 @@
   read, so the face whose handler read the body renders them in its own envelope; the
   response then closes the connection (the unread rest of the body is not waited for).
 - `streams_body` marks the endpoints that stream large bodies (image data); only they pass
-  the byte cap.
+  the byte cap, and not when a request's body is read whole all the same (`cap_body`: a
+  signed payload, hashed before anything is done with it).
 - `parse_json` is the one JSON parser of request bodies: depth limit (no RecursionError),
   no NaN/Infinity.
 - `run_upload` runs an upload's core use case on a thread of its own limiter, so uploads
@@ -49,7 +50,17 @@ def streams_body(endpoint: Callable) -> Callable:
     return endpoint
 
 
+_CAPPED = "vmimage.body_capped"
+
+
+def cap_body(scope: Scope) -> None:
+    """Hold this request's body to the byte cap although its route streams: it is read whole."""
+    scope[_CAPPED] = True
+
+
 def _streams(scope: Scope) -> bool:
+    if scope.get(_CAPPED):
+        return False
     route = scope.get("route")
     return bool(getattr(getattr(route, "endpoint", None), "streams_body", False))
 

@@ -3,6 +3,7 @@ __os_version, show, list, update, delete with a body, data upload), tags and mem
 
 from __future__ import annotations
 
+from typing import Any
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -24,8 +25,8 @@ router = face_router()
 
 
 @router.post("/v2/images", status_code=201)
-def create_image(request: Request, who: Caller = Depends(ims_caller)):
-    attributes, properties = t.glance_create(body_object(request))
+def create_image(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)):
+    attributes, properties = t.glance_create(body)
     image = svc.create_image(deps(request), who, attributes, properties, unique_name=True)
     return JSONResponse(t.image_info(image, who.project_id), status_code=201)
 
@@ -43,14 +44,16 @@ def show_image(request: Request, image_id: str, who: Caller = Depends(ims_caller
 
 
 @router.patch("/v2/images/{image_id}")
-def update_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
-    changes = t.patch_changes(body_value(request), glance=True)
+def update_image(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                 body: Any = Depends(body_value)) -> dict:
+    changes = t.patch_changes(body, glance=True)
     return t.image_info(svc.update_image(deps(request), who, image_id, changes, unique_name=True), who.project_id)
 
 
 @router.delete("/v2/images/{image_id}", status_code=204)
-def delete_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> Response:
-    body = body_value(request)     # {"delete_backup": false}: there are no backups to keep
+def delete_image(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                 body: Any = Depends(body_value)) -> Response:
+    # {"delete_backup": false}: there are no backups to keep
     if body is not None and not isinstance(body, dict):
         raise Invalid("The body must be a JSON object")
     svc.delete_image(deps(request), who, image_id)
@@ -94,9 +97,10 @@ def list_image_tags(request: Request, project_id: str, image_id: str, who: Calle
 
 
 @router.post("/v2/{project_id}/images/{image_id}/tags", status_code=204)
-def add_image_tag(request: Request, project_id: str, image_id: str, who: Caller = Depends(ims_caller)) -> Response:
+def add_image_tag(request: Request, project_id: str, image_id: str, who: Caller = Depends(ims_caller),
+                  body: dict = Depends(body_object)) -> Response:
     same_project(who, project_id)
-    tag = body_object(request).get("tag")
+    tag = body.get("tag")
     if not isinstance(tag, dict) or not isinstance(tag.get("key"), str) or not tag["key"]:
         raise Invalid("'tag' must be {key, value}", field="tags")
     image = svc.load_visible(deps(request), who, image_id)
@@ -125,8 +129,9 @@ def member_body(m: Member) -> dict:
 
 
 @router.post("/v2/images/{image_id}/members")
-def add_member(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
-    member = t.text(body_object(request), "member", required=True)
+def add_member(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+               body: dict = Depends(body_object)) -> dict:
+    member = t.text(body, "member", required=True)
     return member_body(msvc.add_member(deps(request), who, image_id, member))
 
 
@@ -142,8 +147,9 @@ def show_member(request: Request, image_id: str, member_id: str, who: Caller = D
 
 
 @router.put("/v2/images/{image_id}/members/{member_id}")
-def update_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(ims_caller)) -> dict:
-    status = t.text(body_object(request), "status", required=True)
+def update_member(request: Request, image_id: str, member_id: str, who: Caller = Depends(ims_caller),
+                  body: dict = Depends(body_object)) -> dict:
+    status = t.text(body, "status", required=True)
     return member_body(msvc.update_member(deps(request), who, image_id, member_id, status))
 
 
@@ -156,22 +162,21 @@ def remove_member(request: Request, image_id: str, member_id: str, who: Caller =
 # IMS's own member routes: several images and projects at once, as a job; lists per project.
 
 @router.post("/v1/cloudimages/members")
-def batch_add_members(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    body = body_object(request)
+def batch_add_members(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
     return {"job_id": msvc.submit_member_batch(deps(request), who, "add", body.get("images"),
                                                body.get("projects")).id}
 
 
 @router.delete("/v1/cloudimages/members")
-def batch_delete_members(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    body = body_object(request)
+def batch_delete_members(request: Request, who: Caller = Depends(ims_caller),
+                         body: dict = Depends(body_object)) -> dict:
     return {"job_id": msvc.submit_member_batch(deps(request), who, "remove", body.get("images"),
                                                body.get("projects")).id}
 
 
 @router.put("/v1/cloudimages/members")
-def batch_update_members(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    body = body_object(request)
+def batch_update_members(request: Request, who: Caller = Depends(ims_caller),
+                         body: dict = Depends(body_object)) -> dict:
     if body.get("project_id") != who.project_id:
         same_project(who, str(body.get("project_id")))
     return {"job_id": msvc.submit_member_batch(deps(request), who, "answer", body.get("images"),

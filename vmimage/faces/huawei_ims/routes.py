@@ -3,6 +3,8 @@ catalogue and the version documents. Handlers parse, call a core use case, rende
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Depends, Request
 
 from vmimage.core import os_catalogue
@@ -62,13 +64,12 @@ def import_from_bucket(request: Request, who: Caller, body: dict) -> Job:
 
 @router.post("/v2/cloudimages/action")
 @router.post("/v2.1/cloudimages/action")
-def create_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    return job_id_of(create_image_job(request, who, body_object(request)))
+def create_image(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
+    return job_id_of(create_image_job(request, who, body))
 
 
 @router.post("/v1/cloudimages/wholeimages/action")
-def create_whole_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    body = body_object(request)
+def create_whole_image(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
     t.tags_of(body)
     if body.get("backup_id") is not None:
         raise Invalid("Whole images from backups are not available", field="backup_id")
@@ -97,8 +98,9 @@ def list_images(request: Request, who: Caller = Depends(ims_caller)) -> dict:
 
 
 @router.patch("/v2/cloudimages/{image_id}")
-def update_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
-    changes = t.patch_changes(body_value(request))
+def update_image(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                 body: Any = Depends(body_value)) -> dict:
+    changes = t.patch_changes(body)
     return t.image_info(svc.update_image(deps(request), who, image_id, changes, unique_name=True), who.project_id)
 
 
@@ -145,27 +147,28 @@ def bucket_import(request: Request, who: Caller, body: dict, kind: str) -> Job:
 
 @router.post("/v2/cloudimages/quickimport/action")
 @router.post("/v2.1/cloudimages/quickimport/action")
-def import_image_quick(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    return job_id_of(bucket_import(request, who, body_object(request), "system"))
+def import_image_quick(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
+    return job_id_of(bucket_import(request, who, body, "system"))
 
 
 @router.post("/v1/cloudimages/dataimages/action")
 @router.post("/v2.1/cloudimages/dataimages/action")
-def create_data_image(request: Request, who: Caller = Depends(ims_caller)) -> dict:
-    return job_id_of(bucket_import(request, who, body_object(request), "data"))
+def create_data_image(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
+    return job_id_of(bucket_import(request, who, body, "data"))
 
 
 @router.put("/v1/cloudimages/{image_id}/upload")
-def register_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
-    bucket, key = t.bucket_object(body_object(request).get("image_url"), "image_url")
+def register_image(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                   body: dict = Depends(body_object)) -> dict:
+    bucket, key = t.bucket_object(body.get("image_url"), "image_url")
     return job_id_of(bsvc.import_from_bucket(deps(request), who, bsvc.BucketImport(
         name="", bucket=bucket, key=key, image_id=image_id)))
 
 
 @router.post("/v1/cloudimages/{image_id}/file")
 @router.post("/v2.1/cloudimages/{image_id}/file")
-def export_image(request: Request, image_id: str, who: Caller = Depends(ims_caller)) -> dict:
-    body = body_object(request)
+def export_image(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                 body: dict = Depends(body_object)) -> dict:
     bucket, key = t.bucket_object(body.get("bucket_url"), "bucket_url")
     return job_id_of(bsvc.export_to_bucket(deps(request), who, image_id, bucket, key,
                                            t.file_format(body.get("file_format"))))

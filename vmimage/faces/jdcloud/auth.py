@@ -1,52 +1,68 @@
-"""Who is calling: an access key whose secret signed the request (reference §4), through
-the identity port; the date and nonce checked against replays by the core."""
+"""Who is calling: an access key whose secret signed the request (reference §4), through the
+identity port. The checks every access-key dialect shares (date window, nonce and replays,
+body, query coverage) are vmimage.faces.signed's; this is how JD's signature is read and
+checked, its credential scope naming this request's region and the `vm` service."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from vmimage.core.errors import Unauthenticated
 from vmimage.core.policy import Caller
-from vmimage.core.services.replay import check_fresh
-from vmimage.faces.contract import face_context
+from vmimage.faces.signed import Claim, SignedRequest, signed_body, verify
 from vmimage.faces.jdcloud import signature as sig
 
 
-def _verify(request: Request, body: bytes) -> tuple[Caller, datetime, str | None]:
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    try:
+class JdSignature:
+    """JDCLOUD3-HMAC-SHA256 (and the legacy JDCLOUD2) as a vmimage.faces.signed.SignatureScheme."""
+    dialect = "jdcloud"
+    errors = (sig.BadSignature,)
+    utf8_headers = False
+
+    def parse(self, request: SignedRequest) -> Claim:
+        headers = request.headers
         auth = sig.parse_authorization(headers.get("authorization", ""))
-    except sig.BadSignature as exc:
-        raise Unauthenticated(str(exc)) from None
-    jd_date = headers.get("x-jdcloud-date", "")
-    try:
-        signed_at = datetime.strptime(jd_date, "%Y%m%dT%H%M%SZ")
-    except ValueError:
-        raise Unauthenticated("x-jdcloud-date must be yyyymmddThhmmssZ") from None
-    if jd_date[:8] != auth.date:
-        raise Unauthenticated("The credential date is not the request's date")
-    declared = headers.get("x-jdcloud-content-sha256")
-    if declared is not None and declared.lower() != hashlib.sha256(body).hexdigest():
-        raise Unauthenticated("x-jdcloud-content-sha256 does not match the body")
-    if "host" not in auth.signed_headers:
-        raise Unauthenticated("The host header must be signed")
-    grant = face_context(request).identity.access_key(auth.access_key)
-    raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1").split("?", 1)[0]
-    raw_query = request.scope.get("query_string", b"").decode("latin-1")
-    expected = sig.signature(auth, grant.secret, request.method, raw_path, raw_query, headers, jd_date, body)
-    if not sig.matches(expected, auth.signature):
-        raise Unauthenticated("The signature does not match")
-    return grant.caller, signed_at, headers.get("x-jdcloud-nonce")
+        jd_date = headers.get("x-jdcloud-date", "")
+        try:
+            signed_at = datetime.strptime(jd_date, sig.DATE_FORMAT)
+        except ValueError:
+            raise sig.BadSignature("x-jdcloud-date must be yyyymmddThhmmssZ") from None
+        if jd_date[:8] != auth.date:
+            raise sig.BadSignature("The credential date is not the request's date")
+        region = request.path_params.get("region_id", sig.NO_REGION)
+        if auth.region != region:
+            raise sig.BadSignature(f"The credential scope's region must be the request's ({region})")
+        if auth.service != sig.SERVICE:
+            raise sig.BadSignature(f"The credential scope's service must be {sig.SERVICE}")
+        return Claim(auth.access_key, signed_at, auth.signature, tuple(auth.signed_headers),
+                            nonce=headers.get("x-jdcloud-nonce"), details=(auth, jd_date))
+
+    def verify(self, request: SignedRequest, claim: Claim, secret: str, body: bytes | None) -> None:
+        auth, jd_date = claim.details
+        body = body or b""
+        declared = request.headers.get("x-jdcloud-content-sha256")
+        if declared is not None and declared.lower() != hashlib.sha256(body).hexdigest():
+            raise sig.BadSignature("x-jdcloud-content-sha256 does not match the body")
+        expected = sig.signature(auth, secret, request.method, request.raw_path, request.raw_query,
+                                 dict(request.headers), jd_date, body)
+        if not sig.matches(expected, auth.signature):
+            raise sig.BadSignature("The signature does not match")
+
+    def signed_path(self, claim: Claim, raw_path: str) -> str:
+        return sig.signed_path(claim.details[0].algorithm, raw_path)
+
+    def signed_query(self, claim: Claim, raw_query: str) -> list[tuple[str, str]]:
+        return sig.query_items(claim.details[0].algorithm, raw_query)
+
+
+SCHEME = JdSignature()
 
 
 async def jd_caller(request: Request) -> Caller:
-    """The signed request's caller; the body read here is kept for the handler."""
-    body = await request.body()
-    request.state.jd_body = body
-    caller, signed_at, nonce = await run_in_threadpool(_verify, request, body)
-    await run_in_threadpool(check_fresh, face_context(request).deps, signed_at, nonce)
-    return caller
+    """FastAPI dependency: the signed request's caller (Unauthenticated otherwise)."""
+    return (await verify(request, SCHEME)).caller
+
+
+jd_body = signed_body(jd_caller)

@@ -19,7 +19,7 @@ from vmimage.core.services import server_images as ssvc
 from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.http import int_param, json_object, parse_json, request_id
 from vmimage.faces.jdcloud import translate as t
-from vmimage.faces.jdcloud.auth import jd_caller
+from vmimage.faces.jdcloud.auth import jd_body, jd_caller
 from vmimage.faces.jdcloud.settings import jd_settings
 
 PREFIX = "/v1/regions"
@@ -43,9 +43,9 @@ def reply(request: Request, result: dict[str, Any] | None = None) -> JSONRespons
     return JSONResponse(body)
 
 
-def body(request: Request) -> dict[str, Any]:
-    """The signed body (read once by the caller check), nulls dropped."""
-    return t.clean(json_object(parse_json(request.state.jd_body, empty={})))
+async def body(raw: bytes | None = Depends(jd_body)) -> dict[str, Any]:
+    """FastAPI dependency: the signed JSON body, nulls dropped."""
+    return t.clean(json_object(parse_json(raw or b"", empty={})))
 
 
 def query(request: Request) -> list[tuple[str, str]]:
@@ -67,8 +67,8 @@ def _pins(request: Request, pins: Any) -> list[str]:
 
 
 @router.post("/instances/{instance_id}:createImage")
-def create_image(request: Request, instance_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    b = body(request)
+def create_image(request: Request, instance_id: str, who: Caller = Depends(jd_caller),
+                 b: dict = Depends(body)) -> JSONResponse:
     ref = new_image_ref(JD_ID_LENGTH)
     ssvc.create_server_image(deps(request), who, instance_id, {
         "name": t.name(b.get("name")), "description": t.description(b.get("description")), "kind": "whole",
@@ -78,8 +78,8 @@ def create_image(request: Request, instance_id: str, who: Caller = Depends(jd_ca
 
 
 @router.post("/images:createImageFromSnapshots")
-def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    b = body(request)
+def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_caller),
+                                b: dict = Depends(body)) -> JSONResponse:
     ref = new_image_ref(JD_ID_LENGTH)
     ssvc.create_snapshots_image(deps(request), who, {
         "name": t.name(b.get("name")), "description": t.description(b.get("description")),
@@ -88,8 +88,8 @@ def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_calle
 
 
 @router.post("/images:copyImages")
-def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    b = body(request)
+def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_caller),
+                b: dict = Depends(body)) -> JSONResponse:
     sources = b.get("sourceImageIds")
     if not isinstance(sources, list) or not 1 <= len(sources) <= 10 or not all(isinstance(i, str) for i in sources):
         raise Invalid("Parameter sourceImageIds must list 1 to 10 image ids", field="sourceImageIds")
@@ -150,22 +150,24 @@ def delete_image(request: Request, image_id: str, who: Caller = Depends(jd_calle
 
 
 @router.post("/images/{image_id}:modifyImageAttribute")
-def modify_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    b = body(request)
+def modify_image(request: Request, image_id: str, who: Caller = Depends(jd_caller),
+                 b: dict = Depends(body)) -> JSONResponse:
     new_name = t.name(b["name"]) if "name" in b else None
     msvc.update_machine_image(deps(request), who, image_id, new_name, t.description(b.get("description")))
     return reply(request)
 
 
 @router.post("/images/{image_id}:share")
-def share_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    msvc.share_machine_image(deps(request), who, image_id, _pins(request, body(request).get("pins")))
+def share_image(request: Request, image_id: str, who: Caller = Depends(jd_caller),
+                b: dict = Depends(body)) -> JSONResponse:
+    msvc.share_machine_image(deps(request), who, image_id, _pins(request, b.get("pins")))
     return reply(request)
 
 
 @router.post("/images/{image_id}:unshare")
-def unshare_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    msvc.unshare_machine_image(deps(request), who, image_id, _pins(request, body(request).get("pins")))
+def unshare_image(request: Request, image_id: str, who: Caller = Depends(jd_caller),
+                  b: dict = Depends(body)) -> JSONResponse:
+    msvc.unshare_machine_image(deps(request), who, image_id, _pins(request, b.get("pins")))
     return reply(request)
 
 

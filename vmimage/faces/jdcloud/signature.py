@@ -7,8 +7,11 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
+SERVICE = "vm"                  # the credential scope's service
+NO_REGION = "jdcloud-api"       # the credential scope's region for an API without a regionId
+DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 ALGORITHMS = {"JDCLOUD3-HMAC-SHA256": ("JDCLOUD3", "jdcloud3_request"),
               "JDCLOUD2-HMAC-SHA256": ("JDCLOUD2", "jdcloud2_request")}
 _AUTH = re.compile(r"^(?P<alg>\S+)\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<signed>[^,\s]+),"
@@ -80,6 +83,23 @@ def canonical_query(algorithm: str, raw_query: str) -> str:
         if p[0] != "" and len(p) == 2:     # the SDK drops items without '='
             out.append(f"{p[0]}={p[1]}")
     return "&".join(out)
+
+
+def signed_path(algorithm: str, raw_path: str) -> str:
+    """The decoded path the canonical URI stands for: JDCLOUD3's reads `+` as a space and runs
+    of `/` as one; JDCLOUD2's encodes the raw path as it is."""
+    if algorithm == "JDCLOUD2-HMAC-SHA256":
+        return unquote(raw_path)
+    return re.sub("/+", "/", unquote_plus(raw_path))
+
+
+def query_items(algorithm: str, raw_query: str) -> list[tuple[str, str]]:
+    """The query's items the canonical query covers, decoded: JDCLOUD3's leaves out an item
+    without `=` or with an empty name, as the SDK's signer does."""
+    items = [item for item in raw_query.split("&") if item]
+    if algorithm != "JDCLOUD2-HMAC-SHA256":
+        items = [item for item in items if "=" in item and not item.startswith("=")]
+    return [(unquote_plus(key), unquote_plus(value)) for key, _, value in (item.partition("=") for item in items)]
 
 
 def canonical_headers(signed: list[str], headers: dict[str, str]) -> str:

@@ -29,8 +29,7 @@ _TASK_STATUS = {JobStatus.INIT: "pending", JobStatus.RUNNING: "running", JobStat
 
 
 @router.post("/images:import")
-def import_image(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    b = body(request)
+def import_image(request: Request, who: Caller = Depends(jd_caller), b: dict = Depends(body)) -> JSONResponse:
     bucket, key = t.object_url(b.get("imageUrl"))
     ref = new_image_ref(JD_ID_LENGTH)
     job = bsvc.import_from_bucket(deps(request), who, bsvc.BucketImport(
@@ -42,8 +41,8 @@ def import_image(request: Request, who: Caller = Depends(jd_caller)) -> JSONResp
 
 
 @router.post("/images/{image_id}:exportImage")
-def export_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    b = body(request)
+def export_image(request: Request, image_id: str, who: Caller = Depends(jd_caller),
+                 b: dict = Depends(body)) -> JSONResponse:
     bucket = t.bucket_url(b.get("ossUrl"))
     prefix = b.get("ossPrefix") or ""
     if not isinstance(prefix, str):

@@ -31,7 +31,7 @@ def _is_json(headers: Mapping[str, str]) -> bool:
 class ImsSignature:
     """SDK-HMAC-SHA256 as a vmimage.faces.signed.SignatureScheme."""
     dialect = "huawei_ims"
-    errors = (sig.SignatureError,)
+    errors: tuple[type[Exception], ...] = (sig.SignatureError,)
     utf8_headers = True          # the SDK's signer sends header values as UTF-8
 
     def parse(self, request: SignedRequest) -> Claim:

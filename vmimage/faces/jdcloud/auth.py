@@ -18,7 +18,7 @@ from vmimage.faces.jdcloud import signature as sig
 class JdSignature:
     """JDCLOUD3-HMAC-SHA256 (and the legacy JDCLOUD2) as a vmimage.faces.signed.SignatureScheme."""
     dialect = "jdcloud"
-    errors = (sig.BadSignature,)
+    errors: tuple[type[Exception], ...] = (sig.BadSignature,)
     utf8_headers = False
 
     def parse(self, request: SignedRequest) -> Claim:

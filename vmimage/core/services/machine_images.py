@@ -12,6 +12,7 @@ from vmimage.core.images import Image, ImageStatus, Visibility, combined_status
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.paging import Page, PageRequest
 from vmimage.core.policy import Caller
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services import images as image_svc
 from vmimage.core.services import members as member_svc
 from vmimage.core.services.deps import Deps
@@ -28,11 +29,11 @@ class MachineImage:
         return [self.image, *self.disks]
 
 
-def _disks(uow, caller: Caller, image: Image) -> list[Image]:
+def _disks(uow: UnitOfWork, caller: Caller, image: Image) -> list[Image]:
     return _disks_of(uow, caller, [image])[image.id]
 
 
-def _disks_of(uow, caller: Caller, machines: list[Image]) -> dict[str, list[Image]]:
+def _disks_of(uow: UnitOfWork, caller: Caller, machines: list[Image]) -> dict[str, list[Image]]:
     """The live data-disk images of each machine image, by device."""
     found: dict[str, list[Image]] = {m.id: [] for m in machines}
     if not machines:
@@ -40,7 +41,8 @@ def _disks_of(uow, caller: Caller, machines: list[Image]) -> dict[str, list[Imag
     query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, any_of={"parent_id": list(found)},
                        page=PageRequest.everything(), sort=[("created_at", "asc")])
     for disk in uow.images.list(query):
-        found[disk.parent_id].append(disk)
+        if disk.parent_id is not None:
+            found[disk.parent_id].append(disk)
     return {machine_id: sorted(disks, key=lambda i: i.device or "") for machine_id, disks in found.items()}
 
 

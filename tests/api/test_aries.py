@@ -7,6 +7,7 @@ import os
 import shutil
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -312,6 +313,38 @@ def test_server_and_volume_routes(api, root):
     assert api.delete("/server/delete", params={"server_ref": str(mine["id"])}).json() == {"result": True}
     refused(api.get(f"/server/{made['id']}"), 404, "ServerNotFound")
     assert api.delete("/image/delete", params={"image_ref": image["image_ref"]}).json() == {"result": True}
+
+
+def test_servers_page_newest_first_in_the_database(api, root):
+    """Pages of the name-filtered list, newest first (ties in creation time by id, newest
+    first too): as the list reversed in memory used to be."""
+    image = create(api, root)
+    tag = f"pg{next(_counter)}x"
+    system = [{"name": "sys", "size": 1, "type": 0, "image_ref": image["image_ref"]}]
+    made = []
+    for n in range(5):
+        resp = api.post("/server/create", json=server_spec(image["image_ref"], name=f"{tag}-{n}", volumes=system))
+        assert resp.status_code == 200, resp.text
+        made.append(resp.json()["id"])
+        if n == 1:
+            time.sleep(1.1)       # creation times are in seconds: some the same, some not
+    try:
+        whole = api.get("/server", params={"name": tag, "page_size": 1000}).json()
+        assert {s["uuid"] for s in whole} == set(made)
+        newest_first = sorted(whole, key=lambda s: (s["created_at"], s["uuid"]), reverse=True)
+        assert whole == newest_first
+        pages = [api.get("/server", params={"name": tag.upper(), "page": n, "page_size": 2}).json()
+                 for n in (1, 2, 3, 4)]
+        assert [len(p) for p in pages] == [2, 2, 1, 0]
+        assert [s for p in pages for s in p] == whole
+        stopped = api.get("/server", params={"name": tag, "status": "stopped", "page": 2, "page_size": 3}).json()
+        assert stopped == whole[3:]
+        assert api.get("/server", params={"name": tag, "status": "running"}).json() == []
+        assert api.get("/server", params={"name": f"{tag}-0"}).json() == [s for s in whole if s["uuid"] == made[0]]
+    finally:
+        for server_id in made:
+            api.delete("/server/delete", params={"server_ref": server_id})
+        api.delete("/image/delete", params={"image_ref": image["image_ref"]})
 
 
 @pytest.mark.skipif(not HAS_QEMU, reason="qemu-system-x86_64 is not installed")

@@ -93,6 +93,49 @@ def test_import_to_ready_then_export(jsrv, images_dir):
     assert {t["action"] for t in jsrv.demo.send(ImageTasksRequest(params)).result["taskSet"]} == {"ExportImage"}
 
 
+def image_tasks(client, **filters) -> dict:
+    params = ImageTasksParameters(REGION)
+    for key, value in filters.items():
+        getattr(params, "set" + key[0].upper() + key[1:])(value)
+    resp = client.send(ImageTasksRequest(params))
+    assert resp.error is None, resp.error.message
+    return resp.result
+
+
+def test_image_tasks_filter_and_page_in_the_database(jsrv):
+    exports = []
+    for n in range(12):
+        params = ExportImageParameters(REGION, jsrv.imported, "any-role", f"s3://{jsrv.bucket}")
+        params.setOssPrefix(f"pages/{n}/")
+        resp = jsrv.demo.send(ExportImageRequest(params))
+        assert resp.error is None, resp.error.message
+        exports.append(resp.result["exportTaskId"])
+    for task_id in exports:
+        assert task(jsrv.demo, task_id)["taskStatus"] == "finished"
+
+    whole = image_tasks(jsrv.demo, taskIds=exports, pageSize=100)
+    assert whole["totalCount"] == 12 and {t["taskId"] for t in whole["taskSet"]} == set(exports)
+    created = [t["createdTime"] for t in whole["taskSet"]]
+    assert created == sorted(created, reverse=True)                  # newest first
+    pages = [image_tasks(jsrv.demo, taskIds=exports, pageSize=5, pageNumber=n) for n in (1, 2, 3, 4)]
+    assert [len(p["taskSet"]) for p in pages] == [5, 5, 2, 0] and {p["totalCount"] for p in pages} == {12}
+    assert [t for p in pages for t in p["taskSet"]] == whole["taskSet"]
+
+    assert image_tasks(jsrv.demo, taskIds=exports, taskAction="ExportImage")["totalCount"] == 12
+    assert image_tasks(jsrv.demo, taskIds=exports, taskAction="ImportImage") == {"taskSet": [], "totalCount": 0}
+    assert image_tasks(jsrv.demo, taskIds=exports, taskStatus="finished", pageSize=100) == whole
+    for status in ("failed", "running", "bogus"):
+        assert image_tasks(jsrv.demo, taskIds=exports, taskStatus=status)["totalCount"] == 0
+    assert image_tasks(jsrv.alt, taskIds=exports)["totalCount"] == 0      # another project's
+
+    # the import is older than a page of exports: filtered, it is on the first page
+    everything = image_tasks(jsrv.demo, pageSize=100)["taskSet"]
+    imports = [t for t in everything if t["action"] == "ImportImage"]
+    assert imports and all(everything.index(t) >= 10 for t in imports)
+    first = image_tasks(jsrv.demo, taskAction="ImportImage", pageSize=10)
+    assert first == {"taskSet": imports, "totalCount": len(imports)}
+
+
 def test_declared_format_is_checked_against_the_bytes(jsrv, images_dir):
     jsrv.s3.put_object(Bucket=jsrv.bucket, Key="in/really.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
     resp = jsrv.demo.send(ImportImageRequest(import_params(f"s3://{jsrv.bucket}/in/really.qcow2", "liar", "vmdk")))

@@ -7,6 +7,7 @@ import re
 import secrets
 import string
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,6 +50,18 @@ class Visibility(enum.StrEnum):
     PRIVATE = "private"
 
 
+# Visibilities that show an image to every project.
+PUBLISHED = frozenset({Visibility.PUBLIC, Visibility.COMMUNITY})
+
+
+class ImageRelation(enum.StrEnum):
+    """How an image relates to the project looking at it."""
+    OWN = "own"                 # the project's own, whatever its visibility
+    PUBLIC = "public"           # another project's, public
+    COMMUNITY = "community"     # another project's, community
+    SHARED = "shared"           # another project's, shared with this one (or seen by an admin)
+
+
 class MemberStatus(enum.StrEnum):
     PENDING = "pending"
     ACCEPTED = "accepted"
@@ -80,6 +93,18 @@ class OsFamily(enum.StrEnum):
 class BootMode(enum.StrEnum):
     BIOS = "bios"
     UEFI = "uefi"
+
+
+# What an image whose architecture or boot mode is not set is taken to have.
+DEFAULT_ARCHITECTURE = "x86_64"
+DEFAULT_BOOT_MODE = BootMode.BIOS
+
+# How far along an image is, to give several images (a machine image and its disks) one
+# status: the lowest rank among theirs. A failure outranks everything, then going away
+# (deleting, deactivated), then the steps of filling an image in order; active when all are.
+STATUS_RANK: dict[ImageStatus, int] = {s: rank for rank, s in enumerate((
+    S.KILLED, S.DELETED, S.PENDING_DELETE, S.DEACTIVATED, S.QUEUED, S.UPLOADING, S.SAVING, S.IMPORTING,
+    S.ACTIVE))}
 
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
@@ -158,6 +183,22 @@ class Image:
     @property
     def has_data(self) -> bool:
         return bool(self.locations)
+
+
+def relation(image: Image, project_id: str) -> ImageRelation:
+    """The image's relation to a project: its own first, then by visibility."""
+    if image.owner == project_id:
+        return ImageRelation.OWN
+    if image.visibility == Visibility.PUBLIC:
+        return ImageRelation.PUBLIC
+    if image.visibility == Visibility.COMMUNITY:
+        return ImageRelation.COMMUNITY
+    return ImageRelation.SHARED
+
+
+def combined_status(statuses: Iterable[ImageStatus]) -> ImageStatus:
+    """One status for several images: the least advanced (lowest STATUS_RANK) of theirs."""
+    return min(statuses, key=STATUS_RANK.__getitem__)
 
 
 def staging_key(image_id: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vmimage.core.errors import Busy, Conflict, InUse, Invalid, InvalidTransition, OutOfRange
+from vmimage.core.paging import PageRequest
 
 
 class ServerStatus(enum.StrEnum):
@@ -217,3 +218,13 @@ class Server:
 
     def disk_by_id(self, volume_id: str) -> Volume | None:
         return next((d for d in self.disks if d.id == volume_id), None)
+
+
+@dataclass
+class ServerQuery:
+    """Which live servers a list shows, oldest first (or newest), and which page of them."""
+    project_id: str | None = None            # None: every project's (the use case sets it)
+    status: ServerStatus | None = None
+    name_contains: str | None = None         # a part of the name, in any case
+    newest_first: bool = False
+    page: PageRequest = field(default_factory=PageRequest.everything)

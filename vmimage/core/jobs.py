@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from vmimage.core.errors import InvalidTransition
+from vmimage.core.paging import PageRequest
 
 
 class JobStatus(enum.StrEnum):
@@ -49,6 +50,17 @@ class Job:
         if target not in JOB_TRANSITIONS[self.status]:
             raise InvalidTransition("job", self.status.value, target.value)
         self.status = target
+
+
+@dataclass
+class JobQuery:
+    """Which jobs a list shows, newest first (or oldest), and which page of them."""
+    project_id: str | None = None            # None: every project's (the use case sets it)
+    kinds: tuple[str, ...] | None = None
+    ids: list[str] | None = None
+    statuses: list[JobStatus] | None = None
+    oldest_first: bool = False
+    page: PageRequest = field(default_factory=PageRequest)   # a marker is a job id
 
 
 def new_job_id() -> str:

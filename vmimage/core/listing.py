@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vmimage.core.errors import Invalid
-from vmimage.core.images import OsFamily
-from vmimage.core.paging import DEFAULT_LIMIT, page_size
+from vmimage.core.images import ImageStatus, OsFamily
+from vmimage.core.paging import PageRequest
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id",
              "created_at", "updated_at", "min_disk", "min_ram", "visibility", "owner", "seq")
@@ -49,9 +49,17 @@ class ImageQuery:
     size_max: int | None = None
     times: list[TimeFilter] = field(default_factory=list)
     os_hidden: bool | None = None            # None = hide hidden images
+    owned: bool | None = None                # only the project's own (True) or only others' (False)
+    # Attributes as the cloud faces show them: platform_of(image) (core/os_catalogue.py), and
+    # the architecture and boot mode with unset taken as DEFAULT_ARCHITECTURE/DEFAULT_BOOT_MODE.
+    platform: str | None = None
+    architecture: str | None = None
+    boot_mode: str | None = None
+    # The status of the image with its live disk images (parent_id = its id), combined as
+    # combined_status does (core/images.py): one of these.
+    machine_statuses: list[ImageStatus] | None = None
     sort: list[tuple[str, str]] = field(default_factory=lambda: [("created_at", "desc")])
-    marker: str | None = None
-    limit: int | None = DEFAULT_LIMIT        # None: every match (callers without paging)
+    page: PageRequest = field(default_factory=PageRequest)   # PageRequest(None): every match
 
     def validate(self) -> None:
         for key, direction in self.sort:
@@ -61,7 +69,7 @@ class ImageQuery:
                 raise Invalid(f"Unknown sort direction '{direction}'")
         if "os_family" in self.equals and self.equals["os_family"] not in tuple(OsFamily):
             raise Invalid(f"os_family must be one of {', '.join(OsFamily)}", field="os_family")
-        self.limit = page_size(self.limit, default=None)
+        self.page.validate()
         if self.member_status not in ("accepted", "pending", "rejected", "all"):
             raise Invalid("member_status must be accepted, pending, rejected or all")
         if self.size_min is not None and self.size_max is not None and self.size_min > self.size_max:

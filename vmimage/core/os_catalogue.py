@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmimage.core.errors import Invalid
+from vmimage.core.images import Image, OsFamily
 
 OTHER_LINUX = "Other Linux(64 bit)"
 OTHER_WINDOWS = "Other Windows(64 bit)"
+# The platform of an image whose os_version has none: by its os_distribution, else by family.
+DISTRIBUTION_PLATFORMS = {"ubuntu": "Ubuntu", "centos": "CentOS", "windows": "Windows"}
+OTHER_LINUX_PLATFORM = "Other Linux"
+OTHER_WINDOWS_PLATFORM = "Other Windows"
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,30 @@ def require(os_version: str) -> OsInfo:
 
 def platforms() -> dict[str, list[OsInfo]]:
     return {p: [CATALOGUE[v] for v in vs] for p, vs in _BY_PLATFORM.items()}
+
+
+def platform_of(image: Image) -> str:
+    """The image's platform: its os_version's in the catalogue (when one of the named
+    platforms), else its os_distribution's, else Other Windows or Other Linux by its family.
+    Repositories filter on it with platform_versions, CATALOGUED_VERSIONS and
+    DISTRIBUTION_PLATFORMS in the same order."""
+    known = CATALOGUE.get(image.os_version or "")
+    if known is not None and known.platform != "Other":
+        return known.platform
+    if image.os_distribution in DISTRIBUTION_PLATFORMS:
+        return DISTRIBUTION_PLATFORMS[image.os_distribution]
+    return OTHER_WINDOWS_PLATFORM if image.os_family == OsFamily.WINDOWS else OTHER_LINUX_PLATFORM
+
+
+# The os_versions that give an image its platform (those of a named platform, not "Other").
+CATALOGUED_VERSIONS: tuple[str, ...] = tuple(v for v, info in CATALOGUE.items() if info.platform != "Other")
+
+
+def platform_versions(platform: str) -> list[str]:
+    """The os_versions whose platform this is."""
+    return [v for v in CATALOGUED_VERSIONS if CATALOGUE[v].platform == platform]
+
+
+def platform_distributions(platform: str) -> list[str]:
+    """The os_distributions whose platform this is (for images without a catalogued os_version)."""
+    return [d for d, p in DISTRIBUTION_PLATFORMS.items() if p == platform]

@@ -12,12 +12,13 @@ from typing import Protocol, Self
 from vmimage.core.buckets import BucketGrant
 from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.images import Image, ImageStatus
-from vmimage.core.inventory import Server, Snapshot, Volume
-from vmimage.core.jobs import Job, JobStatus
+from vmimage.core.inventory import Server, ServerQuery, Snapshot, Volume
+from vmimage.core.jobs import Job, JobQuery
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
 from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
                                    ResourceType)
+from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
 
 # Chunk of the reads that feed downloads and copies (every store, the node cache): just under 1 MiB.
@@ -103,7 +104,8 @@ class ImageRepository(Protocol):
         """Live images with exactly this name (of one project, when given)."""
     def save(self, image: Image) -> None: ...
     # `list` below is the method; builtins.list is the type from there on.
-    def list(self, query: ImageQuery) -> builtins.list[Image]: ...
+    def list(self, query: ImageQuery) -> Page[Image]:
+        """The page of matches the query asks for, paged (and counted) in the database."""
     def ids_in_status(self, status: ImageStatus) -> builtins.list[str]:
         """Every image in this status, of every project."""
     def usage(self, project_id: str) -> tuple[int, int]:
@@ -125,16 +127,13 @@ class JobRepository(Protocol):
     def add(self, job: Job) -> None: ...
     def save(self, job: Job) -> None: ...
     def get(self, job_id: str, for_update: bool = False) -> Job | None: ...
-    def list(self, project_id: str | None, limit: int = 100) -> builtins.list[Job]:
-        """Newest first; of one project, or of all when None."""
-    def page(self, kinds: tuple[str, ...], status: JobStatus | None, limit: int | None, after: Job | None,
-             ascending: bool = False) -> builtins.list[Job]:
-        """Jobs of these kinds, newest first (or oldest), after a marker job; at most limit
-        (None: all)."""
-    def for_image(self, image_id: str) -> builtins.list[Job]: ...
+    def page(self, query: JobQuery) -> Page[Job]:
+        """The page of matches the query asks for, paged (and counted) in the database;
+        ties in creation time go by id, in the same direction."""
+    def for_image(self, image_id: str) -> list[Job]: ...
     def next_waiting(self) -> Job | None:
         """The oldest waiting job (never a part of another), locked for this transaction."""
-    def running(self) -> builtins.list[Job]: ...
+    def running(self) -> list[Job]: ...
     def heartbeat(self, worker: str, now: datetime) -> None:
         """The worker's running jobs are alive at `now`."""
 
@@ -146,7 +145,8 @@ class InventoryRepository(Protocol):
         """Also numbers it (server.seq)."""
     def save_server(self, server: Server) -> None: ...
     def get_server(self, server_id: str, for_update: bool = False) -> Server | None: ...
-    def list_servers(self, project_id: str | None) -> list[Server]: ...
+    def list_servers(self, query: ServerQuery) -> Page[Server]:
+        """The page of live servers the query asks for, paged (and counted) in the database."""
     def server_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
         """Live servers with this sequence number or exact name."""
     def image_in_use(self, image_id: str) -> bool:
@@ -158,6 +158,7 @@ class InventoryRepository(Protocol):
     def get_volume(self, volume_id: str, for_update: bool = False) -> Volume | None: ...
     def volume_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
         """Live volumes with this sequence number or exact name."""
+    def volumes_of(self, server_id: str) -> list[Volume]: ...
     def list_volumes(self, project_id: str | None) -> list[Volume]: ...
     def snapshot_in_use(self, snapshot_id: str) -> bool:
         """Whether a live volume was made from the snapshot."""

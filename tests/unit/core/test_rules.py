@@ -3,6 +3,7 @@ import pytest
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid, QuotaExceeded, TooLarge
 from vmimage.core.listing import ImageQuery
+from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller, can_see, expand_roles
 from vmimage.core.images import Image, Visibility
 from vmimage.core.quotas import Limits, check_image_count, check_size_cap
@@ -46,15 +47,17 @@ def test_quotas():
 
 
 def test_query_validation_clamps_and_refuses():
-    q = ImageQuery(project_id="p", limit=5000)
+    q = ImageQuery(project_id="p", page=PageRequest(limit=5000))
     q.validate()
-    assert q.limit == 1000
+    assert q.page.limit == 1000
+    with pytest.raises(Invalid):
+        ImageQuery(project_id="p", page=PageRequest(limit=-1)).validate()
     with pytest.raises(Invalid):
         ImageQuery(project_id="p", sort=[("bogus", "asc")]).validate()
 
 
 def test_one_paging_rule():
-    from vmimage.core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, fetch_size, page_size
+    from vmimage.core.paging import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, Page, fetch_size, page_size
     assert page_size(None) == DEFAULT_LIMIT and page_size(None, default=None) is None
     assert page_size(5) == 5 and page_size(10 ** 6) == MAX_LIMIT
     with pytest.raises(Invalid):
@@ -62,5 +65,12 @@ def test_one_paging_rule():
     assert fetch_size(3) == 4 and fetch_size(None) is None
     assert Page.cut([1, 2, 3, 4], 3) == Page([1, 2, 3], True)
     assert Page.cut([1, 2, 3], 3) == Page([1, 2, 3], False)
-    assert Page.numbered(list(range(10)), 2, 4) == Page([4, 5, 6, 7], True)
-    assert Page.numbered(list(range(10)), 3, 4) == Page([8, 9], False)
+    # page numbers are an offset and a limit the repository runs, counting every match
+    assert PageRequest.numbered(2, 4) == PageRequest(limit=4, offset=4, counted=True)
+    assert PageRequest.numbered(3, 4, counted=False) == PageRequest(limit=4, offset=8)
+    assert PageRequest.numbered(1, 10 ** 6).limit == MAX_LIMIT
+    assert PageRequest.numbered(10 ** 18, 100).offset == MAX_OFFSET     # past every list: an empty page
+    with pytest.raises(Invalid):
+        PageRequest.numbered(0, 10)
+    assert PageRequest(limit=3).fetch_limit == 4 and PageRequest.everything().fetch_limit is None
+    assert PageRequest(limit=2).cut([1, 2, 3], total=7) == Page([1, 2], True, 7)

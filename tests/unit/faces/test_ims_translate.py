@@ -20,8 +20,8 @@ def test_list_query_filters():
     assert q.scope == ListScope.ALL and q.equals == {"owner": "p1", "name": "a", "status": "active"}
     assert q.any_of["os_version"] and all(v.startswith("CentOS") for v in q.any_of["os_version"])
     assert (q.times[0].op, q.times[0].value) == ("lt", datetime(2018, 10, 28, 10))
-    assert q.sort == [("name", "asc")] and q.limit == 10 and q.marker == "m"
-    assert t.list_query({}, "p1").limit == 500
+    assert q.sort == [("name", "asc")] and q.page.limit == 10 and q.page.marker == "m"
+    assert t.list_query({}, "p1").page.limit == 500
     assert t.list_query({"__platform": "Windows", "__os_type": "Linux"}, "p").any_of["os_version"] == ["\0none"]
     for bad in ({"__imagetype": "mine"}, {"created_at": "after:2018"}, {"created_at": "lt:yesterday"},
                 {"sort_key": "owner"}, {"limit": "x"}):

@@ -9,17 +9,20 @@ from collections import defaultdict
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import (BigInteger, BindParameter, Connection, and_, bindparam, delete, exists, false, func, insert, or_,
-                        select, text, tuple_, update)
+from sqlalchemy import (BigInteger, BindParameter, ColumnElement, Connection, and_, bindparam, case, delete, exists,
+                        false, func, insert, or_, select, text, tuple_, update)
 from sqlalchemy.sql.dml import Insert
 
+from vmimage.adapters.db.listing import contains_any_case, fetch_page
 from vmimage.adapters.db.sequence import seq_value
 from vmimage.adapters.db.tables import (image_locations, image_members, image_properties, image_tags,
                                         images, project_quotas)
-from vmimage.core.images import (BootMode, Image, ImageKind, ImageSource, ImageStatus, Location,
-                                 MemberStatus, OsFamily, Visibility)
+from vmimage.core import os_catalogue
+from vmimage.core.images import (DEFAULT_ARCHITECTURE, DEFAULT_BOOT_MODE, STATUS_RANK, BootMode, Image, ImageKind,
+                                 ImageSource, ImageStatus, Location, MemberStatus, OsFamily, Visibility)
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.members import Member
+from vmimage.core.paging import Page
 
 _BASE_COLUMNS = [c.name for c in images.columns]
 _PG_IDLE = 0      # libpq's PQTRANS_IDLE: connected, no transaction open
@@ -283,7 +286,7 @@ class SqlImageRepository:
 
     # --- listing ------------------------------------------------------------------------
 
-    def list(self, q: ImageQuery) -> list[Image]:
+    def list(self, q: ImageQuery) -> Page[Image]:
         conds = [images.c.status != ImageStatus.DELETED.value, *self._scope(q)]
         conds.append(images.c.os_hidden == (q.os_hidden if q.os_hidden is not None else False))
         for key, value in q.equals.items():
@@ -291,8 +294,7 @@ class SqlImageRepository:
         for key, values in q.any_of.items():
             conds.append(images.c[key].in_(values))
         for key, part in q.contains.items():
-            escaped = part.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(func.lower(images.c[key]).like(f"%{escaped.lower()}%", escape="\\"))
+            conds.append(contains_any_case(images.c[key], part))
         for key, value in q.properties.items():
             conds.append(exists().where(image_properties.c.image_id == images.c.id,
                                         image_properties.c.name == key, image_properties.c.value == value))
@@ -306,18 +308,28 @@ class SqlImageRepository:
             col = images.c[tf.field]
             conds.append({"gt": col > tf.value, "gte": col >= tf.value, "eq": col == tf.value,
                           "neq": col != tf.value, "lt": col < tf.value, "lte": col <= tf.value}[tf.op])
+        if q.owned is not None:
+            conds.append(images.c.owner == q.project_id if q.owned else images.c.owner != q.project_id)
+        if q.platform is not None:
+            conds.append(_platform_is(q.platform))
+        if q.architecture is not None:
+            conds.append(_shown_as(images.c.architecture, q.architecture, DEFAULT_ARCHITECTURE))
+        if q.boot_mode is not None:
+            conds.append(_shown_as(images.c.boot_mode, q.boot_mode, DEFAULT_BOOT_MODE.value))
+        if q.machine_statuses is not None:
+            conds.append(_machine_rank().in_([STATUS_RANK[s] for s in q.machine_statuses]))
         sort = list(q.sort)
         if "id" not in [k for k, _ in sort]:
             sort.append(("id", sort[-1][1] if sort else "desc"))
-        if q.marker is not None:
+        after = None
+        if q.page.marker is not None:
             # Only the marker's sort keys are needed: its row, not its children.
-            row = self.conn.execute(_GET_IMAGE, {"image_id": q.marker}).first()
-            marker = _row_to_image(row) if row is not None else None
-            if marker is not None:
-                conds.append(self._after(marker, sort))
+            row = self.conn.execute(_GET_IMAGE, {"image_id": q.page.marker}).first()
+            if row is not None:
+                after = self._after(_row_to_image(row), sort)
         order = [_sort_expr(k).asc() if d == "asc" else _sort_expr(k).desc() for k, d in sort]
-        stmt = select(images).where(and_(*conds)).order_by(*order).limit(q.limit)
-        return self._hydrate([_row_to_image(r) for r in self.conn.execute(stmt)])
+        page = fetch_page(self.conn, select(images).where(and_(*conds)), order, q.page, after)
+        return Page(self._hydrate([_row_to_image(r) for r in page.items]), page.more, page.total)
 
     # `list` is the method from here on; builtins.list is the type.
     def _scope(self, q: ImageQuery) -> builtins.list:
@@ -401,6 +413,52 @@ def _value(image: Image, key: str):
     value = getattr(image, key)
     value = value.value if hasattr(value, "value") else value
     return _NULL_AS.get(key) if value is None else value
+
+
+def _shown_as(col: Any, value: str, default: str) -> ColumnElement[bool]:
+    """The column shows `value`, unset (NULL or empty) showing as `default`."""
+    if not value:
+        return false()          # nothing shows as empty
+    if value == default:
+        return or_(col.is_(None), col == "", col == value)
+    return col == value
+
+
+def _platform_is(platform: str) -> ColumnElement[bool]:
+    """platform_of(image) == platform (core/os_catalogue.py), in the same order: a catalogued
+    os_version decides; else the os_distribution; else the family (Other Windows/Other Linux)."""
+    c = images.c
+    uncatalogued = or_(c.os_version.is_(None), c.os_version.not_in(os_catalogue.CATALOGUED_VERSIONS))
+    terms: list[ColumnElement[bool]] = []
+    versions = os_catalogue.platform_versions(platform)
+    if versions:
+        terms.append(c.os_version.in_(versions))
+    distributions = os_catalogue.platform_distributions(platform)
+    if distributions:
+        terms.append(and_(uncatalogued, c.os_distribution.in_(distributions)))
+    if platform in (os_catalogue.OTHER_WINDOWS_PLATFORM, os_catalogue.OTHER_LINUX_PLATFORM):
+        no_distribution = or_(c.os_distribution.is_(None),
+                              c.os_distribution.not_in(list(os_catalogue.DISTRIBUTION_PLATFORMS)))
+        windows = c.os_family == OsFamily.WINDOWS.value
+        family = windows if platform == os_catalogue.OTHER_WINDOWS_PLATFORM else or_(c.os_family.is_(None), ~windows)
+        terms.append(and_(uncatalogued, no_distribution, family))
+    return or_(*terms) if terms else false()
+
+
+def _rank(status: Any) -> ColumnElement[int]:
+    return case({s.value: rank for s, rank in STATUS_RANK.items()}, value=status, else_=-1)
+
+
+def _machine_rank() -> ColumnElement[int]:
+    """The STATUS_RANK of the image's status combined with its disk images' (the lowest): the
+    disks a machine image is shown with (live, not hidden; core/services/machine_images.py)."""
+    disk = images.alias("disk")
+    lowest_disk = (select(func.min(_rank(disk.c.status)))
+                   .where(disk.c.parent_id == images.c.id, disk.c.status != ImageStatus.DELETED.value,
+                          disk.c.os_hidden == false())
+                   .scalar_subquery())
+    own = _rank(images.c.status)
+    return case((lowest_disk < own, lowest_disk), else_=own)
 
 
 def _row_to_member(row) -> Member:

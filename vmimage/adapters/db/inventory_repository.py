@@ -6,10 +6,12 @@ from dataclasses import asdict
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from vmimage.adapters.db.listing import contains_any_case, fetch_page
 from vmimage.adapters.db.sequence import next_seq
 from vmimage.adapters.db.tables import servers, snapshots, volumes
-from vmimage.core.inventory import (DiskCategory, Server, ServerStatus, Snapshot, SnapshotStatus, Volume,
+from vmimage.core.inventory import (DiskCategory, Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume,
                                     VolumeStatus)
+from vmimage.core.paging import Page
 
 _LIVE_VOLUME = volumes.c.status != VolumeStatus.DELETED.value
 
@@ -63,11 +65,18 @@ class SqlInventoryRepository:
         server.disks = self.volumes_of(server.id)
         return server
 
-    def list_servers(self, project_id: str | None) -> list[Server]:
+    def list_servers(self, query: ServerQuery) -> Page[Server]:
         stmt = select(servers).where(servers.c.status != ServerStatus.DELETED.value)
-        if project_id is not None:
-            stmt = stmt.where(servers.c.project_id == project_id)
-        return [self._server(r) for r in self.conn.execute(stmt.order_by(servers.c.created_at, servers.c.id))]
+        if query.project_id is not None:
+            stmt = stmt.where(servers.c.project_id == query.project_id)
+        if query.status is not None:
+            stmt = stmt.where(servers.c.status == query.status.value)
+        if query.name_contains:
+            stmt = stmt.where(contains_any_case(servers.c.name, query.name_contains))
+        keys = (servers.c.created_at, servers.c.id)
+        order = [k.desc() for k in keys] if query.newest_first else [k.asc() for k in keys]
+        page = fetch_page(self.conn, stmt, order, query.page)
+        return Page([self._server(r) for r in page.items], page.more, page.total)
 
     def server_ids_where(self, seq: int | None = None, name: str | None = None) -> list[str]:
         """Live servers with this sequence number or exact name."""

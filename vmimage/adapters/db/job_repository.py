@@ -6,10 +6,12 @@ import builtins
 import json
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, tuple_, update
 
+from vmimage.adapters.db.listing import fetch_page
 from vmimage.adapters.db.tables import jobs
-from vmimage.core.jobs import PART_KIND, Job, JobStatus
+from vmimage.core.jobs import PART_KIND, Job, JobQuery, JobStatus
+from vmimage.core.paging import Page
 
 
 def _job(row) -> Job:
@@ -46,25 +48,25 @@ class SqlJobRepository:
         row = self.conn.execute(stmt).first()
         return _job(row) if row else None
 
-    def list(self, project_id: str | None, limit: int = 100) -> list[Job]:
-        stmt = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id).limit(limit)
-        if project_id is not None:
-            stmt = stmt.where(jobs.c.project_id == project_id)
-        return [_job(r) for r in self.conn.execute(stmt)]
-
-    # `list` is the method from here on; builtins.list is the type.
-    def page(self, kinds: tuple[str, ...], status: JobStatus | None, limit: int | None, after: Job | None,
-             ascending: bool = False) -> builtins.list[Job]:
-        """Jobs of these kinds, newest first (or oldest), after a marker job."""
-        order = (jobs.c.created_at.asc(), jobs.c.id.asc()) if ascending else (jobs.c.created_at.desc(), jobs.c.id.desc())
-        stmt = select(jobs).where(jobs.c.kind.in_(kinds)).order_by(*order).limit(limit)
-        if status is not None:
-            stmt = stmt.where(jobs.c.status == status.value)
-        if after is not None:
-            later = (jobs.c.created_at > after.created_at) | ((jobs.c.created_at == after.created_at) & (jobs.c.id > after.id))
-            earlier = (jobs.c.created_at < after.created_at) | ((jobs.c.created_at == after.created_at) & (jobs.c.id < after.id))
-            stmt = stmt.where(later if ascending else earlier)
-        return [_job(r) for r in self.conn.execute(stmt)]
+    def page(self, query: JobQuery) -> Page[Job]:
+        conds = []
+        if query.project_id is not None:
+            conds.append(jobs.c.project_id == query.project_id)
+        if query.kinds is not None:
+            conds.append(jobs.c.kind.in_(query.kinds))
+        if query.ids is not None:
+            conds.append(jobs.c.id.in_(query.ids))
+        if query.statuses is not None:
+            conds.append(jobs.c.status.in_([s.value for s in query.statuses]))
+        keys = (jobs.c.created_at, jobs.c.id)
+        after = None
+        if query.page.marker is not None:
+            marker = self.conn.execute(select(*keys).where(jobs.c.id == query.page.marker)).first()
+            if marker is not None:
+                after = tuple_(*keys) > tuple_(*marker) if query.oldest_first else tuple_(*keys) < tuple_(*marker)
+        order = [k.asc() for k in keys] if query.oldest_first else [k.desc() for k in keys]
+        page = fetch_page(self.conn, select(jobs).where(*conds), order, query.page, after)
+        return Page([_job(r) for r in page.items], page.more, page.total)
 
     def for_image(self, image_id: str) -> builtins.list[Job]:
         stmt = select(jobs).where(jobs.c.image_id == image_id).order_by(jobs.c.created_at, jobs.c.id)

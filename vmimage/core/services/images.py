@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from vmimage.core import os_catalogue
@@ -13,7 +13,7 @@ from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, Boot
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
 from vmimage.core.listing import ImageQuery
-from vmimage.core.paging import Page, fetch_size
+from vmimage.core.paging import Page
 from vmimage.core.policy import Caller, check_visible, require_admin, require_owner, require_writer
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.quotas import check_image_count, check_per_image
@@ -196,14 +196,14 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
 def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> Page[Image]:
     query.project_id, query.is_admin = caller.project_id, caller.is_admin
     query.validate()
-    size = query.limit
+    marker_id = query.page.marker
     with deps.uow() as uow:
-        if query.marker is not None:
-            marker = uow.images.get(query.marker)
+        if marker_id is not None:
+            marker = uow.images.get(marker_id)
             if marker is None or marker.status == ImageStatus.DELETED:
-                raise Invalid("Marker not found", marker=query.marker)
-            find_visible(uow, caller, query.marker)
-        return Page.cut(uow.images.list(replace(query, limit=fetch_size(size))), size)
+                raise Invalid("Marker not found", marker=marker_id)
+            find_visible(uow, caller, marker_id)
+        return uow.images.list(query)
 
 
 def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change],

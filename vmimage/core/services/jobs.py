@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from vmimage.core.jobs import Job, JobStatus
+from vmimage.core.jobs import Job, JobQuery, JobStatus
+from vmimage.core.paging import Page, PageRequest
 from vmimage.core.policy import Caller, require_owned
 from vmimage.core.services.deps import Deps
 
@@ -13,11 +14,14 @@ def get_job(deps: Deps, caller: Caller, job_id: str) -> Job:
     return require_owned(caller, job, "Job", job_id)
 
 
-def list_jobs(deps: Deps, caller: Caller, limit: int = 100, kinds: tuple[str, ...] | None = None) -> list[Job]:
-    """Newest first; kinds: only jobs of these kinds (among the newest `limit`)."""
+def list_jobs(deps: Deps, caller: Caller, query: JobQuery | None = None) -> Page[Job]:
+    """The project's jobs (every project's for an admin) the query asks for; without one,
+    the newest 100."""
+    query = query if query is not None else JobQuery(page=PageRequest(limit=100))
+    query.project_id = None if caller.is_admin else caller.project_id
+    query.page.validate()
     with deps.uow() as uow:
-        found = uow.jobs.list(None if caller.is_admin else caller.project_id, limit)
-    return found if kinds is None else [j for j in found if j.kind in kinds]
+        return uow.jobs.page(query)
 
 
 def advance_part(deps: Deps, parent: Job, part_id: str, status: JobStatus) -> None:

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmimage.core.errors import NotFound
-from vmimage.core.images import Image, ImageStatus, Visibility
+from vmimage.core.images import Image, ImageStatus, Visibility, combined_status
 from vmimage.core.listing import ImageQuery, ListScope
+from vmimage.core.paging import Page, PageRequest
 from vmimage.core.policy import Caller
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services import images as image_svc
 from vmimage.core.services import members as member_svc
 from vmimage.core.services.deps import Deps
@@ -27,10 +29,21 @@ class MachineImage:
         return [self.image, *self.disks]
 
 
-def _disks(uow, caller: Caller, image: Image) -> list[Image]:
-    query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": image.id},
-                       limit=None, sort=[("created_at", "asc")])
-    return sorted(uow.images.list(query), key=lambda i: i.device or "")
+def _disks(uow: UnitOfWork, caller: Caller, image: Image) -> list[Image]:
+    return _disks_of(uow, caller, [image])[image.id]
+
+
+def _disks_of(uow: UnitOfWork, caller: Caller, machines: list[Image]) -> dict[str, list[Image]]:
+    """The live data-disk images of each machine image, by device."""
+    found: dict[str, list[Image]] = {m.id: [] for m in machines}
+    if not machines:
+        return found
+    query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, any_of={"parent_id": list(found)},
+                       page=PageRequest.everything(), sort=[("created_at", "asc")])
+    for disk in uow.images.list(query):
+        if disk.parent_id is not None:
+            found[disk.parent_id].append(disk)
+    return {machine_id: sorted(disks, key=lambda i: i.device or "") for machine_id, disks in found.items()}
 
 
 def find_machine_image(deps: Deps, caller: Caller, ref: Any) -> MachineImage:
@@ -46,25 +59,16 @@ def find_machine_image(deps: Deps, caller: Caller, ref: Any) -> MachineImage:
         return MachineImage(image, _disks(uow, caller, image))
 
 
-def list_machine_images(deps: Deps, caller: Caller, scope: ListScope, owned: bool | None = None,
-                        refs: list[str] | None = None, name_contains: str | None = None,
-                        statuses: list[str] | None = None) -> list[MachineImage]:
-    """Every match, newest first (the caller pages). owned: only the caller's project's
-    images (True) or only other projects' (False)."""
-    query = ImageQuery(caller.project_id, scope=scope, member_status="all", equals={"parent_id": None}, limit=None)
-    if owned:
-        query.equals["owner"] = caller.project_id
-    if refs is not None:
-        query.any_of["ref"] = refs
-    if name_contains:
-        query.contains["name"] = name_contains
-    if statuses is not None:
-        query.any_of["status"] = statuses
-    found = image_svc.list_images(deps, caller, query).items
-    if owned is False:
-        found = [i for i in found if i.owner != caller.project_id]
+def list_machine_images(deps: Deps, caller: Caller, query: ImageQuery) -> Page[MachineImage]:
+    """The page of machine images (no disk images) the query asks for, newest first unless it
+    says otherwise; shares count whether or not the member accepted them (machine images are
+    shared without asking)."""
+    query.equals["parent_id"] = None
+    query.member_status = "all"
+    page = image_svc.list_images(deps, caller, query)
     with deps.uow() as uow:
-        return [MachineImage(i, _disks(uow, caller, i)) for i in found]
+        disks = _disks_of(uow, caller, page.items)
+    return Page([MachineImage(i, disks[i.id]) for i in page.items], page.more, page.total)
 
 
 def update_machine_image(deps: Deps, caller: Caller, ref: Any, name: str | None, description: str | None) -> None:
@@ -145,13 +149,8 @@ def unrelease_machine_image(deps: Deps, caller: Caller, ref: Any) -> None:
 
 def machine_status(machine: MachineImage) -> ImageStatus:
     """The machine's status from its disks': active when all are, killed when one is,
-    otherwise the least advanced."""
-    statuses = [i.status for i in machine.all]
-    if all(s == ImageStatus.ACTIVE for s in statuses):
-        return ImageStatus.ACTIVE
-    if ImageStatus.KILLED in statuses:
-        return ImageStatus.KILLED
-    return next(s for s in statuses if s != ImageStatus.ACTIVE)
+    otherwise the least advanced (core/images.py STATUS_RANK; listings filter on the same)."""
+    return combined_status(i.status for i in machine.all)
 
 
 def machine_progress(machine: MachineImage) -> int:

@@ -22,6 +22,7 @@ from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, c
                                     check_size_gb, check_volume_type, new_id)
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
+from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import check_image_count
@@ -166,7 +167,7 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
     with deps.uow(write=True) as uow:
         source = find_visible(uow, caller, image_id)
         query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": source.id},
-                           limit=None)
+                           page=PageRequest.everything())
         images = [source, *sorted(uow.images.list(query), key=lambda i: i.device or "")]
         for image in images:
             if image.status != ImageStatus.ACTIVE or not image.locations:

@@ -8,9 +8,10 @@ from typing import Any
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
 from vmimage.core.images import ImageStatus
 from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
-                                    Server, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
+                                    Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
                                     check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
                                     new_id)
+from vmimage.core.paging import Page
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
@@ -34,14 +35,13 @@ def get_server(deps: Deps, caller: Caller, server_id: str, uow: UnitOfWork | Non
         return require_owned(caller, u.inventory.get_server(server_id), "Server", server_id)
 
 
-def list_servers(deps: Deps, caller: Caller, status: ServerStatus | None = None,
-                 name_contains: str | None = None) -> list[Server]:
-    """Oldest first; optionally only one status, or names containing a string (any case)."""
+def list_servers(deps: Deps, caller: Caller, query: ServerQuery | None = None) -> Page[Server]:
+    """The servers the query asks for (without one: every one, oldest first)."""
+    query = query if query is not None else ServerQuery()
+    query.project_id = _scope(caller)
+    query.page.validate()
     with deps.uow() as uow:
-        found = uow.inventory.list_servers(_scope(caller))
-    part = name_contains.lower() if name_contains else None
-    return [s for s in found
-            if (status is None or s.status == status) and (part is None or part in s.name.lower())]
+        return uow.inventory.list_servers(query)
 
 
 def _data_disk_specs(specs: Any) -> list[dict]:
@@ -369,7 +369,7 @@ def reconcile_servers(deps: Deps) -> None:
     alive = set(deps.hypervisor.running())
     with deps.uow(write=True) as uow:
         known = set()
-        for server in uow.inventory.list_servers(None):
+        for server in uow.inventory.list_servers(ServerQuery()):
             known.add(server.id)
             running = server.id in alive
             if server.status == ServerStatus.BUILDING:

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vmimage.core.errors import Invalid, NotFound
-from vmimage.core.jobs import Job, JobStatus
-from vmimage.core.paging import Page, fetch_size, page_size
+from vmimage.core.jobs import Job, JobQuery, JobStatus
+from vmimage.core.paging import Page, PageRequest, page_size
 from vmimage.core.policy import Caller, require_admin
 from vmimage.core.services import images as image_service
 from vmimage.core.services.deps import Deps
@@ -74,12 +74,11 @@ def list_tasks(deps: Deps, caller: Caller, status: str | None = None, task_type:
         raise Invalid(f"Invalid task type '{task_type}'")
     if sort_dir not in ("asc", "desc"):
         raise Invalid("sort_dir must be asc or desc")
-    size = page_size(limit)
+    page = PageRequest(limit=page_size(limit), marker=marker)
     with deps.uow() as uow:
         after = uow.jobs.get(marker) if marker is not None else None
         if marker is not None and (after is None or after.kind not in TASK_KINDS.values()):
             raise Invalid(f"Unknown marker '{marker}'")
         kinds = tuple(TASK_KINDS.values()) if task_type is None else (TASK_KINDS[task_type],)
-        found = uow.jobs.page(kinds, _STATUS[status] if status else None, fetch_size(size), after,
-                              sort_dir == "asc")
-    return Page.cut(found, size)
+        return uow.jobs.page(JobQuery(kinds=kinds, statuses=[_STATUS[status]] if status else None,
+                                      oldest_first=sort_dir == "asc", page=page))

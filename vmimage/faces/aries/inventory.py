@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import Depends, Request
 
-from vmimage.core.paging import Page
+from vmimage.core.inventory import ServerQuery
+from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller
 from vmimage.core.services import refs
 from vmimage.core.services import servers as svc
@@ -36,7 +37,9 @@ def create_server(request: Request, who: Caller = Depends(aries_caller),
 @router.get("/server")
 def list_servers(request: Request, who: Caller = Depends(aries_caller)) -> list:
     status, name, page, size = t.server_query(dict(request.query_params))
-    found = Page.numbered(svc.list_servers(deps(request), who, status, name)[::-1], page, size).items
+    query = ServerQuery(status=status, name_contains=name, newest_first=True,
+                        page=PageRequest.numbered(page, size, counted=False))
+    found = svc.list_servers(deps(request), who, query).items
     images = _images_of(request, who, found)
     return [t.server(s, images) for s in found]
 

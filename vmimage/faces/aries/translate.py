@@ -10,6 +10,7 @@ from vmimage.core.errors import Invalid
 from vmimage.core.images import Image
 from vmimage.core.inventory import SYSTEM_DEVICE, Server, ServerStatus, Volume
 from vmimage.core.listing import ImageQuery
+from vmimage.core.paging import PageRequest
 from vmimage.core.services.images import Change
 from vmimage.faces.http import int_param
 from vmimage.faces.http import iso_time as iso
@@ -70,7 +71,8 @@ def update_image_body(body: dict[str, Any]) -> tuple[int, list[Change]]:
 
 
 def image_query(params: dict[str, str]) -> ImageQuery:
-    query = ImageQuery(project_id="", sort=[("created_at", "desc"), ("seq", "desc")], limit=None)
+    query = ImageQuery(project_id="", sort=[("created_at", "desc"), ("seq", "desc")],
+                       page=PageRequest.everything())
     if params.get("os_type") is not None:
         query.equals["os_family"] = params["os_type"]
     if params.get("os_name"):

@@ -182,8 +182,8 @@ def list_params_to_query(params: list[tuple[str, str]]) -> ImageQuery:
     one = {k: v[-1] for k, v in multi.items()}
     q = ImageQuery(project_id="")
     if "limit" in one:
-        q.limit = int_param(one["limit"], "limit")
-    q.marker = one.get("marker")
+        q.page.limit = int_param(one["limit"], "limit")
+    q.page.marker = one.get("marker")
     q.sort = _sort(multi)
     if "visibility" in one:
         if one["visibility"] not in _SCOPES:

@@ -12,10 +12,11 @@ from typing import Any, Literal, overload
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
-from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, Image, ImageKind, ImageSource, ImageStatus,
-                                 Visibility, check_range)
+from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, PUBLISHED, Image, ImageKind, ImageRelation,
+                                 ImageSource, ImageStatus, check_range, relation)
 from vmimage.core.jobs import PART_KIND, Job
 from vmimage.core.listing import ImageQuery, ListScope, TimeFilter
+from vmimage.core.paging import PageRequest
 from vmimage.core.services.images import Change
 from vmimage.core.services.buckets import EXPORT_KIND, IMPORT_KIND, BucketImport
 from vmimage.core.services.members import BATCH_KIND
@@ -35,18 +36,26 @@ def iso_ms(dt: datetime | None) -> str | None:
     return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+# IMS names an image by its relation to the caller, except that a published image (public
+# or community) is a public, "gold" one whoever owns it.
+_IMAGE_TYPES = {ImageRelation.OWN: "private", ImageRelation.SHARED: "shared", ImageRelation.PUBLIC: "gold",
+                ImageRelation.COMMUNITY: "gold"}
+_VISIBILITIES = {ImageRelation.OWN: "private", ImageRelation.SHARED: "shared", ImageRelation.PUBLIC: "public",
+                 ImageRelation.COMMUNITY: "public"}
+
+
 def image_type(image: Image, project_id: str) -> str:
     """__imagetype: gold (public), private (the caller's own) or shared (shared with the caller)."""
-    if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
+    if image.visibility in PUBLISHED:
         return "gold"
-    return "private" if image.owner == project_id else "shared"
+    return _IMAGE_TYPES[relation(image, project_id)]
 
 
 def _visibility(image: Image, project_id: str) -> str:
     """Glance's shared-with-nobody is IMS's private; shared is how others see it."""
-    if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):
+    if image.visibility in PUBLISHED:
         return "public"
-    return "private" if image.owner == project_id else "shared"
+    return _VISIBILITIES[relation(image, project_id)]
 
 
 def virtual_env_type(image: Image) -> str:
@@ -365,8 +374,8 @@ def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
     if sort_key not in SORT_KEYS or sort_dir not in ("asc", "desc"):
         raise Invalid("Unknown sort_key or sort_dir", field="sort_key")
     query.sort = [(sort_key, sort_dir)]
-    query.marker = params.get("marker") or None
-    query.limit = int_param(params.get("limit", "500"), "limit", minimum=1)
+    query.page = PageRequest(limit=int_param(params.get("limit", "500"), "limit", minimum=1),
+                             marker=params.get("marker") or None)
     query.member_status = params.get("member_status", "accepted")
     return query
 

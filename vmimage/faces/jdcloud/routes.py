@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
 from vmimage.core.images import new_image_ref
-from vmimage.core.listing import ListScope
-from vmimage.core.paging import Page
+from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller
 from vmimage.core.services import images as image_svc
 from vmimage.core.services import machine_images as msvc
@@ -110,15 +109,6 @@ def describe_image(request: Request, image_id: str, who: Caller = Depends(jd_cal
     return reply(request, {"image": t.image(msvc.find_machine_image(deps(request), who, image_id), who)})
 
 
-_SCOPES: dict[str | None, tuple[ListScope, bool | None]] = {
-    "private": (ListScope.ALL, True), "shared": (ListScope.SHARED, False),
-    "public": (ListScope.PUBLIC, None), "community": (ListScope.COMMUNITY, None)}
-
-
-# describeImages filters on what the Image object shows.
-_SHOWN_FILTERS = ("platform", "status", "architecture", "bootMode", "rootDeviceType", "launchPermission")
-
-
 @router.get("/images")
 def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONResponse:
     q = dict(query(request))
@@ -132,15 +122,12 @@ def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONR
     size = int_param(q.get("pageSize", "20"), "pageSize", minimum=10)
     if size > 100:
         raise Invalid("Parameter pageSize must be from 10 to 100", field="pageSize")
-    scope, owned = _SCOPES.get(source, (ListScope.ALL, None)) if source != "thirdparty" else (None, None)
-    found = [] if scope is None else msvc.list_machine_images(
-        deps(request), who, scope, owned=owned, refs=ids, name_contains=q.get("imageName"))
-    shown = [t.image(m, who) for m in found]
-    wanted = {k: q[k] for k in _SHOWN_FILTERS if k in q}
-    instances = t.indexed(query(request), "instanceIds")
-    shown = [i for i in shown if all(i[k] == v for k, v in wanted.items())
-             and (not instances or i["instanceId"] in instances)]
-    return reply(request, {"images": Page.numbered(shown, number, size).items, "totalCount": len(shown)})
+    wanted = t.images_query(q, ids, t.indexed(query(request), "instanceIds"),
+                            PageRequest.numbered(number, size, field="pageNumber"))
+    if wanted is None:
+        return reply(request, {"images": [], "totalCount": 0})
+    page = msvc.list_machine_images(deps(request), who, wanted)
+    return reply(request, {"images": [t.image(m, who) for m in page], "totalCount": page.total})
 
 
 @router.delete("/images/{image_id}")

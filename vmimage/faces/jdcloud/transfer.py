@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
 from vmimage.core.images import new_image_ref
-from vmimage.core.jobs import Job, JobStatus
-from vmimage.core.paging import Page
+from vmimage.core.jobs import Job, JobQuery, JobStatus
+from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller
 from vmimage.core.services import buckets as bsvc
 from vmimage.core.services import jobs as jsvc
@@ -74,10 +74,12 @@ def image_tasks(request: Request, who: Caller = Depends(jd_caller)) -> JSONRespo
     q = dict(query(request))
     kinds = tuple(k for k, action in _ACTIONS.items() if q.get("taskAction") in (None, action))
     ids = t.indexed(query(request), "taskIds")
-    found = [j for j in jsvc.list_jobs(deps(request), who, limit=1000, kinds=kinds)
-             if (not ids or j.id in ids) and q.get("taskStatus") in (None, _TASK_STATUS[j.status])]
+    wanted_status = q.get("taskStatus")
+    statuses = None if wanted_status is None else [s for s, shown in _TASK_STATUS.items() if shown == wanted_status]
     number = int_param(q.get("pageNumber", "1"), "pageNumber", minimum=1)
     size = int_param(q.get("pageSize", "10"), "pageSize", minimum=1)
-    page = Page.numbered(found, number, min(size, 100))
+    page = jsvc.list_jobs(deps(request), who, JobQuery(
+        kinds=kinds, ids=ids or None, statuses=statuses,
+        page=PageRequest.numbered(number, min(size, 100), field="pageNumber")))
     refs = visible_images(deps(request), who, [(j.entities.get("image_ids") or [None])[0] for j in page])
-    return reply(request, {"taskSet": [_task(j, refs) for j in page], "totalCount": len(found)})
+    return reply(request, {"taskSet": [_task(j, refs) for j in page], "totalCount": page.total})

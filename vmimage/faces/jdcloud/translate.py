@@ -8,7 +8,10 @@ from typing import Any
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid, OutOfRange
-from vmimage.core.images import Image, ImageSource, ImageStatus, Visibility
+from vmimage.core.images import (DEFAULT_ARCHITECTURE, DEFAULT_BOOT_MODE, Image, ImageRelation, ImageSource,
+                                 ImageStatus, Visibility, relation)
+from vmimage.core.listing import ImageQuery, ListScope
+from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller
 from vmimage.core.services.machine_images import MachineImage, machine_progress, machine_status
 from vmimage.faces.http import iso_time
@@ -16,7 +19,14 @@ from vmimage.faces.http import iso_time
 _NAME = re.compile(r"^[\w\-.\u4e00-\u9fff]{2,32}$", re.ASCII)
 _STATUS = {ImageStatus.ACTIVE: "ready", ImageStatus.KILLED: "error", ImageStatus.PENDING_DELETE: "deleting",
            ImageStatus.DEACTIVATED: "deactivated"}
-_PLATFORMS = {"ubuntu": "Ubuntu", "centos": "CentOS", "windows": "Windows Server"}
+_PENDING = "pending"        # every other status
+# Core platforms JD names otherwise (core/os_catalogue.py platform_of).
+_PLATFORM_NAMES = {"Windows": "Windows Server"}
+_IMAGE_SOURCES = {ImageRelation.OWN: "private", ImageRelation.SHARED: "shared", ImageRelation.PUBLIC: "public",
+                  ImageRelation.COMMUNITY: "community"}
+_LAUNCH_PERMISSIONS = {Visibility.PRIVATE: "ownerOnly", Visibility.SHARED: "specifiedUsers",
+                       Visibility.PUBLIC: "all", Visibility.COMMUNITY: "all"}
+ROOT_DEVICE_TYPE = "cloudDisk"
 SOURCES = ("public", "thirdparty", "private", "shared", "community")
 
 
@@ -88,22 +98,16 @@ def snapshot_disks(items: Any) -> list[dict[str, Any]]:
 
 def status(image: Image | MachineImage) -> str:
     s = machine_status(image) if isinstance(image, MachineImage) else image.status
-    return _STATUS.get(s, "pending")
+    return _STATUS.get(s, _PENDING)
 
 
 def platform(image: Image) -> str:
-    known = os_catalogue.CATALOGUE.get(image.os_version or "")
-    if known is not None and known.platform != "Other":
-        return "Windows Server" if known.platform == "Windows" else known.platform
-    if image.os_distribution in _PLATFORMS:
-        return _PLATFORMS[image.os_distribution]
-    return "Other Windows" if image.os_family == "windows" else "Other Linux"
+    core = os_catalogue.platform_of(image)
+    return _PLATFORM_NAMES.get(core, core)
 
 
 def image_source(image: Image, caller: Caller) -> str:
-    if image.owner == caller.project_id:
-        return "private"
-    return {Visibility.PUBLIC: "public", Visibility.COMMUNITY: "community"}.get(image.visibility, "shared")
+    return _IMAGE_SOURCES[relation(image, caller.project_id)]
 
 
 def _gb(image: Image) -> int:
@@ -123,17 +127,16 @@ def image(machine: MachineImage, caller: Caller) -> dict[str, Any]:
     size = sum(d.size or 0 for d in machine.all)
     return {
         "imageId": i.ref, "name": i.name, "platform": platform(i), "osVersion": i.os_version,
-        "architecture": i.architecture or "x86_64", "systemDiskSizeGB": _gb(i),
+        "architecture": i.architecture or DEFAULT_ARCHITECTURE, "systemDiskSizeGB": _gb(i),
         "imageSource": image_source(i, caller), "osType": i.os_family.value if i.os_family else "linux",
         "status": status(machine), "createTime": iso_time(i.created_at), "sizeMB": size >> 20,
         "desc": i.description, "ownerPin": i.owner,
-        "launchPermission": "ownerOnly" if i.visibility == Visibility.PRIVATE else
-        ("all" if i.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY) else "specifiedUsers"),
+        "launchPermission": _LAUNCH_PERMISSIONS[i.visibility],
         "systemDisk": {**_disk(i), "deviceName": "vda"}, "dataDisks": [_disk(d) for d in machine.disks],
-        "snapshotId": None, "rootDeviceType": "cloudDisk", "progress": machine_progress(machine),
+        "snapshotId": None, "rootDeviceType": ROOT_DEVICE_TYPE, "progress": machine_progress(machine),
         "offline": False, "serviceCode": None, "imported": i.source in (ImageSource.OBJECT, ImageSource.FILE),
         "expiredTime": None, "instanceId": i.source_ref if i.source == ImageSource.SERVER else None,
-        "bootMode": i.boot_mode.value if i.boot_mode else "bios",
+        "bootMode": (i.boot_mode or DEFAULT_BOOT_MODE).value,
     }
 
 
@@ -162,8 +165,62 @@ def filters(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return {names[k]: [v for _, v in sorted(values.get(k, []))] for k in names}
 
 
+# describeImages' imageSource: where the list starts, and only the caller's own images or only others'.
+_SCOPES = {"private": (ListScope.ALL, True), "shared": (ListScope.SHARED, False),
+           "public": (ListScope.PUBLIC, None), "community": (ListScope.COMMUNITY, None)}
+
+
+def _core_platform(value: str) -> str | None:
+    """The core platform JD shows as `value`; None when no image shows it."""
+    for core, shown in _PLATFORM_NAMES.items():
+        if value == shown:
+            return core
+    return None if value in _PLATFORM_NAMES else value
+
+
+def images_query(params: dict[str, str], ids: list[str] | None, instance_ids: list[str],
+                 page: PageRequest) -> ImageQuery | None:
+    """describeImages' filters as a core query (None: no image can match them). Each filter
+    matches an image whose Image object shows that value."""
+    source = params.get("imageSource")
+    if source == "thirdparty":
+        return None
+    scope, owned = _SCOPES.get(source or "", (ListScope.ALL, None))
+    query = ImageQuery(project_id="", scope=scope, owned=owned, page=page)
+    if ids is not None:
+        query.any_of["ref"] = ids
+    if params.get("imageName"):
+        query.contains["name"] = params["imageName"]
+    if "platform" in params:
+        query.platform = _core_platform(params["platform"])
+        if query.platform is None:
+            return None
+    if "status" in params:
+        wanted = params["status"]
+        query.machine_statuses = ([s for s in ImageStatus if s not in _STATUS] if wanted == _PENDING else
+                                  [s for s, shown in _STATUS.items() if shown == wanted])
+        if not query.machine_statuses:
+            return None
+    if "architecture" in params:
+        query.architecture = params["architecture"]
+    if "bootMode" in params:
+        query.boot_mode = params["bootMode"]
+    if "rootDeviceType" in params and params["rootDeviceType"] != ROOT_DEVICE_TYPE:
+        return None
+    if "launchPermission" in params:
+        visibilities = [v.value for v, shown in _LAUNCH_PERMISSIONS.items() if shown == params["launchPermission"]]
+        if not visibilities:
+            return None
+        query.any_of["visibility"] = visibilities
+    if instance_ids:
+        query.equals["source"] = ImageSource.SERVER.value
+        query.any_of["source_ref"] = instance_ids
+    return query
+
+
 IMPORT_FORMATS = ("qcow2", "vhd", "vmdk", "raw")
-_DISTRIBUTIONS = {v: k for k, v in _PLATFORMS.items()}
+# importImage's platform names the image's os_distribution (core/os_catalogue.py DISTRIBUTION_PLATFORMS).
+_DISTRIBUTIONS = {_PLATFORM_NAMES.get(p, p): d for d, p in os_catalogue.DISTRIBUTION_PLATFORMS.items()}
 
 
 def choice(value: Any, allowed: tuple[str, ...], what: str) -> str:

@@ -37,7 +37,7 @@ class JdSignature:
         if auth.service != sig.SERVICE:
             raise sig.BadSignature(f"The credential scope's service must be {sig.SERVICE}")
         return Claim(auth.access_key, signed_at, auth.signature, tuple(auth.signed_headers),
-                            nonce=headers.get("x-jdcloud-nonce"), details=(auth, jd_date))
+                     nonce=headers.get("x-jdcloud-nonce"), details=(auth, jd_date))
 
     def verify(self, request: SignedRequest, claim: Claim, secret: str, body: bytes | None) -> None:
         auth, jd_date = claim.details

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from vmimage.core.errors import Forbidden, Invalid, NotFound, Protected
-from vmimage.core.paging import DEFAULT_LIMIT, MAX_LIMIT, Page, page_size  # noqa: F401 (the catalogue's limits)
+from vmimage.core.paging import DEFAULT_LIMIT, MAX_LIMIT, PageRequest, page_size  # noqa: F401 (the catalogue's limits)
 from vmimage.core.policy import Caller, owns
 
 VISIBILITIES = ("public", "private")
@@ -347,7 +347,8 @@ def check_deletable(namespace: Namespace, content: str | None = None) -> None:
 
 @dataclass
 class ListQuery:
-    """Sorting and paging of a catalogue list; marker is the name of the last item seen."""
+    """Sorting and paging of a catalogue list as a caller asks for it; marker is the name of
+    the last item seen, no limit the list's default."""
     sort_key: str = "created_at"
     sort_dir: str = "desc"
     marker: str | None = None
@@ -360,20 +361,35 @@ class ListQuery:
             raise Invalid(f"Invalid sort direction '{self.sort_dir}'")
         self.limit = page_size(self.limit, default_limit)
 
+    @property
+    def page(self) -> PageRequest:
+        """The page asked for (once validated, the limit is the list's)."""
+        return PageRequest(limit=self.limit, marker=self.marker)
 
-def page(items: list, query: ListQuery, name_of) -> Page:
-    """Sorted by query.sort_key (names break ties), then the page after the marker."""
-    def key(item):
-        value = getattr(item, query.sort_key)
-        return (value is None, value if value is not None else "", name_of(item))
 
-    ordered = sorted(items, key=key, reverse=query.sort_dir == "desc")
-    if query.marker is not None:
-        names = [name_of(i) for i in ordered]
-        if query.marker not in names:
-            raise NotFound(f"Marker '{query.marker}' was not found")
-        ordered = ordered[names.index(query.marker) + 1:]
-    return Page.cut(ordered, query.limit)
+@dataclass
+class CatalogueQuery:
+    """A catalogue list as the repository runs it: by sort_key, items without a value after
+    those with one, names breaking ties, the whole order reversed for "desc" (the order of
+    the key (value is None, value or "", name)); the page after the item page.marker names."""
+    sort_key: str = "created_at"
+    sort_dir: str = "desc"
+    page: PageRequest = field(default_factory=PageRequest.everything)
+
+    @classmethod
+    def of(cls, query: ListQuery, **filters: Any) -> Self:
+        """The validated query of a caller, with the filters of the list."""
+        return cls(query.sort_key, query.sort_dir, query.page, **filters)
+
+
+@dataclass
+class NamespaceQuery(CatalogueQuery):
+    """Which namespaces a list shows. readable_by: a project id (public, unowned and that
+    project's namespaces), or None for all; resource_types: only namespaces associated with
+    one of them."""
+    readable_by: str | None = None
+    visibility: str | None = None
+    resource_types: list[str] | None = None
 
 
 def prefixed(content: NamespaceContent, resource_type: str) -> NamespaceContent:

@@ -1,5 +1,3 @@
-from datetime import datetime
-
 import pytest
 
 from vmimage.core import metadef_catalogue
@@ -75,19 +73,17 @@ def test_property_definition_validation():
             md.property_definition(bad)
 
 
-def test_paging_sorts_breaks_ties_by_name_and_follows_the_marker():
-    t1, t2 = datetime(2024, 1, 1), datetime(2024, 1, 2)
-    items = [ns(id=str(i), namespace=n, created_at=t) for i, (n, t) in
-             enumerate([("b", t1), ("a", t1), ("c", t2), ("d", None)])]
-    name = lambda n: n.namespace  # noqa: E731
-    query = md.ListQuery(sort_key="created_at", sort_dir="asc")
-    query.validate(md.NAMESPACE_SORT_KEYS, None)
-    assert [n.namespace for n in md.page(items, query, name)] == ["a", "b", "c", "d"]
-    query = md.ListQuery(sort_key="namespace", sort_dir="desc", marker="c", limit=1)
+def test_a_list_query_takes_the_list_default_limit_and_keeps_the_marker():
+    # The order and the marker are the database's (tests/integration/test_metadef_listing.py).
+    query = md.ListQuery(sort_key="namespace", sort_dir="asc", marker="c")
     query.validate(md.NAMESPACE_SORT_KEYS, md.DEFAULT_LIMIT)
-    assert [n.namespace for n in md.page(items, query, name)] == ["b"]
-    with pytest.raises(NotFound):
-        md.page(items, md.ListQuery(marker="zz"), name)
+    assert (query.page.limit, query.page.marker) == (md.DEFAULT_LIMIT, "c")
+    listed = md.NamespaceQuery.of(query, visibility="public")
+    assert (listed.sort_key, listed.sort_dir, listed.page, listed.visibility) == ("namespace", "asc", query.page,
+                                                                                    "public")
+    every = md.ListQuery()
+    every.validate(md.CHILD_SORT_KEYS, None)
+    assert every.page.limit is None and every.page.marker is None
     for bad in (md.ListQuery(sort_key="owner_id"), md.ListQuery(sort_dir="up"), md.ListQuery(limit=-1)):
         with pytest.raises(Invalid):
             bad.validate(md.NAMESPACE_SORT_KEYS, 25)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, or_, select, update
+from sqlalchemy import Column, ColumnElement, Connection, Row, Select, String, Table, case, delete, func, insert, \
+    or_, select, tuple_, update
 
+from vmimage.adapters.db.listing import fetch_page
 from vmimage.adapters.db.tables import (metadef_namespace_resource_types, metadef_namespaces, metadef_objects,
                                         metadef_properties, metadef_resource_types, metadef_tags)
-from vmimage.core.metadefs import (Association, MetadefObject, MetadefProperty, MetadefTag, Namespace,
-                                   ResourceType)
+from vmimage.core.errors import NotFound
+from vmimage.core.metadefs import (Association, CatalogueQuery, MetadefObject, MetadefProperty, MetadefTag,
+                                   Namespace, NamespaceQuery, ResourceType)
+from vmimage.core.paging import Page
 
 _assoc = metadef_namespace_resource_types
 
@@ -52,18 +57,19 @@ class SqlMetadefRepository:
         row = self.conn.execute(stmt).first()
         return Namespace(**row._mapping) if row else None
 
-    def list_namespaces(self, readable_by: str | None, visibility: str | None = None,
-                        resource_types: list[str] | None = None) -> list[Namespace]:
+    def page_namespaces(self, query: NamespaceQuery) -> Page[Namespace]:
         ns = metadef_namespaces
         stmt = select(ns)
-        if readable_by is not None:
-            stmt = stmt.where(or_(ns.c.visibility == "public", ns.c.owner.is_(None), ns.c.owner == readable_by))
-        if visibility is not None:
-            stmt = stmt.where(ns.c.visibility == visibility)
-        if resource_types:
+        if query.readable_by is not None:
+            stmt = stmt.where(or_(ns.c.visibility == "public", ns.c.owner.is_(None),
+                                  ns.c.owner == query.readable_by))
+        if query.visibility is not None:
+            stmt = stmt.where(ns.c.visibility == query.visibility)
+        if query.resource_types:
             stmt = stmt.where(ns.c.id.in_(select(_assoc.c.namespace_id)
-                                          .where(_assoc.c.resource_type.in_(resource_types))))
-        return [Namespace(**r._mapping) for r in self.conn.execute(stmt)]
+                                          .where(_assoc.c.resource_type.in_(query.resource_types))))
+        page = self._sorted_page(stmt, ns, ns.c.namespace, query)
+        return Page([Namespace(**r._mapping) for r in page], page.more, page.total)
 
     def add_namespace(self, namespace: Namespace) -> None:
         self.conn.execute(insert(metadef_namespaces).values(**asdict(namespace)))
@@ -84,6 +90,45 @@ class SqlMetadefRepository:
     def _delete_children(self, table: Table, namespace_id: str) -> None:
         self.conn.execute(delete(table).where(table.c.namespace_id == namespace_id))
 
+    def _text_order(self, expr: ColumnElement[Any]) -> ColumnElement[Any]:
+        # Text in code point order on every database, as Python compares strings: SQLite's
+        # default (BINARY) does; PostgreSQL's follows the database's locale unless told.
+        if isinstance(expr.type, String) and self.conn.dialect.name == "postgresql":
+            return expr.collate("C")
+        return expr
+
+    def _sort_keys(self, col: Column[Any], name: Column[Any]) -> list[ColumnElement[Any]]:
+        """The catalogue's order (CatalogueQuery) as expressions: whether the value is missing
+        (only a column that can miss it), the value, the name."""
+        keys: list[ColumnElement[Any]] = []
+        if col.nullable:
+            keys += [case((col.is_(None), 1), else_=0), self._text_order(func.coalesce(col, ""))]
+        else:
+            keys.append(self._text_order(col))
+        if col is not name:
+            keys.append(self._text_order(name))
+        return keys
+
+    def _sorted_page(self, matches: Select[Any], table: Table, name: Column[Any],
+                     query: CatalogueQuery) -> Page[Row[Any]]:
+        """The page of `matches` in the query's order, after the row named by the marker."""
+        keys = self._sort_keys(table.c[query.sort_key], name)
+        ascending = query.sort_dir == "asc"
+        after = None
+        if query.page.marker is not None:
+            marker = self.conn.execute(matches.with_only_columns(*keys)
+                                       .where(name == query.page.marker)).first()
+            if marker is None:
+                raise NotFound(f"Marker '{query.page.marker}' was not found")
+            # One direction for every key: a row-value comparison says "after the marker".
+            after = tuple_(*keys) > tuple_(*marker) if ascending else tuple_(*keys) < tuple_(*marker)
+        order = [k.asc() if ascending else k.desc() for k in keys]
+        return fetch_page(self.conn, matches, order, query.page, after)
+
+    def _child_page(self, table: Table, namespace_id: str, query: CatalogueQuery) -> Page[Row[Any]]:
+        return self._sorted_page(select(table).where(table.c.namespace_id == namespace_id), table,
+                                 table.c.name, query)
+
     def _children(self, table: Table, namespace_id: str):
         return self.conn.execute(select(table).where(table.c.namespace_id == namespace_id)
                                  .order_by(table.c.created_at, table.c.name))
@@ -100,6 +145,10 @@ class SqlMetadefRepository:
 
     def list_objects(self, namespace_id: str) -> list[MetadefObject]:
         return [_object(r) for r in self._children(metadef_objects, namespace_id)]
+
+    def page_objects(self, namespace_id: str, query: CatalogueQuery) -> Page[MetadefObject]:
+        page = self._child_page(metadef_objects, namespace_id, query)
+        return Page([_object(r) for r in page], page.more, page.total)
 
     def get_object(self, namespace_id: str, name: str) -> MetadefObject | None:
         row = self._child(metadef_objects, namespace_id, name)
@@ -152,6 +201,10 @@ class SqlMetadefRepository:
 
     def list_tags(self, namespace_id: str) -> list[MetadefTag]:
         return [MetadefTag(**r._mapping) for r in self._children(metadef_tags, namespace_id)]
+
+    def page_tags(self, namespace_id: str, query: CatalogueQuery) -> Page[MetadefTag]:
+        page = self._child_page(metadef_tags, namespace_id, query)
+        return Page([MetadefTag(**r._mapping) for r in page], page.more, page.total)
 
     def get_tag(self, namespace_id: str, name: str) -> MetadefTag | None:
         row = self._child(metadef_tags, namespace_id, name)

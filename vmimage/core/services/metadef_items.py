@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmimage.core.errors import Duplicate, NotFound
-from vmimage.core.metadefs import (CHILD_SORT_KEYS, ListQuery, MetadefObject, MetadefProperty, MetadefTag,
-                                   Namespace, ObjectSpec, check_deletable, check_name, check_readable, page,
+from vmimage.core.metadefs import (CHILD_SORT_KEYS, CatalogueQuery, ListQuery, MetadefObject, MetadefProperty,
+                                   MetadefTag, Namespace, ObjectSpec, check_deletable, check_name, check_readable,
                                    property_definition, require_metadef_admin)
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
@@ -82,7 +82,7 @@ def _listed(deps: Deps, caller: Caller, ns: str, kind: _Kind, query: ListQuery |
     query.validate(CHILD_SORT_KEYS, None)
     with deps.uow() as uow:
         namespace = readable(uow, caller, ns)
-        return page(getattr(uow.metadefs, f"list_{kind.many}")(namespace.id), query, lambda item: item.name)
+        return getattr(uow.metadefs, f"page_{kind.many}")(namespace.id, CatalogueQuery.of(query))
 
 
 # --- objects -------------------------------------------------------------------------------------

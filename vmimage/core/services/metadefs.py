@@ -7,8 +7,8 @@ import logging
 
 from vmimage.core.errors import Duplicate, Invalid, NotFound
 from vmimage.core.metadefs import (DEFAULT_LIMIT, NAMESPACE_SORT_KEYS, Association, AssociationSpec, ListQuery,
-                                   MetadefProperty, Namespace, NamespaceContent, NamespaceSpec, ResourceType,
-                                   check_deletable, page, prefixed, require_metadef_admin)
+                                   MetadefProperty, Namespace, NamespaceContent, NamespaceQuery, NamespaceSpec,
+                                   ResourceType, check_deletable, prefixed, require_metadef_admin)
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller
 from vmimage.core.ports import UnitOfWork
@@ -26,11 +26,11 @@ def list_namespaces(deps: Deps, caller: Caller, query: ListQuery, visibility: st
     if visibility is not None and visibility not in ("public", "private"):
         raise Invalid(f"Invalid visibility '{visibility}'")
     with deps.uow() as uow:
-        found = uow.metadefs.list_namespaces(None if caller.is_admin else caller.project_id,
-                                             visibility, resource_types)
         if query.marker is not None:
-            readable(uow, caller, query.marker)
-        chosen = page(found, query, lambda n: n.namespace)
+            readable(uow, caller, query.marker)     # an invisible marker is a missing namespace
+        chosen = uow.metadefs.page_namespaces(NamespaceQuery.of(
+            query, readable_by=None if caller.is_admin else caller.project_id, visibility=visibility,
+            resource_types=resource_types))
         return Page([(n, uow.metadefs.list_associations(n.id)) for n in chosen], chosen.more)
 
 
@@ -160,7 +160,7 @@ def seed_catalogue(deps: Deps, resource_types: list[str], namespaces: list[Names
     added = 0
     with deps.uow() as uow:   # usually all there: then no write transaction at all
         known = {r.name for r in uow.metadefs.list_resource_types()}
-        present = {n.namespace for n in uow.metadefs.list_namespaces(None)}
+        present = {n.namespace for n in uow.metadefs.page_namespaces(NamespaceQuery())}
     resource_types = [r for r in resource_types if r not in known]
     namespaces = [n for n in namespaces if n.namespace not in present]
     for name in resource_types:

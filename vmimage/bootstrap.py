@@ -20,6 +20,7 @@ from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir,
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.errors import BackendUnavailable
+from vmimage.core.jobs import JobLimits
 from vmimage.core.ports import BlobStore, Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
@@ -95,7 +96,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds),
-                upload_slots=UploadSlots(settings.uploads_per_project))
+                upload_slots=UploadSlots(settings.uploads_per_project),
+                job_limits=JobLimits(settings.jobs_per_project, settings.queued_jobs_per_project))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
                             BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),

@@ -47,6 +47,10 @@ class Settings:
     keystone_project: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_PROJECT", "service"))
     workers: int = field(default_factory=lambda: _int("VMIMAGE_WORKERS", 1))
     job_workers: int = field(default_factory=lambda: _int("VMIMAGE_JOB_WORKERS", 2))
+    # Per project: jobs running at once over every process sharing the database, and jobs
+    # waiting (a submit beyond: 429); -1: no limit.
+    jobs_per_project: int = field(default_factory=lambda: _int("VMIMAGE_JOBS_PER_PROJECT", 4))
+    queued_jobs_per_project: int = field(default_factory=lambda: _int("VMIMAGE_QUEUED_JOBS_PER_PROJECT", 100))
     # Host directories whose files the Aries face may register as images (source_path);
     # none by default: registration is off.
     import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vmimage.core.errors import InvalidTransition
+from vmimage.core.errors import InvalidTransition, TooManyRequests
 from vmimage.core.paging import PageRequest
 
 
@@ -88,3 +88,56 @@ def end_part(part: Job, parent: Job) -> None:
     part.move_to(parent.status)
     part.progress = 100 if parent.status == JobStatus.SUCCESS else part.progress
     part.error_code, part.fail_reason, part.end_time = parent.error_code, parent.fail_reason, parent.end_time
+
+
+# --- fairness across projects ------------------------------------------------------------------
+#
+# One project's backlog must not hold up another's jobs. Each project may have a few jobs
+# running at once (counted over every process sharing the database) and a bounded line of
+# waiting ones; a free worker serves the project whose turn came least recently. Parts are
+# left out of both counts: they run inside their parent's slot (its worker moves them), so a
+# parent can never wait for a slot one of its parts would need.
+
+QUEUE_FULL_RETRY_SECONDS = 30     # a slot frees when a job ends: tens of seconds, typically
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """Per project: jobs running at once and jobs waiting; -1: no limit."""
+    running_per_project: int = 4
+    waiting_per_project: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("running_per_project", "waiting_per_project"):
+            value = getattr(self, name)
+            if value == 0 or value < -1:
+                raise ValueError(f"{name} must be at least 1, or -1 for no limit (not {value})")
+
+
+def check_queue_room(limits: JobLimits, project_id: str, waiting: int, adding: int) -> None:
+    """Refuse jobs that would take the project's line of waiting jobs past its limit."""
+    cap = limits.waiting_per_project
+    if 0 <= cap < waiting + adding:
+        raise TooManyRequests(f"Project {project_id} has {waiting} jobs waiting to run, and at most {cap} may "
+                              f"wait; retry when some have started", retry_after=QUEUE_FULL_RETRY_SECONDS,
+                              limit=cap)
+
+
+@dataclass(frozen=True)
+class ProjectTurn:
+    """A project with jobs waiting, as the queue sees it when a worker is free."""
+    project_id: str
+    running: int                      # its jobs running now, in every process (parts not counted)
+    last_started: datetime | None     # when one of its jobs last started (None: never)
+    oldest_waiting: datetime          # when its oldest waiting job was submitted
+
+
+def turn_order(turns: list[ProjectTurn], limits: JobLimits) -> list[str]:
+    """The projects a free worker serves, in order: only those below their running limit; the
+    one whose last job started longest ago (or never) first, then the one with fewer running,
+    then the one waiting longest (start times have a resolution of a second)."""
+    cap = limits.running_per_project
+    open_turns = [t for t in turns if cap < 0 or t.running < cap]
+    open_turns.sort(key=lambda t: (t.last_started is not None, t.last_started or datetime.min, t.running,
+                                   t.oldest_waiting, t.project_id))
+    return [t.project_id for t in open_turns]

@@ -13,7 +13,7 @@ from vmimage.core.buckets import BucketGrant
 from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.images import Image, ImageStatus
 from vmimage.core.inventory import Server, ServerQuery, Snapshot, Volume
-from vmimage.core.jobs import Job, JobQuery
+from vmimage.core.jobs import Job, JobQuery, ProjectTurn
 from vmimage.core.listing import ImageQuery
 from vmimage.core.members import Member
 from vmimage.core.metadefs import (Association, CatalogueQuery, MetadefObject, MetadefProperty, MetadefTag,
@@ -131,8 +131,20 @@ class JobRepository(Protocol):
         """The page of matches the query asks for, paged (and counted) in the database;
         ties in creation time go by id, in the same direction."""
     def for_image(self, image_id: str) -> list[Job]: ...
-    def next_waiting(self) -> Job | None:
-        """The oldest waiting job (never a part of another), locked for this transaction."""
+    def lock_queue(self, project_id: str) -> None:
+        """Hold the project's line of waiting jobs until the transaction ends, so that counting
+        it and adding to it are one step for concurrent submits (in every process)."""
+    def waiting_count(self, project_id: str) -> int:
+        """The project's jobs waiting to run (parts of jobs not counted)."""
+    def lock_claims(self) -> None:
+        """Hold the right to claim jobs until the transaction ends: claims, in every process,
+        happen one at a time, each seeing the ones before it."""
+    def turns(self) -> list[ProjectTurn]:
+        """Every project with jobs waiting (parts of jobs not counted), with its running count
+        and when its last job started."""
+    def oldest_waiting(self, project_id: str) -> Job | None:
+        """The project's oldest waiting job (never a part of another), locked for this
+        transaction; one locked by another transaction is skipped."""
     def running(self) -> list[Job]: ...
     def heartbeat(self, worker: str, now: datetime) -> None:
         """The worker's running jobs are alive at `now`."""

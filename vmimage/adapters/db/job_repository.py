@@ -1,4 +1,9 @@
-"""SqlJobRepository: the persisted job queue. Claims lock rows so no job runs twice."""
+"""SqlJobRepository: the persisted job queue. Claims lock rows so no job runs twice.
+
+SQLite serialises every write transaction (BEGIN IMMEDIATE), which makes counting and adding
+one step, and one claim at a time, without more. PostgreSQL takes transaction-scoped advisory
+locks of two keys (a key space apart from the one-key locks of image quotas and start-up).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,18 @@ import builtins
 import json
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, tuple_, update
+from sqlalchemy import Connection, func, insert, select, text, tuple_, update
 
 from vmimage.adapters.db.listing import fetch_page
 from vmimage.adapters.db.tables import jobs
-from vmimage.core.jobs import PART_KIND, Job, JobQuery, JobStatus
+from vmimage.core.jobs import PART_KIND, Job, JobQuery, JobStatus, ProjectTurn
 from vmimage.core.paging import Page
+
+
+_QUEUE_LOCK = 0x6A6F6271    # "jobq", with the project's hash: one project's line of waiting jobs
+_CLAIM_LOCK = 0x6A6F6263    # "jobc": claiming a job, whatever its project
+
+_waiting = (jobs.c.status == JobStatus.INIT.value, jobs.c.kind != PART_KIND)
 
 
 def _job(row) -> Job:
@@ -72,11 +83,37 @@ class SqlJobRepository:
         stmt = select(jobs).where(jobs.c.image_id == image_id).order_by(jobs.c.created_at, jobs.c.id)
         return [_job(r) for r in self.conn.execute(stmt)]
 
-    def next_waiting(self) -> Job | None:
-        """The oldest INIT job, locked; with PostgreSQL other workers skip it (SKIP LOCKED).
-        Parts of jobs are never handed out (their parent's worker moves them)."""
-        stmt = (select(jobs).where(jobs.c.status == JobStatus.INIT.value, jobs.c.kind != PART_KIND)
-                .order_by(jobs.c.created_at).limit(1))
+    def lock_queue(self, project_id: str) -> None:
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:p))"), {"k": _QUEUE_LOCK, "p": project_id})
+
+    def waiting_count(self, project_id: str) -> int:
+        return self.conn.execute(select(func.count()).select_from(jobs)
+                                 .where(jobs.c.project_id == project_id, *_waiting)).scalar_one()
+
+    def lock_claims(self) -> None:
+        if self.conn.dialect.name == "postgresql":
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k, 0)"), {"k": _CLAIM_LOCK})
+
+    def turns(self) -> builtins.list[ProjectTurn]:
+        waiting = (select(jobs.c.project_id, func.min(jobs.c.created_at).label("oldest_waiting"))
+                   .where(*_waiting).group_by(jobs.c.project_id).subquery("waiting"))
+        held, past = jobs.alias("held"), jobs.alias("past")
+        running = (select(func.count()).select_from(held)
+                   .where(held.c.project_id == waiting.c.project_id, held.c.status == JobStatus.RUNNING.value,
+                          held.c.kind != PART_KIND).scalar_subquery())
+        # The newest start, walking the (project_id, begin_time) index backwards.
+        last_started = (select(past.c.begin_time)
+                        .where(past.c.project_id == waiting.c.project_id, past.c.begin_time.is_not(None),
+                               past.c.kind != PART_KIND)
+                        .order_by(past.c.begin_time.desc()).limit(1).scalar_subquery())
+        rows = self.conn.execute(select(waiting.c.project_id, running.label("running"),
+                                        last_started.label("last_started"), waiting.c.oldest_waiting))
+        return [ProjectTurn(r.project_id, r.running, r.last_started, r.oldest_waiting) for r in rows]
+
+    def oldest_waiting(self, project_id: str) -> Job | None:
+        stmt = (select(jobs).where(jobs.c.project_id == project_id, *_waiting)
+                .order_by(jobs.c.created_at, jobs.c.id).limit(1))
         if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         row = self.conn.execute(stmt).first()

@@ -223,6 +223,7 @@ jobs = Table(
     Column("image_id", String(36)),     # the image the job works on, if any (Glance's image tasks)
     Index("ix_jobs_status_created_at", "status", "created_at"),
     Index("ix_jobs_image_id", "image_id"),
+    Index("ix_jobs_project_id_begin_time", "project_id", "begin_time"),   # when a project's job last started
 )
 
 # An upload (or stage) in flight belongs to the process that took it, as a job belongs to

@@ -26,6 +26,7 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import create_image, find_visible
 from vmimage.core.services.intake import discard_failed
+from vmimage.core.services.jobs import queue_jobs, require_queue_room
 
 IMPORT_KIND = "image_import_from_bucket"
 EXPORT_KIND = "image_export_to_bucket"
@@ -101,6 +102,7 @@ def import_set_from_bucket(deps: Deps, caller: Caller, main: BucketImport,
     require_writer(caller)
     requests = [main, *companions]
     checked = [_checked_import(deps, caller, req) for req in requests]
+    require_queue_room(deps, caller.project_id, len(requests))
     made: list[Image] = []
     try:
         for req, (bucket, key, _store) in zip(requests, checked):
@@ -119,11 +121,7 @@ def import_set_from_bucket(deps: Deps, caller: Caller, main: BucketImport,
 
 def import_from_bucket(deps: Deps, caller: Caller, req: BucketImport) -> Job:
     """A new image made from an object by a job; its id is in the job's entities at once."""
-    require_writer(caller)
-    bucket, key, store = _checked_import(deps, caller, req)
-    job = _import_job(deps, caller, req, _import_target(deps, caller, req, bucket, key), bucket, key, store)
-    _queue(deps, [job])
-    return job
+    return import_set_from_bucket(deps, caller, req, [])
 
 
 def _checked_import(deps: Deps, caller: Caller, req: BucketImport) -> tuple[str, str, str]:
@@ -169,8 +167,7 @@ def _import_job(deps: Deps, caller: Caller, req: BucketImport, image: Image, buc
 def _queue(deps: Deps, jobs: list[Job]) -> None:
     """The jobs in one transaction, then the engine woken once."""
     with deps.uow(write=True) as uow:
-        for job in jobs:
-            uow.jobs.add(job)
+        queue_jobs(deps, uow, *jobs)
         uow.commit()
     deps.submit_job()
 
@@ -264,7 +261,7 @@ def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str | No
                   payload={"image_id": image.id, "bucket": bucket, "key": key,
                            "disk_format": disk_format or image.disk_format},
                   entities={"image_ids": [image.id]})
-        uow.jobs.add(job)
+        queue_jobs(deps, uow, job)
         uow.commit()
     deps.submit_job()
     return job

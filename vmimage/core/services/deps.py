@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from vmimage.core.errors import Invalid
 from vmimage.core.images import Location
+from vmimage.core.jobs import JobLimits
 from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, ImageCache,
                                 UnitOfWork, UnitOfWorkFactory, UrlFetcher)
@@ -51,6 +52,8 @@ class Deps:
     upload_slots: UploadSlots = field(default_factory=UploadSlots)
     # This process, as the owner of the uploads it takes (core/services/uploads.py).
     worker_id: str = field(default_factory=new_worker_id)
+    # Jobs per project running at once (every process) and waiting (core/jobs.py).
+    job_limits: JobLimits = field(default_factory=JobLimits)
 
     @property
     def writable_stores(self) -> list[str]:

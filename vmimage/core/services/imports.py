@@ -19,6 +19,7 @@ from vmimage.core.policy import Caller, require_admin, require_owner
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.jobs import queue_jobs
 from vmimage.core.services.intake import back_to_queued, gone_if_deleted, start_upload, write_inspected
 from vmimage.core.services.uploads import end_upload
 
@@ -176,7 +177,7 @@ def hand_to_job(deps: Deps, uow: UnitOfWork, image: Image, job: Job, to_importin
         image.move_to(ImageStatus.IMPORTING)
     image.updated_at = job.created_at
     uow.images.save(image)
-    uow.jobs.add(job)
+    queue_jobs(deps, uow, job)
     uow.commit()
     deps.submit_job()
 

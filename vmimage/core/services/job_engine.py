@@ -1,9 +1,13 @@
 """The job engine: a pool of worker threads that claim persisted jobs one at a time.
 
-Claiming happens in a write transaction (SQLite serialises writers; PostgreSQL locks the row
-with SKIP LOCKED), so several processes can share one queue and no job runs twice. Workers
-heartbeat their RUNNING jobs; at start, a job whose worker is gone (same host, dead pid) or
-silent for too long is cleaned up by its handler and failed, never left RUNNING.
+Claiming happens in a write transaction, one claim at a time across every process sharing
+the database (SQLite serialises writers; PostgreSQL takes an advisory lock and locks the row
+with SKIP LOCKED), so no job runs twice and each claim sees the ones before it. A free worker
+serves projects in turn (core/jobs.py turn_order): only those with fewer than their limit of
+jobs running, the one whose last job started longest ago first, its oldest waiting job.
+Workers heartbeat their RUNNING jobs; at start, and then every stale_after, a job whose worker
+is gone (same host, dead pid) or silent for too long is cleaned up by its handler and failed,
+never left RUNNING (nor holding its project's running slot).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from vmimage.core.errors import VmImageError
-from vmimage.core.jobs import Job, JobStatus, end_part
+from vmimage.core.jobs import Job, JobStatus, end_part, turn_order
 from vmimage.core.liveness import abandoned, new_worker_id
 from vmimage.core.services.deps import Deps
 
@@ -56,9 +60,10 @@ class JobEngine:
             t = threading.Thread(target=self._work, name=f"job-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
-        hb = threading.Thread(target=self._heartbeat, name="job-heartbeat", daemon=True)
-        hb.start()
-        self._threads.append(hb)
+        for target, name in ((self._heartbeat, "job-heartbeat"), (self._recover_now_and_then, "job-recovery")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
 
     def stop(self) -> None:
         self._stop.set()
@@ -91,7 +96,12 @@ class JobEngine:
 
     def _claim(self) -> Job | None:
         with self.deps.uow(write=True) as uow:
-            job = uow.jobs.next_waiting()
+            uow.jobs.lock_claims()
+            job = None
+            for project_id in turn_order(uow.jobs.turns(), self.deps.job_limits):
+                job = uow.jobs.oldest_waiting(project_id)
+                if job is not None:
+                    break
             if job is None:
                 return None
             now = self.deps.clock()
@@ -173,3 +183,14 @@ class JobEngine:
                     uow.commit()
             except Exception:  # noqa: BLE001
                 log.exception("job heartbeat failed")
+
+    def _recover_now_and_then(self) -> None:
+        """Another process that died leaves its jobs RUNNING, holding their projects' running
+        slots: the survivors take them over too, not only a restart. (A thread apart from the
+        heartbeat, whose beats a slow cleanup must not delay.)"""
+        while not self._stop.wait(self.settings.stale_after.total_seconds()):
+            try:
+                if self.recover():
+                    self.wake()
+            except Exception:  # noqa: BLE001
+                log.exception("recovering abandoned jobs failed")

@@ -1,11 +1,36 @@
-"""Reading jobs: every face's job or task view comes from here."""
+"""Jobs: the one door new jobs enter the queue by, and reading them (every face's job or
+task view comes from here)."""
 
 from __future__ import annotations
 
-from vmimage.core.jobs import Job, JobQuery, JobStatus
+from vmimage.core.jobs import PART_KIND, Job, JobQuery, JobStatus, check_queue_room
 from vmimage.core.paging import Page, PageRequest
 from vmimage.core.policy import Caller, require_owned
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
+
+
+def queue_jobs(deps: Deps, uow: UnitOfWork, *jobs: Job) -> None:
+    """New jobs (with their parts) into the queue, in the caller's write transaction; refused
+    with TooManyRequests, all of them, when a project's line of waiting jobs would pass its
+    limit. The line stays locked until the transaction ends, so two submits cannot both take
+    its last place. Every job is created through here."""
+    adding: dict[str, int] = {}
+    for job in jobs:
+        if job.kind != PART_KIND:    # parts run in their parent's turn
+            adding[job.project_id] = adding.get(job.project_id, 0) + 1
+    for project_id in sorted(adding):      # one order for every submit: no two wait on each other
+        uow.jobs.lock_queue(project_id)
+        check_queue_room(deps.job_limits, project_id, uow.jobs.waiting_count(project_id), adding[project_id])
+    for job in jobs:
+        uow.jobs.add(job)
+
+
+def require_queue_room(deps: Deps, project_id: str, adding: int = 1) -> None:
+    """The same refusal ahead of work done outside the submit's transaction (images made
+    first); only queue_jobs decides for good."""
+    with deps.uow() as uow:
+        check_queue_room(deps.job_limits, project_id, uow.jobs.waiting_count(project_id), adding)
 
 
 def get_job(deps: Deps, caller: Caller, job_id: str) -> Job:

@@ -12,6 +12,7 @@ from vmimage.core.policy import Caller, owns, require_owner, require_writer
 from vmimage.core.quotas import check_members
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.jobs import queue_jobs
 
 
 def _require_shared(image) -> None:
@@ -122,7 +123,7 @@ def submit_member_batch(deps: Deps, caller: Caller, action: str, image_ids: Any,
                            "caller": {"user_id": caller.user_id, "project_id": caller.project_id,
                                       "roles": sorted(caller.roles)}},
                   entities={"image_ids": images})
-        uow.jobs.add(job)
+        queue_jobs(deps, uow, job)
         uow.commit()
     deps.submit_job()
     return job

@@ -30,7 +30,7 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.intake import discard_failed
-from vmimage.core.services.jobs import advance_part
+from vmimage.core.services.jobs import advance_part, queue_jobs
 from vmimage.core.services.servers import GiB
 
 KIND = "image_from_disks"
@@ -355,9 +355,7 @@ def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description:
         job.entities["parts"] = [p.id for p in parts]
         for disk, part in zip(disks, parts):
             disk["part_id"] = part.id
-    uow.jobs.add(job)
-    for part in parts if len(image_ids) > 1 else []:
-        uow.jobs.add(part)
+    queue_jobs(deps, uow, job, *(parts if len(image_ids) > 1 else []))
     return job
 
 

@@ -1,0 +1,254 @@
+"""The job queue on a real database (SQLite; PostgreSQL with VMIMAGE_TEST_DB=postgres), run by
+real job engines: projects served in turn, the running limit held over several engines sharing
+the database, the waiting limit held under concurrent submits, parts inside their parent's
+slot, and the slots of a dead process's jobs given back."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import threading
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from vmimage.bootstrap import build
+from vmimage.core.errors import TooManyRequests
+from vmimage.core.jobs import Job, JobLimits, JobStatus, new_job_id, new_part
+from vmimage.core.liveness import new_worker_id
+from vmimage.core.services.job_engine import EngineSettings, JobEngine
+from vmimage.core.services.jobs import advance_part, queue_jobs
+from vmimage.settings import Settings
+
+KIND = "probe"
+_submitted = itertools.count()
+
+
+@pytest.fixture
+def make_container(tmp_path, database_factory):
+    """Containers on one database, as separate processes would have them (their own engine,
+    pool and, for SQLite, their own in-process write lock)."""
+    url = database_factory()
+    made = []
+
+    def make(**limits):
+        c = build(Settings(data_dir=tmp_path / "data", database_url=url))
+        c.deps.job_limits = JobLimits(**limits)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+def submit(deps, project: str, *, parts: int = 0) -> Job:
+    """A probe job (and its parts), created a second after the one before."""
+    job = Job(new_job_id(), KIND, project, created_at=datetime(2026, 1, 1) + timedelta(seconds=next(_submitted)))
+    extra = [new_part(job, f"image-{i}") for i in range(parts)]
+    job.entities["parts"] = [p.id for p in extra]
+    with deps.uow(write=True) as uow:
+        queue_jobs(deps, uow, job, *extra)
+        uow.commit()
+    return job
+
+
+def status_of(deps, job_id: str) -> Job:
+    with deps.uow() as uow:
+        job = uow.jobs.get(job_id)
+    assert job is not None
+    return job
+
+
+def wait_until(check, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what or check}"
+        time.sleep(0.02)
+
+
+class Probe:
+    """A job handler recording the order jobs start in; with `gated`, each job runs until the
+    test lets one go (gate.release()), and the jobs running at once are counted per project."""
+
+    def __init__(self, gated: bool = False) -> None:
+        self.gated = gated
+        self.started: list[tuple[str, str]] = []
+        self.running: dict[str, int] = {}
+        self.most_running: dict[str, int] = {}
+        self.gate = threading.Semaphore(0)
+        self._lock = threading.Lock()
+
+    def run(self, deps, job, progress) -> dict:
+        with self._lock:
+            self.started.append((job.project_id, job.id))
+            self.running[job.project_id] = self.running.get(job.project_id, 0) + 1
+            self.most_running[job.project_id] = max(self.most_running.get(job.project_id, 0),
+                                                    self.running[job.project_id])
+        try:
+            if self.gated:
+                assert self.gate.acquire(timeout=60)
+            return {}
+        finally:
+            with self._lock:
+                self.running[job.project_id] -= 1
+
+    def cleanup(self, deps, job) -> None:
+        pass
+
+
+def engine(container, handler, workers: int, **settings) -> JobEngine:
+    e = JobEngine(container.deps, {KIND: handler}, EngineSettings(workers=workers, poll_seconds=0.05, **settings))
+    container.jobs = e    # closed with the container
+    return e
+
+
+def test_one_worker_serves_the_projects_in_turn(make_container):
+    """Project a's six jobs came first, then b's three, then c's two: one worker runs
+    a b c a b c a b a a a, not a's whole backlog first."""
+    c = make_container(running_per_project=4, waiting_per_project=100)
+    ticks = itertools.count()
+    c.deps.clock = lambda: datetime(2026, 2, 1) + timedelta(seconds=next(ticks))   # starts a second apart
+    jobs = [submit(c.deps, p) for p in "aaaaaabbbcc"]
+    probe = Probe()
+    engine(c, probe, workers=1).start()
+    wait_until(lambda: len(probe.started) == len(jobs), what="every job to start")
+    assert "".join(p for p, _ in probe.started) == "abcabcabaaa"
+    wait_until(lambda: all(status_of(c.deps, j.id).status == JobStatus.SUCCESS for j in jobs))
+    by_project = {p: [j for q, j in probe.started if q == p] for p in "abc"}
+    assert by_project == {p: [j.id for j in jobs if j.project_id == p] for p in "abc"}   # each in its own order
+
+
+def test_the_running_limit_holds_across_engines_sharing_the_database(make_container):
+    """Two engines of four workers each (two processes' worth): project a never has more
+    than 3 jobs running, and b's jobs start while a's backlog waits. The jobs are let go one
+    at a time, so that the idle workers of both engines race for every slot that frees."""
+    first, second = make_container(running_per_project=3), make_container(running_per_project=3)
+    a_jobs = [submit(first.deps, "a") for _ in range(12)]
+    probe = Probe(gated=True)
+    engine(first, probe, workers=4).start()
+    engine(second, probe, workers=4).start()
+    wait_until(lambda: probe.running.get("a") == 3, what="a's three slots")
+    b_jobs = [submit(second.deps, "b") for _ in range(2)]
+    wait_until(lambda: probe.running.get("b") == 2, what="b's jobs to start")
+    time.sleep(0.5)       # idle workers keep polling: still nothing more for a
+    assert probe.running == {"a": 3, "b": 2}
+    assert sum(status_of(first.deps, j.id).status == JobStatus.INIT for j in a_jobs) == 9
+    for _ in a_jobs + b_jobs:
+        probe.gate.release()
+        time.sleep(0.1)
+    wait_until(lambda: all(status_of(first.deps, j.id).status == JobStatus.SUCCESS for j in a_jobs + b_jobs),
+               what="every job to end")
+    assert probe.most_running == {"a": 3, "b": 2}
+    assert all(status_of(first.deps, j.id).attempts == 1 for j in a_jobs + b_jobs)
+
+
+def test_concurrent_submits_cannot_pass_the_waiting_limit_together(make_container):
+    """Seven waiting, a limit of ten, twelve submits at once (from two containers): three
+    get in, nine are refused, and ten wait."""
+    first, second = make_container(waiting_per_project=10), make_container(waiting_per_project=10)
+    for _ in range(7):
+        submit(first.deps, "a")
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def one(deps):
+        start.wait()
+        try:
+            submit(deps, "a")
+            outcomes.append("in")
+        except TooManyRequests as exc:
+            assert exc.fields["retry_after"] > 0
+            outcomes.append("refused")
+    threads = [threading.Thread(target=one, args=((first, second)[i % 2].deps,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["in"] * 3 + ["refused"] * 9
+    with first.deps.uow() as uow:
+        assert uow.jobs.waiting_count("a") == 10
+    submit(first.deps, "b")          # another project's line is its own
+
+
+def test_a_set_of_jobs_goes_in_whole_or_not_at_all(make_container):
+    c = make_container(waiting_per_project=3)
+    submit(c.deps, "a")
+    jobs = [Job(new_job_id(), KIND, "a", created_at=datetime(2026, 1, 1)) for _ in range(3)]
+    with pytest.raises(TooManyRequests), c.deps.uow(write=True) as uow:
+        queue_jobs(c.deps, uow, *jobs)
+        uow.commit()
+    with c.deps.uow() as uow:
+        assert uow.jobs.waiting_count("a") == 1
+        assert all(uow.jobs.get(j.id) is None for j in jobs)
+
+
+class WithParts:
+    """Like the server-image handler: the parent's worker moves each part through its states."""
+
+    def __init__(self) -> None:
+        self.seen_running: list[int] = []
+
+    def run(self, deps, job, progress) -> dict:
+        for part_id in job.entities["parts"]:
+            advance_part(deps, job, part_id, JobStatus.RUNNING)
+        with deps.uow() as uow:
+            self.seen_running.append(sum(uow.jobs.get(p).status == JobStatus.RUNNING for p in job.entities["parts"]))
+        for part_id in job.entities["parts"]:
+            advance_part(deps, job, part_id, JobStatus.SUCCESS)
+        return {}
+
+    def cleanup(self, deps, job) -> None:
+        pass
+
+
+def test_parts_run_in_their_parents_slot_and_take_no_place_in_the_line(make_container):
+    """One job running and two waiting per project at most: a parent with four parts is
+    accepted and runs them all at once in its one slot, and the next job follows it (no
+    part waits for a slot its parent holds; the queue never hands a part out)."""
+    c = make_container(running_per_project=1, waiting_per_project=2)
+    parent, follower = submit(c.deps, "a", parts=4), submit(c.deps, "a", parts=3)
+    handler = WithParts()
+    e = JobEngine(c.deps, {KIND: handler}, EngineSettings(workers=3, poll_seconds=0.05))
+    c.jobs = e
+    e.start()
+    jobs = [parent, follower]
+    wait_until(lambda: all(status_of(c.deps, j.id).status != JobStatus.INIT for j in jobs)
+               and all(status_of(c.deps, j.id).status != JobStatus.RUNNING for j in jobs), what="both jobs to end")
+    assert [status_of(c.deps, j.id).status for j in jobs] == [JobStatus.SUCCESS] * 2
+    parts = [status_of(c.deps, p) for j in jobs for p in j.entities["parts"]]
+    assert [p.status for p in parts] == [JobStatus.SUCCESS] * 7
+    assert [p.attempts for p in parts] == [0] * 7        # moved by their parent's worker, never claimed
+    assert handler.seen_running == [4, 3]
+
+
+def dead_worker() -> str:
+    """The id a process of this host had that is gone now."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return f"{new_worker_id().split(':')[0]}:{proc.pid}:deadbeef"
+
+
+def test_a_dead_processes_jobs_give_their_slots_back_without_a_restart(make_container):
+    """Another process sharing the queue dies holding project a's two slots, after this
+    engine started: this engine fails those jobs (interrupted) and runs a's next one,
+    without a restart of its own."""
+    c = make_container(running_per_project=2)
+    probe = Probe()
+    engine(c, probe, workers=2, stale_after=timedelta(seconds=1)).start()
+    gone, now = dead_worker(), c.deps.clock()
+    held = [Job(new_job_id(), KIND, "a", status=JobStatus.RUNNING, attempts=1, worker=gone, created_at=now,
+                begin_time=now, heartbeat_at=now) for _ in range(2)]
+    with c.deps.uow(write=True) as uow:
+        for job in held:
+            uow.jobs.add(job)
+        uow.commit()
+    waiting = submit(c.deps, "a")
+    time.sleep(0.3)
+    assert status_of(c.deps, waiting.id).status == JobStatus.INIT     # no slot free yet
+    wait_until(lambda: status_of(c.deps, waiting.id).status == JobStatus.SUCCESS, timeout=20,
+               what="a's waiting job to run once the dead process's slots are free")
+    for job in held:
+        ended = status_of(c.deps, job.id)
+        assert ended.status == JobStatus.FAIL and ended.error_code == "interrupted"
+    assert [p for p, _ in probe.started] == ["a"]

@@ -77,6 +77,7 @@ class Probe:
         self.running: dict[str, int] = {}
         self.most_running: dict[str, int] = {}
         self.gate = threading.Semaphore(0)
+        self.cleaned: list[str] = []
         self._lock = threading.Lock()
 
     def run(self, deps, job, progress) -> dict:
@@ -94,7 +95,8 @@ class Probe:
                 self.running[job.project_id] -= 1
 
     def cleanup(self, deps, job) -> None:
-        pass
+        with self._lock:
+            self.cleaned.append(job.id)
 
 
 def engine(container, handler, workers: int, **settings) -> JobEngine:
@@ -124,10 +126,13 @@ def test_the_running_limit_holds_across_engines_sharing_the_database(make_contai
     than 3 jobs running, and b's jobs start while a's backlog waits. The jobs are let go one
     at a time, so that the idle workers of both engines race for every slot that frees."""
     first, second = make_container(running_per_project=3), make_container(running_per_project=3)
-    a_jobs = [submit(first.deps, "a") for _ in range(12)]
     probe = Probe(gated=True)
-    engine(first, probe, workers=4).start()
-    engine(second, probe, workers=4).start()
+    # Both engines live in this one process: each would take the other's jobs for those of
+    # an earlier incarnation of the process, at start and every stale_after. Started before
+    # any job exists, and with no recovery due while the test runs, neither does.
+    for c in (first, second):
+        engine(c, probe, workers=4, stale_after=timedelta(hours=1)).start()
+    a_jobs = [submit(first.deps, "a") for _ in range(12)]
     wait_until(lambda: probe.running.get("a") == 3, what="a's three slots")
     b_jobs = [submit(second.deps, "b") for _ in range(2)]
     wait_until(lambda: probe.running.get("b") == 2, what="b's jobs to start")
@@ -248,7 +253,34 @@ def test_a_dead_processes_jobs_give_their_slots_back_without_a_restart(make_cont
     assert status_of(c.deps, waiting.id).status == JobStatus.INIT     # no slot free yet
     wait_until(lambda: status_of(c.deps, waiting.id).status == JobStatus.SUCCESS, timeout=20,
                what="a's waiting job to run once the dead process's slots are free")
-    for job in held:
-        ended = status_of(c.deps, job.id)
-        assert ended.status == JobStatus.FAIL and ended.error_code == "interrupted"
+    wait_until(lambda: all(status_of(c.deps, j.id).status == JobStatus.FAIL for j in held), timeout=10,
+               what="both of the dead process's jobs to end")
+    assert {status_of(c.deps, j.id).error_code for j in held} == {"interrupted"}
     assert [p for p, _ in probe.started] == ["a"]
+
+
+def test_of_two_processes_recovering_at_once_one_cleans_up(make_container):
+    first, second = make_container(), make_container()
+    probe = Probe()
+    engines = [engine(first, probe, workers=1), engine(second, probe, workers=1)]
+    gone, now = dead_worker(), first.deps.clock()
+    job = Job(new_job_id(), KIND, "a", status=JobStatus.RUNNING, attempts=1, worker=gone, created_at=now,
+              begin_time=now, heartbeat_at=now)
+    with first.deps.uow(write=True) as uow:
+        uow.jobs.add(job)
+        uow.commit()
+    together = threading.Barrier(2)
+    recovered: list[list[str]] = []
+
+    def recover(e):
+        together.wait()
+        recovered.append(e.recover())
+    threads = [threading.Thread(target=recover, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(recovered) == [[], [job.id]] and probe.cleaned == [job.id]
+    ended = status_of(first.deps, job.id)
+    assert ended.status == JobStatus.FAIL and ended.error_code == "interrupted"
+    assert ended.worker in (e.worker_id for e in engines)

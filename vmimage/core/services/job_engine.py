@@ -86,11 +86,23 @@ class JobEngine:
             running = uow.jobs.running()
         failed = []
         for job in running:
-            if self._abandoned(job):
+            if self._abandoned(job) and self._adopt(job):
                 self._finish(job, None, "interrupted",
                              "The process running this job stopped before it finished")
                 failed.append(job.id)
         return failed
+
+    def _adopt(self, job: Job) -> bool:
+        """Make an abandoned job ours before cleaning up after it, so that of several
+        processes recovering at once only one cleans up (and ours heartbeats it meanwhile)."""
+        with self.deps.uow(write=True) as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            if current is None or current.status != JobStatus.RUNNING or current.worker != job.worker:
+                return False
+            current.worker, current.heartbeat_at = self.worker_id, self.deps.clock()
+            uow.jobs.save(current)
+            uow.commit()
+        return True
 
     # --- work -----------------------------------------------------------------------------
 

@@ -85,7 +85,8 @@ class SqlJobRepository:
 
     def lock_queue(self, project_id: str) -> None:
         if self.conn.dialect.name == "postgresql":
-            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:p))"), {"k": _QUEUE_LOCK, "p": project_id})
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(:k, hashtext(:p))"),
+                              {"k": _QUEUE_LOCK, "p": project_id})
 
     def waiting_count(self, project_id: str) -> int:
         return self.conn.execute(select(func.count()).select_from(jobs)

@@ -19,8 +19,8 @@ from vmimage.core.policy import Caller, require_admin, require_owner
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
-from vmimage.core.services.jobs import queue_jobs
 from vmimage.core.services.intake import back_to_queued, gone_if_deleted, start_upload, write_inspected
+from vmimage.core.services.jobs import queue_jobs
 from vmimage.core.services.uploads import end_upload
 
 KIND = "image_import"

@@ -1,0 +1,243 @@
+"""Dependencies that can stall — an S3 server, web servers, qemu-img — each within bounds of its own.
+
+A Backend is one such dependency as the service sees it. Its adapter makes every call to it
+inside `backend.call()`, which gives the call:
+
+- a slot: at most `slots` calls run at once. A caller waits for a slot as long as the backend
+  makes progress; when every slot is taken and no call has ended for `stall_seconds`, the
+  backend is stalled and the wait ends with BackendUnavailable instead of lasting as long as
+  the stall. So a stalled backend holds at most `slots` threads, whoever calls.
+- a deadline: `stall_seconds` is the time the adapter allows one step of a call (a connect,
+  the next bytes of an answer) before failing it; None for a backend without one (qemu-img
+  runs under limits of its own).
+- a breaker (one for the backend, or one per `key`: a web origin): after `trip_after` outages
+  in a row it opens, and every call is refused at once with BackendUnavailable and
+  retry_after (the faces' Retry-After) for `retry_seconds`; then one call goes through as a
+  probe: an answer closes the breaker, an outage opens it again. Only outages count — calls
+  the adapter marks with `call.failed()`: timeouts, refused connections, server errors —
+  never a caller's mistake such as a missing object.
+Listeners added with on_recovery() hear when a breaker closes again (work left undone while
+the backend was out can be done now); they run on the caller's thread and must not block.
+
+The face that streams a backend's data waits for a slot of the backend without a thread
+(faces/limits.py); `slots`, `stall_deadline` and `stalled` are there for it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from vmimage.core.errors import BackendUnavailable, VmImageError
+
+_MAX_BREAKERS = 1024        # keyed breakers kept (web origins); the closed ones go first
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """The bounds every backend of the service gets (VMIMAGE_BACKEND_* settings)."""
+    slots: int = 16                  # calls to one backend at once
+    stall_seconds: float = 15.0      # a connect or a read that waits longer fails
+    trip_after: int = 5              # outages in a row that open a breaker
+    retry_seconds: float = 30.0      # how long an open breaker refuses calls before a probe
+
+    def backend(self, name: str) -> "Backend":
+        return Backend(name, self.slots, self.stall_seconds, self.trip_after, self.retry_seconds)
+
+
+class Call:
+    """One call through a backend's gate; the adapter marks an outage with failed()."""
+
+    __slots__ = ("outage",)
+
+    def __init__(self) -> None:
+        self.outage = False
+
+    def failed(self) -> None:
+        self.outage = True
+
+
+class Breaker:
+    """Closed, open (refusing until a time), or half-open (one probe in flight)."""
+
+    def __init__(self, name: str, trip_after: int, retry_seconds: float, clock: Callable[[], float]) -> None:
+        self.name, self.trip_after, self.retry_seconds, self.clock = name, max(1, trip_after), retry_seconds, clock
+        self._lock = threading.Lock()
+        self._outages = 0
+        self._open_until: float | None = None
+        self._probing = False
+
+    @property
+    def is_closed(self) -> bool:
+        return self._open_until is None
+
+    def _refusal(self) -> BackendUnavailable | None:
+        if self._open_until is None:
+            return None
+        left = self._open_until - self.clock()
+        if left <= 0 and not self._probing:
+            return None
+        wait = max(1, math.ceil(left))
+        return BackendUnavailable(f"{self.name} is not answering; calls to it stop for a while; retry in "
+                                  f"{wait} s", backend=self.name, retry_after=wait)
+
+    def refusal(self) -> BackendUnavailable | None:
+        """What a call gets now: None when it may go through."""
+        with self._lock:
+            return self._refusal()
+
+    def admit(self) -> bool:
+        """Let a call through (True when it is the probe of a half-open breaker), or refuse it."""
+        with self._lock:
+            refusal = self._refusal()
+            if refusal is not None:
+                raise refusal
+            if self._open_until is None:
+                return False
+            self._probing = True
+            return True
+
+    def record(self, probe: bool, outage: bool | None) -> bool:
+        """The end of a call: an outage, an answer, or neither (None: the caller gave up or
+        failed on its own). Whether the breaker closed again just now."""
+        with self._lock:
+            if probe:
+                self._probing = False
+            if outage is None:
+                return False
+            if outage:
+                self._outages += 1
+                if probe or self._outages >= self.trip_after:
+                    self._open_until = self.clock() + self.retry_seconds
+                return False
+            self._outages = 0
+            reopened, self._open_until = self._open_until is not None, None
+            return reopened
+
+    def retry_after(self) -> int | None:
+        """Seconds until an open breaker lets a probe through (None when closed)."""
+        with self._lock:
+            if self._open_until is None:
+                return None
+            return max(1, math.ceil(self._open_until - self.clock()))
+
+
+class Backend:
+    def __init__(self, name: str, slots: int = 16, stall_seconds: float | None = 15.0, trip_after: int = 5,
+                 retry_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.slots = max(1, slots)
+        self.stall_seconds = stall_seconds
+        self.trip_after, self.retry_seconds, self.clock = trip_after, retry_seconds, clock
+        self._cond = threading.Condition()
+        self._busy = 0
+        self._last_end = clock()
+        self._breakers: OrderedDict[str | None, Breaker] = OrderedDict()
+        self._listeners: list[Callable[[], None]] = []
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r})"
+
+    # --- the breakers ---------------------------------------------------------------------
+
+    def breaker(self, key: str | None = None) -> Breaker:
+        with self._cond:
+            found = self._breakers.get(key)
+            if found is None:
+                found = Breaker(self.name if key is None else f"{self.name} ({key})", self.trip_after,
+                                self.retry_seconds, self.clock)
+                self._breakers[key] = found
+                if len(self._breakers) > _MAX_BREAKERS:
+                    closed = next((k for k, b in self._breakers.items() if b.is_closed and k != key), None)
+                    self._breakers.pop(closed if closed is not None else next(iter(self._breakers)))
+            else:
+                self._breakers.move_to_end(key)
+            return found
+
+    def check(self, key: str | None = None) -> None:
+        """Refuse at once (BackendUnavailable, retry_after) while the breaker refuses calls;
+        for a caller about to queue for a slot. It takes no probe."""
+        refusal = self.breaker(key).refusal()
+        if refusal is not None:
+            raise refusal
+
+    def on_recovery(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    # --- the slots ------------------------------------------------------------------------
+
+    def stall_deadline(self, waiting_since: float) -> float | None:
+        """When a wait for a slot that began at waiting_since counts as stalled: stall_seconds
+        after the later of that and the last end of a call (None: never)."""
+        if self.stall_seconds is None:
+            return None
+        return max(waiting_since, self._last_end) + self.stall_seconds
+
+    def stalled(self) -> BackendUnavailable:
+        """The error of a wait for a slot that found the backend stalled."""
+        wait = self.breaker().retry_after() or max(1, math.ceil(self.stall_seconds or 1))
+        return BackendUnavailable(f"{self.name} is not answering: all {self.slots} of its calls have made no "
+                                  f"progress for {self.stall_seconds:g} s", backend=self.name, retry_after=wait)
+
+    def _take_slot(self) -> None:
+        since = self.clock()
+        with self._cond:
+            while self._busy >= self.slots:
+                deadline = self.stall_deadline(since)
+                if deadline is None:
+                    self._cond.wait()
+                    continue
+                left = deadline - self.clock()
+                if left <= 0:
+                    raise self.stalled()
+                self._cond.wait(left)
+            self._busy += 1
+
+    def _give_slot(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._last_end = self.clock()
+            self._cond.notify()
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    # --- a call ---------------------------------------------------------------------------
+
+    @contextmanager
+    def call(self, key: str | None = None) -> Iterator[Call]:
+        """One call to the backend (key: whose breaker, None for the backend's own)."""
+        breaker = self.breaker(key)
+        probe = breaker.admit()
+        try:
+            self._take_slot()
+        except BaseException:
+            breaker.record(probe, None)
+            raise
+        call = Call()
+        outcome: bool | None = None
+        failure: VmImageError | None = None
+        try:
+            yield call
+            outcome = call.outage
+        except VmImageError as exc:
+            outcome, failure = call.outage, exc    # the backend answered (a missing object...) unless marked
+            raise
+        except BaseException:
+            outcome = True if call.outage else None
+            raise
+        finally:
+            self._give_slot()
+            if breaker.record(probe, outcome):
+                for listener in list(self._listeners):
+                    listener()
+            if outcome and isinstance(failure, BackendUnavailable):
+                wait = breaker.retry_after()      # the outage opened the breaker (or it was open)
+                if wait is not None:
+                    failure.fields.setdefault("retry_after", wait)

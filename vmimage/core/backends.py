@@ -13,9 +13,12 @@ inside `backend.call()`, which gives the call:
 - a breaker (one for the backend, or one per `key`: a web origin): after `trip_after` outages
   in a row it opens, and every call is refused at once with BackendUnavailable and
   retry_after (the faces' Retry-After) for `retry_seconds`; then one call goes through as a
-  probe: an answer closes the breaker, an outage opens it again. Only outages count — calls
-  the adapter marks with `call.failed()`: timeouts, refused connections, server errors —
-  never a caller's mistake such as a missing object.
+  probe: an answer closes the breaker (so does any answer), an outage opens it again. Only
+  outages count — calls the adapter marks with `call.failed()`: timeouts, refused
+  connections, server errors — never a caller's mistake such as a missing object. A call
+  that hit the stall deadline also counts every other call of its breaker then waiting for
+  more than half that deadline: they wait on the same silent server, and counting them only
+  when they fail in turn would let new calls in, to stall one deadline more.
 Listeners added with on_recovery() hear when a breaker closes again (work left undone while
 the backend was out can be done now); they run on the caller's thread and must not block.
 
@@ -53,13 +56,15 @@ class BackendLimits:
 class Call:
     """One call through a backend's gate; the adapter marks an outage with failed()."""
 
-    __slots__ = ("outage",)
+    __slots__ = ("outage", "stalled", "breaker", "started")
 
-    def __init__(self) -> None:
-        self.outage = False
+    def __init__(self, breaker: "Breaker", started: float) -> None:
+        self.outage = self.stalled = False
+        self.breaker, self.started = breaker, started
 
-    def failed(self) -> None:
-        self.outage = True
+    def failed(self, stalled: bool = False) -> None:
+        """An outage; stalled: the backend said nothing until the stall deadline."""
+        self.outage, self.stalled = True, stalled
 
 
 class Breaker:
@@ -102,16 +107,17 @@ class Breaker:
             self._probing = True
             return True
 
-    def record(self, probe: bool, outage: bool | None) -> bool:
+    def record(self, probe: bool, outage: bool | None, presumed: int = 0) -> bool:
         """The end of a call: an outage, an answer, or neither (None: the caller gave up or
-        failed on its own). Whether the breaker closed again just now."""
+        failed on its own); presumed: outages of other calls counted with this one. Whether
+        the breaker closed again just now."""
         with self._lock:
             if probe:
                 self._probing = False
             if outage is None:
                 return False
             if outage:
-                self._outages += 1
+                self._outages += 1 + presumed
                 if probe or self._outages >= self.trip_after:
                     self._open_until = self.clock() + self.retry_seconds
                 return False
@@ -136,6 +142,7 @@ class Backend:
         self.trip_after, self.retry_seconds, self.clock = trip_after, retry_seconds, clock
         self._cond = threading.Condition()
         self._busy = 0
+        self._in_flight: set[Call] = set()
         self._last_end = clock()
         self._breakers: OrderedDict[str | None, Breaker] = OrderedDict()
         self._listeners: list[Callable[[], None]] = []
@@ -184,7 +191,7 @@ class Backend:
         return BackendUnavailable(f"{self.name} is not answering: all {self.slots} of its calls have made no "
                                   f"progress for {self.stall_seconds:g} s", backend=self.name, retry_after=wait)
 
-    def _take_slot(self) -> None:
+    def _take_slot(self, call: Call) -> None:
         since = self.clock()
         with self._cond:
             while self._busy >= self.slots:
@@ -197,12 +204,21 @@ class Backend:
                     raise self.stalled()
                 self._cond.wait(left)
             self._busy += 1
+            call.started = self.clock()
+            self._in_flight.add(call)
 
-    def _give_slot(self) -> None:
+    def _give_slot(self, call: Call) -> int:
+        """Frees the call's slot; for a stalled call, how many others of its breaker are
+        presumed stalled too."""
         with self._cond:
             self._busy -= 1
-            self._last_end = self.clock()
+            self._in_flight.discard(call)
+            now = self._last_end = self.clock()
             self._cond.notify()
+            if not call.stalled or self.stall_seconds is None:
+                return 0
+            return sum(1 for other in self._in_flight
+                       if other.breaker is call.breaker and now - other.started > self.stall_seconds / 2)
 
     @property
     def busy(self) -> int:
@@ -215,12 +231,12 @@ class Backend:
         """One call to the backend (key: whose breaker, None for the backend's own)."""
         breaker = self.breaker(key)
         probe = breaker.admit()
+        call = Call(breaker, self.clock())
         try:
-            self._take_slot()
+            self._take_slot(call)
         except BaseException:
             breaker.record(probe, None)
             raise
-        call = Call()
         outcome: bool | None = None
         failure: VmImageError | None = None
         try:
@@ -233,8 +249,8 @@ class Backend:
             outcome = True if call.outage else None
             raise
         finally:
-            self._give_slot()
-            if breaker.record(probe, outcome):
+            presumed = self._give_slot(call)
+            if breaker.record(probe, outcome, presumed):
                 for listener in list(self._listeners):
                     listener()
             if outcome and isinstance(failure, BackendUnavailable):

@@ -129,7 +129,7 @@ def _call(backend: Backend, store: str, what: str, key: str | None = None) -> It
             raise BackendUnavailable(f"Store '{store}' failed to {what}: {code or 'error'}", store=store) from None
         except BotoCoreError as exc:
             if isinstance(exc, _OUTAGES):
-                call.failed()
+                call.failed(stalled=isinstance(exc, _STALLS))
             # The class name only: some botocore messages carry the endpoint's full request.
             reason = (f"no answer within {backend.stall_seconds:g} s" if isinstance(exc, _STALLS)
                       else type(exc).__name__)

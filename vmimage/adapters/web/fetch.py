@@ -36,7 +36,7 @@ def _resolve(host: str, port: int) -> list[str]:
 
 def _failed(call: Call, backend: Backend, origin: str, exc: httpx.HTTPError, what: str) -> Exception:
     """A transport error of one call, as a core error; every one is an outage of the origin."""
-    call.failed()
+    call.failed(stalled=isinstance(exc, httpx.TimeoutException))
     if isinstance(exc, httpx.TimeoutException):
         return BackendUnavailable(f"{origin} did not answer within {backend.stall_seconds:g} s", backend=backend.name)
     return InvalidSource(f"{what}: {exc}")

@@ -5,6 +5,9 @@
               connection open already stops answering too
     down      refuse: every connection, open or new, is reset (a server that is gone)
 
+stall_on(b"...") switches to stall the moment a client sends those bytes (that request gets no
+answer): to hang S3 in the middle of an upload, at its second part (b"partNumber=2").
+
 Used by tests and benchmarks (bench/hostile_backends.py); standard library only.
 """
 
@@ -28,6 +31,7 @@ class BackendProxy:
         self._listener.listen(512)
         self.port = self._listener.getsockname()[1]
         self.accepted = 0
+        self._trigger: bytes | None = None
         self._closed = False
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -39,7 +43,11 @@ class BackendProxy:
 
     def set(self, mode: str) -> None:
         assert mode in (FORWARD, STALL, DOWN)
+        self._trigger = None
         self.mode = mode
+
+    def stall_on(self, pattern: bytes) -> None:
+        self._trigger = pattern
 
     def open_connections(self) -> int:
         with self._lock:
@@ -82,6 +90,9 @@ class BackendProxy:
                     data = sock.recv(1 << 16)
                     if not data:
                         return
+                    trigger = self._trigger
+                    if trigger is not None and sock is client and trigger in data:
+                        self._trigger, self.mode = None, STALL
                     if self.mode != FORWARD:
                         continue             # stalled: swallow what the client sends, answer nothing
                     assert upstream is not None

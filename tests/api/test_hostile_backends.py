@@ -258,6 +258,36 @@ def test_an_upload_s3_failed_mid_way_is_aborted_once_s3_is_back(stallable):
     eventually(lambda: not list((srv.data_dir / "s3-uploads").glob("*.json")), 10, "journal entry left")
 
 
+def test_an_export_s3_hung_in_the_middle_of_leaves_no_upload_in_the_bucket(stallable):
+    """An export to a granted bucket whose S3 hangs at the second part: the job fails, its
+    abort hangs as well; once S3 answers, the janitor aborts the upload in the user's bucket."""
+    srv = stallable
+    srv.proxy.set(FORWARD)
+    c = srv.client()
+    image_id = new_image(c)
+    data = os.urandom(20 << 20)         # three parts
+    eventually(lambda: c.put(f"/v2/images/{image_id}/file", content=data, headers=OCTET).status_code == 204,
+               RETRY_SECONDS + 2 * STALL_SECONDS + 10, "the store did not answer")
+    users = f"users-{uuid.uuid4().hex[:8]}"
+    srv.s3.create_bucket(Bucket=users)
+    srv.admin_cli("bucket", "grant", users, "--project", "demo")
+    srv.proxy.stall_on(b"partNumber=2")
+    resp = c.post(f"/vmimage/v1/images/{image_id}/export", json={"bucket": users, "key": "out/disk.raw"})
+    assert resp.status_code == 202, resp.text
+    job_id = resp.json()["job"]["id"]
+
+    def job_ended() -> bool:
+        return c.get(f"/vmimage/v1/jobs/{job_id}").json()["job"]["status"] in ("SUCCESS", "FAIL")
+    eventually(job_ended, 10 * STALL_SECONDS + 30, "the export did not end")
+    assert c.get(f"/vmimage/v1/jobs/{job_id}").json()["job"]["status"] == "FAIL"
+    in_bucket = lambda: srv.s3.list_multipart_uploads(Bucket=users).get("Uploads", [])  # noqa: E731
+    assert [u["Key"] for u in in_bucket()] == ["out/disk.raw"]
+    srv.proxy.set(FORWARD)
+    eventually(lambda: in_bucket() == [], 3 * RETRY_SECONDS + STALL_SECONDS + 10,
+               "the export's upload was not aborted once S3 was back")
+    assert "Contents" not in srv.s3.list_objects_v2(Bucket=users)
+
+
 def test_no_unfinished_upload_survives_a_restart(tmp_path, database_factory, swift_s3):
     """Killed while S3 was down in the middle of an upload, restarted while it still is: once S3
     is back, the upload is aborted (the start-up sweep waits for S3, the journal names it)."""

@@ -3,17 +3,17 @@
 A Backend is one such dependency as the service sees it. Its adapter makes every call to it
 inside `backend.call()`, which gives the call:
 
-- a slot: at most `slots` calls run at once. A caller waits for a slot as long as the backend
-  makes progress; when every slot is taken and no call has ended for `stall_seconds`, the
-  backend is stalled and the wait ends with BackendUnavailable instead of lasting as long as
-  the stall. So a stalled backend holds at most `slots` threads, whoever calls.
+- a slot: at most `slots` calls run at once; the others wait their turn. So a stalled backend
+  holds at most `slots` threads in calls, whoever calls.
 - a deadline: `stall_seconds` is the time the adapter allows one step of a call (a connect,
   the next bytes of an answer) before failing it; None for a backend without one (qemu-img
-  runs under limits of its own).
+  runs under limits of its own). So a slot held by a silent server comes free within it, and
+  a wait for a slot ends within it too: with the breaker open, or with a slot.
 - a breaker (one for the backend, or one per `key`: a web origin): after `trip_after` outages
   in a row it opens, and every call is refused at once with BackendUnavailable and
   retry_after (the faces' Retry-After) for `retry_seconds`; then one call goes through as a
-  probe: an answer closes the breaker (so does any answer), an outage opens it again. Only
+  probe: an answer closes the breaker (so does any answer), an outage opens it again. The
+  breaker is asked before a call waits for a slot and again once it has one. Only
   outages count — calls the adapter marks with `call.failed()`: timeouts, refused
   connections, server errors — never a caller's mistake such as a missing object. A call
   that hit the stall deadline also counts every other call of its breaker then waiting for
@@ -23,7 +23,7 @@ Listeners added with on_recovery() hear when a breaker closes again (work left u
 the backend was out can be done now); they run on the caller's thread and must not block.
 
 The face that streams a backend's data waits for a slot of the backend without a thread
-(faces/limits.py); `slots`, `stall_deadline` and `stalled` are there for it.
+(faces/limits.py), with check() and `slots`.
 """
 
 from __future__ import annotations
@@ -143,7 +143,6 @@ class Backend:
         self._cond = threading.Condition()
         self._busy = 0
         self._in_flight: set[Call] = set()
-        self._last_end = clock()
         self._breakers: OrderedDict[str | None, Breaker] = OrderedDict()
         self._listeners: list[Callable[[], None]] = []
 
@@ -178,31 +177,10 @@ class Backend:
 
     # --- the slots ------------------------------------------------------------------------
 
-    def stall_deadline(self, waiting_since: float) -> float | None:
-        """When a wait for a slot that began at waiting_since counts as stalled: stall_seconds
-        after the later of that and the last end of a call (None: never)."""
-        if self.stall_seconds is None:
-            return None
-        return max(waiting_since, self._last_end) + self.stall_seconds
-
-    def stalled(self) -> BackendUnavailable:
-        """The error of a wait for a slot that found the backend stalled."""
-        wait = self.breaker().retry_after() or max(1, math.ceil(self.stall_seconds or 1))
-        return BackendUnavailable(f"{self.name} is not answering: all {self.slots} of its calls have made no "
-                                  f"progress for {self.stall_seconds:g} s", backend=self.name, retry_after=wait)
-
     def _take_slot(self, call: Call) -> None:
-        since = self.clock()
         with self._cond:
             while self._busy >= self.slots:
-                deadline = self.stall_deadline(since)
-                if deadline is None:
-                    self._cond.wait()
-                    continue
-                left = deadline - self.clock()
-                if left <= 0:
-                    raise self.stalled()
-                self._cond.wait(left)
+                self._cond.wait()
             self._busy += 1
             call.started = self.clock()
             self._in_flight.add(call)
@@ -213,7 +191,7 @@ class Backend:
         with self._cond:
             self._busy -= 1
             self._in_flight.discard(call)
-            now = self._last_end = self.clock()
+            now = self.clock()
             self._cond.notify()
             if not call.stalled or self.stall_seconds is None:
                 return 0
@@ -230,12 +208,15 @@ class Backend:
     def call(self, key: str | None = None) -> Iterator[Call]:
         """One call to the backend (key: whose breaker, None for the backend's own)."""
         breaker = self.breaker(key)
-        probe = breaker.admit()
+        refusal = breaker.refusal()
+        if refusal is not None:
+            raise refusal
         call = Call(breaker, self.clock())
+        self._take_slot(call)
         try:
-            self._take_slot(call)
+            probe = breaker.admit()      # again: it may have opened while the call waited
         except BaseException:
-            breaker.record(probe, None)
+            self._give_slot(call)
             raise
         outcome: bool | None = None
         failure: VmImageError | None = None

@@ -32,7 +32,6 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-import anyio
 import anyio.to_thread
 from anyio import CapacityLimiter
 from starlette.concurrency import run_in_threadpool
@@ -202,22 +201,15 @@ def _threads() -> CapacityLimiter:
 
 
 async def _take_slot(backend: Backend) -> CapacityLimiter:
-    """A slot of the backend, waited for without a thread: at once BackendUnavailable while its
-    breaker refuses calls; while waiting, as long as the backend makes progress (a call ended
-    within its stall deadline), else BackendUnavailable."""
+    """A slot of the backend, waited for without a thread; at once BackendUnavailable while its
+    breaker refuses calls (the call asks it again once it runs). A slot held by a stalled
+    backend comes free within its stall deadline."""
     backend.check()
     slots = _backend_slots.get(backend)
     if slots is None:
         slots = _backend_slots[backend] = CapacityLimiter(backend.slots)
-    since = backend.clock()
-    while True:
-        deadline = backend.stall_deadline(since)
-        wait = None if deadline is None else deadline - backend.clock()
-        if wait is not None and wait <= 0:
-            raise backend.stalled()
-        with anyio.move_on_after(wait):
-            await slots.acquire()
-            return slots
+    await slots.acquire()
+    return slots
 
 
 async def run_on_backend(backend: Backend | None, fn: Callable[..., Any], *args: Any) -> Any:

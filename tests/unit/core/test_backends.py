@@ -101,52 +101,62 @@ def test_each_key_has_its_own_breaker():
     backend.check()
 
 
-def test_a_caller_waits_for_a_slot_while_the_backend_makes_progress():
-    backend = Backend("S3 store 'obj'", slots=1, stall_seconds=0.5)
+def test_a_caller_waits_for_a_slot_and_is_refused_if_the_breaker_opened_meanwhile():
+    backend = Backend("S3 store 'obj'", slots=1, trip_after=1, retry_seconds=30)
     held = threading.Event()
     release = threading.Event()
 
-    def busy(seconds: float) -> None:
-        with backend.call():
-            held.set()
-            release.wait(seconds)
+    def stalled() -> None:
+        with pytest.raises(BackendUnavailable):
+            with backend.call() as call:
+                held.set()
+                release.wait(10)
+                call.failed(stalled=True)
+                raise BackendUnavailable("no answer")
 
-    worker = threading.Thread(target=busy, args=(0.3,))
+    worker = threading.Thread(target=stalled)
     worker.start()
     held.wait()
-    started = time.monotonic()
-    with backend.call():                 # the slot comes free within the deadline
-        assert backend.busy == 1
-    assert time.monotonic() - started < 0.5
+    outcome = []
+
+    def waiting() -> None:
+        try:
+            with backend.call():
+                outcome.append("called")
+        except BackendUnavailable as exc:
+            outcome.append(exc.fields.get("retry_after"))
+
+    waiter = threading.Thread(target=waiting)
+    waiter.start()
+    time.sleep(0.2)
+    assert outcome == [] and backend.busy == 1      # waiting its turn
+    release.set()                                   # the slot comes free, with an outage
     worker.join()
+    waiter.join()
+    assert outcome == [30]                          # refused then, not let through to stall
+    assert backend.busy == 0
 
 
-def test_a_wait_for_a_slot_ends_when_every_call_has_stalled():
-    backend = Backend("S3 store 'obj'", slots=2, stall_seconds=0.4)
-    release = threading.Event()
-    held = threading.Barrier(3)
+def test_slots_bound_the_calls_at_once():
+    backend = Backend("S3 store 'obj'", slots=3)
+    most, lock = [0], threading.Lock()
+    inside = [0]
 
-    def stalled() -> None:
+    def one() -> None:
         with backend.call():
-            held.wait()
-            release.wait(10)
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
 
-    workers = [threading.Thread(target=stalled) for _ in range(2)]
+    workers = [threading.Thread(target=one) for _ in range(12)]
     for w in workers:
         w.start()
-    held.wait()
-    started = time.monotonic()
-    with pytest.raises(BackendUnavailable) as refused:
-        with backend.call():
-            pass
-    waited = time.monotonic() - started
-    assert 0.3 < waited < 2, waited
-    assert refused.value.fields["retry_after"] >= 1 and "all 2" in refused.value.message
-    release.set()
     for w in workers:
         w.join()
-    with backend.call():                 # free again
-        pass
+    assert most[0] == 3 and backend.busy == 0
 
 
 def test_without_a_stall_deadline_a_caller_waits_its_turn():

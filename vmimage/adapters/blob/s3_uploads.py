@@ -153,13 +153,13 @@ class UploadJanitor:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()            # a wake-up during the round makes another one at once
             try:
                 left = self.round()
             except Exception:  # noqa: BLE001 - the janitor must keep going
                 log.exception("the S3 upload janitor failed")
                 left = 1
             self._wake.wait(self.retry_seconds if left else IDLE_ROUND_SECONDS)
-            self._wake.clear()
 
     def round(self) -> int:
         """One pass: abort what is due; how many are still due (S3 did not answer)."""

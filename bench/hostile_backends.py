@@ -146,7 +146,7 @@ def list_loop(port: int, token: str, seconds: float, clients: int = 2) -> tuple[
     return latencies, errors
 
 
-def attack(port: int, token: str, images: list[str], downloads: int, logins: int, seconds: float, stop: threading.Event):
+def attack(port: int, token: str, images: list[str], downloads: int, logins: int, stop: threading.Event):
     """Downloads (retrying after Retry-After) and one wave of wrong logins; their outcomes."""
     outcomes: dict[str, list[tuple[int, float]]] = {"download": [], "login": []}
     lock = threading.Lock()
@@ -206,7 +206,7 @@ def phase(server: Server, proxy: BackendProxy, mallory: str, victor: str, images
     stop = threading.Event()
     with RssWatch(server) as rss:
         started = time.monotonic()
-        threads, outcomes = attack(server.port, mallory, images, downloads, logins, args.seconds, stop)
+        threads, outcomes = attack(server.port, mallory, images, downloads, logins, stop)
         under, errors = list_loop(server.port, victor, args.seconds)
         stop.set()
         for t in threads:
@@ -217,7 +217,8 @@ def phase(server: Server, proxy: BackendProxy, mallory: str, victor: str, images
     if downloads:
         hung = [s for status, s in outcomes["download"] if status != 200]
         print(f"   downloads: {outcome_text(outcomes['download'])}; the first failed after "
-              f"{min(hung, default=0):.1f}-{max(hung, default=0):.1f} s (stall deadline: {args.stall_seconds or 15:g} s)")
+              f"{min(hung, default=0):.1f}-{max(hung, default=0):.1f} s "
+              f"(stall deadline: {args.stall_seconds or 15:g} s)")
     if logins:
         print(f"   wrong logins: {outcome_text(outcomes['login'])}")
     proxy.set(FORWARD)

@@ -217,6 +217,49 @@ def test_a_stalled_web_server_short_circuits_only_itself(stallable, web):  # noq
         proxy.close()
 
 
+def test_locations_at_a_stalled_web_server_hold_no_shared_thread(stallable, web):  # noqa: F811
+    """45 PATCHes adding a location at a web server that accepts and never answers (each new
+    location is reached first): they wait on the web's own threads and slots, so another
+    project's list and login keep their pace; each is refused (400) within the stall deadline."""
+    srv = stallable
+    c = srv.client()
+    host, port = urlsplit(web[0]).hostname, urlsplit(web[0]).port
+    proxy = BackendProxy(host or "127.0.0.1", port or 80, mode=STALL)
+    try:
+        images = [new_image(c) for _ in range(DOWNLOADS)]
+        quiet = [other_project_round(srv) for _ in range(3)]
+        quiet_worst = {op: max(r[op] for r in quiet) for op in quiet[0]}
+        results: list[tuple[int, float]] = []
+        patches = httpx.Client(base_url=srv.url, timeout=60, limits=httpx.Limits(max_connections=DOWNLOADS),
+                               headers={"X-Auth-Token": srv.token(),
+                                        "Content-Type": "application/openstack-images-v2.1-json-patch"})
+
+        def add_location(image_id: str) -> None:
+            started = time.monotonic()
+            resp = patches.patch(f"/v2/images/{image_id}", json=[{
+                "op": "add", "path": "/locations/-", "value": {"url": f"{proxy.endpoint}/disk.raw", "metadata": {}}}])
+            results.append((resp.status_code, time.monotonic() - started))
+
+        pool = ThreadPoolExecutor(DOWNLOADS)
+        futures = [pool.submit(add_location, image_id) for image_id in images]
+        during = []
+        while not all(f.done() for f in futures):
+            during.append(other_project_round(srv))
+            time.sleep(0.2)
+        pool.shutdown()
+        patches.close()
+        for f in futures:
+            f.result()
+        assert sorted(status for status, _ in results) == [400] * DOWNLOADS
+        assert max(seconds for _, seconds in results) < STALL_SECONDS + 3, sorted(s for _, s in results)
+        for op in quiet_worst:
+            worst = max(r[op] for r in during)
+            assert worst < max(2.0, 5 * quiet_worst[op]), (op, quiet_worst[op], [r[op] for r in during])
+        assert all(c.get(f"/v2/images/{i}").json()["status"] == "queued" for i in images)   # nothing changed
+    finally:
+        proxy.close()
+
+
 def slow_upload(srv, c: httpx.Client, image_id: str, stop: threading.Event) -> threading.Thread:
     """A multipart upload that keeps sending 1 MiB chunks until stop is set."""
     def body():

@@ -134,6 +134,8 @@ class Breaker:
 
 
 class Backend:
+    """One dependency that can stall: its slots, its stall deadline and its breakers (above)."""
+
     def __init__(self, name: str, slots: int = 16, stall_seconds: float | None = 15.0, trip_after: int = 5,
                  retry_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name

@@ -44,6 +44,8 @@ def create_app(container: Container) -> BodyLimits:
     async def lifespan(_app):
         container.jobs.start()
         container.uploads.start()
+        if container.janitor is not None:     # its first round aborts what a process gone left
+            container.janitor.start()
         reconcile_servers(container.deps)
         if container.prefetcher is not None:
             container.prefetcher.start()
@@ -52,6 +54,8 @@ def create_app(container: Container) -> BodyLimits:
         finally:
             if container.prefetcher is not None:
                 container.prefetcher.stop()   # an unfinished entry is dropped; the image stays queued
+            if container.janitor is not None:
+                container.janitor.stop()
             container.uploads.stop()
             container.jobs.stop()
 

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from vmimage.adapters.blob.http import HttpBlobStore
 from vmimage.adapters.blob.local import LocalFileBlobStore
 from vmimage.adapters.blob.s3 import S3Buckets, S3BlobStore, S3Connection
+from vmimage.adapters.blob.s3_uploads import UploadJanitor, UploadJournal
 from vmimage.adapters.cache.local import LocalImageCache
 from vmimage.adapters.disks.qcow2 import Qcow2DiskDriver
 from vmimage.adapters.hypervisor.qemu import QemuHypervisor
@@ -19,8 +20,10 @@ from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_
 from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
+from vmimage.core.backends import Backend, BackendLimits
 from vmimage.core.errors import BackendUnavailable
 from vmimage.core.jobs import JobLimits
+from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import BlobStore, Identity
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
@@ -46,6 +49,7 @@ from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
 from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
+from vmimage.imaging import qemu_img
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
 
@@ -63,8 +67,12 @@ class Container:
     jobs: JobEngine
     uploads: UploadWatch                     # heartbeats our uploads, recovers dead processes' ones
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
+    # Aborts the S3 multipart uploads failures left behind; None without S3.
+    janitor: UploadJanitor | None = None
 
     def close(self) -> None:
+        if self.janitor is not None:
+            self.janitor.stop()
         if self.prefetcher is not None:
             self.prefetcher.stop()
         self.uploads.stop()
@@ -79,8 +87,16 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         with startup_lock(engine):      # processes starting together migrate one at a time
             upgrade_schema(engine)
     uow = SqlUnitOfWorkFactory(engine)
-    fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow))
-    stores = make_stores(settings)
+    limits_of_backends = backend_limits(settings)
+    qemu_img.configure(Backend("qemu-img", slots=settings.qemu_img_slots, stall_seconds=None,
+                               trip_after=settings.backend_trip_after, retry_seconds=settings.backend_retry_seconds))
+    fetcher = HttpFetcher(UrlPolicy(settings.web_download_allow), backend=limits_of_backends.backend("web server"))
+    worker_id = new_worker_id()
+    janitor = None
+    if settings.s3_endpoint or any(kind == "s3" for _, kind, _ in settings.store_specs()):
+        janitor = UploadJanitor(UploadJournal(settings.data_dir / "s3-uploads", worker_id),
+                                settings.backend_retry_seconds)
+    stores = make_stores(settings, janitor)
     default_store = next(iter(stores))
     if settings.http_store:
         stores[settings.http_store] = HttpBlobStore(settings.http_store, fetcher)
@@ -96,7 +112,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds),
-                upload_slots=UploadSlots(settings.uploads_per_project),
+                upload_slots=UploadSlots(settings.uploads_per_project), worker_id=worker_id,
                 job_limits=JobLimits(settings.jobs_per_project, settings.queued_jobs_per_project))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
@@ -105,7 +121,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
     if settings.s3_endpoint:
-        deps.buckets = S3Buckets(s3_connection(settings))
+        deps.buckets = buckets = S3Buckets(s3_connection(settings), limits_of_backends.backend("S3 buckets"), janitor)
+        buckets.register()
     prefetcher = None
     if settings.cache_enabled:
         deps.cache = LocalImageCache(settings.cache_dir, settings.cache_max_bytes)
@@ -124,20 +141,27 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                 settings.keystone_password, settings.keystone_project, local=identity)
     uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
-    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher)
+    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher, janitor=janitor)
+
+
+def backend_limits(settings: Settings) -> BackendLimits:
+    return BackendLimits(slots=settings.backend_slots, stall_seconds=settings.backend_stall_seconds,
+                         trip_after=settings.backend_trip_after, retry_seconds=settings.backend_retry_seconds)
 
 
 def s3_connection(settings: Settings) -> S3Connection:
     return S3Connection(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key, settings.s3_region)
 
 
-def make_stores(settings: Settings) -> dict[str, BlobStore]:
+def make_stores(settings: Settings, janitor: UploadJanitor | None = None) -> dict[str, BlobStore]:
     """The writable stores, the default first."""
     stores: dict[str, BlobStore] = {}
     for name, kind, where in settings.store_specs():
         if kind == "s3":
             bucket, _, prefix = where.partition("/")
-            stores[name] = store = S3BlobStore(name, bucket, prefix, s3_connection(settings))
+            stores[name] = store = S3BlobStore(name, bucket, prefix, s3_connection(settings),
+                                               backend=backend_limits(settings).backend(f"S3 store '{name}'"),
+                                               janitor=janitor)
             try:
                 store.ensure_bucket()
             except BackendUnavailable as exc:     # tried again at the first write

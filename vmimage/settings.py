@@ -24,6 +24,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
 @dataclass
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path(os.environ.get("VMIMAGE_DATA_DIR", "data")))
@@ -90,6 +95,16 @@ class Settings:
     upload_idle_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_IDLE_SECONDS", 60))
     # Concurrent uploads and stages per project in one process (429 beyond; -1: no limit).
     uploads_per_project: int = field(default_factory=lambda: _int("VMIMAGE_UPLOADS_PER_PROJECT", 8))
+    # Each backend (an S3 store, the granted buckets' S3 server, the web, qemu-img) works within
+    # bounds of its own (core/backends.py): calls at once; a connect or read of S3 or the web that
+    # waits this long fails the request (503); outages in a row that short-circuit the backend, and
+    # for how long (503 at once with Retry-After, then one probe).
+    backend_slots: int = field(default_factory=lambda: _int("VMIMAGE_BACKEND_SLOTS", 16))
+    backend_stall_seconds: float = field(default_factory=lambda: _float("VMIMAGE_BACKEND_STALL_SECONDS", 15))
+    backend_trip_after: int = field(default_factory=lambda: _int("VMIMAGE_BACKEND_TRIP_AFTER", 5))
+    backend_retry_seconds: float = field(default_factory=lambda: _float("VMIMAGE_BACKEND_RETRY_SECONDS", 30))
+    # qemu-img processes at once (each may take a core and up to 4 GiB of address space).
+    qemu_img_slots: int = field(default_factory=lambda: _int("VMIMAGE_QEMU_IMG_SLOTS", 4))
 
     def import_owner_uids(self) -> list[int]:
         """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""

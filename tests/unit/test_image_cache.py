@@ -204,8 +204,8 @@ def test_downloads_use_only_an_entry_of_the_current_bytes(tmp_path):
     stale.commit()
     deps = fake_deps(cache, FakeImages(image), {"img": data})
     store_read = lambda start, end: FakeStore({"img": data}).read("img", start, end)  # noqa: E731
-    size, read = through_cache(deps, image, len(data), store_read)
-    assert b"".join(read(0, None)) == data                       # from the store, filling the cache
+    size, read, cached = through_cache(deps, image, len(data), store_read)
+    assert not cached and b"".join(read(0, None)) == data        # from the store, filling the cache
     assert read_all(cache, "img", image.os_hash_value) == data
-    size, read = through_cache(deps, image, len(data), lambda s, e: iter([b"not the store"]))
-    assert size == len(data) and b"".join(read(0, None)) == data  # from the cache now
+    size, read, cached = through_cache(deps, image, len(data), lambda s, e: iter([b"not the store"]))
+    assert cached and size == len(data) and b"".join(read(0, None)) == data  # from the cache now

@@ -9,6 +9,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from vmimage.core.backends import Backend
 from vmimage.core.buckets import BucketGrant
 from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.images import Image, ImageStatus
@@ -41,6 +42,11 @@ class BlobStore(Protocol):
     kind: str            # "file", "http", ...
     read_only: bool      # holds data others put there (locations); never written by us
     description: str
+
+    @property
+    def backend(self) -> Backend | None:
+        """The gate of every call when the store's data is behind something that can stall
+        (an S3 server, the web; core/backends.py); None for this node's own files."""
 
     def url(self, key: str) -> str:
         """Where the blob is, as a location URL (file:///..., http://...)."""

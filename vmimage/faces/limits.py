@@ -13,6 +13,11 @@
   no NaN/Infinity.
 - `run_upload` runs an upload's core use case on a thread of its own limiter, so uploads
   never take the threads the other requests need.
+- `run_on_backend` and `open_stream` run work that waits on a backend (an S3 server, the web:
+  core/backends.py) on threads of that backend's own slots, never the shared pool: a request
+  waits for the backend's slot without a thread, and a stalled backend holds at most its own
+  slots. `open_stream` reads a download's first chunk before the response starts, so a
+  backend that does not answer is a refusal in the face's envelope (503), not a cut stream.
 """
 
 from __future__ import annotations
@@ -22,16 +27,21 @@ import functools
 import itertools
 import json
 import math
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio.to_thread
 from anyio import CapacityLimiter
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vmimage.core.errors import Invalid, RequestTooLarge, Stalled
+from vmimage.core.backends import Backend
+from vmimage.core.errors import Invalid, RequestTooLarge, Stalled, VmImageError
+
+log = logging.getLogger("vmimage.faces")
 
 MAX_DEPTH = 32
 INT63_MAX = (1 << 63) - 1       # the largest integer any face accepts (a signed 64-bit column)
@@ -176,3 +186,83 @@ async def run_upload(fn: Callable[..., Any], *args: Any) -> Any:
     if _upload_threads is None:
         _upload_threads = CapacityLimiter(math.inf)
     return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=_upload_threads)
+
+
+_own_threads: CapacityLimiter | None = None
+_backend_slots: dict[Backend, CapacityLimiter] = {}
+
+
+def _threads() -> CapacityLimiter:
+    """Threads that are not the shared pool's (each user of it bounds itself)."""
+    global _own_threads
+    if _own_threads is None:
+        _own_threads = CapacityLimiter(math.inf)
+    return _own_threads
+
+
+async def _take_slot(backend: Backend) -> CapacityLimiter:
+    """A slot of the backend, waited for without a thread; at once BackendUnavailable while its
+    breaker refuses calls (the call asks it again once it runs). A slot held by a stalled
+    backend comes free within its stall deadline."""
+    backend.check()
+    slots = _backend_slots.get(backend)
+    if slots is None:
+        slots = _backend_slots[backend] = CapacityLimiter(backend.slots)
+    await slots.acquire()
+    return slots
+
+
+async def run_on_backend(backend: Backend | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(*args) on a thread holding one of the backend's slots (None, this node's own files:
+    the shared pool, as a sync route)."""
+    if backend is None:
+        return await run_in_threadpool(fn, *args)
+    slots = await _take_slot(backend)
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=_threads())
+    finally:
+        slots.release()
+
+
+_END = object()
+
+
+def _next(chunks: Iterator[bytes]) -> Any:
+    return next(chunks, _END)
+
+
+def _open_reader(read: Callable[[], Iterable[bytes]]) -> tuple[Iterator[bytes], Any]:
+    chunks = iter(read())
+    try:
+        return chunks, next(chunks, _END)
+    except BaseException:
+        _close_reader(chunks)
+        raise
+
+
+def _close_reader(chunks: Iterator[bytes]) -> None:
+    """Ends a reader (its connection, a cache entry it was filling): quick local work."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+
+
+async def open_stream(backend: Backend | None, read: Callable[[], Iterable[bytes]]) -> AsyncIterator[bytes]:
+    """A download's body: read() (it may open the data at once) and its first chunk on the
+    backend's threads now, so a failure is the request's (refused in the face's envelope);
+    then each chunk as the client takes it. A failure once the answer has started can only
+    cut the stream (the client sees fewer bytes than Content-Length)."""
+    chunks, first = await run_on_backend(backend, _open_reader, read)
+    return _rest(backend, chunks, first)
+
+
+async def _rest(backend: Backend | None, chunks: Iterator[bytes], chunk: Any) -> AsyncIterator[bytes]:
+    try:
+        while chunk is not _END:
+            yield chunk
+            chunk = await run_on_backend(backend, _next, chunks)
+    except VmImageError as exc:
+        log.warning("a download was cut: %s", exc.message)
+        raise
+    finally:
+        _close_reader(chunks)

@@ -5,6 +5,10 @@ qemu-img touches it, so a file whose content disagrees with its declared format,
 points at other files (backing files, data files, VMDK extents) we did not put there, is
 refused. qemu-img then runs under prlimit: CPU seconds and address space are capped, as
 upstream Glance does for `qemu-img info`, and dies with the process that started it.
+
+qemu-img is a backend of its own (core/backends.py): at most `slots` processes run at once
+(the rest wait their turn), and when it cannot be started at all, again and again, the
+breaker refuses calls at once for a while.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from oslo_utils.imageutils import format_inspector as fi
 
+from vmimage.core.backends import Backend
 from vmimage.core.errors import BackendUnavailable, UnsafeImage
 from vmimage.imaging.children import die_with_parent
 
@@ -33,13 +38,25 @@ class DiskFacts:
     actual_size: int
 
 
+# No stall deadline: a conversion takes as long as its data (the CPU limits above bound it).
+BACKEND = Backend("qemu-img", slots=4, stall_seconds=None)
+
+
+def configure(backend: Backend) -> None:
+    """The process's qemu-img backend (bootstrap, from the settings)."""
+    global BACKEND
+    BACKEND = backend
+
+
 def _run(args: list[str], limits: tuple[str, ...]) -> str:
     cmd = ["prlimit", *limits, "qemu-img", *args]
-    try:
-        # Dies with us (PR_SET_PDEATHSIG): a killed server leaves no qemu-img behind.
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, preexec_fn=die_with_parent())
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BackendUnavailable(f"qemu-img could not run: {exc}") from exc
+    with BACKEND.call() as call:
+        try:
+            # Dies with us (PR_SET_PDEATHSIG): a killed server leaves no qemu-img behind.
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=7200, preexec_fn=die_with_parent())
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            call.failed()
+            raise BackendUnavailable(f"qemu-img could not run: {exc}") from exc
     if done.returncode != 0:
         raise BackendUnavailable(f"qemu-img {args[0]} failed: {done.stderr.strip()[:500]}")
     return done.stdout

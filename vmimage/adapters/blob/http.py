@@ -19,6 +19,7 @@ class HttpBlobStore:
 
     def __init__(self, name: str, fetcher: HttpFetcher) -> None:
         self.name, self.fetcher = name, fetcher
+        self.backend = fetcher.backend
         self.description = "Read-only data at http(s) URLs"
 
     def url(self, key: str) -> str:

@@ -128,6 +128,7 @@ class _LocalWriter:
 class LocalFileBlobStore:
     kind = "file"
     read_only = False
+    backend = None          # this node's own files: nothing that stalls in between
 
     def __init__(self, name: str, root: str | Path, description: str = "") -> None:
         self.name = name

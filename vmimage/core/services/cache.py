@@ -121,14 +121,15 @@ def drop_stale(deps: Deps, cache: ImageCache) -> int:
 
 # --- the download path --------------------------------------------------------------------
 
-def through_cache(deps: Deps, image: Image, size: int, read: Reader, fill: bool = True) -> tuple[int, Reader]:
-    """(size, reader) for a download: the cached copy when this node holds exactly these
-    bytes, else the store's reader, which also fills the cache when it reads everything and
-    fill is true (data already in this node's files gains nothing from a second copy: the
-    page cache serves a repeated read)."""
+def through_cache(deps: Deps, image: Image, size: int, read: Reader,
+                  fill: bool = True) -> tuple[int, Reader, bool]:
+    """(size, reader, whether it reads the cache) for a download: the cached copy when this
+    node holds exactly these bytes, else the store's reader, which also fills the cache when
+    it reads everything and fill is true (data already in this node's files gains nothing
+    from a second copy: the page cache serves a repeated read)."""
     cache, fp = deps.cache, fingerprint(image)
     if cache is None or fp is None or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
-        return size, read
+        return size, read, False
     try:
         hit = cache.open(image.id, fp)
     except OSError:
@@ -136,17 +137,17 @@ def through_cache(deps: Deps, image: Image, size: int, read: Reader, fill: bool 
         hit = None
     if hit is not None:
         if hit.size == size:
-            return hit.size, hit.read
+            return hit.size, hit.read, True
         cache.delete(image.id, fp)   # cannot be these bytes: never serve it
     if not fill or image.status != ImageStatus.ACTIVE or size > cache.max_bytes:
-        return size, read
+        return size, read, False
 
     def read_and_fill(start: int, end: int | None) -> Iterator[bytes]:
         chunks = read(start, end)     # opens the data now, as the plain reader does
         if start != 0 or (end is not None and end < size):
             return chunks             # part of the data cannot make an entry
         return _tee(cache, image.id, fp, size, chunks)
-    return size, read_and_fill
+    return size, read_and_fill, False
 
 
 def _tee(cache: ImageCache, image_id: str, fp: str, size: int, chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Forbidden, Gone, Invalid, VmImageError
 from vmimage.core.images import Image, ImageStatus, Location
 from vmimage.core.policy import Caller, require_owner
@@ -87,11 +88,15 @@ def _receive(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | Non
 class ImageData:
     image: Image
     size: int
-    read: Callable[[int, int | None], Iterator[bytes]]   # (start, end exclusive) -> chunks
+    # (start, end exclusive) -> chunks. It may open the data at once (a GET) and each chunk
+    # may wait on the backend: call it, and iterate, on the backend's own threads.
+    read: Callable[[int, int | None], Iterator[bytes]]
+    backend: Backend | None = None      # what the reads go to (None: this node's own files)
 
 
 def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | None:
-    """The image's data, or None when it has none yet."""
+    """The image's data, or None when it has none yet. Nothing is read yet (but the size of
+    data whose image does not tell it)."""
     image = load_image_for_read(deps, caller, image_id)
     if not image.locations or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
         return None     # no data yet (a location whose import failed is not data)
@@ -100,9 +105,9 @@ def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | No
     size = image.size if image.size is not None else store.size(loc.key)
     # This node's cached copy when it holds exactly these bytes; a full read fills it when
     # the data is not in this node's own files (S3, http).
-    size, read = through_cache(deps, image, size, lambda start, end: store.read(loc.key, start, end),
-                               fill=store.local_path(loc.key) is None)
-    return ImageData(image, size, read)
+    size, read, cached = through_cache(deps, image, size, lambda start, end: store.read(loc.key, start, end),
+                                       fill=store.local_path(loc.key) is None)
+    return ImageData(image, size, read, None if cached else store.backend)
 
 
 def load_image_for_read(deps: Deps, caller: Caller, image_id: str) -> Image:

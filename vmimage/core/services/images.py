@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vmimage.core import os_catalogue
+from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
 from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode, Location, staging_key,
                                  Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
@@ -204,6 +205,15 @@ def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> Page[Image]:
                 raise Invalid("Marker not found", marker=marker_id)
             find_visible(uow, caller, marker_id)
         return uow.images.list(query)
+
+
+def update_waits_on(deps: Deps, changes: list[Change]) -> Backend | None:
+    """The backend an update may wait on (run it on that backend's threads): the web, when it
+    adds or replaces locations (each new URL is reached first); None otherwise."""
+    if not any(c.key == LOCATIONS and not c.property and c.op in ("add", "replace") for c in changes):
+        return None
+    web = next((s for s in deps.stores.values() if s.read_only and s.kind == "http"), None)
+    return web.backend if web is not None else None
 
 
 def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change],

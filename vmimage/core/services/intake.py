@@ -4,6 +4,7 @@ a store, the way back to queued, and activation from what that pass saw."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from vmimage.core.errors import Conflict, Gone, VmImageError
@@ -14,6 +15,8 @@ from vmimage.core.quotas import Limits, check_declared_size, check_image_bytes
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.uploads import begin_upload
 from vmimage.core.streaming import StreamResult, stream_into_store
+
+log = logging.getLogger("vmimage.uploads")
 
 
 def start_upload(deps: Deps, uow: UnitOfWork, image: Image, to: ImageStatus, declared_size: int | None = None,
@@ -124,7 +127,10 @@ def reset_lost_uploads(deps: Deps) -> None:
     no data; an image whose staged data did not survive is queued again (it can be staged anew).
     """
     for store in deps.stores.values():
-        store.cleanup_partial()
+        try:
+            store.cleanup_partial()
+        except VmImageError as exc:     # a store that does not answer now (S3) sweeps once it does
+            log.warning("unfinished writes in store %s not removed yet: %s", store.name, exc.message)
     deps.disks.discard_all_work()
     staging = deps.store(None)
     with deps.uow(write=True) as uow:
@@ -136,7 +142,11 @@ def reset_lost_uploads(deps: Deps) -> None:
         for image_id in uow.images.ids_in_status(ImageStatus.UPLOADING):
             image = uow.images.get(image_id, for_update=True)
             assert image is not None
-            if not staging.exists(staging_key(image_id)):
+            try:
+                staged = staging.exists(staging_key(image_id))
+            except VmImageError:        # the store does not answer: the stage stays (an import finds out)
+                continue
+            if not staged:
                 _requeue(deps, uow, image)
         uow.commit()
 

@@ -12,7 +12,7 @@ from vmimage.core.services.image_data import open_image_data, upload_image_data
 from vmimage.faces.contract import deps, face_router
 from vmimage.faces.glance_v2.common import receive_body
 from vmimage.faces.http import caller_async
-from vmimage.faces.limits import streams_body
+from vmimage.faces.limits import open_stream, streams_body
 
 router = face_router()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -50,6 +50,8 @@ async def download(request: Request, image_id: str) -> Response:
     data = await run_in_threadpool(open_image_data, deps(request), who, image_id)
     if data is None:
         return Response(status_code=204)
+    # The data is read on its backend's own threads (an S3 server, the web), opened before
+    # the answer starts: a backend that does not answer is a 503, and never holds the shared pool.
     headers = {"Content-Type": "application/octet-stream"}
     range_header = request.headers.get("range")
     if range_header:
@@ -59,8 +61,10 @@ async def download(request: Request, image_id: str) -> Response:
         start, end = span
         headers.update({"Content-Range": f"bytes {start}-{end - 1}/{data.size}",
                         "Content-Length": str(end - start)})
-        return StreamingResponse(data.read(start, end), status_code=206, headers=headers)
+        body = await open_stream(data.backend, lambda: data.read(start, end))
+        return StreamingResponse(body, status_code=206, headers=headers)
     headers["Content-Length"] = str(data.size)
     if data.image.checksum:
         headers["Content-MD5"] = data.image.checksum
-    return StreamingResponse(data.read(0, None), status_code=200, headers=headers)
+    return StreamingResponse(await open_stream(data.backend, lambda: data.read(0, None)), status_code=200,
+                             headers=headers)

@@ -20,6 +20,7 @@ from vmimage.faces.glance_v2.schemas import SCHEMAS
 from vmimage.faces.bodies import validated
 from vmimage.faces.glance_v2.requests import AddMember, UpdateMember
 from vmimage.faces.http import caller, caller_async, openstack_error, parse_json
+from vmimage.faces.limits import run_on_backend
 
 router = face_router()
 VERSIONS = [f"2.{n}" for n in range(18, -1, -1)]
@@ -144,7 +145,8 @@ async def update_image(request: Request) -> JSONResponse:
         return openstack_error(415, f"Unsupported Content-Type '{media_type}' for a JSON patch",
                             {"Accept-Patch": t.ACCEPT_PATCH})
     changes = t.patch_to_changes(media_type, await _json(request))
-    image = await run_in_threadpool(svc.update_image, deps(request), who, image_id, changes)
+    found = deps(request)        # a new location is reached first: on the web's own threads
+    image = await run_on_backend(svc.update_waits_on(found, changes), svc.update_image, found, who, image_id, changes)
     return JSONResponse(t.image_to_glance(image, image_view(request, who)))
 
 

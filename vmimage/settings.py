@@ -86,6 +86,15 @@ class Settings:
     upload_idle_seconds: int = field(default_factory=lambda: _int("VMIMAGE_UPLOAD_IDLE_SECONDS", 60))
     # Concurrent uploads and stages per project in one process (429 beyond; -1: no limit).
     uploads_per_project: int = field(default_factory=lambda: _int("VMIMAGE_UPLOADS_PER_PROJECT", 8))
+    # A request head not complete this long after its first byte (or the connection's start)
+    # closes the connection (0: never).
+    header_timeout_seconds: float = field(
+        default_factory=lambda: float(os.environ.get("VMIMAGE_HEADER_TIMEOUT_SECONDS") or 10))
+    # Open connections per serving process (-1: no bound); a newcomer beyond it displaces the
+    # longest-idle keep-alive connection, else the oldest unfinished head, else gets a 503.
+    max_connections: int = field(default_factory=lambda: _int("VMIMAGE_MAX_CONNECTIONS", 1000))
+    # Idle keep-alive connections per serving process; beyond, the longest-idle one is closed.
+    max_idle_connections: int = field(default_factory=lambda: _int("VMIMAGE_MAX_IDLE_CONNECTIONS", 100))
 
     def import_owner_uids(self) -> list[int]:
         """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""

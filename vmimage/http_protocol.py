@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
@@ -263,6 +264,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _feed(self, data: bytes) -> None:
         super().data_received(data)
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """No route speaks WebSocket (ws="none") or h2c: an upgrade request is served as plain
+        HTTP/1.1, and logs nothing (a warning for each would let any client fill the log)."""
+
     # Refusals
 
     def _refuse(self, status: int, message: str) -> None:
@@ -292,13 +297,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._answer_and_close(*self._refusal)
 
     def _answer_and_close(self, status: int, message: str) -> None:
-        """A whole response, then the connection closes. No face has claimed the request, so
-        the body is the plainest JSON error (Glance's and Keystone's shape)."""
+        """A whole response, then the connection closes. No face has claimed the request, so one
+        body serves every SDK: JSON text with Glance's error object and what JD's SDK needs to see
+        an error (requestId, status; Huawei's reads the code and message), sent as text/plain
+        since glanceclient fails on a JSON body with a top-level string (it shows the text)."""
         title = STATUS_LINE[status].decode().split(" ", 2)[2].strip()
-        body = json.dumps({"error": {"code": status, "title": title, "message": message}}).encode()
+        body = json.dumps({"requestId": uuid.uuid4().hex, "error": {
+            "code": status, "status": "UNAVAILABLE" if status == 503 else "INVALID_ARGUMENT", "title": title,
+            "message": message}}).encode()
         head = [STATUS_LINE[status]]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
+        if status == 503:
+            head.append(b"retry-after: 1\r\n")
+        head += [b"content-type: text/plain; charset=utf-8\r\n", b"content-length: %d\r\n" % len(body),
                  b"connection: close\r\n\r\n"]
         self.transport.write(b"".join(head) + body)
         self.transport.close()

@@ -4,11 +4,19 @@ One server; project "other" (user "other") has 20 images. Its `GET /v2/images` a
 are timed --requests times in quiet, then again while --attackers clients stream --header-mib MiB
 request headers (reconnecting each time the server lets them go) and --half-open connections
 each hold half a head (reopened as the server closes them after VMIMAGE_HEADER_TIMEOUT_SECONDS).
-Prints p50/p99 of both runs side by side, the server's RSS idle and at its peak, and what the
-attackers got off their hands before each refusal. VMIMAGE_BENCH_SERVER runs another build (e.g.
-one before the head limits) for a before/after comparison.
+A third run between them puts the same attack on a sink (a server that takes 64 KiB of each
+connection and closes it) to show what the machine's load alone does to the figures (2 cores:
+the attackers' own work competes with the server).
+Prints p50/p99 of the runs side by side, the server's RSS idle and at its peak, and what the
+attackers got off their hands before each refusal.
 
     .venv/bin/python bench/hostile_heads.py [--attackers 4] [--half-open 220] [--requests 100]
+
+VMIMAGE_BENCH_SERVER runs another build (e.g. one before the head limits) for a before/after
+comparison; run it from outside this checkout then, or `python -m vmimage.cli` finds this one:
+
+    cd /tmp && VMIMAGE_BENCH_SERVER="env PYTHONPATH=/other/checkout /other/.venv/bin/python -m vmimage.cli" \
+        python /this/checkout/bench/hostile_heads.py --requests 10
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import http.client
 import json
 import multiprocessing
 import select
+import selectors
 import socket
 import sys
 import threading
@@ -69,8 +78,8 @@ class Attack:
     """The attackers, in a process of their own so that they do not slow the bystander's client
     (one interpreter lock) and the figures are the server's."""
 
-    def __init__(self, server: Server, attackers: int, half_open: int, header_bytes: int) -> None:
-        self.port, self.attackers, self.half_open, self.header_bytes = server.port, attackers, half_open, header_bytes
+    def __init__(self, port: int, attackers: int, half_open: int, header_bytes: int) -> None:
+        self.port, self.attackers, self.half_open, self.header_bytes = port, attackers, half_open, header_bytes
         self.sent: list[int] = []
         self.reopened = 0
         self._results: multiprocessing.Queue = multiprocessing.Queue()
@@ -132,12 +141,62 @@ class Attack:
             sock.close()
 
 
-def measure(other: Other, requests: int, server: Server) -> tuple[list[float], list[float], int]:
+def _sink(ports: multiprocessing.Queue) -> None:
+    """A server that takes 64 KiB of each connection and closes it: what any server must at
+    least do, so that the attack on it shows the machine's load alone."""
+    listener = socket.create_server((HOST, 0), backlog=1024)
+    ports.put(listener.getsockname()[1])
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    taken: dict[socket.socket, int] = {}
+    while True:
+        for key, _ in selector.select():
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                conn.setblocking(False)
+                selector.register(conn, selectors.EVENT_READ)
+                taken[conn] = 0
+                continue
+            conn = key.fileobj  # type: ignore[assignment]
+            try:
+                data = conn.recv(256 * KiB)
+            except OSError:
+                data = b""
+            taken[conn] += len(data)
+            if not data or taken[conn] > 64 * KiB:
+                selector.unregister(conn)
+                conn.close()
+                del taken[conn]
+
+
+class Sink:
+    def __enter__(self) -> int:
+        ports: multiprocessing.Queue = multiprocessing.Queue()
+        self._process = multiprocessing.Process(target=_sink, args=(ports,), daemon=True)
+        self._process.start()
+        return ports.get(timeout=30)
+
+    def __exit__(self, *exc) -> None:
+        self._process.terminate()
+        self._process.join()
+
+
+def measure(other: Other, requests: int, server: Server, failures: list[str]) -> tuple[list[float], list[float], int]:
+    """Seconds of each list and login (a failed one counts as the whole timeout), peak RSS."""
     lists, logins, peak = [], [], server.rss_kb()
+
+    def timed(op, fn) -> float:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        except (OSError, http.client.HTTPException, RuntimeError) as exc:
+            failures.append(f"{op}: {type(exc).__name__} {exc}")
+            return max(other.timeout, time.perf_counter() - t0)
+
     for i in range(requests):
-        lists.append(other.list())
+        lists.append(timed("list", other.list))
         if i % 5 == 0:
-            logins.append(other.login())
+            logins.append(timed("login", other.login))
         peak = max(peak, server.rss_kb())
     return lists, logins, peak
 
@@ -168,18 +227,28 @@ def main() -> int:
             conn.close()
         maybe_pause(args, server)
         idle_rss = server.rss_kb()
+        quiet_failed: list[str] = []
+        busy_failed: list[str] = []
         with CpuWatch(server) as quiet_cpu:
-            quiet = measure(other, args.requests, server)
-        with Attack(server, args.attackers, args.half_open, args.header_mib * MiB) as attack:
+            quiet = measure(other, args.requests, server, quiet_failed)
+        with Sink() as sink_port, Attack(sink_port, args.attackers, args.half_open, args.header_mib * MiB):
+            time.sleep(1.0)
+            with CpuWatch(server) as sink_cpu:
+                beside = measure(other, args.requests, server, quiet_failed)
+        with Attack(server.port, args.attackers, args.half_open, args.header_mib * MiB) as attack:
             time.sleep(1.0)
             with CpuWatch(server) as busy_cpu:
-                busy = measure(other, args.requests, server)
+                busy = measure(other, args.requests, server, busy_failed)
         after_rss = server.rss_kb()
     print(f"== another project's requests, quiet vs {args.attackers} clients streaming {args.header_mib} MiB "
           f"headers and {args.half_open} half-open heads")
-    print(f"{'':22s}{'quiet p50':>10s}{'p99':>10s}{'attack p50':>12s}{'p99':>10s}   (ms)")
-    for name, q, b in (("GET /v2/images", quiet[0], busy[0]), ("login (Keystone)", quiet[1], busy[1])):
-        print(f"  {name:20s}{ms(q, 50):>10s}{ms(q, 99):>10s}{ms(b, 50):>12s}{ms(b, 99):>10s}")
+    print("(beside: the same attack on a sink taking 64 KiB of each connection, i.e. the machine's load "
+          "alone)")
+    print(f"{'':22s}{'quiet p50':>10s}{'p99':>10s}{'beside p50':>12s}{'p99':>10s}{'attack p50':>12s}{'p99':>10s}"
+          f"   (ms)")
+    for name, i in (("GET /v2/images", 0), ("login (Keystone)", 1)):
+        print(f"  {name:20s}{ms(quiet[i], 50):>10s}{ms(quiet[i], 99):>10s}{ms(beside[i], 50):>12s}"
+              f"{ms(beside[i], 99):>10s}{ms(busy[i], 50):>12s}{ms(busy[i], 99):>10s}")
     print(f"server RSS: idle {idle_rss / 1024:.0f} MB, peak {max(quiet[2], busy[2]) / 1024:.0f} MB, "
           f"after {after_rss / 1024:.0f} MB")
     refused = [s for s in attack.sent if s < args.header_mib * MiB]
@@ -187,8 +256,12 @@ def main() -> int:
           f"sent before that at most {max(attack.sent, default=0) / MiB:.1f} MiB (socket buffers included); "
           f"half-open heads closed by the server: {attack.reopened}")
     print(f"quiet:  {quiet_cpu.text()}")
+    print(f"beside: {sink_cpu.text()}")
     print(f"attack: {busy_cpu.text()}")
-    return 0
+    for label, failed in (("quiet or beside", quiet_failed), ("attack", busy_failed)):
+        if failed:
+            print(f"{label}: {len(failed)} requests failed (counted as {args.timeout:g} s), e.g. {failed[0]}")
+    return 0 if not quiet_failed and not busy_failed else 1
 
 
 if __name__ == "__main__":

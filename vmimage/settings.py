@@ -105,6 +105,14 @@ class Settings:
     backend_retry_seconds: float = field(default_factory=lambda: _float("VMIMAGE_BACKEND_RETRY_SECONDS", 30))
     # qemu-img processes at once (each may take a core and up to 4 GiB of address space).
     qemu_img_slots: int = field(default_factory=lambda: _int("VMIMAGE_QEMU_IMG_SLOTS", 4))
+    # A request head not complete this long after its first byte (or the connection's start)
+    # closes the connection (0: never).
+    header_timeout_seconds: float = field(default_factory=lambda: _float("VMIMAGE_HEADER_TIMEOUT_SECONDS", 10))
+    # Open connections per serving process (-1: no bound); a newcomer beyond it displaces the
+    # longest-idle keep-alive connection, else the oldest unfinished head, else gets a 503.
+    max_connections: int = field(default_factory=lambda: _int("VMIMAGE_MAX_CONNECTIONS", 1000))
+    # Idle keep-alive connections per serving process; beyond, the longest-idle one is closed.
+    max_idle_connections: int = field(default_factory=lambda: _int("VMIMAGE_MAX_IDLE_CONNECTIONS", 100))
 
     def import_owner_uids(self) -> list[int]:
         """VMIMAGE_IMPORT_OWNERS as uids; an unknown user name is a configuration error."""

@@ -257,3 +257,114 @@ def test_fuzz_without_credentials(target, face, data):
     routes, prefix = {"glance": (GLANCE, ""), "native": (NATIVE, ""), "aries": (ARIES, "/aries/api/v1")}[face]
     with httpx.Client(base_url=srv.url, timeout=60) as client:
         run(data, client, data.draw(st.sampled_from(routes)), ids, face, prefix=prefix)
+
+
+# --- Huge and many request headers on every face (issue 19, items 1 and 8) ---------------------
+#
+# Raw heads over a socket: one header of a drawn size (some of them a face's own credential
+# header), or a drawn number of them. Within the limits (a line up to 16 KiB, the head up to
+# 64 KiB, up to 100 fields) the face answers, never a 5xx, a refusal in its own envelope; beyond,
+# the server answers 431 (414 for the request line) or closes the connection, before any face.
+
+LINE_LIMIT, HEAD_LIMIT, FIELDS_LIMIT = 16 * 1024, 64 * 1024, 100
+HEAD_ROUTES = [
+    ("glance", "GET", "/v2/images", None), ("glance", "POST", "/v2/images", IMAGE),
+    ("keystone", "GET", "/identity/v3", None),
+    ("keystone", "POST", "/identity/v3/auth/tokens", auth_body("demo", "demo", "demo")),
+    ("native", "GET", f"{V1}/volumes", None), ("native", "POST", f"{V1}/volumes", {"size_gb": 1}),
+    ("aries", "GET", "/aries/api/v1/image/list", None),
+    ("aries", "POST", "/aries/api/v1/image/create", {"name": "a", "os_type": "linux"}),
+    ("huawei_ims", "GET", "/v2/cloudimages", None),
+    ("huawei_ims", "POST", "/v2/cloudimages/action", {"name": "i", "instance_id": "i-x"}),
+    ("jdcloud", "GET", "/v1/regions/cn-north-1/images", None),
+    ("jdcloud", "POST", "/v1/regions/cn-north-1/images:import", {"imageName": "j"}),
+]
+HEADER_NAMES = ["X-Auth-Token", "Authorization", "X-Sdk-Date", "x-jdcloud-date", "Content-Type", "Cookie",
+                "User-Agent", "X-Openstack-Request-Id", "Accept", "X-Fuzz"]
+SIZES = [0, 1, 1000, LINE_LIMIT - 1, LINE_LIMIT, LINE_LIMIT + 1, HEAD_LIMIT, 1 << 20]
+COUNTS = [2, 50, FIELDS_LIMIT - 1, FIELDS_LIMIT, FIELDS_LIMIT + 1, 1000, 20000]
+
+
+def credentials(srv, face: str) -> list[tuple[str, str]]:
+    if face in ("glance", "native"):
+        return [("X-Auth-Token", srv.token("demo"))]
+    if face == "aries":
+        return [("Authorization", "Basic " + base64.b64encode(b"demo:demo").decode())]
+    return []     # IMS and JD: unsigned (refused in their envelope) or the drawn header
+
+
+def draw_headers(data, face: str, srv) -> list[tuple[str, str]]:
+    own = credentials(srv, face) if data.draw(st.booleans()) else []
+    token = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!#$%&'*+^`|~", max_size=8)
+    if data.draw(st.booleans()):        # one big header
+        name = data.draw(st.sampled_from(HEADER_NAMES) | token.map(lambda t: "X-" + t))
+        size = data.draw(st.sampled_from(SIZES) | st.integers(0, HEAD_LIMIT + 1000))
+        # the whole line: name, ": ", value
+        value = data.draw(st.sampled_from(["a", "0", "Z", "="])) * max(0, size - len(name) - 2)
+        return own + [(name, value)]
+    count = data.draw(st.sampled_from(COUNTS) | st.integers(0, 300))
+    same = data.draw(st.booleans())     # one name repeated, or each its own
+    value = data.draw(st.sampled_from(["1", "x" * 100, "y" * 700, "z" * 1000]))
+    name = data.draw(st.sampled_from(HEADER_NAMES))
+    return own + [(name if same else f"X-Many-{i}", value) for i in range(count)]
+
+
+def raw_exchange(url: str, head: bytes, body: bytes) -> tuple[int | None, bytes]:
+    """The status and body the server answered, or (None, b"") when it closed without an answer."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        try:
+            sock.sendall(head + body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        raw = b""
+        try:
+            while more := sock.recv(65536):
+                raw += more
+                top, sep, rest = raw.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in top.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), None)
+                if sep and length is not None and len(rest) >= length:
+                    break
+        except ConnectionResetError:
+            pass
+    if not raw:
+        return None, b""
+    top, _, rest = raw.partition(b"\r\n\r\n")
+    return int(top.split(b" ", 2)[1]), rest
+
+
+def face_envelope(face: str, body: bytes) -> bool:
+    data = json.loads(body)
+    if face == "aries":
+        return isinstance(data.get("code"), str) and bool(data.get("message"))
+    if face == "huawei_ims" and "error_code" in data:
+        return bool(data["error_code"]) and bool(data.get("error_msg"))
+    if face == "jdcloud" and not data.get("requestId"):
+        return False
+    return isinstance(data.get("error"), dict) and bool(data["error"].get("message"))
+
+
+@pytest.mark.parametrize("face", sorted({face for face, *_ in HEAD_ROUTES}))
+@FUZZ
+@given(data=st.data())
+def test_fuzz_huge_and_many_headers(target, face, data):
+    srv, _ = target
+    _, method, path, template = data.draw(st.sampled_from([r for r in HEAD_ROUTES if r[0] == face]))
+    body = json.dumps(template).encode() if template is not None else b""
+    headers = [("Host", "fuzz"), *draw_headers(data, face, srv), ("Content-Length", str(len(body)))]
+    if template is not None:
+        headers.append(("Content-Type", "application/json"))
+    lines = [f"{method} {path} HTTP/1.1".encode()] + [f"{n}: {v}".encode() for n, v in headers]
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    within = (max(len(line) for line in lines) <= LINE_LIMIT and len(head) <= HEAD_LIMIT
+              and len(lines) - 1 <= FIELDS_LIMIT)
+    status, answer = raw_exchange(srv.url, head, body)
+    if within:
+        assert status is not None and status < 500 and status not in (414, 431), (status, answer[:300])
+        if status >= 400:
+            assert face_envelope(face, answer), answer[:300]
+    else:
+        assert status in (None, 400, 414, 431), (status, answer[:300])

@@ -83,6 +83,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     from vmimage.adapters.db.engine import startup_lock
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
+    from vmimage.http_protocol import BoundedHttpToolsProtocol, limits
 
     _return_big_buffers_to_the_system()
     os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
@@ -102,8 +103,14 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
         typer.echo(f"admin password (saved in {settings.data_dir / 'admin-password'}): {password}")
     typer.echo(f"clouds.yaml written to {clouds}; use: OS_CLIENT_CONFIG_FILE={clouds} "
                f"openstack --os-cloud vmimage image list")
+    # Request heads and connections bounded (vmimage/http_protocol.py); no WebSocket route exists.
+    connections = limits().max_connections
+    if 0 <= connections < settings.max_connections:
+        typer.echo(f"serving at most {connections} connections per process (VMIMAGE_MAX_CONNECTIONS is "
+                   f"{settings.max_connections}): the open-file limit allows no more", err=True)
     options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                                   http="httptools", loop="uvloop", timeout_graceful_shutdown=5)
+                                   http=BoundedHttpToolsProtocol, ws="none", loop="uvloop",
+                                   timeout_graceful_shutdown=5)
     if settings.workers == 1:
         uvicorn.run(create_app(container), **options)
         return

@@ -100,3 +100,22 @@ def test_every_request_body_goes_through_parse_json():
                          for face in FACES for route in face_app(face, context).router.routes
                          if route.body_field is not None or body_params(route.dependant)]
     assert parsed_by_fastapi == []
+
+
+@pytest.mark.parametrize("raw_path, query", [
+    (b"/v2/images/%ED%B2%80", b""), (b"/v2/images/%FF", b""), (b"/v2/images", b"name=%ED%B2%80"),
+    (b"/v2/images", b"%C3=1"), (b"/v2/images", b"a=1&b=%E4%B8"),
+])
+def test_a_url_that_is_not_utf8_once_decoded_is_invalid(raw_path, query):
+    from vmimage.faces.contract import utf8_url
+
+    with pytest.raises(Invalid, match="not UTF-8"):
+        utf8_url({"raw_path": raw_path, "query_string": query})
+
+
+def test_a_utf8_url_passes():
+    from vmimage.faces.contract import utf8_url
+
+    utf8_url({"raw_path": b"/v2/images/%C3%A9%F0%9F%98%80", "query_string": b"name=%E4%B8%AD+x&y=%25"})
+    utf8_url({"raw_path": b"/v2/images", "query_string": b""})
+    utf8_url({"path": "/no/raw/path"})

@@ -164,7 +164,8 @@ def not_unicode(data: Any) -> tuple[str, str] | None:
                     return ".".join(filter(None, [where, _escaped(key)])), _escaped(found.group())
             stack.extend((item, ".".join(filter(None, [where, key]))) for key, item in reversed(items))
         elif isinstance(value, list):
-            stack.extend((item, ".".join(filter(None, [where, str(i)]))) for i, item in reversed(list(enumerate(value))))
+            stack.extend((item, ".".join(filter(None, [where, str(i)])))
+                         for i, item in reversed(list(enumerate(value))))
     return None
 
 

@@ -95,7 +95,7 @@ def check_iops(volume_type: str, size_gb: int, iops: object = None, default: boo
 
 
 def check_volume_type(volume_type: str) -> str:
-    if volume_type not in VOLUME_TYPES:
+    if not isinstance(volume_type, str) or volume_type not in VOLUME_TYPES:
         raise Invalid(f"Volume type must be one of {', '.join(VOLUME_TYPES)}", field="type", value=volume_type)
     return volume_type
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import unquote_to_bytes
 
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
@@ -22,9 +23,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Match
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
-from vmimage.core.errors import VmImageError
+from vmimage.core.errors import Invalid, VmImageError
 from vmimage.core.policy import Caller
 from vmimage.core.ports import Identity
 from vmimage.core.services.deps import Deps
@@ -88,6 +89,23 @@ class FaceRoute(APIRoute):
                 and not scope["path"].startswith(self.literal_head)):
             return Match.NONE, {}
         return super().matches(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            utf8_url(scope)
+        await super().handle(scope, receive, send)
+
+
+def utf8_url(scope: Scope) -> None:
+    """Invalid (400, in the face's dialect) when the path or the query, percent-decoded, is
+    not UTF-8 text ("%ED%B2%80", a lone surrogate's bytes; "%FF"): the server would hand the
+    route replacement characters (U+FFFD), not what the client sent."""
+    for what, raw in (("path", scope.get("raw_path") or b""), ("query string", scope.get("query_string") or b"")):
+        if b"%" in raw or not raw.isascii():
+            try:
+                unquote_to_bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                raise Invalid(f"The {what} is not UTF-8 text once percent-decoded", reason="not_unicode") from None
 
 
 _OTHER_INPUTS = ("path_params", "query_params", "header_params", "cookie_params", "body_params", "dependencies",

@@ -10,7 +10,8 @@
   the byte cap, and not when a request's body is read whole all the same (`cap_body`: a
   signed payload, hashed before anything is done with it).
 - `parse_json` is the one JSON parser of request bodies: depth limit (no RecursionError),
-  no NaN/Infinity.
+  no NaN/Infinity, no text that is not Unicode (a lone surrogate escaped as "\\udc80" parses
+  in Python but can be neither stored nor answered).
 - `run_upload` runs an upload's core use case on a thread of its own limiter, so uploads
   never take the threads the other requests need.
 - `run_on_backend` and `open_stream` run work that waits on a backend (an S3 server, the web:
@@ -46,6 +47,8 @@ log = logging.getLogger("vmimage.faces")
 MAX_DEPTH = 32
 INT63_MAX = (1 << 63) - 1       # the largest integer any face accepts (a signed 64-bit column)
 _STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"')          # a JSON string (the text is valid JSON)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")   # how JSON text spells a surrogate
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 _DELTA = [0] * 256
 for _open in b"[{":
@@ -148,13 +151,41 @@ def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     return max(itertools.accumulate(map(_DELTA.__getitem__, brackets)), default=0) > limit
 
 
+def _escaped(text: str) -> str:
+    """Text fit for a message (and its JSON): a surrogate shown as its escape, \\udc80."""
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
+def not_unicode(data: Any) -> tuple[str, str] | None:
+    """(where, what) of the first string, key or value, in parsed JSON that holds a lone
+    surrogate: where is a dotted path ("properties.0.name"), what the surrogate, escaped."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            if found:
+                return where, _escaped(found.group())
+        elif isinstance(value, dict):
+            items = list(value.items())
+            for key, _ in items:
+                found = _SURROGATE.search(key)
+                if found:
+                    return ".".join(filter(None, [where, _escaped(key)])), _escaped(found.group())
+            stack.extend((item, ".".join(filter(None, [where, key]))) for key, item in reversed(items))
+        elif isinstance(value, list):
+            stack.extend((item, ".".join(filter(None, [where, str(i)])))
+                         for i, item in reversed(list(enumerate(value))))
+    return None
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
 def parse_json(raw: bytes, empty: Any = None) -> Any:
-    """A request body's JSON (`empty` for no body); Invalid when malformed or nested deeper
-    than MAX_DEPTH."""
+    """A request body's JSON (`empty` for no body); Invalid when malformed, nested deeper
+    than MAX_DEPTH, or holding a string that is not Unicode (naming where, as a field)."""
     if not raw.strip():
         return empty
     try:
@@ -166,6 +197,14 @@ def parse_json(raw: bytes, empty: Any = None) -> Any:
         raise Invalid("Malformed JSON in request body") from None
     if too_deep(text):
         raise Invalid(f"JSON in request body nests deeper than {MAX_DEPTH} levels")
+    # Only a \\uD800-\\uDFFF escape makes a surrogate (bytes that are not UTF-8 did not decode).
+    bad = not_unicode(data) if _SURROGATE_ESCAPE.search(text) else None
+    if bad is not None:
+        where, surrogate = bad
+        where = where if len(where) <= 200 else where[:200] + "..."
+        message = f"a lone surrogate ({surrogate}) is not a Unicode character"
+        raise Invalid(f"Invalid '{where}': {message}" if where else f"Invalid request body: {message}",
+                      field=where or "body", reason="not_unicode")
     return data
 
 

@@ -67,10 +67,12 @@ class SqlUnitOfWork:
         if isinstance(exc, OperationalError):
             raise BackendUnavailable("The database is not available") from exc
         # A value the database cannot hold: a NUL character in text (PostgreSQL), an integer
-        # past the column's range (PostgreSQL's DataError, SQLite's OverflowError).
-        if isinstance(exc, (DataError, OverflowError)):
-            raise Invalid("A value in the request cannot be stored: out of range, or with a NUL character") \
-                from exc
+        # past the column's range (PostgreSQL's DataError, SQLite's OverflowError), text that
+        # is not Unicode (a lone surrogate: the driver cannot encode it; the faces refuse it
+        # first, this is the last line).
+        if isinstance(exc, (DataError, OverflowError, UnicodeEncodeError)):
+            raise Invalid("A value in the request cannot be stored: out of range, with a NUL character, "
+                          "or not Unicode") from exc
 
     def commit(self) -> None:
         self._tx.commit()

@@ -241,6 +241,8 @@ def _new_disk_plan(caller: Caller, uow: UnitOfWork, device: str, spec: dict[str,
     """An inserted disk: from a snapshot, or empty."""
     snapshot = None
     if spec.get("snapshot_id") is not None:
+        if not isinstance(spec["snapshot_id"], str):
+            raise Invalid(f"Disk {device}: 'snapshot_id' must be a string", field="snapshot_id")
         snapshot = require_owned(caller, uow.inventory.get_snapshot(spec["snapshot_id"]), "Snapshot", spec["snapshot_id"])
     size = check_size_gb(spec.get("size_gb", snapshot.size_gb if snapshot else None), f"{device}.size_gb")
     if snapshot and size < snapshot.size_gb:

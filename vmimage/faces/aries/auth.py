@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import base64
-import binascii
 
 from starlette.requests import Request
 
 from vmimage.core.errors import Unauthenticated
 from vmimage.core.policy import Caller
 from vmimage.faces.contract import face_context
+
+
+def basic_credentials(credentials: str) -> tuple[str, str]:
+    """(user, password) of Basic credentials: base64 of UTF-8 "user:password" (RFC 7617);
+    Unauthenticated when they are not (a header's non-ASCII bytes arrive as latin-1 text)."""
+    try:
+        user, sep, password = base64.b64decode(credentials.encode("ascii"), validate=True).decode().partition(":")
+    except ValueError:          # non-ASCII, not base64, not UTF-8 (binascii.Error, Unicode*Error)
+        raise Unauthenticated("Malformed Basic credentials: base64 of UTF-8 user:password expected") from None
+    if not sep or not user:
+        raise Unauthenticated("Malformed Basic credentials: user:password expected")
+    return user, password
 
 
 def aries_caller(request: Request) -> Caller:
@@ -19,10 +30,6 @@ def aries_caller(request: Request) -> Caller:
     if scheme.lower() == "bearer" and credentials:
         return identity.caller(credentials)
     if scheme.lower() == "basic" and credentials:
-        try:
-            user, sep, password = base64.b64decode(credentials, validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise Unauthenticated("Malformed Basic credentials") from None
-        if sep and user:
-            return identity.caller_for_password(user, password, request.client.host if request.client else None)
+        user, password = basic_credentials(credentials)
+        return identity.caller_for_password(user, password, request.client.host if request.client else None)
     raise Unauthenticated("Bearer token or Basic credentials required")

@@ -43,6 +43,7 @@ from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
 from vmimage.core.services.uploads import UploadWatch, recover_uploads
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
+from vmimage.identity.passwords import PasswordChecks
 from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
 from vmimage.imaging.inspector import OsloContentInspector
@@ -68,6 +69,7 @@ class Container:
             self.prefetcher.stop()
         self.uploads.stop()
         self.jobs.stop()
+        self.identity.close()
         self.engine.dispose()
 
 
@@ -112,7 +114,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         with startup_lock(engine):
             seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
-    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
+    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings),
+                               PasswordChecks(settings.password_checks, settings.password_check_wait_seconds))
     if migrate:
         with startup_lock(engine):
             if identity.seal_plaintext_secrets():

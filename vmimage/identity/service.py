@@ -11,13 +11,16 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
+from anyio.to_thread import run_sync
+
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
 from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
                                    Project, Token, User)
-from vmimage.identity.limiter import address_subject, after_failure, retry_after, user_subject
+from vmimage.identity.limiter import (Failures, address_subject, after_failure, blocked_from, retry_after, taken_back,
+                                      user_subject)
 from vmimage.identity.model import TokenRecord
-from vmimage.identity.passwords import hash_password, verify_password
+from vmimage.identity.passwords import PasswordChecks, hash_password, verify_password
 from vmimage.identity.ports import IdentityUnitOfWorkFactory
 from vmimage.identity.secret_box import SecretBox
 
@@ -44,6 +47,13 @@ def _resolve_domain(domain: dict | None) -> str | None:
     raise Unauthenticated("Unknown domain")
 
 
+def _refuse_if_any_blocked(found: dict[str, Failures], subjects: list[str], now: datetime | None = None) -> None:
+    now = now or _now()
+    waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
+    if waits:
+        raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+
+
 def may_inspect_tokens_of_others(token: Token) -> bool:
     """Admins and services (the `service` role, as Keystone's policy names it)."""
     return bool({"admin", "service"} & token.roles)
@@ -53,12 +63,16 @@ class IdentityService:
     """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
     def __init__(self, uow: IdentityUnitOfWorkFactory, token_ttl: timedelta = timedelta(hours=1),
-                 secrets_box: SecretBox | None = None) -> None:
+                 secrets_box: SecretBox | None = None, password_checks: PasswordChecks | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
         self._box = secrets_box     # seals access-key secrets at rest
+        self._password_checks = password_checks or PasswordChecks()
         self._cache: dict[str, tuple[float, Token]] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._password_checks.close()
 
     # --- administration -----------------------------------------------------------------
 
@@ -145,7 +159,7 @@ class IdentityService:
 
     # --- authentication -----------------------------------------------------------------
 
-    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+    async def authenticate(self, auth: dict, client: str | None = None) -> Token:
         """Issue a token for a Keystone v3 `auth` body (password or token method).
 
         client: the caller's address, for the failed-login brake."""
@@ -153,63 +167,87 @@ class IdentityService:
         methods = identity.get("methods") or []
         if "password" in methods:
             user_spec = (identity.get("password") or {}).get("user") or {}
-            user = self._check_password(user_spec, client)
+            user = await self._check_password(user_spec, client)
             method_list = ["password"]
         elif "token" in methods:
-            previous = self.validate((identity.get("token") or {}).get("id", ""))
+            previous = await run_sync(self.validate, (identity.get("token") or {}).get("id", ""))
             user, method_list = previous.user, ["token"]
         else:
             raise Unauthenticated("Unsupported authentication method")
-        project = self._scope_project(auth.get("scope"), user)
-        return self._issue(user, project, method_list)
+        return await run_sync(self._scoped_token, auth.get("scope"), user, method_list)
 
-    def _check_password(self, spec: dict, client: str | None) -> User:
+    def _scoped_token(self, scope: dict | None, user: User, methods: list[str]) -> Token:
+        return self._issue(user, self._scope_project(scope, user), methods)
+
+    async def _check_password(self, spec: dict, client: str | None) -> User:
         ref = spec.get("id") or spec.get("name")
         if not ref or not isinstance(ref, str) or not isinstance(spec.get("password"), str):
             raise Unauthenticated("The request you have made requires authentication.")
         domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
         subjects = [user_subject(domain, ref)] + ([address_subject(client)] if client else [])
-        self._refuse_if_blocked(subjects)
-        with self._uow() as uow:
-            user = uow.identity.find_user(ref, domain)
+        # A braked subject is refused at once, without waiting in line for a check.
+        await run_sync(self._refuse_if_blocked, subjects)
+        return await self._password_checks.run(self._check_password_in_turn, ref, domain, spec["password"],
+                                               subjects)
+
+    def _check_password_in_turn(self, ref: str, domain: str | None, password: str, subjects: list[str]) -> User:
+        """On a password-check thread: the attempt is counted, then the password hashed."""
+        user, braking = self._count_attempt(subjects, ref, domain)
         # An unknown user costs the same scrypt as a wrong password: timing tells nothing.
         stored = user.password_hash if user is not None else _DUMMY_HASH
-        if not verify_password(spec["password"], stored) or user is None or not user.enabled:
-            self._record_failure(subjects)
+        if not verify_password(password, stored) or user is None or not user.enabled:
+            if braking:
+                self._brake_from_now(subjects[0])
             raise Unauthenticated("The request you have made requires authentication.")
-        self._clear_failures(subjects[0])
+        self._take_back_attempt(subjects)
         return user
 
     # --- failed-login brake (identity/limiter.py) ----------------------------------------
 
     def _refuse_if_blocked(self, subjects: list[str]) -> None:
         with self._uow() as uow:
-            found = uow.identity.failures(subjects)
-        now = _now()
-        waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
-        if waits:
-            raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+            _refuse_if_any_blocked(uow.identity.failures(subjects), subjects)
 
-    def _record_failure(self, subjects: list[str]) -> None:
-        for attempt in range(2):     # two processes may create the same counter at once
+    def _count_attempt(self, subjects: list[str], ref: str, domain: str | None) -> tuple[User | None, bool]:
+        """Count the attempt as a failure before its password is checked (a success takes it
+        back), refused if a subject is braked by now. The user it names, if any, and whether
+        the count blocks the user from now on."""
+        # Each retry follows another process creating one of these counters (PostgreSQL).
+        for attempt in range(4):
             try:
                 with self._uow(write=True) as uow:
                     found = uow.identity.failures(subjects, for_update=True)
                     now = _now()
-                    for subject in subjects:
-                        uow.identity.save_failures(after_failure(found.get(subject), subject, now),
-                                                   new=subject not in found)
+                    _refuse_if_any_blocked(found, subjects, now)
+                    counted = [after_failure(found.get(subject), subject, now) for subject in subjects]
+                    for record in counted:
+                        uow.identity.save_failures(record, new=record.subject not in found)
+                    user = uow.identity.find_user(ref, domain)
                     uow.commit()
-                return
+                return user, counted[0].blocked_until is not None
             except Duplicate:
-                if attempt:
+                if attempt == 3:
                     raise
+        raise AssertionError("unreachable")
 
-    def _clear_failures(self, subject: str) -> None:
+    def _brake_from_now(self, user_subject: str) -> None:
+        """A failure that blocks its user: the block runs from now, the failure known, rather
+        than from the count before the hash."""
         with self._uow(write=True) as uow:
-            if uow.identity.failures([subject]):
-                uow.identity.clear_failures(subject)
+            found = uow.identity.failures([user_subject], for_update=True)
+            if user_subject in found:
+                uow.identity.save_failures(blocked_from(found[user_subject], _now()), new=False)
                 uow.commit()
+
+    def _take_back_attempt(self, subjects: list[str]) -> None:
+        """A success: the user's count starts over, the address's loses this attempt."""
+        with self._uow(write=True) as uow:
+            found = uow.identity.failures(subjects, for_update=True)
+            uow.identity.clear_failures(subjects[0])
+            for subject in subjects[1:]:
+                if subject in found:
+                    uow.identity.save_failures(taken_back(found[subject]), new=False)
+            uow.commit()
 
     def _scope_project(self, scope: dict | None, user: User) -> Project | None:
         if not scope or "project" not in scope:
@@ -302,9 +340,12 @@ class IdentityService:
             return None
         return Caller(token.user.id, token.project.id, token.roles)
 
-    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
+    async def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """A caller from a user name and password (HTTP Basic), in the user's default project."""
-        user = self._check_password({"name": user_name, "password": password}, client)
+        user = await self._check_password({"name": user_name, "password": password}, client)
+        return await run_sync(self._default_project_caller, user)
+
+    def _default_project_caller(self, user: User) -> Caller:
         with self._uow() as uow:
             project = uow.identity.find_project(user.default_project_id) if user.default_project_id else None
             roles = uow.identity.roles_on(user.id, project.id) if project else set()

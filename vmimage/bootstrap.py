@@ -17,6 +17,7 @@ from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
 from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, startup_lock, upgrade_schema
 from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
+from vmimage.adapters.db.revocations import revocation_feed
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.errors import BackendUnavailable
@@ -115,7 +116,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         with startup_lock(engine):
             seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
     identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings),
-                               PasswordChecks(settings.password_checks, settings.password_check_wait_seconds))
+                               PasswordChecks(settings.password_checks, settings.password_check_wait_seconds),
+                               revocation_feed(engine))
     if migrate:
         with startup_lock(engine):
             if identity.seal_plaintext_secrets():

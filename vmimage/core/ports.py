@@ -390,9 +390,10 @@ class Identity(Protocol):
     def caller(self, token_id: str) -> Caller:
         """The caller behind a project-scoped token; Unauthenticated otherwise."""
     def cached_caller(self, token_id: str) -> Caller | None:
-        """caller() answered from memory alone (no I/O, safe on an event loop), or None when
-        the token has to be looked up. A validated token is remembered for at most 30 s, so a
-        revocation made through another process takes effect there within 30 s."""
+        """caller() answered from memory (nothing that waits: safe on an event loop), or None
+        when the token has to be looked up. The built-in identity remembers a validated token
+        for at most 30 s and only until a user, access key or token is revoked through any
+        process; an external Keystone's tokens are remembered 30 s."""
     async def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """The caller of a user name and password, in the user's default project (braked and
         bounded as authenticate's)."""

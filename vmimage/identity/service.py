@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from anyio.to_thread import run_sync
@@ -21,12 +21,20 @@ from vmimage.identity.limiter import (Failures, address_subject, after_failure, 
                                       user_subject)
 from vmimage.identity.model import TokenRecord
 from vmimage.identity.passwords import PasswordChecks, hash_password, verify_password
-from vmimage.identity.ports import IdentityUnitOfWorkFactory
+from vmimage.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory, RevocationFeed
 from vmimage.identity.secret_box import SecretBox
 
 _CACHE_SECONDS = 30.0
 # Checked when the user does not exist, so that costs what a wrong password costs.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A validated token, trusted until `until` (monotonic) while the revocation epoch stays."""
+    until: float
+    epoch: int
+    token: Token
 
 
 def _now() -> datetime:
@@ -63,16 +71,22 @@ class IdentityService:
     """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
     def __init__(self, uow: IdentityUnitOfWorkFactory, token_ttl: timedelta = timedelta(hours=1),
-                 secrets_box: SecretBox | None = None, password_checks: PasswordChecks | None = None) -> None:
+                 secrets_box: SecretBox | None = None, password_checks: PasswordChecks | None = None,
+                 revocations: RevocationFeed | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
         self._box = secrets_box     # seals access-key secrets at rest
         self._password_checks = password_checks or PasswordChecks()
-        self._cache: dict[str, tuple[float, Token]] = {}
+        # Validated tokens are remembered for _CACHE_SECONDS, and only while no revocation
+        # was committed anywhere since (the feed's epoch); without a feed, never.
+        self._revocations = revocations
+        self._cache: dict[str, _Remembered] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._password_checks.close()
+        if self._revocations is not None:
+            self._revocations.close()
 
     # --- administration -----------------------------------------------------------------
 
@@ -120,6 +134,73 @@ class IdentityService:
             uow.identity.add_access_key(replace(key, secret=self._seal(key)))
             uow.commit()
         return key      # the only time the secret is shown
+
+    def list_access_keys(self, user_name: str | None = None) -> list[tuple[AccessKey, User]]:
+        """Every access key (of one user) with its user; the secrets stay sealed."""
+        with self._uow() as uow:
+            only = self._user(uow, user_name) if user_name is not None else None
+            keys = uow.identity.list_access_keys(only.id if only else None)
+            users = {u: uow.identity.find_user(u) for u in {k.user_id for k in keys}}
+        return [(key, user) for key in keys if (user := users[key.user_id]) is not None]
+
+    def set_access_key_enabled(self, access_key: str, enabled: bool) -> AccessKey:
+        """A disabled key is refused from its next request on, in every process."""
+        with self._uow(write=True) as uow:
+            key = self._key(uow, access_key)
+            uow.identity.set_access_key_enabled(access_key, enabled)
+            if not enabled:
+                uow.identity.note_revocation()
+            uow.commit()
+        return replace(key, secret="", enabled=enabled)
+
+    def delete_access_key(self, access_key: str) -> AccessKey:
+        with self._uow(write=True) as uow:
+            key = self._key(uow, access_key)
+            uow.identity.delete_access_key(access_key)
+            uow.identity.note_revocation()
+            uow.commit()
+        return replace(key, secret="")
+
+    def set_user_enabled(self, user_name: str, enabled: bool) -> tuple[User, int]:
+        """Disabling a user revokes their tokens (they stay dead once the user is enabled
+        again, as Keystone's) and stops their logins and access keys, in every process at once;
+        the user and how many tokens were revoked."""
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            uow.identity.set_user_enabled(user.id, enabled)
+            revoked = 0
+            if not enabled:
+                revoked = uow.identity.revoke_tokens_of(user.id)
+                uow.identity.note_revocation()
+            uow.commit()
+        return replace(user, enabled=enabled), revoked
+
+    def delete_user(self, user_name: str) -> tuple[User, int, int]:
+        """The user goes with their role assignments, access keys and tokens; the user, how
+        many keys and how many tokens."""
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            keys = uow.identity.delete_access_keys_of(user.id)
+            tokens = uow.identity.delete_tokens_of(user.id)
+            uow.identity.delete_user(user.id)
+            uow.identity.note_revocation()
+            uow.commit()
+        return user, keys, tokens
+
+    @staticmethod
+    def _user(uow: IdentityUnitOfWork, ref: str) -> User:
+        """A user of the default domain by name, else any user by id."""
+        user = uow.identity.find_user(ref, DEFAULT_DOMAIN_ID) or uow.identity.find_user(ref)
+        if user is None or (user.id != ref and user.domain_id != DEFAULT_DOMAIN_ID):
+            raise NotFound(f"User '{ref}' not found")
+        return user
+
+    @staticmethod
+    def _key(uow: IdentityUnitOfWork, access_key: str) -> AccessKey:
+        key = uow.identity.get_access_key(access_key)
+        if key is None:
+            raise NotFound(f"Access key '{access_key}' not found")
+        return key
 
     def _seal(self, key: AccessKey) -> str:
         if self._box is None:
@@ -276,13 +357,25 @@ class IdentityService:
         return Token(token_id, user, project, expand_roles(roles), methods, record.audit_id,
                      record.issued_at, record.expires_at)
 
+    def _epoch(self) -> int | None:
+        return self._revocations.epoch() if self._revocations is not None else None
+
+    def _remembered(self, token_id: str) -> Token | None:
+        """The token validated recently, if no revocation happened anywhere since."""
+        with self._lock:
+            hit = self._cache.get(token_id)
+        if hit is None or hit.until <= time.monotonic() or hit.token.expires_at <= _now():
+            return None
+        epoch = self._epoch()
+        return hit.token if epoch is not None and hit.epoch == epoch else None
+
     def validate(self, token_id: str) -> Token:
         if not token_id:
             raise Unauthenticated("No token")
-        with self._lock:
-            hit = self._cache.get(token_id)
-        if hit and hit[0] > time.monotonic() and hit[1].expires_at > _now():
-            return hit[1]
+        known = self._remembered(token_id)
+        if known is not None:
+            return known
+        epoch = self._epoch()       # before reading: a revocation from now on makes this stale
         with self._uow() as uow:
             rec = uow.identity.get_token(_hash_token(token_id))
             if rec is None or rec.revoked or rec.expires_at <= _now():
@@ -294,10 +387,11 @@ class IdentityService:
             raise Unauthenticated("The token's user is gone")
         token = Token(token_id, user, project, expand_roles(roles), rec.methods, rec.audit_id,
                       rec.issued_at, rec.expires_at)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[token_id] = (time.monotonic() + _CACHE_SECONDS, token)
+        if epoch is not None:
+            with self._lock:
+                if len(self._cache) > 10000:
+                    self._cache.clear()
+                self._cache[token_id] = _Remembered(time.monotonic() + _CACHE_SECONDS, epoch, token)
         return token
 
     def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
@@ -320,6 +414,7 @@ class IdentityService:
         self.validate(token_id)
         with self._uow(write=True) as uow:
             uow.identity.revoke_token(_hash_token(token_id))
+            uow.identity.note_revocation()
             uow.commit()
         with self._lock:
             self._cache.pop(token_id, None)
@@ -331,12 +426,8 @@ class IdentityService:
         return Caller(token.user.id, token.project.id, token.roles)
 
     def cached_caller(self, token_id: str) -> Caller | None:
-        with self._lock:
-            hit = self._cache.get(token_id)
-        if not hit or hit[0] <= time.monotonic():
-            return None
-        token = hit[1]
-        if token.expires_at <= _now() or token.project is None:
+        token = self._remembered(token_id)
+        if token is None or token.project is None:
             return None
         return Caller(token.user.id, token.project.id, token.roles)
 
@@ -359,8 +450,8 @@ class IdentityService:
             user = uow.identity.find_user(key.user_id) if key else None
             project = uow.identity.find_project(key.project_id) if key and key.project_id else None
             roles = uow.identity.roles_on(user.id, project.id) if user and project else set()
-        if key is None or user is None or not user.enabled:
-            raise Unauthenticated("The access key is unknown")
+        if key is None or not key.enabled or user is None or not user.enabled:
+            raise Unauthenticated("The access key is unknown or disabled")
         if project is None or not roles:
             raise Unauthenticated("The access key's user has no role on its project")
         return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles)))

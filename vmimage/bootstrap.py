@@ -98,7 +98,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_to_all_stores=settings.import_default_stores != "default",
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds),
-                upload_slots=UploadSlots(settings.uploads_per_project))
+                upload_slots=UploadSlots(settings.uploads_per_project), store_buckets=store_buckets(settings))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
                             BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
@@ -128,6 +128,15 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                                 settings.keystone_password, settings.keystone_project, local=identity)
     uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
     return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher)
+
+
+def store_buckets(settings: Settings) -> dict[str, list[str]]:
+    """The buckets of the s3:// stores, with the stores in each."""
+    found: dict[str, list[str]] = {}
+    for name, kind, where in settings.store_specs():
+        if kind == "s3":
+            found.setdefault(where.partition("/")[0], []).append(name)
+    return found
 
 
 def s3_connection(settings: Settings) -> S3Connection:

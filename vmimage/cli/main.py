@@ -83,6 +83,8 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     from vmimage.adapters.db.engine import startup_lock
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
+    from vmimage.core.errors import VmImageError
+    from vmimage.core.services.buckets import refuse_granted_store_buckets
 
     _return_big_buffers_to_the_system()
     os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
@@ -93,6 +95,11 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
         typer.echo("--workers above 1 needs VMIMAGE_DATABASE_URL on PostgreSQL", err=True)
         raise typer.Exit(2)
     container = build(settings)
+    try:
+        refuse_granted_store_buckets(container.deps)
+    except VmImageError:
+        container.close()
+        raise
     recover_after_crash(container)
     password, new = _admin_password(settings)
     with startup_lock(container.engine):

@@ -18,6 +18,7 @@ from vmimage.adapters.hypervisor.qemu import QemuHypervisor
 from vmimage.adapters.web.fetch import HttpFetcher
 from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_files, startup_lock, upgrade_schema
 from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
+from vmimage.adapters.db.revocations import revocation_feed
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import metadef_catalogue
 from vmimage.core.backends import Backend, BackendLimits
@@ -47,6 +48,7 @@ from vmimage.core.services.tasks import LEGACY_IMPORT_KIND as LEGACY_IMPORT
 from vmimage.core.services.uploads import UploadWatch, recover_uploads
 from vmimage.core.services.server_images import ImageFromDisks
 from vmimage.identity.external import ExternalKeystone
+from vmimage.identity.passwords import PasswordChecks
 from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
 from vmimage.imaging import qemu_img
@@ -77,6 +79,7 @@ class Container:
             self.prefetcher.stop()
         self.uploads.stop()
         self.jobs.stop()
+        self.identity.close()
         self.engine.dispose()
 
 
@@ -113,7 +116,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 import_convert_to=settings.import_convert_to or None,
                 import_lock_stale=timedelta(seconds=settings.import_lock_stale_seconds),
                 upload_slots=UploadSlots(settings.uploads_per_project), worker_id=worker_id,
-                job_limits=JobLimits(settings.jobs_per_project, settings.queued_jobs_per_project))
+                job_limits=JobLimits(settings.jobs_per_project, settings.queued_jobs_per_project),
+                store_buckets=store_buckets(settings))
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
                             BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
@@ -131,7 +135,9 @@ def build(settings: Settings, migrate: bool = True) -> Container:
     if migrate:  # seed data goes with the schema: the catalogue's namespaces not there yet
         with startup_lock(engine):
             seed_catalogue(deps, metadef_catalogue.resource_types(), metadef_catalogue.namespaces())
-    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings))
+    identity = IdentityService(uow, timedelta(seconds=settings.token_ttl), _secret_box(settings),
+                               PasswordChecks(settings.password_checks, settings.password_check_wait_seconds),
+                               revocation_feed(engine))
     if migrate:
         with startup_lock(engine):
             if identity.seal_plaintext_secrets():
@@ -147,6 +153,15 @@ def build(settings: Settings, migrate: bool = True) -> Container:
 def backend_limits(settings: Settings) -> BackendLimits:
     return BackendLimits(slots=settings.backend_slots, stall_seconds=settings.backend_stall_seconds,
                          trip_after=settings.backend_trip_after, retry_seconds=settings.backend_retry_seconds)
+
+
+def store_buckets(settings: Settings) -> dict[str, list[str]]:
+    """The buckets of the s3:// stores, with the stores in each."""
+    found: dict[str, list[str]] = {}
+    for name, kind, where in settings.store_specs():
+        if kind == "s3":
+            found.setdefault(where.partition("/")[0], []).append(name)
+    return found
 
 
 def s3_connection(settings: Settings) -> S3Connection:

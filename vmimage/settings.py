@@ -43,6 +43,11 @@ class Settings:
     quota_bytes: int = field(default_factory=lambda: _int("VMIMAGE_QUOTA_BYTES", -1))
     token_ttl: int = field(default_factory=lambda: _int("VMIMAGE_TOKEN_TTL", 3600))
     admin_password: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_ADMIN_PASSWORD"))
+    # Password checks (scrypt, 16 MiB each) running at once per process; more wait in line
+    # for up to password_check_wait_seconds, then 429.
+    password_checks: int = field(default_factory=lambda: _int("VMIMAGE_PASSWORD_CHECKS", 2))
+    password_check_wait_seconds: float = field(
+        default_factory=lambda: _float("VMIMAGE_PASSWORD_CHECK_WAIT_SECONDS", 5.0))
     # The key access-key secrets are encrypted with (any string); unset: a key file in the data dir.
     secret_key: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_SECRET_KEY") or None)
     # Trust an external Keystone instead of the built-in identity.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from vmimage.identity.limiter import (address_subject, after_failure, backoff_seconds, retry_after,
-                                      user_subject)
+from vmimage.identity.limiter import (address_subject, after_failure, backoff_seconds, blocked_from, retry_after,
+                                      taken_back, user_subject)
 
 T0 = datetime(2026, 12, 1, 6, 0, 0)
 
@@ -44,3 +44,27 @@ def test_failures_spread_over_minutes_never_brake_an_address():
         record = after_failure(record, subject, T0 + timedelta(seconds=n * 0.7))
         assert retry_after(record, T0 + timedelta(seconds=n * 0.7)) is None
     assert record.failures < 100
+
+
+def test_a_success_takes_back_the_attempt_counted_against_its_address():
+    record, subject = None, address_subject("192.0.2.9")
+    for n in range(100):
+        record = after_failure(record, subject, T0)
+    assert retry_after(record, T0) == 60
+    # The hundredth attempt, counted before its hash, had the right password: no brake.
+    record = taken_back(record)
+    assert record.failures == 99 and retry_after(record, T0) is None
+    assert taken_back(after_failure(None, subject, T0)).failures == 0
+
+
+def test_a_users_block_runs_from_when_the_failure_is_known():
+    record, subject = None, user_subject("default", "victim")
+    for n in range(10):
+        record = after_failure(record, subject, T0)     # the tenth counted at T0, before its hash
+    later = T0 + timedelta(milliseconds=400)            # its hash done: a failure
+    record = blocked_from(record, later)
+    assert retry_after(record, later + timedelta(milliseconds=900)) == 1
+    assert retry_after(record, later + timedelta(seconds=1)) is None
+    # Never shorter than the block it had, and nothing for a user not blocked.
+    assert blocked_from(record, T0).blocked_until == later + timedelta(seconds=1)
+    assert blocked_from(after_failure(None, subject, T0), later).blocked_until is None

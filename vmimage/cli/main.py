@@ -83,6 +83,8 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     from vmimage.adapters.db.engine import startup_lock
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
+    from vmimage.core.errors import VmImageError
+    from vmimage.core.services.buckets import refuse_granted_store_buckets
     from vmimage.http_protocol import BoundedHttpToolsProtocol, limits
 
     _return_big_buffers_to_the_system()
@@ -94,6 +96,11 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
         typer.echo("--workers above 1 needs VMIMAGE_DATABASE_URL on PostgreSQL", err=True)
         raise typer.Exit(2)
     container = build(settings)
+    try:
+        refuse_granted_store_buckets(container.deps)
+    except VmImageError:
+        container.close()
+        raise
     recover_after_crash(container)
     password, new = _admin_password(settings)
     with startup_lock(container.engine):
@@ -164,11 +171,61 @@ def user_create(ctx: typer.Context, name: str, project: str = typer.Option(..., 
     typer.echo(json.dumps({"id": u.id, "name": u.name, "project": project, "role": role}))
 
 
+@user_cmd.command("disable")
+def user_disable(ctx: typer.Context, name: str) -> None:
+    """Refuse the user's logins and access keys and revoke their tokens, in every process at once."""
+    u, revoked = _identity(ctx.obj).set_user_enabled(name, False)
+    typer.echo(json.dumps({"id": u.id, "name": u.name, "enabled": False, "tokens_revoked": revoked}))
+
+
+@user_cmd.command("enable")
+def user_enable(ctx: typer.Context, name: str) -> None:
+    """Let the user log in and use their access keys again (revoked tokens stay revoked)."""
+    u, _ = _identity(ctx.obj).set_user_enabled(name, True)
+    typer.echo(json.dumps({"id": u.id, "name": u.name, "enabled": True}))
+
+
+@user_cmd.command("delete")
+def user_delete(ctx: typer.Context, name: str) -> None:
+    """Delete the user with their role assignments, access keys and tokens."""
+    u, keys, tokens = _identity(ctx.obj).delete_user(name)
+    typer.echo(json.dumps({"id": u.id, "name": u.name, "deleted": True, "access_keys_deleted": keys,
+                           "tokens_deleted": tokens}))
+
+
 @key_cmd.command("create")
 def access_key_create(ctx: typer.Context, user: str = typer.Option(..., "--user")) -> None:
     k = _identity(ctx.obj).create_access_key(user)
     typer.echo(json.dumps({"access_key": k.access_key, "secret_key": k.secret, "user_id": k.user_id,
                            "project_id": k.project_id}))
+
+
+@key_cmd.command("list")
+def access_key_list(ctx: typer.Context, user: str = typer.Option(None, "--user", help="one user's keys")) -> None:
+    """Every access key (never its secret)."""
+    typer.echo(json.dumps([
+        {"access_key": k.access_key, "user_id": k.user_id, "user_name": u.name, "project_id": k.project_id,
+         "enabled": k.enabled, "created_at": k.created_at.isoformat() if k.created_at else None}
+        for k, u in _identity(ctx.obj).list_access_keys(user)]))
+
+
+@key_cmd.command("disable")
+def access_key_disable(ctx: typer.Context, access_key: str) -> None:
+    """Refuse requests signed with the key, from its next one on, in every process."""
+    k = _identity(ctx.obj).set_access_key_enabled(access_key, False)
+    typer.echo(json.dumps({"access_key": k.access_key, "user_id": k.user_id, "enabled": False}))
+
+
+@key_cmd.command("enable")
+def access_key_enable(ctx: typer.Context, access_key: str) -> None:
+    k = _identity(ctx.obj).set_access_key_enabled(access_key, True)
+    typer.echo(json.dumps({"access_key": k.access_key, "user_id": k.user_id, "enabled": True}))
+
+
+@key_cmd.command("delete")
+def access_key_delete(ctx: typer.Context, access_key: str) -> None:
+    k = _identity(ctx.obj).delete_access_key(access_key)
+    typer.echo(json.dumps({"access_key": k.access_key, "user_id": k.user_id, "deleted": True}))
 
 
 @quota_cmd.command("set")

@@ -39,6 +39,7 @@ class AccessKey:
     user_id: str
     project_id: str | None
     created_at: datetime | None = None
+    enabled: bool = True
 
 
 @dataclass(frozen=True)

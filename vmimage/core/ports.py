@@ -394,9 +394,11 @@ class Identity(Protocol):
     """Who is calling. Faces resolve their callers through this port only: a Keystone
     token, a user's password, or an access key whose secret signs the request."""
 
-    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+    async def authenticate(self, auth: dict, client: str | None = None) -> Token:
         """Issue a token for a Keystone v3 `auth` body (password or token method); client is
-        the caller's address, which failed logins are braked by (TooManyRequests)."""
+        the caller's address, which failed logins are braked by (TooManyRequests). Awaited on
+        the event loop: a password check waits its turn without holding a thread, and is
+        refused (TooManyRequests) when too many are waiting."""
     def validate(self, token_id: str) -> Token:
         """The live token of that id (scoped or not); Unauthenticated otherwise."""
     def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
@@ -406,11 +408,13 @@ class Identity(Protocol):
     def caller(self, token_id: str) -> Caller:
         """The caller behind a project-scoped token; Unauthenticated otherwise."""
     def cached_caller(self, token_id: str) -> Caller | None:
-        """caller() answered from memory alone (no I/O, safe on an event loop), or None when
-        the token has to be looked up. A validated token is remembered for at most 30 s, so a
-        revocation made through another process takes effect there within 30 s."""
-    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
-        """The caller of a user name and password, in the user's default project."""
+        """caller() answered from memory (nothing that waits: safe on an event loop), or None
+        when the token has to be looked up. The built-in identity remembers a validated token
+        for at most 30 s and only until a user, access key or token is revoked through any
+        process; an external Keystone's tokens are remembered 30 s."""
+    async def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
+        """The caller of a user name and password, in the user's default project (braked and
+        bounded as authenticate's)."""
     def access_key(self, access_key: str) -> AccessKeyGrant:
         """The key's secret and caller, for a request signature check; Unauthenticated when
         the key is unknown or its user cannot act."""

@@ -80,8 +80,8 @@ class ExternalKeystone:
 
     # --- what vmimage's own identity answers ------------------------------------------------
 
-    def authenticate(self, auth: dict, client: str | None = None) -> Token:
-        return self._local.authenticate(auth, client)
+    async def authenticate(self, auth: dict, client: str | None = None) -> Token:
+        return await self._local.authenticate(auth, client)
 
     def validate(self, token_id: str) -> Token:
         return self._local.validate(token_id)
@@ -92,8 +92,8 @@ class ExternalKeystone:
     def revoke(self, token_id: str) -> None:
         self._local.revoke(token_id)
 
-    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
-        return self._local.caller_for_password(user_name, password, client)
+    async def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
+        return await self._local.caller_for_password(user_name, password, client)
 
     def access_key(self, access_key: str) -> AccessKeyGrant:
         return self._local.access_key(access_key)

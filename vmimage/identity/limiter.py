@@ -5,7 +5,9 @@ for a back-off doubling from 1 s and capped at 60 s; a success resets it) and pe
 address (failures within a one-minute window; from the 100th, the address is blocked until
 the window ends). A user is counted by the name given, whether it exists or not, so the
 brake tells nothing about which users exist. Blocked attempts are refused before any
-password is checked, with the seconds to wait.
+password is checked, with the seconds to wait. Each attempt is counted as a failure before
+its password is checked, so that concurrent guesses are all counted; a success takes it back
+(`taken_back`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ def after_failure(record: Failures | None, subject: str, now: datetime) -> Failu
     record.failures += 1
     wait = backoff_seconds(record.failures)
     record.blocked_until = now + timedelta(seconds=wait) if wait else None
+    return record
+
+
+def blocked_from(record: Failures, now: datetime) -> Failures:
+    """A user's block once the failure it was counted for is known: its back-off from now."""
+    wait = backoff_seconds(record.failures)
+    if wait and record.blocked_until is not None:
+        record.blocked_until = max(record.blocked_until, now + timedelta(seconds=wait))
+    return record
+
+
+def taken_back(record: Failures) -> Failures:
+    """An address's counter once a login counted against it succeeded."""
+    record.failures = max(0, record.failures - 1)
+    if record.failures < ADDRESS_FAILURES_PER_MINUTE:
+        record.blocked_until = None
     return record
 
 

@@ -8,22 +8,33 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+
+from anyio.to_thread import run_sync
 
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
 from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
                                    Project, Token, User)
-from vmimage.identity.limiter import address_subject, after_failure, retry_after, user_subject
+from vmimage.identity.limiter import (Failures, address_subject, after_failure, blocked_from, retry_after, taken_back,
+                                      user_subject)
 from vmimage.identity.model import TokenRecord
-from vmimage.identity.passwords import hash_password, verify_password
-from vmimage.identity.ports import IdentityUnitOfWorkFactory
+from vmimage.identity.passwords import PasswordChecks, hash_password, verify_password
+from vmimage.identity.ports import IdentityUnitOfWork, IdentityUnitOfWorkFactory, RevocationFeed
 from vmimage.identity.secret_box import SecretBox
 
 _CACHE_SECONDS = 30.0
 # Checked when the user does not exist, so that costs what a wrong password costs.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A validated token, trusted until `until` (monotonic) while the revocation epoch stays."""
+    until: float
+    epoch: int
+    token: Token
 
 
 def _now() -> datetime:
@@ -44,6 +55,13 @@ def _resolve_domain(domain: dict | None) -> str | None:
     raise Unauthenticated("Unknown domain")
 
 
+def _refuse_if_any_blocked(found: dict[str, Failures], subjects: list[str], now: datetime | None = None) -> None:
+    now = now or _now()
+    waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
+    if waits:
+        raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+
+
 def may_inspect_tokens_of_others(token: Token) -> bool:
     """Admins and services (the `service` role, as Keystone's policy names it)."""
     return bool({"admin", "service"} & token.roles)
@@ -53,12 +71,22 @@ class IdentityService:
     """Keystone-compatible identity held in vmimage's own database (the core's Identity port)."""
 
     def __init__(self, uow: IdentityUnitOfWorkFactory, token_ttl: timedelta = timedelta(hours=1),
-                 secrets_box: SecretBox | None = None) -> None:
+                 secrets_box: SecretBox | None = None, password_checks: PasswordChecks | None = None,
+                 revocations: RevocationFeed | None = None) -> None:
         self._uow = uow
         self.token_ttl = token_ttl
         self._box = secrets_box     # seals access-key secrets at rest
-        self._cache: dict[str, tuple[float, Token]] = {}
+        self._password_checks = password_checks or PasswordChecks()
+        # Validated tokens are remembered for _CACHE_SECONDS, and only while no revocation
+        # was committed anywhere since (the feed's epoch); without a feed, never.
+        self._revocations = revocations
+        self._cache: dict[str, _Remembered] = {}
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._password_checks.close()
+        if self._revocations is not None:
+            self._revocations.close()
 
     # --- administration -----------------------------------------------------------------
 
@@ -107,6 +135,73 @@ class IdentityService:
             uow.commit()
         return key      # the only time the secret is shown
 
+    def list_access_keys(self, user_name: str | None = None) -> list[tuple[AccessKey, User]]:
+        """Every access key (of one user) with its user; the secrets stay sealed."""
+        with self._uow() as uow:
+            only = self._user(uow, user_name) if user_name is not None else None
+            keys = uow.identity.list_access_keys(only.id if only else None)
+            users = {u: uow.identity.find_user(u) for u in {k.user_id for k in keys}}
+        return [(key, user) for key in keys if (user := users[key.user_id]) is not None]
+
+    def set_access_key_enabled(self, access_key: str, enabled: bool) -> AccessKey:
+        """A disabled key is refused from its next request on, in every process."""
+        with self._uow(write=True) as uow:
+            key = self._key(uow, access_key)
+            uow.identity.set_access_key_enabled(access_key, enabled)
+            if not enabled:
+                uow.identity.note_revocation()
+            uow.commit()
+        return replace(key, secret="", enabled=enabled)
+
+    def delete_access_key(self, access_key: str) -> AccessKey:
+        with self._uow(write=True) as uow:
+            key = self._key(uow, access_key)
+            uow.identity.delete_access_key(access_key)
+            uow.identity.note_revocation()
+            uow.commit()
+        return replace(key, secret="")
+
+    def set_user_enabled(self, user_name: str, enabled: bool) -> tuple[User, int]:
+        """Disabling a user revokes their tokens (they stay dead once the user is enabled
+        again, as Keystone's) and stops their logins and access keys, in every process at once;
+        the user and how many tokens were revoked."""
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            uow.identity.set_user_enabled(user.id, enabled)
+            revoked = 0
+            if not enabled:
+                revoked = uow.identity.revoke_tokens_of(user.id)
+                uow.identity.note_revocation()
+            uow.commit()
+        return replace(user, enabled=enabled), revoked
+
+    def delete_user(self, user_name: str) -> tuple[User, int, int]:
+        """The user goes with their role assignments, access keys and tokens; the user, how
+        many keys and how many tokens."""
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            keys = uow.identity.delete_access_keys_of(user.id)
+            tokens = uow.identity.delete_tokens_of(user.id)
+            uow.identity.delete_user(user.id)
+            uow.identity.note_revocation()
+            uow.commit()
+        return user, keys, tokens
+
+    @staticmethod
+    def _user(uow: IdentityUnitOfWork, ref: str) -> User:
+        """A user of the default domain by name, else any user by id."""
+        user = uow.identity.find_user(ref, DEFAULT_DOMAIN_ID) or uow.identity.find_user(ref)
+        if user is None or (user.id != ref and user.domain_id != DEFAULT_DOMAIN_ID):
+            raise NotFound(f"User '{ref}' not found")
+        return user
+
+    @staticmethod
+    def _key(uow: IdentityUnitOfWork, access_key: str) -> AccessKey:
+        key = uow.identity.get_access_key(access_key)
+        if key is None:
+            raise NotFound(f"Access key '{access_key}' not found")
+        return key
+
     def _seal(self, key: AccessKey) -> str:
         if self._box is None:
             raise Invalid("No secret key to keep access-key secrets with")
@@ -145,7 +240,7 @@ class IdentityService:
 
     # --- authentication -----------------------------------------------------------------
 
-    def authenticate(self, auth: dict, client: str | None = None) -> Token:
+    async def authenticate(self, auth: dict, client: str | None = None) -> Token:
         """Issue a token for a Keystone v3 `auth` body (password or token method).
 
         client: the caller's address, for the failed-login brake."""
@@ -153,63 +248,87 @@ class IdentityService:
         methods = identity.get("methods") or []
         if "password" in methods:
             user_spec = (identity.get("password") or {}).get("user") or {}
-            user = self._check_password(user_spec, client)
+            user = await self._check_password(user_spec, client)
             method_list = ["password"]
         elif "token" in methods:
-            previous = self.validate((identity.get("token") or {}).get("id", ""))
+            previous = await run_sync(self.validate, (identity.get("token") or {}).get("id", ""))
             user, method_list = previous.user, ["token"]
         else:
             raise Unauthenticated("Unsupported authentication method")
-        project = self._scope_project(auth.get("scope"), user)
-        return self._issue(user, project, method_list)
+        return await run_sync(self._scoped_token, auth.get("scope"), user, method_list)
 
-    def _check_password(self, spec: dict, client: str | None) -> User:
+    def _scoped_token(self, scope: dict | None, user: User, methods: list[str]) -> Token:
+        return self._issue(user, self._scope_project(scope, user), methods)
+
+    async def _check_password(self, spec: dict, client: str | None) -> User:
         ref = spec.get("id") or spec.get("name")
         if not ref or not isinstance(ref, str) or not isinstance(spec.get("password"), str):
             raise Unauthenticated("The request you have made requires authentication.")
         domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
         subjects = [user_subject(domain, ref)] + ([address_subject(client)] if client else [])
-        self._refuse_if_blocked(subjects)
-        with self._uow() as uow:
-            user = uow.identity.find_user(ref, domain)
+        # A braked subject is refused at once, without waiting in line for a check.
+        await run_sync(self._refuse_if_blocked, subjects)
+        return await self._password_checks.run(self._check_password_in_turn, ref, domain, spec["password"],
+                                               subjects)
+
+    def _check_password_in_turn(self, ref: str, domain: str | None, password: str, subjects: list[str]) -> User:
+        """On a password-check thread: the attempt is counted, then the password hashed."""
+        user, braking = self._count_attempt(subjects, ref, domain)
         # An unknown user costs the same scrypt as a wrong password: timing tells nothing.
         stored = user.password_hash if user is not None else _DUMMY_HASH
-        if not verify_password(spec["password"], stored) or user is None or not user.enabled:
-            self._record_failure(subjects)
+        if not verify_password(password, stored) or user is None or not user.enabled:
+            if braking:
+                self._brake_from_now(subjects[0])
             raise Unauthenticated("The request you have made requires authentication.")
-        self._clear_failures(subjects[0])
+        self._take_back_attempt(subjects)
         return user
 
     # --- failed-login brake (identity/limiter.py) ----------------------------------------
 
     def _refuse_if_blocked(self, subjects: list[str]) -> None:
         with self._uow() as uow:
-            found = uow.identity.failures(subjects)
-        now = _now()
-        waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
-        if waits:
-            raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+            _refuse_if_any_blocked(uow.identity.failures(subjects), subjects)
 
-    def _record_failure(self, subjects: list[str]) -> None:
-        for attempt in range(2):     # two processes may create the same counter at once
+    def _count_attempt(self, subjects: list[str], ref: str, domain: str | None) -> tuple[User | None, bool]:
+        """Count the attempt as a failure before its password is checked (a success takes it
+        back), refused if a subject is braked by now. The user it names, if any, and whether
+        the count blocks the user from now on."""
+        # Each retry follows another process creating one of these counters (PostgreSQL).
+        for attempt in range(4):
             try:
                 with self._uow(write=True) as uow:
                     found = uow.identity.failures(subjects, for_update=True)
                     now = _now()
-                    for subject in subjects:
-                        uow.identity.save_failures(after_failure(found.get(subject), subject, now),
-                                                   new=subject not in found)
+                    _refuse_if_any_blocked(found, subjects, now)
+                    counted = [after_failure(found.get(subject), subject, now) for subject in subjects]
+                    for record in counted:
+                        uow.identity.save_failures(record, new=record.subject not in found)
+                    user = uow.identity.find_user(ref, domain)
                     uow.commit()
-                return
+                return user, counted[0].blocked_until is not None
             except Duplicate:
-                if attempt:
+                if attempt == 3:
                     raise
+        raise AssertionError("unreachable")
 
-    def _clear_failures(self, subject: str) -> None:
+    def _brake_from_now(self, user_subject: str) -> None:
+        """A failure that blocks its user: the block runs from now, the failure known, rather
+        than from the count before the hash."""
         with self._uow(write=True) as uow:
-            if uow.identity.failures([subject]):
-                uow.identity.clear_failures(subject)
+            found = uow.identity.failures([user_subject], for_update=True)
+            if user_subject in found:
+                uow.identity.save_failures(blocked_from(found[user_subject], _now()), new=False)
                 uow.commit()
+
+    def _take_back_attempt(self, subjects: list[str]) -> None:
+        """A success: the user's count starts over, the address's loses this attempt."""
+        with self._uow(write=True) as uow:
+            found = uow.identity.failures(subjects, for_update=True)
+            uow.identity.clear_failures(subjects[0])
+            for subject in subjects[1:]:
+                if subject in found:
+                    uow.identity.save_failures(taken_back(found[subject]), new=False)
+            uow.commit()
 
     def _scope_project(self, scope: dict | None, user: User) -> Project | None:
         if not scope or "project" not in scope:
@@ -238,13 +357,25 @@ class IdentityService:
         return Token(token_id, user, project, expand_roles(roles), methods, record.audit_id,
                      record.issued_at, record.expires_at)
 
+    def _epoch(self) -> int | None:
+        return self._revocations.epoch() if self._revocations is not None else None
+
+    def _remembered(self, token_id: str) -> Token | None:
+        """The token validated recently, if no revocation happened anywhere since."""
+        with self._lock:
+            hit = self._cache.get(token_id)
+        if hit is None or hit.until <= time.monotonic() or hit.token.expires_at <= _now():
+            return None
+        epoch = self._epoch()
+        return hit.token if epoch is not None and hit.epoch == epoch else None
+
     def validate(self, token_id: str) -> Token:
         if not token_id:
             raise Unauthenticated("No token")
-        with self._lock:
-            hit = self._cache.get(token_id)
-        if hit and hit[0] > time.monotonic() and hit[1].expires_at > _now():
-            return hit[1]
+        known = self._remembered(token_id)
+        if known is not None:
+            return known
+        epoch = self._epoch()       # before reading: a revocation from now on makes this stale
         with self._uow() as uow:
             rec = uow.identity.get_token(_hash_token(token_id))
             if rec is None or rec.revoked or rec.expires_at <= _now():
@@ -256,10 +387,11 @@ class IdentityService:
             raise Unauthenticated("The token's user is gone")
         token = Token(token_id, user, project, expand_roles(roles), rec.methods, rec.audit_id,
                       rec.issued_at, rec.expires_at)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[token_id] = (time.monotonic() + _CACHE_SECONDS, token)
+        if epoch is not None:
+            with self._lock:
+                if len(self._cache) > 10000:
+                    self._cache.clear()
+                self._cache[token_id] = _Remembered(time.monotonic() + _CACHE_SECONDS, epoch, token)
         return token
 
     def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
@@ -282,6 +414,7 @@ class IdentityService:
         self.validate(token_id)
         with self._uow(write=True) as uow:
             uow.identity.revoke_token(_hash_token(token_id))
+            uow.identity.note_revocation()
             uow.commit()
         with self._lock:
             self._cache.pop(token_id, None)
@@ -293,18 +426,17 @@ class IdentityService:
         return Caller(token.user.id, token.project.id, token.roles)
 
     def cached_caller(self, token_id: str) -> Caller | None:
-        with self._lock:
-            hit = self._cache.get(token_id)
-        if not hit or hit[0] <= time.monotonic():
-            return None
-        token = hit[1]
-        if token.expires_at <= _now() or token.project is None:
+        token = self._remembered(token_id)
+        if token is None or token.project is None:
             return None
         return Caller(token.user.id, token.project.id, token.roles)
 
-    def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
+    async def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         """A caller from a user name and password (HTTP Basic), in the user's default project."""
-        user = self._check_password({"name": user_name, "password": password}, client)
+        user = await self._check_password({"name": user_name, "password": password}, client)
+        return await run_sync(self._default_project_caller, user)
+
+    def _default_project_caller(self, user: User) -> Caller:
         with self._uow() as uow:
             project = uow.identity.find_project(user.default_project_id) if user.default_project_id else None
             roles = uow.identity.roles_on(user.id, project.id) if project else set()
@@ -318,8 +450,8 @@ class IdentityService:
             user = uow.identity.find_user(key.user_id) if key else None
             project = uow.identity.find_project(key.project_id) if key and key.project_id else None
             roles = uow.identity.roles_on(user.id, project.id) if user and project else set()
-        if key is None or user is None or not user.enabled:
-            raise Unauthenticated("The access key is unknown")
+        if key is None or not key.enabled or user is None or not user.enabled:
+            raise Unauthenticated("The access key is unknown or disabled")
         if project is None or not roles:
             raise Unauthenticated("The access key's user has no role on its project")
         return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles)))

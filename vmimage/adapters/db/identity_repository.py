@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
-from vmimage.adapters.db.tables import (access_keys, auth_failures, project_quotas, projects, role_assignments,
-                                        tokens, users)
+from vmimage.adapters.db.revocations import notify_revocation
+from vmimage.adapters.db.tables import (access_keys, auth_failures, project_quotas, projects, revocation_epoch,
+                                        role_assignments, tokens, users)
 from vmimage.core.identity import AccessKey, Project, User
 from vmimage.identity.limiter import Failures
 from vmimage.identity.model import TokenRecord
@@ -48,6 +49,13 @@ class SqlIdentityRepository:
     def set_password(self, user_id: str, password_hash: str) -> None:
         self.conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
+    def set_user_enabled(self, user_id: str, enabled: bool) -> None:
+        self.conn.execute(update(users).where(users.c.id == user_id).values(enabled=enabled))
+
+    def delete_user(self, user_id: str) -> None:
+        self.conn.execute(delete(role_assignments).where(role_assignments.c.user_id == user_id))
+        self.conn.execute(delete(users).where(users.c.id == user_id))
+
     def assign_role(self, user_id: str, project_id: str, role: str) -> None:
         exists = self.conn.execute(select(role_assignments).where(
             role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
@@ -77,6 +85,13 @@ class SqlIdentityRepository:
     def revoke_token(self, id_hash: str) -> None:
         self.conn.execute(update(tokens).where(tokens.c.id_hash == id_hash).values(revoked=True))
 
+    def revoke_tokens_of(self, user_id: str) -> int:
+        return self.conn.execute(update(tokens).where(tokens.c.user_id == user_id, tokens.c.revoked == False)  # noqa: E712
+                                 .values(revoked=True)).rowcount
+
+    def delete_tokens_of(self, user_id: str) -> int:
+        return self.conn.execute(delete(tokens).where(tokens.c.user_id == user_id)).rowcount
+
     def purge_tokens(self, before: datetime) -> None:
         self.conn.execute(delete(tokens).where(tokens.c.expires_at < before))
 
@@ -89,11 +104,28 @@ class SqlIdentityRepository:
         row = self.conn.execute(select(access_keys).where(access_keys.c.access_key == access_key)).first()
         return AccessKey(**row._mapping) if row else None
 
-    def list_access_keys(self) -> list[AccessKey]:
-        return [AccessKey(**r._mapping) for r in self.conn.execute(select(access_keys))]
+    def list_access_keys(self, user_id: str | None = None) -> list[AccessKey]:
+        stmt = select(access_keys).order_by(access_keys.c.created_at, access_keys.c.access_key)
+        if user_id is not None:
+            stmt = stmt.where(access_keys.c.user_id == user_id)
+        return [AccessKey(**r._mapping) for r in self.conn.execute(stmt)]
 
     def set_access_key_secret(self, access_key: str, secret: str) -> None:
         self.conn.execute(update(access_keys).where(access_keys.c.access_key == access_key).values(secret=secret))
+
+    def set_access_key_enabled(self, access_key: str, enabled: bool) -> None:
+        self.conn.execute(update(access_keys).where(access_keys.c.access_key == access_key).values(enabled=enabled))
+
+    def delete_access_key(self, access_key: str) -> None:
+        self.conn.execute(delete(access_keys).where(access_keys.c.access_key == access_key))
+
+    def delete_access_keys_of(self, user_id: str) -> int:
+        return self.conn.execute(delete(access_keys).where(access_keys.c.user_id == user_id)).rowcount
+
+    def note_revocation(self) -> None:
+        self.conn.execute(update(revocation_epoch).where(revocation_epoch.c.id == 1)
+                          .values(epoch=revocation_epoch.c.epoch + 1))
+        notify_revocation(self.conn)
 
     def failures(self, subjects: list[str], for_update: bool = False) -> dict[str, Failures]:
         stmt = select(auth_failures).where(auth_failures.c.subject.in_(subjects)).order_by(auth_failures.c.subject)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, ForeignKeyConstraint, Index, Integer,
-                        MetaData, String, Table, Text, UniqueConstraint)
+                        MetaData, String, Table, Text, UniqueConstraint, true)
 
 metadata = MetaData(naming_convention={
     "ix": "ix_%(column_0_label)s",
@@ -144,6 +144,7 @@ tokens = Table(
     Column("issued_at", DateTime, nullable=False),
     Column("expires_at", DateTime, nullable=False, index=True),
     Column("revoked", Boolean, nullable=False, default=False),
+    Index("ix_tokens_user_id", "user_id"),      # a user's tokens go with the user
 )
 
 access_keys = Table(
@@ -154,6 +155,17 @@ access_keys = Table(
     Column("user_id", String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("project_id", String(64)),
     Column("created_at", DateTime, nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True, server_default=true()),
+    Index("ix_access_keys_user_id", "user_id"),
+)
+
+# One row: a number moved on by every revocation (a user disabled or deleted, an access key
+# disabled or deleted, a token revoked), so that every process drops the tokens it validated
+# earlier at once (adapters/db/revocations.py).
+revocation_epoch = Table(
+    "revocation_epoch", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
 )
 
 # Inventory: servers, volumes (their disks), snapshots

@@ -37,6 +37,11 @@ _PROBE = 1 << 20          # enough of an object's head to tell its format
 
 def grant_bucket(deps: Deps, bucket: str, project_id: str) -> BucketGrant:
     bucket = check_bucket(bucket)
+    stores = deps.store_buckets.get(bucket)
+    if stores:
+        raise Conflict(f"Bucket '{bucket}' holds the images of store {_named(stores)} (VMIMAGE_STORES): a "
+                       f"project it were granted to could read and overwrite every project's image data; "
+                       f"grant another bucket", bucket=bucket)
     with deps.uow(write=True) as uow:
         for grant in uow.buckets.list(project_id=project_id, bucket=bucket):
             return grant                       # granted already
@@ -44,6 +49,24 @@ def grant_bucket(deps: Deps, bucket: str, project_id: str) -> BucketGrant:
         uow.buckets.add(grant)
         uow.commit()
     return grant
+
+
+def refuse_granted_store_buckets(deps: Deps) -> None:
+    """At start: a bucket the stores keep images in must not be granted to any project (it
+    was granted before a store was configured on it)."""
+    with deps.uow() as uow:
+        granted = [g for bucket in sorted(deps.store_buckets) for g in uow.buckets.list(bucket=bucket)]
+    if granted:
+        clash = "; ".join(f"bucket '{g.bucket}' of store {_named(deps.store_buckets[g.bucket])} is granted to "
+                          f"project {g.project_id}" for g in granted)
+        revoke = "; ".join(f"vmimage admin bucket revoke {g.bucket} --project {g.project_id}" for g in granted)
+        raise Conflict(f"Refusing to start: {clash}. Its project could read and overwrite every project's "
+                       f"image data. Revoke the grant first ({revoke}) or keep the store in another bucket",
+                       bucket=granted[0].bucket)
+
+
+def _named(stores: Sequence[str]) -> str:
+    return ", ".join(f"'{name}'" for name in stores)
 
 
 def revoke_bucket(deps: Deps, bucket: str, project_id: str) -> None:

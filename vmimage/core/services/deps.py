@@ -48,6 +48,8 @@ class Deps:
     wake_prefetcher: Callable[[], None] = lambda: None
     # The object storage's buckets that projects import from and export to (None: no S3 server).
     buckets: BucketObjects | None = None
+    # The buckets the stores keep images in (bucket: store names): never granted to a project.
+    store_buckets: dict[str, list[str]] = field(default_factory=dict)
     # Concurrent uploads and stages per project (this process).
     upload_slots: UploadSlots = field(default_factory=UploadSlots)
     # This process, as the owner of the uploads it takes (core/services/uploads.py).

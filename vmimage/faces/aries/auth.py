@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from vmimage.core.errors import Unauthenticated
@@ -23,13 +24,15 @@ def basic_credentials(credentials: str) -> tuple[str, str]:
     return user, password
 
 
-def aries_caller(request: Request) -> Caller:
+async def aries_caller(request: Request) -> Caller:
+    """Awaited on the event loop: a password check waits its turn without a thread."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     identity = face_context(request).identity
     credentials = credentials.strip()
     if scheme.lower() == "bearer" and credentials:
-        return identity.caller(credentials)
+        known = identity.cached_caller(credentials)
+        return known if known is not None else await run_in_threadpool(identity.caller, credentials)
     if scheme.lower() == "basic" and credentials:
         user, password = basic_credentials(credentials)
-        return identity.caller_for_password(user, password, request.client.host if request.client else None)
+        return await identity.caller_for_password(user, password, request.client.host if request.client else None)
     raise Unauthenticated("Bearer token or Basic credentials required")

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from vmimage.core.errors import Forbidden, NotFound
 from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
@@ -79,8 +78,8 @@ async def issue(request: Request) -> JSONResponse:
     # Keystone's schema: a body of the wrong shape is 400; a null is an absent key.
     body = validated(AuthRequest, parse_json(await request.body())).model_dump(exclude_unset=True,
                                                                                exclude_none=True)
-    token = await run_in_threadpool(face_context(request).identity.authenticate, body["auth"],
-                                    request.client.host if request.client else None)
+    token = await face_context(request).identity.authenticate(body["auth"],
+                                                              request.client.host if request.client else None)
     return JSONResponse(token_body(request, token), status_code=201,
                         headers={"X-Subject-Token": token.id})
 

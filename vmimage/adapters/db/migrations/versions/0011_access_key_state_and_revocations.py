@@ -1,8 +1,8 @@
 """access keys can be disabled; the revocation epoch every process watches; a user's tokens
 and keys found by user
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-08 06:00:00
 """
 from alembic import op

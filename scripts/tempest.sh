@@ -2,6 +2,7 @@
 # Run OpenStack Tempest's image (Glance v2) API tests against a fresh vmimage.
 #
 # Usage: scripts/tempest.sh [REGEX ...] [-- TEMPEST_RUN_ARGS ...]
+#        scripts/tempest.sh --install      only install Tempest (runs may then go in parallel)
 #   no REGEX     run the Tempest classes vmimage is expected to pass (DEFAULT_REGEX below)
 #   REGEX ...    run these stestr selection regexes instead (joined with '|'),
 #                e.g. scripts/tempest.sh 'tempest\.api\.image\.v2\.test_images_member\.'
@@ -32,7 +33,13 @@ DEFAULT_REGEX='^tempest\.api\.image\.v2\.'
 
 regexes=()
 run_args=()
+install_only=0
 while [ $# -gt 0 ]; do
+    if [ "$1" = "--install" ]; then
+        install_only=1
+        shift
+        continue
+    fi
     if [ "$1" = "--" ]; then
         shift
         run_args=("$@")
@@ -56,6 +63,7 @@ if [ ! -x "$TEMPEST_VENV/bin/tempest" ]; then
     python3 -m venv "$TEMPEST_VENV"
     "$TEMPEST_VENV/bin/pip" install -q "tempest==$TEMPEST_VERSION"
 fi
+[ "$install_only" = 1 ] && exit 0
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/vmimage-tempest.XXXXXX")"
 DATA="$WORK/data"

@@ -9,7 +9,9 @@ every dialect, before a handler runs:
 3. The access key is looked up through the identity port.
 4. The body is read once, under the app-wide cap (limits.BodyLimits; a streaming route's
    body too, when its payload is signed and must be hashed). A payload declared unsigned
-   is not read: an upload streams it, and no handler is handed it otherwise.
+   is not covered by the signature (as Huawei's gateway serves it: the SDK signs every
+   body that is not JSON so, a JSON-patch included): an upload streams it; any other route
+   reads it under the same cap once the signature holds, and hands it on.
 5. The signature is checked, and what the handler acts on must be what was signed: the
    path it routes on, and every query item (a signer that leaves items out of its
    canonical form, as JD's drops an item without '=', would otherwise let `&platform` be
@@ -91,7 +93,7 @@ class SignatureScheme(Protocol):
 @dataclass(frozen=True)
 class Verified:
     caller: Caller
-    body: bytes | None                # None: not read (an unsigned payload)
+    body: bytes | None                # None: not read (an unsigned payload a route streams)
     headers: Mapping[str, str]
 
 
@@ -141,6 +143,8 @@ async def verify(request: Request, scheme: SignatureScheme) -> Verified:
         scheme.verify(wire, claim, grant.secret, body)
     except scheme.errors as exc:
         raise Unauthenticated(str(exc)) from None
+    if not claim.body_signed and not _streams(request):
+        body = await request.body()     # unsigned, read only now that the signature holds
     if scheme.signed_path(claim, raw_path) != request.scope["path"]:
         raise Unauthenticated("The path is not the one signed")
     if Counter(scheme.signed_query(claim, raw_query)) != Counter(request.query_params.multi_items()):

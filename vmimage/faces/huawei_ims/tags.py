@@ -15,6 +15,7 @@ from vmimage.core.services import images as svc
 from vmimage.core.services import key_value_tags as kv
 from vmimage.faces.contract import deps, face_router
 from vmimage.faces.http import int_param
+from vmimage.faces.signed import reads_only
 from vmimage.faces.huawei_ims import translate as t
 from vmimage.faces.huawei_ims.auth import body_object, ims_caller, same_project
 
@@ -110,6 +111,7 @@ def _count(body: dict, name: str, default: int) -> int:
 
 
 @router.post("/v2/{project_id}/images/resource_instances/action")
+@reads_only
 def list_image_by_tags(request: Request, project_id: str, who: Caller = Depends(ims_caller),
                        body: dict = Depends(body_object)) -> dict:
     same_project(who, project_id)

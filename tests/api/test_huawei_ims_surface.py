@@ -6,7 +6,6 @@ version documents, a member read and the safe-mode twins — assert the state th
 from __future__ import annotations
 
 import ast
-import shutil
 import uuid
 from pathlib import Path
 
@@ -17,7 +16,8 @@ from huaweicloudsdkims.v2 import ImsClient  # noqa: E402
 from huaweicloudsdkims.v2 import model as m  # noqa: E402
 
 from tests.api.test_huawei_ims import Key, error_of, glance_image, image_data, next_second, wait_job  # noqa: E402
-from tests.conftest import start_server  # noqa: E402
+# the IMS module's fixtures: this module gets its own server (module scope), set up the same way
+from tests.api.test_huawei_ims import alt, demo, ims, obs, server  # noqa: E402,F401
 
 # Copies between and within regions: built with the regions issue, not here.
 LEFT_TO_THE_REGIONS_ISSUE = {"copy_image_cross_region", "copy_image_in_region", "copy_image_in_region_in_safe_mode"}
@@ -45,29 +45,6 @@ def test_every_sdk_operation_is_called_by_a_test():
     assert len(operations) == 51 and LEFT_TO_THE_REGIONS_ISSUE <= operations
     missing = operations - operations_called_by_tests() - LEFT_TO_THE_REGIONS_ISSUE
     assert missing == set(), f"SDK operations no test calls: {sorted(missing)}"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, database_factory):
-    srv = start_server(tmp_path_factory.mktemp("ims-surface"), database_factory())
-    yield srv
-    srv.stop()
-    shutil.rmtree(srv.data_dir, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def demo(server) -> Key:
-    return Key(server, "demo")
-
-
-@pytest.fixture(scope="module")
-def alt(server) -> Key:
-    return Key(server, "alt")
-
-
-@pytest.fixture(scope="module")
-def ims(demo) -> ImsClient:
-    return demo.client()
 
 
 def unique(prefix: str) -> str:
@@ -295,18 +272,6 @@ def test_glance_show_image_member(ims, alt):
 
 
 # --- the safe-mode twins (v2.1 routes), with a real object storage ------------------------------------
-
-@pytest.fixture(scope="module")
-def obs(tmp_path_factory, database_factory, swift_s3):
-    srv = start_server(tmp_path_factory.mktemp("ims-surface-obs"), database_factory(), **swift_s3.env)
-    srv.s3 = swift_s3.client()
-    srv.bucket = f"ims-safe-{uuid.uuid4().hex[:8]}"
-    srv.s3.create_bucket(Bucket=srv.bucket)
-    srv.admin_cli("bucket", "grant", srv.bucket, "--project", "demo")
-    yield srv
-    srv.stop()
-    shutil.rmtree(srv.data_dir, ignore_errors=True)
-
 
 def test_safe_mode_quick_import_data_image_and_export(obs, images_dir):
     ims = Key(obs, "demo").client()

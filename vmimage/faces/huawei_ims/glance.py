@@ -15,7 +15,6 @@ from vmimage.core.services import images as svc
 from vmimage.core.services import key_value_tags as kv
 from vmimage.core.services import members as msvc
 from vmimage.core.services.image_data import upload_image_data
-from vmimage.core.services.images import Change
 from vmimage.faces.contract import deps, face_router
 from vmimage.faces.http import int_param, iso_time, stream_into
 from vmimage.faces.huawei_ims import translate as t

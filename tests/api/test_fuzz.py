@@ -255,6 +255,16 @@ IMS = [
     Route("PUT", "/v1/cloudimages/members", ims_body(ims_model.BatchUpdateMembersRequestBody)),
     Route("GET", "/v1/{project}/jobs/{word}"),
     Route("GET", "/v1/cloudimages/os_version", query={"tag": "bootable"}),
+    Route("POST", "/v2/{project}/images/{image}/tags/action", ims_body(ims_model.BatchAddOrDeleteTagsRequestBody,
+                                                                       action="create")),
+    Route("DELETE", "/v1/{project}/cloudimages/{image}/tags/delete", ims_body(ims_model.BatchDeleteTagsRequestBody)),
+    Route("PUT", "/v1/cloudimages/tags", ims_body(ims_model.AddOrUpdateTagsRequestBody, image_id="x", tag="k.v")),
+    Route("POST", "/v2/{project}/images/resource_instances/action", ims_body(ims_model.ListImageByTagsRequestBody,
+                                                                             action="filter", limit="5")),
+    Route("GET", "/v2/{project}/images/tags"),
+    Route("GET", "/v1/cloudimages/tags", query={"limit": 5, "page": 1, "__imagetype": "private",
+                                                "virtual_env_type": "FusionCompute", "architecture": "x86"}),
+    Route("GET", "/v2/schemas/{word}"),
 ]
 
 JD_REGION = "cn-north-1"

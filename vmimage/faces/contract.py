@@ -2,7 +2,7 @@
 
 A face is one folder under vmimage/faces/ whose __init__.py exports FACE (a Face). It
 imports only vmimage.core, this module and the shared helpers (vmimage.faces.http, .limits,
-.bodies, .errors, .signed). docs/adding-a-face.md walks
+.bodies, .errors, .signed, .schemas). docs/adding-a-face.md walks
 through one.
 """
 

@@ -9,14 +9,17 @@ every dialect, before a handler runs:
 3. The access key is looked up through the identity port.
 4. The body is read once, under the app-wide cap (limits.BodyLimits; a streaming route's
    body too, when its payload is signed and must be hashed). A payload declared unsigned
-   is not read: an upload streams it, and no handler is handed it otherwise.
+   is not covered by the signature (as Huawei's gateway serves it: the SDK signs every
+   body that is not JSON so, a JSON-patch included): an upload streams it; any other route
+   reads it under the same cap once the signature holds, and hands it on.
 5. The signature is checked, and what the handler acts on must be what was signed: the
    path it routes on, and every query item (a signer that leaves items out of its
    canonical form, as JD's drops an item without '=', would otherwise let `&platform` be
    added to a signed describeImages and change its answer).
 6. Replays are refused by the core, in the database, so by every process: a nonce seen
    before (where the dialect has one), and a state-changing request (POST, PUT, PATCH,
-   DELETE) whose signature was already seen within the window — whatever its nonce, since
+   DELETE; not a query sent as a POST, marked `reads_only`) whose signature was already seen
+   within the window — whatever its nonce, since
    neither SDK signs its nonce. Reads (GET, HEAD) are not refused for replay.
 
 The cost of rule 6: the very same signed write is served once. A client that sends the same
@@ -34,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
@@ -47,6 +50,7 @@ from vmimage.faces import limits
 from vmimage.faces.contract import face_context
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+F = TypeVar("F", bound=Callable[..., Any])
 _STATE = "signed_request"
 
 
@@ -91,7 +95,7 @@ class SignatureScheme(Protocol):
 @dataclass(frozen=True)
 class Verified:
     caller: Caller
-    body: bytes | None                # None: not read (an unsigned payload)
+    body: bytes | None                # None: not read (an unsigned payload a route streams)
     headers: Mapping[str, str]
 
 
@@ -109,8 +113,19 @@ def wire_headers(request: Request, utf8: bool) -> dict[str, str]:
     return out
 
 
+def _marked(request: Request, mark: str) -> bool:
+    return bool(getattr(getattr(request.scope.get("route"), "endpoint", None), mark, False))
+
+
 def _streams(request: Request) -> bool:
-    return bool(getattr(getattr(request.scope.get("route"), "endpoint", None), "streams_body", False))
+    return _marked(request, "streams_body")
+
+
+def reads_only(endpoint: F) -> F:
+    """Marks a route that answers a query sent as a POST (IMS's images by tags): it changes
+    nothing, so, like a GET, the same signed request may be sent again (rule 6)."""
+    setattr(endpoint, "reads_only", True)
+    return endpoint
 
 
 async def verify(request: Request, scheme: SignatureScheme) -> Verified:
@@ -141,11 +156,13 @@ async def verify(request: Request, scheme: SignatureScheme) -> Verified:
         scheme.verify(wire, claim, grant.secret, body)
     except scheme.errors as exc:
         raise Unauthenticated(str(exc)) from None
+    if not claim.body_signed and not _streams(request):
+        body = await request.body()     # unsigned, read only now that the signature holds
     if scheme.signed_path(claim, raw_path) != request.scope["path"]:
         raise Unauthenticated("The path is not the one signed")
     if Counter(scheme.signed_query(claim, raw_query)) != Counter(request.query_params.multi_items()):
         raise Unauthenticated("The query has items the signature does not cover")
-    write = request.method in WRITES
+    write = request.method in WRITES and not _marked(request, "reads_only")
     if claim.nonce or write:
         once = signature_key(scheme.dialect, claim.signature) if write else None
         await run_in_threadpool(check_fresh, context.deps, claim.signed_at, claim.nonce, once)

@@ -15,7 +15,7 @@ from vmimage.faces.mount import face_app
 ROOT = Path(vmimage.__file__).parent
 FACES = sorted(p for p in (ROOT / "faces").iterdir() if p.is_dir() and (p / "__init__.py").exists())
 SHARED = ("vmimage.faces.contract", "vmimage.faces.http", "vmimage.faces.limits", "vmimage.faces.bodies",
-          "vmimage.faces.errors", "vmimage.faces.signed")
+          "vmimage.faces.errors", "vmimage.faces.signed", "vmimage.faces.schemas")
 
 
 def _imports(path: Path) -> list[str]:

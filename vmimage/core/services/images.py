@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -353,3 +354,17 @@ def project_usage(deps: Deps, caller: Caller) -> dict[str, tuple[int, int]]:
         limits = deps.limits_for(uow, caller.project_id)
     return {"image_size_total": (limits.image_bytes, used), "image_count_total": (limits.image_count, count),
             "image_stage_total": (limits.image_bytes, 0), "image_count_uploading": (limits.image_count, uploading)}
+
+
+def edit_tags(deps: Deps, caller: Caller, image_id: str, edit: Callable[[list[str]], list[str]]) -> Image:
+    """The image's tags replaced by edit(its tags), read and written in one transaction (so no
+    other writer's tags are lost in between); the owner's, under the per-image limits."""
+    with deps.uow(write=True) as uow:
+        image = find_visible(uow, caller, image_id, for_update=True)
+        require_owner(caller, image)
+        _apply(caller, image, Change("replace", "tags", edit(list(image.tags))))
+        check_per_image(deps.limits_for(uow, image.owner), len(image.properties), len(image.tags))
+        image.updated_at = deps.clock()
+        uow.images.save(image)
+        uow.commit()
+    return image

@@ -9,7 +9,7 @@ import uuid
 from starlette.requests import HTTPConnection
 
 from vmimage.faces.contract import Face
-from vmimage.faces.huawei_ims import glance, routes, signature
+from vmimage.faces.huawei_ims import glance, routes, signature, tags
 from vmimage.faces.huawei_ims.auth import ims_caller
 from vmimage.faces.huawei_ims.errors import ImsErrors
 
@@ -21,6 +21,6 @@ def claims(conn: HTTPConnection) -> bool:
     return signature.is_signed(conn.headers) or bool(_IMS_PATHS.match(conn.scope["path"]))
 
 
-FACE = Face(name="huawei_ims", claims=claims, routers=lambda _context: [glance.router, routes.router],
+FACE = Face(name="huawei_ims", claims=claims, routers=lambda _context: [glance.router, tags.router, routes.router],
             errors=ImsErrors(), caller=ims_caller, request_id_header="X-Request-Id",
             new_request_id=lambda: uuid.uuid4().hex)

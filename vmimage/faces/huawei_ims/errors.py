@@ -31,6 +31,7 @@ CODES: ErrorCodes[str] = ErrorCodes({
     (e.Invalid, "field=bucket_url"): (400, "IMG.0017"),
     (e.Invalid, "field=hw_firmware_type"): (400, "IMG.0141"),
     (e.Invalid, "field=architecture"): (400, "IMG.0212"),
+    (e.Invalid, "field=tags/too_many"): (400, "IMG.0116"),
     (e.Invalid, "field=tags"): (400, "IMG.0115"),
     (e.Invalid, "field=disk_format"): (400, "IMG.0072"),
     (e.Invalid, "field=file_format"): (400, "IMG.0072"),

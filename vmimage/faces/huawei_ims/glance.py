@@ -8,17 +8,18 @@ from typing import Any
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from vmimage.core.errors import Invalid
+from vmimage.core.errors import Invalid, NotFound
 from vmimage.core.members import Member
 from vmimage.core.policy import Caller
 from vmimage.core.services import images as svc
+from vmimage.core.services import key_value_tags as kv
 from vmimage.core.services import members as msvc
 from vmimage.core.services.image_data import upload_image_data
-from vmimage.core.services.images import Change
 from vmimage.faces.contract import deps, face_router
 from vmimage.faces.http import int_param, iso_time, stream_into
 from vmimage.faces.huawei_ims import translate as t
 from vmimage.faces.limits import streams_body
+from vmimage.faces.schemas import IMAGE_SCHEMAS
 from vmimage.faces.huawei_ims.auth import body_object, body_value, ims_caller, same_project
 
 router = face_router()
@@ -43,9 +44,18 @@ def show_image(request: Request, image_id: str, who: Caller = Depends(ims_caller
     return t.image_info(svc.load_visible(deps(request), who, image_id), who.project_id)
 
 
+# The SDK sends Glance's v2.1 patch media type (signed as an unsigned payload, like every body
+# that is not JSON); plain JSON and v2.0's patch are read alike.
+PATCH_MEDIA_TYPES = ("application/json", "application/openstack-images-v2.1-json-patch",
+                     "application/openstack-images-v2.0-json-patch")
+
+
 @router.patch("/v2/images/{image_id}")
 def update_image(request: Request, image_id: str, who: Caller = Depends(ims_caller),
                  body: Any = Depends(body_value)) -> dict:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in PATCH_MEDIA_TYPES:
+        raise Invalid(f"A patch must be sent as one of {', '.join(PATCH_MEDIA_TYPES)}")
     changes = t.patch_changes(body, glance=True)
     return t.image_info(svc.update_image(deps(request), who, image_id, changes, unique_name=True), who.project_id)
 
@@ -101,12 +111,9 @@ def add_image_tag(request: Request, project_id: str, image_id: str, who: Caller 
                   body: dict = Depends(body_object)) -> Response:
     same_project(who, project_id)
     tag = body.get("tag")
-    if not isinstance(tag, dict) or not isinstance(tag.get("key"), str) or not tag["key"]:
+    if not isinstance(tag, dict):
         raise Invalid("'tag' must be {key, value}", field="tags")
-    image = svc.load_visible(deps(request), who, image_id)
-    kept = [x for x in image.tags if x.partition("=")[0] != tag["key"]]   # a key holds one value
-    svc.update_image(deps(request), who, image_id,
-                     [Change("replace", "tags", [*kept, f"{tag['key']}={tag.get('value') or ''}"])])
+    kv.set_tags(deps(request), who, image_id, [(tag.get("key"), "" if tag.get("value") is None else tag["value"])])
     return Response(status_code=204)
 
 
@@ -114,9 +121,7 @@ def add_image_tag(request: Request, project_id: str, image_id: str, who: Caller 
 def delete_image_tag(request: Request, project_id: str, image_id: str, key: str,
                      who: Caller = Depends(ims_caller)) -> Response:
     same_project(who, project_id)
-    image = svc.load_visible(deps(request), who, image_id)
-    for tag in [x for x in image.tags if x.partition("=")[0] == key] or [key]:
-        svc.delete_tag(deps(request), who, image_id, tag)
+    kv.delete_tags(deps(request), who, image_id, [(key, None)], must_exist=True)
     return Response(status_code=204)
 
 
@@ -195,3 +200,13 @@ def show_image_member(request: Request, project_id: str, image_id: str, member_i
                       who: Caller = Depends(ims_caller)) -> dict:
     same_project(who, project_id)
     return member_body(msvc.get_member(deps(request), who, image_id, member_id))
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+@router.get("/v2/schemas/{name}")
+def schema(name: str, who: Caller = Depends(ims_caller)) -> dict:
+    """Glance's image and member schemas, the ones the Glance face serves."""
+    if name not in IMAGE_SCHEMAS:
+        raise NotFound(f"Unknown schema '{name}'")
+    return IMAGE_SCHEMAS[name]()

@@ -136,7 +136,9 @@ def show_version(request: Request, version: str, who: Caller = Depends(ims_calle
     found = [v for v in VERSIONS if v["id"] == version]
     if not found:
         raise Invalid(f"Unknown version '{version}'", field="version")
-    return {"version": found[0]}
+    # Huawei's page shows the document as "version"; the SDK's ShowVersionResponse reads a
+    # "versions" list: both, so either reader gets it.
+    return {"version": found[0], "versions": found}
 
 
 def bucket_import(request: Request, who: Caller, body: dict, kind: str) -> Job:

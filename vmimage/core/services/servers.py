@@ -73,6 +73,8 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
     now = deps.clock()
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, str(spec.get("image_id")))
+        if not image.locations and image.status not in (ImageStatus.SAVING, ImageStatus.IMPORTING):
+            raise Conflict(f"Image {image.ref} has no data to build a disk on", image_id=image.id, no_data=True)
         if image.status != ImageStatus.ACTIVE or not image.locations:
             raise Conflict(f"Image {image.id} is {image.status}, not active", image_id=image.id)
         image_gb = max(image.min_disk, gb_for(image.virtual_size or image.size or 1))

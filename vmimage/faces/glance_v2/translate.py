@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
 from vmimage.core.images import Image, Location
 from vmimage.core.jobs import Job, JobStatus
@@ -62,6 +63,10 @@ def image_to_glance(image: Image, view: ImageView = ImageView()) -> dict[str, An
         body["architecture"] = image.architecture
     if image.boot_mode is not None:
         body["hw_firmware_type"] = image.boot_mode.value
+    # The OS identity as Glance's well-known properties, where the user set none of the name.
+    for key, value in (("os_distro", image.os_distribution), ("os_version", os_catalogue.release_of(image))):
+        if value is not None and key not in body:
+            body[key] = value
     body.update({
         "id": image.id, "name": image.name, "status": image.status.value,
         "visibility": image.visibility.value, "protected": image.protected, "os_hidden": image.os_hidden,

@@ -51,7 +51,7 @@ def _message(exc: e.VmImageError) -> str:
         return "Please stop the instance first"
     if isinstance(exc, e.Busy):
         if f.get("volume_id"):
-            return f"Disk '{f['volume_id']}' busy in '{exc.message}'"
+            return f"Disk '{f['volume_id']}' busy in '{f.get('task') or exc.message}'"
         return f"Conflict with underlay task {f.get('task') or exc.message}"
     if isinstance(exc, e.InvalidTransition):
         return f"Invalid image status '{f.get('current')}'"

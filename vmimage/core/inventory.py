@@ -217,7 +217,7 @@ class Server:
 
     @property
     def data_disks(self) -> list[Volume]:
-        return sorted((d for d in self.disks if d.device != SYSTEM_DEVICE), key=lambda d: d.device or "")
+        return sorted((d for d in self.disks if d.device != SYSTEM_DEVICE), key=lambda d: device_order(d.device or ""))
 
     def disk(self, device: str) -> Volume | None:
         return next((d for d in self.disks if d.device == device), None)

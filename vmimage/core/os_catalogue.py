@@ -133,14 +133,17 @@ def platform_distributions(platform: str) -> list[str]:
 
 def for_release(distribution: str | None, release: str | None, bit: int = 64) -> OsInfo | None:
     """The catalogue entry of a distribution (an os_distro name, or a platform name in any
-    case) at a release, e.g. ("Ubuntu", "22.04") -> "Ubuntu 22.04 server 64bit"; None when the
-    catalogue has no such entry."""
+    case) at a release, e.g. ("Ubuntu", "22.04") -> "Ubuntu 22.04 server 64bit" (the release
+    may be the entry's own name); None when the catalogue has no such entry."""
     if not distribution or not release:
         return None
     wanted = distribution.strip().lower()
     wanted = _DISTRIBUTIONS.get(next((p for p in _DISTRIBUTIONS if p.lower() == wanted), ""), wanted)
     if wanted == "windows server":
         wanted = "windows"
+    named = CATALOGUE.get(release.strip())     # the catalogue's own name given as the version
+    if named is not None and named.distribution == wanted:
+        return named
     for info in CATALOGUE.values():
         if info.distribution == wanted and info.release == release.strip() and info.os_bit == bit:
             return info

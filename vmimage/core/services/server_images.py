@@ -172,7 +172,7 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
         source = find_visible(uow, caller, image_id)
         query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": source.id},
                            page=PageRequest.everything())
-        images = [source, *sorted(uow.images.list(query), key=lambda i: i.device or "")]
+        images = [source, *sorted(uow.images.list(query), key=lambda i: device_order(i.device or ""))]
         for image in images:
             if image.status != ImageStatus.ACTIVE or not image.locations:
                 raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
@@ -278,12 +278,13 @@ def _os_origin(uow: UnitOfWork, volume_id: str | None, snapshot_id: str | None) 
 
 
 def _give_os(caller: Caller, image: Image, origin: Image | None, asked: dict[str, Any] | None) -> None:
-    """The image's OS identity: its origin's, unless the caller named one (which then
-    replaces the inherited one whole), completed from the catalogue."""
+    """The image's OS identity: its origin's, unless the caller named another operating
+    system (which then replaces the inherited one whole), completed from the catalogue."""
     if origin is not None:
         inherit_os(image, origin)
     if asked:
-        if {"os_version", "os_distribution", "os_release", "os_family"} & set(asked):
+        if any(key in asked and asked[key] != getattr(image, key)
+               for key in ("os_version", "os_distribution", "os_release", "os_family")):
             image.os_version = image.os_release = image.os_family = image.os_distribution = None
         for key, value in asked.items():
             set_os_attribute(caller, image, key, value)

@@ -294,8 +294,7 @@ def os_attributes(b: dict[str, Any], os_type: str | None) -> dict[str, Any]:
     platform_name = choice(b.get("platform"), PLATFORMS, "platform")
     out: dict[str, Any] = {"architecture": choice(b.get("architecture"), ("x86_64", "arm64"), "architecture"),
                            "os_family": os_type or ("windows" if "Windows" in platform_name else "linux")}
-    if platform_name in _DISTRIBUTIONS:
-        out["os_distribution"] = _DISTRIBUTIONS[platform_name]
+    out["os_distribution"] = _DISTRIBUTIONS.get(platform_name)     # None: an Other platform
     if b.get("osVersion") is not None:
         out["os_release"] = b["osVersion"]
     if b.get("bootMode") is not None:

@@ -333,7 +333,8 @@ def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_
      (404, "NOT_FOUND", "No disk vde to exclude")),
     # the page: data disks are cloud disks only; vmimage encrypts nothing, so an encrypted disk is refused
     ([InstanceDiskAttachmentSpec(diskCategory="local", deviceName="vde",
-                                 cloudDiskSpec=DiskSpec(az="cn-north-1a", name="d", diskType="ssd.gp1", diskSizeGB=40))],
+                                 cloudDiskSpec=DiskSpec(az="cn-north-1a", name="d", diskType="ssd.gp1",
+                                                        diskSizeGB=40))],
      (400, "INVALID_ARGUMENT", "Parameter dataDisks.diskCategory must be cloud: data disks are cloud disks only")),
     ([disk("vde", diskType="ssd.gp1", diskSizeGB=40, encrypt=True)],
      (400, "INVALID_ARGUMENT", "Disk vde: encrypted disks are not supported")),

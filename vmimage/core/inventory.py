@@ -61,6 +61,8 @@ VOLUME_TYPES: dict[str, tuple[int, int, int]] = {
 SYSTEM_DEVICE = "vda"
 # Data disk devices, after JD Cloud's [vdb~vdbm]: vdb..vdz, vdaa..vdaz, vdba..vdbm.
 _DEVICE = re.compile(r"^vd(?:[b-z]|a[a-z]|b[a-m])$")
+DATA_DEVICES = tuple(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz") + tuple(
+    f"vd{a}{b}" for a in "ab" for b in "abcdefghijklmnopqrstuvwxyz" if a == "a" or b <= "m")
 MAX_DATA_DISKS = 25          # disks a server is created with
 MAX_DISK_GB = 16384
 MAX_CPU_COUNT = 64

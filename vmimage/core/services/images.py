@@ -9,8 +9,8 @@ from typing import Any
 from vmimage.core import os_catalogue
 from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
-from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, OS_IDENTITY, BootMode, Location, staging_key,
-                                 Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
+from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, OS_IDENTITY, BootMode, Location,
+                                 staging_key, Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
 from vmimage.core.listing import ImageQuery

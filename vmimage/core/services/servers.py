@@ -7,10 +7,10 @@ from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
 from vmimage.core.images import ImageStatus
-from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
-                                    Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
-                                    check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
-                                    new_id)
+from vmimage.core.inventory import (DATA_DEVICES, MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE,
+                                    DiskCategory, Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume,
+                                    VolumeStatus, check_count, check_data_device, check_iops, check_size_gb,
+                                    check_volume_type, new_id)
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.ports import UnitOfWork
@@ -265,7 +265,9 @@ def attach_volume(deps: Deps, caller: Caller, volume_id: str, server_id: str, de
             server.begin_task("attach")
         used = {d.device for d in server.disks}
         if device is None:
-            device = next(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"vd{c}" not in used)
+            device = next((d for d in DATA_DEVICES if d not in used), None)
+            if device is None:
+                raise Conflict(f"Server {server_id} has no free device", server_id=server_id)
         if check_data_device(device) in used:
             raise Conflict(f"Device {device} is already in use on server {server_id}", field="device")
         volume.attach(server.id, device)

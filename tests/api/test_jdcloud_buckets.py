@@ -101,26 +101,26 @@ def test_import_with_a_jd_os_version_keeps_it_and_maps_it_to_the_catalogue(jsrv,
     22.04 is the catalogue's "Ubuntu 22.04 server 64bit", which Huawei IMS shows."""
     jsrv.s3.put_object(Bucket=jsrv.bucket, Key="in/ubuntu.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
     url = f"{jsrv.endpoint}/{jsrv.bucket}/in/ubuntu.qcow2"
-    params = ImportImageParameters(REGION, "x86_64", "linux", "Ubuntu", "qcow2", 40, url, "jammy")
-    params.setOsVersion("22.04")
-    resp = jsrv.demo.send(ImportImageRequest(params))
-    assert resp.error is None, resp.error.message
-    assert task(jsrv.demo, resp.result["importTaskId"])["taskStatus"] == "finished"
-    image = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, resp.result["imageId"]))).result
-    assert (image["image"]["status"], image["image"]["platform"], image["image"]["osVersion"],
-            image["image"]["osType"]) == ("ready", "Ubuntu", "22.04", "linux")
+
+    def imported(platform: str, version: str, name: str) -> dict:
+        params = ImportImageParameters(REGION, "x86_64", "linux", platform, "qcow2", 40, url, name)
+        params.setOsVersion(version)
+        resp = jsrv.demo.send(ImportImageRequest(params))
+        assert resp.error is None, resp.error.message
+        assert task(jsrv.demo, resp.result["importTaskId"])["taskStatus"] == "finished"
+        return jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, resp.result["imageId"]))).result[
+            "image"]
+
+    image = imported("Ubuntu", "22.04", "jammy")
+    assert (image["status"], image["platform"], image["osVersion"], image["osType"]) == (
+        "ready", "Ubuntu", "22.04", "linux")
     ims = Key(jsrv, "demo").client()
     (shown,) = ims.list_images(m.ListImagesRequest(name="jammy")).images
     assert (shown.os_version, shown.platform, shown.os_type, shown.os_bit) == (
         "Ubuntu 22.04 server 64bit", "Ubuntu", "Linux", "64")
 
-    params = ImportImageParameters(REGION, "x86_64", "linux", "Other Linux", "qcow2", 40, url, "own-distro")
-    params.setOsVersion("Alpine 3.19 (edge)")
-    resp = jsrv.demo.send(ImportImageRequest(params))
-    assert resp.error is None, resp.error.message
-    assert task(jsrv.demo, resp.result["importTaskId"])["taskStatus"] == "finished"
-    image = jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, resp.result["imageId"]))).result
-    assert (image["image"]["platform"], image["image"]["osVersion"]) == ("Other Linux", "Alpine 3.19 (edge)")
+    image = imported("Other Linux", "Alpine 3.19 (edge)", "own-distro")
+    assert (image["platform"], image["osVersion"]) == ("Other Linux", "Alpine 3.19 (edge)")
     (shown,) = ims.list_images(m.ListImagesRequest(name="own-distro")).images
     assert shown.os_version is None      # no catalogue entry: IMS shows none rather than a wrong one
 

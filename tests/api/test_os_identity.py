@@ -4,8 +4,6 @@ its disk came from, and every face shows it in its own terms: JD (jdcloud-sdk), 
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from jdcloud_sdk.services.vm.apis.CreateImageFromSnapshotsRequest import (CreateImageFromSnapshotsParameters,
@@ -15,6 +13,7 @@ from jdcloud_sdk.services.vm.models.CloudDiskSpec import CloudDiskSpec
 
 from tests.api.test_huawei_ims import Key, glance_image, m, wait_job
 from tests.api.test_jdcloud import REGION, access_key, create_image, vm_client, wait_ready
+from tests.api.test_servers_and_images import wait_job as wait_native_job
 from tests.conftest import sdk_connect
 
 V1 = "/vmimage/v1"
@@ -41,16 +40,6 @@ def centos(server, images_dir):
         snap = http.post(f"{V1}/snapshots", json={"volume_id": srv["system_disk"]["id"]}).json()["snapshot"]
     return {"image_id": made.id, "server": srv, "snapshot": snap, "ims": ims,
             "jd": vm_client(server, access_key(server, "demo"))}
-
-
-def wait_native_job(http: httpx.Client, job_id: str) -> dict:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        job = http.get(f"{V1}/jobs/{job_id}").json()["job"]
-        if job["status"] in ("SUCCESS", "FAIL"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def glance_id(server, name: str) -> str:

@@ -112,6 +112,12 @@ def test_a_user_property_wins_over_the_inherited_one_in_glance(server, centos):
         assert http.patch(f"/v2/images/{image_id}", headers=PATCH, json=[
             {"op": "add", "path": "/os_version", "value": "7.9.2009"}]).status_code == 200
         assert http.get(f"/v2/images/{image_id}").json()["os_version"] == "7.9.2009"
+    conn = sdk_connect(server)      # openstacksdk replaces what it was shown (os_distro, from the OS)
+    try:
+        conn.image.update_image(image_id, os_distro="rocky")
+        assert conn.image.get_image(image_id).os_distro == "rocky"
+    finally:
+        conn.close()
 
 
 def test_an_image_from_snapshots_inherits_and_keeps_what_jd_asks(server, centos):

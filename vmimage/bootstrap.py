@@ -85,6 +85,8 @@ class Container:
 
 def build(settings: Settings, migrate: bool = True) -> Container:
     prepare_data_dir(settings.data_dir)
+    if settings.import_roots_given is None:
+        prepare_data_dir(settings.default_import_root)
     engine = make_engine(settings.db_url)
     if migrate:
         with startup_lock(engine):      # processes starting together migrate one at a time

@@ -61,9 +61,10 @@ class Settings:
     # waiting (a submit beyond: 429); -1: no limit.
     jobs_per_project: int = field(default_factory=lambda: _int("VMIMAGE_JOBS_PER_PROJECT", 4))
     queued_jobs_per_project: int = field(default_factory=lambda: _int("VMIMAGE_QUEUED_JOBS_PER_PROJECT", 100))
-    # Host directories whose files the Aries face may register as images (source_path);
-    # none by default: registration is off.
-    import_roots: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS"))
+    # Host directories whose files the Aries face may register as images (source_path), as
+    # set; None (unset): the one default, import_roots below. Set empty: registration is off.
+    import_roots_given: list[str] | None = field(
+        default_factory=lambda: _list("VMIMAGE_IMPORT_ROOTS") if "VMIMAGE_IMPORT_ROOTS" in os.environ else None)
     # Users (names or uids) besides the service's own whose files under the roots may be registered.
     import_owners: list[str] = field(default_factory=lambda: _list("VMIMAGE_IMPORT_OWNERS"))
     # Named stores, "name=file:/path,name=s3://BUCKET[/PREFIX],..."; the first is the default. Unset: one file store
@@ -132,6 +133,15 @@ class Settings:
             except KeyError:
                 raise ValueError(f"VMIMAGE_IMPORT_OWNERS: no user named '{owner}'") from None
         return uids
+
+    @property
+    def default_import_root(self) -> Path:
+        """Where a new user drops a file for the Aries face to register (made 0700 at first start)."""
+        return (self.data_dir / "import").resolve()
+
+    @property
+    def import_roots(self) -> list[str]:
+        return self.import_roots_given if self.import_roots_given is not None else [str(self.default_import_root)]
 
     @property
     def db_url(self) -> str:

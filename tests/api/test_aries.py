@@ -147,7 +147,7 @@ def test_registered_file_is_inspected_hashed_and_copied(api, aries, root, path, 
 @pytest.mark.parametrize("path", [
     "/etc/passwd", "{root}/../../etc/passwd", "{root}/sub/../disk.qcow2", "{root}/passwd-link",
     "{root}/dir-link/secret.qcow2", "{root}/inside-link.qcow2", "{root}/sub", "{root}", "{root}/fifo",
-    "{root}/missing.qcow2", "disk.qcow2", "", None, 42, "{root}/backing.qcow2", "{root}x/disk.qcow2",
+    "{root}/missing.qcow2", "disk.qcow2", "", 42, "{root}/backing.qcow2", "{root}x/disk.qcow2",
     "{root}/hard-link.qcow2",
     pytest.param("{root}/foreign.qcow2", marks=pytest.mark.skipif(os.geteuid() != 0, reason="needs root to chown")),
 ])
@@ -159,15 +159,54 @@ def test_source_path_outside_the_roots_or_unsafe_is_refused(api, root, path):
     create(api, root, name=body["name"])
 
 
-def test_source_path_is_required(api, root):
+def test_an_image_without_source_path_is_a_record_no_server_is_made_of(api, root):
+    """source_path is optional (the page's table): the image is listed, described, updated
+    and deleted, and server/create refuses it, there being no data to build a disk on."""
     body = spec(root)
     del body["source_path"]
-    refused(api.post("/image/create", json=body), 400, "InvalidSourcePath")
+    resp = api.post("/image/create", json=body)
+    assert resp.status_code == 200, resp.text
+    image = resp.json()["image"]
+    assert image["source_path"] is None and image["os_name"] == "CentOS"
+    assert api.get(f"/image/{image['id']}").json()["name"] == body["name"]
+    assert body["name"] in {i["name"] for i in api.get("/image/list", params={"os_name": "cent"}).json()}
+    refused(api.post("/server/create", json=server_spec(image["image_ref"])), 400, "InvalidParameter")
+    assert not [s for s in api.get("/server").json() if s["name"] == "web" and s["volumes"][0]["image_ref"]
+                == image["image_ref"]]
+    assert api.delete("/image/delete", params={"image_ref": image["image_ref"]}).json() == {"result": True}
 
 
-def test_registration_is_off_without_import_roots(server, root):
+def test_the_default_import_root_is_inside_the_data_dir(server, root):
+    """No VMIMAGE_IMPORT_ROOTS: one root, <data dir>/import, made 0700 at first start; a file
+    anywhere else is refused. The page's own example works with its file put there."""
+    import_root = server.data_dir / "import"
+    assert import_root.is_dir() and import_root.stat().st_mode & 0o777 == 0o700
     with client(server) as api:
         refused(api.post("/image/create", json=spec(root)), 400, "InvalidSourcePath")
+        make_iso(import_root / "file.iso")
+        page = {"name": "CentOS-7.9-x64", "os_type": "linux", "os_name": "CentOS",
+                "description": "CentOS 7.9 64位基础镜像", "source_path": str(import_root / "file.iso")}
+        resp = api.post("/image/create", json=page)
+        assert resp.status_code == 200, resp.text
+        image = resp.json()["image"]
+        assert {k: image[k] for k in page} == page and isinstance(image["id"], int)
+        made = api.post("/server/create", json=server_spec(image["image_ref"], name="from-the-page"))
+        assert made.status_code == 200, made.text
+        assert api.delete("/server/delete", params={"server_ref": made.json()["id"]}).status_code == 200
+        assert api.delete("/image/delete", params={"image_ref": image["image_ref"]}).status_code == 200
+    assert (import_root / "file.iso").exists()      # a registered file is never touched
+
+
+def test_import_roots_set_empty_turn_registration_off(tmp_path_factory, database_factory, root):
+    srv = start_server(tmp_path_factory.mktemp("aries-off"), database_factory(), VMIMAGE_IMPORT_ROOTS="")
+    try:
+        (srv.data_dir / "import").mkdir(mode=0o700, exist_ok=True)    # where the default root would be
+        make_iso(srv.data_dir / "import" / "file.iso")
+        with client(srv) as api:
+            body = {**spec(root), "source_path": str((srv.data_dir / "import" / "file.iso").resolve())}
+            refused(api.post("/image/create", json=body), 400, "InvalidSourcePath")
+    finally:
+        srv.stop()
 
 
 @pytest.mark.parametrize("change", [{"name": None}, {"name": ""}, {"os_type": "Linux"}, {"os_type": "mac"},

@@ -325,7 +325,21 @@ def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_
 
 
 @pytest.mark.parametrize("disks,expected", [
-    ([disk("vdb", no_device=True), disk("vdb", diskSizeGB=40)], (400, "DUPLICATE", "Duplicate deviceName")),
+    ([disk("vdb", diskSizeGB=40), disk("vdb", diskSizeGB=50)], (400, "DUPLICATE", "Duplicate deviceName")),
+    ([disk("vdb", no_device=True), disk("vdb", no_device=True)], (400, "DUPLICATE", "Duplicate deviceName")),
+    ([disk("vdb", no_device=True), disk("vdb", diskType="ssd.gp1", diskSizeGB=40),
+      disk("vdb", diskType="ssd.gp1", diskSizeGB=50)], (400, "DUPLICATE", "Duplicate deviceName")),
+    ([disk("vde", no_device=True), disk("vde", diskType="ssd.gp1", diskSizeGB=40)],
+     (404, "NOT_FOUND", "No disk vde to exclude")),
+    # the page: data disks are cloud disks only; vmimage encrypts nothing, so an encrypted disk is refused
+    ([InstanceDiskAttachmentSpec(diskCategory="local", deviceName="vde",
+                                 cloudDiskSpec=DiskSpec(az="cn-north-1a", name="d", diskType="ssd.gp1",
+                                                        diskSizeGB=40))],
+     (400, "INVALID_ARGUMENT", "Parameter dataDisks.diskCategory must be cloud: data disks are cloud disks only")),
+    ([disk("vde", diskType="ssd.gp1", diskSizeGB=40, encrypt=True)],
+     (400, "INVALID_ARGUMENT", "Disk vde: encrypted disks are not supported")),
+    ([disk("vdbn", diskType="ssd.gp1", diskSizeGB=40)],
+     (400, "INVALID_ARGUMENT", "Invalid data disk device 'vdbn': expected vdb to vdbm")),
     ([disk("vdc", diskSizeGB=20)],
      (400, "OUT_OF_RANGE", "Device 'vdc' size can only be larger than the original size")),
     ([disk("vde", diskSizeGB=20)], (400, "INVALID_ARGUMENT", "Parameter DataDisks.CloudDiskSpec.DiskType missing")),
@@ -344,6 +358,53 @@ def test_create_image_errors_change_nothing(server, demo, machine, disks, expect
         before = len(http.get("/v2/images", params={"limit": 1000}).json()["images"])
         assert error_of(create_image(demo, machine["server"]["id"], "refused", disks)) == expected
         assert len(http.get("/v2/images", params={"limit": 1000}).json()["images"]) == before
+
+
+def test_a_device_replaced_in_the_same_data_disks_carries_the_snapshots_bytes(server, demo, machine, images_dir,
+                                                                              tmp_path):
+    """Seed 004: to replace a device, exclude it and name it again with new attributes; the
+    new vdb is made from the snapshot of the system disk. autoDelete is kept as asked (vdc:
+    a cloud disk, which stays when its server goes, by default), vda is ignored as the page
+    says, and devices go up to vdbm."""
+    replaced = InstanceDiskAttachmentSpec(
+        autoDelete=True, deviceName="vdb",
+        cloudDiskSpec=DiskSpec(az="cn-north-1a", name="d", diskType="ssd.gp1", diskSizeGB=40,
+                               snapshotId=machine["snapshot"]["id"]))
+    resp = create_image(demo, machine["server"]["id"], "replaced", [
+        disk("vdb", no_device=True), replaced, disk("vda", diskType="ssd.gp1", diskSizeGB=100),
+        disk("vdbm", diskType="hdd.std1", diskSizeGB=20), disk("vdaa", diskType="ssd.gp1", diskSizeGB=20)])
+    assert resp.error is None, resp.error.message
+    image = wait_ready(demo, resp.result["imageId"])
+    assert image["status"] == "ready"
+    assert [d["deviceName"] for d in image["dataDisks"]] == ["vdb", "vdc", "vdaa", "vdbm"]
+    assert [d["autoDelete"] for d in image["dataDisks"]] == [True, False, False, False]
+    assert image["systemDisk"]["autoDelete"] is True and image["systemDiskSizeGB"] != 100
+    assert image["loginName"] == "demo" and image["chargeInfo"] == {"serviceCode": None, "formula": None}
+    with server.client("demo") as http:
+        (vdb,) = [i for i in http.get("/v2/images", params={"limit": 1000}).json()["images"]
+                  if i["name"] == "replaced-vdb"]
+        data = http.get(f"/v2/images/{vdb['id']}/file", timeout=120).content
+    (tmp_path / "vdb.qcow2").write_bytes(data)
+    expected = raw_head(images_dir / "disk.qcow2", tmp_path / "base.raw", 64 << 20)
+    assert raw_head(tmp_path / "vdb.qcow2", tmp_path / "vdb.raw", 64 << 20) == expected
+
+
+def test_a_busy_instance_and_a_busy_disk_answer_as_the_page_says(server, demo, machine):
+    with server.client("demo") as http:
+        srv = http.post(f"{V1}/servers", json={"name": "jd-busy", "image_id": machine["base_image"], "start": False,
+                                               "data_disks": [{"device": "vdb", "size_gb": 20}]}).json()["server"]
+        vdb = srv["data_disks"][0]["id"]
+        job = http.post(f"{V1}/volumes/{vdb}/images", json={"name": "busy-vdb"}).json()["job"]
+        code, status, message = error_of(create_image(demo, srv["id"], "busy-disk"))
+        assert (code, status, message) == (400, "FAILED_PRECONDITION", f"Disk '{vdb}' busy in '{job['id']}'")
+        http.get(f"{V1}/jobs/{job['id']}")
+        while http.get(f"{V1}/jobs/{job['id']}").json()["job"]["status"] not in ("SUCCESS", "FAIL"):
+            time.sleep(0.2)
+    first = create_image(demo, srv["id"], "busy-first")
+    assert first.error is None, first.error.message
+    code, status, message = error_of(create_image(demo, srv["id"], "busy-second"))
+    assert (code, status) == (400, "FAILED_PRECONDITION") and message.startswith("Conflict with underlay task ")
+    assert wait_ready(demo, first.result["imageId"])["status"] == "ready"
 
 
 def test_the_native_api_takes_provisioned_iops(server):

@@ -15,6 +15,9 @@ from jdcloud_sdk.services.vm.apis.ExportImageRequest import ExportImageParameter
 from jdcloud_sdk.services.vm.apis.ImageTasksRequest import ImageTasksParameters, ImageTasksRequest
 from jdcloud_sdk.services.vm.apis.ImportImageRequest import ImportImageParameters, ImportImageRequest
 
+from huaweicloudsdkims.v2 import model as m
+
+from tests.api.test_huawei_ims import Key
 from tests.api.test_jdcloud import REGION, access_key, error_of, vm_client
 from tests.conftest import start_server
 
@@ -91,6 +94,45 @@ def test_import_to_ready_then_export(jsrv, images_dir):
     params = ImageTasksParameters(REGION)
     params.setTaskAction("ExportImage")
     assert {t["action"] for t in jsrv.demo.send(ImageTasksRequest(params)).result["taskSet"]} == {"ExportImage"}
+
+
+def test_import_with_a_jd_os_version_keeps_it_and_maps_it_to_the_catalogue(jsrv, images_dir):
+    """JD's osVersion is the distribution's version, free text: shown back as given; Ubuntu
+    22.04 is the catalogue's "Ubuntu 22.04 server 64bit", which Huawei IMS shows."""
+    jsrv.s3.put_object(Bucket=jsrv.bucket, Key="in/ubuntu.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
+    url = f"{jsrv.endpoint}/{jsrv.bucket}/in/ubuntu.qcow2"
+
+    def imported(platform: str, version: str, name: str) -> dict:
+        params = ImportImageParameters(REGION, "x86_64", "linux", platform, "qcow2", 40, url, name)
+        params.setOsVersion(version)
+        resp = jsrv.demo.send(ImportImageRequest(params))
+        assert resp.error is None, resp.error.message
+        assert task(jsrv.demo, resp.result["importTaskId"])["taskStatus"] == "finished"
+        return jsrv.demo.send(DescribeImageRequest(DescribeImageParameters(REGION, resp.result["imageId"]))).result[
+            "image"]
+
+    image = imported("Ubuntu", "22.04", "jammy")
+    assert (image["status"], image["platform"], image["osVersion"], image["osType"]) == (
+        "ready", "Ubuntu", "22.04", "linux")
+    ims = Key(jsrv, "demo").client()
+    (shown,) = ims.list_images(m.ListImagesRequest(name="jammy")).images
+    assert (shown.os_version, shown.platform, shown.os_type, shown.os_bit) == (
+        "Ubuntu 22.04 server 64bit", "Ubuntu", "Linux", "64")
+
+    image = imported("Other Linux", "Alpine 3.19 (edge)", "own-distro")
+    assert (image["platform"], image["osVersion"]) == ("Other Linux", "Alpine 3.19 (edge)")
+    (shown,) = ims.list_images(m.ListImagesRequest(name="own-distro")).images
+    assert shown.os_version is None      # no catalogue entry: IMS shows none rather than a wrong one
+
+
+@pytest.mark.parametrize("platform,version,field", [
+    ("Debian", "12", "platform"), ("Ubuntu", "x" * 65, "osVersion"), ("ubuntu", "22.04", "platform")])
+def test_import_refuses_what_jd_does_not_list(jsrv, platform, version, field):
+    params = ImportImageParameters(REGION, "x86_64", "linux", platform, "qcow2", 40,
+                                   f"s3://{jsrv.bucket}/in/ubuntu.qcow2", "refused-os")
+    params.setOsVersion(version)
+    code, status, message = error_of(jsrv.demo.send(ImportImageRequest(params)))
+    assert (code, status) == (400, "INVALID_ARGUMENT") and f"Parameter {field} " in message
 
 
 def image_tasks(client, **filters) -> dict:

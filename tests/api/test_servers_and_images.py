@@ -119,10 +119,10 @@ def test_server_lifecycle_and_images(server, http, base_image, images_dir, tmp_p
     inserted = to_raw(download(http, ids[2], tmp_path / "ins.qcow2"), tmp_path / "ins.raw")
     assert inserted == got
 
-    # refusals
+    # refusals (a device named twice: only an exclusion and a new disk replace it)
     assert http.post(f"{V1}/servers/{srv['id']}/images", json={
         "name": "x", "kind": "whole", "data_disks": [{"device": "vdb", "size_gb": 1},
-                                                     {"device": "vdb", "exclude": True}]}).status_code == 400
+                                                     {"device": "vdb", "size_gb": 2}]}).status_code == 400
     small = http.post(f"{V1}/servers/{srv['id']}/images", json={
         "name": "x", "kind": "whole", "data_disks": [{"device": "vdb", "size_gb": 1}]})
     assert small.status_code == 400

@@ -305,7 +305,7 @@ def volume_delete(ctx: typer.Context, volume_id: str) -> None:
 
 @volume.command("attach")
 def volume_attach(ctx: typer.Context, volume_id: str, server_id: str = typer.Option(..., "--server"),
-                  device: str = typer.Option(None, "--device", help="vdb..vdz (default: the first free)")) -> None:
+                  device: str = typer.Option(None, "--device", help="vdb..vdbm (default: the first free)")) -> None:
     """Attach a volume to a stopped server."""
     body = {"server_id": server_id, **({"device": device} if device else {})}
     _echo(_session(ctx).call("POST", f"{V1}/volumes/{volume_id}/attach", json=body).json()["volume"])

@@ -148,7 +148,8 @@ class Image:
     os_hash_algo: str | None = None
     os_hash_value: str | None = None
     # What the other faces read; the Glance face shows some as well-known properties.
-    os_version: str | None = None
+    os_version: str | None = None       # a catalogue name (core/os_catalogue.py)
+    os_release: str | None = None       # the distribution's version as the caller wrote it ("22.04")
     os_family: OsFamily | None = None
     os_distribution: str | None = None
     architecture: str | None = None
@@ -163,6 +164,7 @@ class Image:
     device: str | None = None
     volume_type: str | None = None
     iops: int | None = None
+    auto_delete: bool | None = None     # a disk asked to go with the server made from the image
     tags: set[str] = field(default_factory=set)
     properties: dict[str, str] = field(default_factory=dict)
     locations: list[Location] = field(default_factory=list)
@@ -183,6 +185,16 @@ class Image:
     @property
     def has_data(self) -> bool:
         return bool(self.locations)
+
+
+# What an image knows of the operating system on it; an image made from a disk inherits it
+# from the image the disk came from (inherit_os).
+OS_IDENTITY = ("os_version", "os_release", "os_family", "os_distribution", "architecture", "boot_mode")
+
+
+def inherit_os(image: Image, origin: Image) -> None:
+    for key in OS_IDENTITY:
+        setattr(image, key, getattr(origin, key))
 
 
 def relation(image: Image, project_id: str) -> ImageRelation:

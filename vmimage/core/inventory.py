@@ -59,8 +59,11 @@ VOLUME_TYPES: dict[str, tuple[int, int, int]] = {
     "hdd.std1": (0, 500, 500),
 }
 SYSTEM_DEVICE = "vda"
-_DEVICE = re.compile(r"^vd[b-z]$")
-MAX_DATA_DISKS = 25          # vdb to vdz
+# Data disk devices, after JD Cloud's [vdb~vdbm]: vdb..vdz, vdaa..vdaz, vdba..vdbm.
+_DEVICE = re.compile(r"^vd(?:[b-z]|a[a-z]|b[a-m])$")
+DATA_DEVICES = tuple(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz") + tuple(
+    f"vd{a}{b}" for a in "ab" for b in "abcdefghijklmnopqrstuvwxyz" if a == "a" or b <= "m")
+MAX_DATA_DISKS = 25          # disks a server is created with
 MAX_DISK_GB = 16384
 MAX_CPU_COUNT = 64
 MAX_MEMORY_MB = 1 << 20
@@ -115,8 +118,13 @@ def check_count(value: object, what: str, ceiling: int) -> int:
 
 def check_data_device(device: object) -> str:
     if not isinstance(device, str) or not _DEVICE.match(device):
-        raise Invalid(f"Invalid data disk device '{device}': expected vdb to vdz", field="device")
+        raise Invalid(f"Invalid data disk device '{device}': expected vdb to vdbm", field="device")
     return device
+
+
+def device_order(device: str) -> tuple[int, str]:
+    """Devices in the order the guest sees them: vdz before vdaa."""
+    return len(device), device
 
 
 def new_id(prefix: str) -> str:
@@ -161,7 +169,7 @@ class Volume:
 
     def require_idle(self) -> None:
         if self.busy:
-            raise Busy(f"Volume {self.id} is busy with job {self.busy}", volume_id=self.id)
+            raise Busy(f"Volume {self.id} is busy with job {self.busy}", volume_id=self.id, task=self.busy)
 
     def require_deletable(self) -> None:
         if self.status == VolumeStatus.IN_USE:
@@ -211,7 +219,7 @@ class Server:
 
     @property
     def data_disks(self) -> list[Volume]:
-        return sorted((d for d in self.disks if d.device != SYSTEM_DEVICE), key=lambda d: d.device or "")
+        return sorted((d for d in self.disks if d.device != SYSTEM_DEVICE), key=lambda d: device_order(d.device or ""))
 
     def disk(self, device: str) -> Volume | None:
         return next((d for d in self.disks if d.device == device), None)

@@ -2,10 +2,14 @@
 
 The Huawei face shows these as __platform/__os_type/__os_bit, the JD face as
 platform/osType, Aries as os_type; the strings are matched exactly after trimming.
+An entry also has a distribution (Glance's os_distro names) and a release ("7.9", "22.04",
+"2012 R2"): a distribution and release given another way (JD's platform + osVersion) name
+the entry through for_release, the one mapping between the dialects' OS vocabularies.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from vmimage.core.errors import Invalid
@@ -25,6 +29,12 @@ class OsInfo:
     platform: str
     os_type: str  # Linux | Windows | Other
     os_bit: int   # 32 | 64
+    release: str = ""        # the distribution's version: "7.9", "22.04", "2012 R2"
+    distribution: str = ""   # Glance's os_distro name: "centos", "ubuntu", "windows"
+
+    @property
+    def family(self) -> OsFamily:
+        return OsFamily.WINDOWS if self.os_type == "Windows" else OsFamily.LINUX
 
 
 _BY_PLATFORM: dict[str, list[str]] = {
@@ -52,13 +62,24 @@ _BY_PLATFORM: dict[str, list[str]] = {
 }
 
 
+# A platform's distribution in Glance's os_distro vocabulary (lower case).
+_DISTRIBUTIONS = {"CentOS": "centos", "Ubuntu": "ubuntu", "Debian": "debian", "EulerOS": "euleros",
+                  "openEuler": "openeuler", "Fedora": "fedora", "OpenSUSE": "opensuse", "Oracle Linux": "ol",
+                  "Red Hat": "rhel", "SUSE": "sles", "CoreOS": "coreos", "Windows": "windows"}
+# The release in a catalogue name: the first number, with a Windows "R2" or a SUSE "SP5".
+_RELEASE = re.compile(r"\d[\w.]*(?: (?:R\d|SP\d+))?")
+MAX_RELEASE = 64
+
+
 def _info(platform: str, version: str) -> OsInfo:
     if platform == "Other":
         os_type = "Windows" if "Windows" in version else "Linux"
     else:
         os_type = "Windows" if platform == "Windows" else "Linux"
     bit = 32 if "32bit" in version or "32 bit" in version else 64  # CoreOS has no suffix: 64
-    return OsInfo(version, platform, os_type, bit)
+    found = _RELEASE.search(version.removesuffix("64bit").removesuffix("32bit"))
+    release = found.group(0) if found and platform != "Other" else ""
+    return OsInfo(version, platform, os_type, bit, release, _DISTRIBUTIONS.get(platform, ""))
 
 
 CATALOGUE: dict[str, OsInfo] = {
@@ -108,3 +129,53 @@ def platform_versions(platform: str) -> list[str]:
 def platform_distributions(platform: str) -> list[str]:
     """The os_distributions whose platform this is (for images without a catalogued os_version)."""
     return [d for d, p in DISTRIBUTION_PLATFORMS.items() if p == platform]
+
+
+def for_release(distribution: str | None, release: str | None, bit: int = 64) -> OsInfo | None:
+    """The catalogue entry of a distribution (an os_distro name, or a platform name in any
+    case) at a release, e.g. ("Ubuntu", "22.04") -> "Ubuntu 22.04 server 64bit" (the release
+    may be the entry's own name); None when the catalogue has no such entry."""
+    if not distribution or not release:
+        return None
+    wanted = distribution.strip().lower()
+    wanted = _DISTRIBUTIONS.get(next((p for p in _DISTRIBUTIONS if p.lower() == wanted), ""), wanted)
+    if wanted == "windows server":
+        wanted = "windows"
+    named = CATALOGUE.get(release.strip())     # the catalogue's own name given as the version
+    if named is not None and named.distribution == wanted:
+        return named
+    for info in CATALOGUE.values():
+        if info.distribution == wanted and info.release == release.strip() and info.os_bit == bit:
+            return info
+    return None
+
+
+def check_release(value: object) -> str | None:
+    """A distribution release as a caller writes it: free text of 1 to MAX_RELEASE characters."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_RELEASE:
+        raise Invalid(f"'os_release' must be a string of 1 to {MAX_RELEASE} characters", field="os_release")
+    return value
+
+
+def settle(image: Image) -> None:
+    """Completes an image's OS identity from what it was given: a distribution and release
+    that name a catalogue entry give its os_version; a catalogued os_version gives the family
+    and distribution not given."""
+    if image.os_version is None:
+        info = for_release(image.os_distribution, image.os_release)
+        if info is not None:
+            image.os_version = info.os_version
+    info = lookup(image.os_version)
+    if info is not None and info.platform != "Other":
+        image.os_family = image.os_family or info.family
+        image.os_distribution = image.os_distribution or info.distribution
+
+
+def release_of(image: Image) -> str | None:
+    """The image's distribution release: as given, else its catalogue entry's."""
+    if image.os_release is not None:
+        return image.os_release
+    info = lookup(image.os_version)
+    return info.release or None if info is not None else None

@@ -5,7 +5,7 @@ from vmimage.core.errors import Invalid, QuotaExceeded, TooLarge
 from vmimage.core.listing import ImageQuery
 from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller, can_see, expand_roles
-from vmimage.core.images import Image, Visibility
+from vmimage.core.images import Image, OsFamily, Visibility
 from vmimage.core.quotas import Limits, check_image_count, check_size_cap
 
 
@@ -17,6 +17,33 @@ def test_os_catalogue_derives_platform_type_and_bits():
     assert os_catalogue.require(" CoreOS 1298.6.0 ").os_bit == 64
     with pytest.raises(Invalid):
         os_catalogue.require("Plan 9")
+
+
+@pytest.mark.parametrize("distribution,release,expected", [
+    ("Ubuntu", "22.04", "Ubuntu 22.04 server 64bit"), ("ubuntu", " 22.04 ", "Ubuntu 22.04 server 64bit"),
+    ("centos", "7.9", "CentOS 7.9 64bit"), ("Windows Server", "2019", "Windows Server 2019 Standard 64bit"),
+    ("windows", "2012 R2", "Windows Server 2012 R2 Standard 64bit"),
+    ("sles", "12 SP5", "SUSE Linux Enterprise Server 12 SP5 64bit"),
+    ("ubuntu", "Ubuntu 22.04 server 64bit", "Ubuntu 22.04 server 64bit"),     # the catalogue's own name
+    ("centos", "9", None), ("centos", "Ubuntu 22.04 server 64bit", None), (None, "7.9", None), ("centos", None, None),
+])
+def test_one_mapping_from_a_distribution_release_to_the_catalogue(distribution, release, expected):
+    found = os_catalogue.for_release(distribution, release)
+    assert (found.os_version if found else None) == expected
+
+
+def test_settle_completes_and_release_of_reads_back():
+    image = Image(id="i", owner="p", os_distribution="ubuntu", os_release="22.04")
+    os_catalogue.settle(image)
+    assert (image.os_version, image.os_family, os_catalogue.release_of(image)) == (
+        "Ubuntu 22.04 server 64bit", OsFamily.LINUX, "22.04")
+    catalogued = Image(id="j", owner="p", os_version="Windows Server 2019 Standard 64bit")
+    os_catalogue.settle(catalogued)
+    assert (catalogued.os_family, catalogued.os_distribution, os_catalogue.release_of(catalogued)) == (
+        OsFamily.WINDOWS, "windows", "2019")
+    free = Image(id="k", owner="p", os_distribution="alpine", os_release="3.19")
+    os_catalogue.settle(free)
+    assert (free.os_version, os_catalogue.release_of(free)) == (None, "3.19")
 
 
 def test_roles_imply_downwards():

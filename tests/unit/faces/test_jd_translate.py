@@ -17,7 +17,7 @@ def test_the_sdk_body_of_reference_8_becomes_the_whole_machine_plan():
                             "multiAttachable": None, "encrypt": False}, "deviceName": "vdc", "noDevice": None}]})
     assert t.data_disks(body["dataDisks"]) == [
         {"device": "vdb", "exclude": True},
-        {"device": "vdc", "size_gb": 40, "iops": 1200, "type": "ssd.io1"}]
+        {"device": "vdc", "size_gb": 40, "iops": 1200, "encrypted": False, "type": "ssd.io1"}]
 
 
 def test_the_docs_spelling_and_a_snapshot_without_type():

@@ -60,7 +60,8 @@ _ROW_ORDER = ("id", "owner", "name", "status", "visibility", "protected", "os_hi
               "container_format", "min_disk", "min_ram", "size", "virtual_size", "checksum",
               "os_hash_algo", "os_hash_value", "os_version", "architecture", "boot_mode", "kind",
               "source", "source_ref", "description", "created_at", "updated_at", "seq", "ref",
-              "os_family", "os_distribution", "parent_id", "device", "volume_type", "iops")
+              "os_family", "os_distribution", "parent_id", "device", "volume_type", "iops",
+              "os_release", "auto_delete")
 _ROW_FIELDS = itemgetter(*[_BASE_COLUMNS.index(name) for name in _ROW_ORDER])
 _STATUS = {e.value: e for e in ImageStatus}
 _VISIBILITY = {e.value: e for e in Visibility}
@@ -80,7 +81,8 @@ def _row_to_image(row) -> Image:
     (id_, owner, name, status, visibility, protected, os_hidden, disk_format, container_format,
      min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, os_hash_value, os_version,
      architecture, boot_mode, kind, source, source_ref, description, created_at,
-     updated_at, seq, ref, os_family, os_distribution, parent_id, device, volume_type, iops) = _ROW_FIELDS(row)
+     updated_at, seq, ref, os_family, os_distribution, parent_id, device, volume_type, iops,
+     os_release, auto_delete) = _ROW_FIELDS(row)
     return Image(
         id=id_, owner=owner, name=name, status=_enum(_STATUS, ImageStatus, status),
         visibility=_enum(_VISIBILITY, Visibility, visibility), protected=protected, os_hidden=os_hidden,
@@ -93,6 +95,7 @@ def _row_to_image(row) -> Image:
         source_ref=source_ref, description=description, created_at=created_at, updated_at=updated_at,
         seq=seq, ref=ref, os_family=_enum(_OS_FAMILY, OsFamily, os_family) if os_family else None,
         os_distribution=os_distribution, parent_id=parent_id, device=device, volume_type=volume_type, iops=iops,
+        os_release=os_release, auto_delete=auto_delete,
     )
 
 

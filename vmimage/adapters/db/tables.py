@@ -47,6 +47,8 @@ images = Table(
     Column("device", String(10)),
     Column("volume_type", String(20)),
     Column("iops", Integer),
+    Column("os_release", String(64)),
+    Column("auto_delete", Boolean),
     Index("ix_images_owner_status", "owner", "status"),
     Index("ix_images_visibility_status", "visibility", "status"),
     Index("ix_images_created_at_id", "created_at", "id"),

@@ -10,8 +10,8 @@ from typing import Any
 from vmimage.core import os_catalogue
 from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
-from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, BootMode, Location, staging_key,
-                                 Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
+from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, OS_IDENTITY, BootMode, Location,
+                                 staging_key, Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
 from vmimage.core.listing import ImageQuery
@@ -26,9 +26,10 @@ from vmimage.core.services.deps import Deps
 BASE_ATTRIBUTES = ("name", "visibility", "protected", "os_hidden", "disk_format",
                    "container_format", "min_disk", "min_ram", "owner", "tags",
                    "os_version", "architecture", "boot_mode", "kind", "source", "source_ref",
-                   "description", "os_family", "os_distribution")
+                   "description", "os_family", "os_distribution", "os_release")
 # Typed attributes that behave like optional properties: they may be removed.
-OPTIONAL_ATTRIBUTES = ("os_version", "architecture", "boot_mode", "description", "os_family", "os_distribution")
+OPTIONAL_ATTRIBUTES = ("os_version", "architecture", "boot_mode", "description", "os_family", "os_distribution",
+                       "os_release")
 LOCATIONS = "locations"
 _FORMAT_EDITABLE = {ImageStatus.QUEUED, ImageStatus.IMPORTING}
 
@@ -102,6 +103,8 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
         if value is not None and (not isinstance(value, str) or not value or len(value) > MAX_NAME):
             raise Invalid(f"'os_distribution' must be a string of 1 to {MAX_NAME} characters", field=key)
         image.os_distribution = value
+    elif key == "os_release":
+        image.os_release = os_catalogue.check_release(value)
     elif key == "architecture":
         if value is not None and (not isinstance(value, str) or not value or len(value) > 30):
             raise Invalid("'architecture' must be a string of 1 to 30 characters")
@@ -118,6 +121,13 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
         setattr(image, key, value)
     else:  # pragma: no cover - callers route only BASE_ATTRIBUTES here
         raise Invalid(f"Unknown attribute '{key}'")
+
+
+def set_os_attribute(caller: Caller, image: Image, key: str, value: Any) -> None:
+    """One attribute of an image's OS identity (OS_IDENTITY), checked as on create."""
+    if key not in OS_IDENTITY:
+        raise Invalid(f"Unknown attribute '{key}'", field=key)
+    _set_attribute(caller, image, key, value, creating=True)
 
 
 def find_visible(uow: UnitOfWork, caller: Caller, image_id: str, for_update: bool = False) -> Image:
@@ -161,6 +171,7 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
         if key not in BASE_ATTRIBUTES:
             raise Invalid(f"Unknown attribute '{key}'")
         _set_attribute(caller, image, key, value, creating=True)
+    os_catalogue.settle(image)
     for key, value in properties.items():
         image.properties[key] = validate_property(key, value)
     limits = deps.limits

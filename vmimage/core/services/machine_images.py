@@ -9,6 +9,7 @@ from typing import Any
 
 from vmimage.core.errors import NotFound
 from vmimage.core.images import Image, ImageStatus, Visibility, combined_status
+from vmimage.core.inventory import device_order
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.paging import Page, PageRequest
 from vmimage.core.policy import Caller
@@ -43,7 +44,8 @@ def _disks_of(uow: UnitOfWork, caller: Caller, machines: list[Image]) -> dict[st
     for disk in uow.images.list(query):
         if disk.parent_id is not None:
             found[disk.parent_id].append(disk)
-    return {machine_id: sorted(disks, key=lambda i: i.device or "") for machine_id, disks in found.items()}
+    return {machine_id: sorted(disks, key=lambda i: device_order(i.device or ""))
+            for machine_id, disks in found.items()}
 
 
 def find_machine_image(deps: Deps, caller: Caller, ref: Any) -> MachineImage:

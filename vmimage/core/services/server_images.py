@@ -16,10 +16,10 @@ from typing import Any
 from vmimage.core import os_catalogue
 from vmimage.core.errors import (Busy, Conflict, Duplicate, Gone, Invalid, MustBeStopped, NameTaken, NotFound,
                                  OutOfRange)
-from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TextRule, Visibility, check_ref,
-                                 new_image_id, validate_tag)
+from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TextRule, Visibility,
+                                 check_ref, inherit_os, new_image_id, validate_tag)
 from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, check_data_device, check_iops,
-                                    check_size_gb, check_volume_type, new_id)
+                                    check_size_gb, check_volume_type, device_order, new_id)
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.paging import PageRequest
@@ -28,7 +28,7 @@ from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
-from vmimage.core.services.images import find_visible
+from vmimage.core.services.images import find_visible, set_os_attribute
 from vmimage.core.services.intake import discard_failed
 from vmimage.core.services.jobs import advance_part, queue_jobs
 from vmimage.core.services.servers import GiB
@@ -50,6 +50,8 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
     named = _named_volumes(spec.get("data_volumes"), names) if kind == "system" else []
     with deps.uow(write=True) as uow:
         server = require_owned(caller, uow.inventory.get_server(server_id, for_update=True), "Server", server_id)
+        if server.task:     # the server's task first: its disks are busy with it too
+            raise Busy(f"Server {server_id} is busy with {server.task}", server_id=server_id, task=server.task)
         running = server.status == ServerStatus.RUNNING
         if running and server.system_disk.category == DiskCategory.LOCAL:
             raise MustBeStopped("A server with a local system disk must be stopped to make an image",
@@ -120,7 +122,8 @@ def create_volumes_image(deps: Deps, caller: Caller, specs: list[dict[str, Any]]
                 running = server.status == ServerStatus.RUNNING
                 if running and volume.category == DiskCategory.LOCAL:
                     raise MustBeStopped("A local disk of a running server cannot be copied", server_id=server_id)
-            plans.append({**_disk_plan(volume, volume.device), "os_version": os_version, "name": name,
+            plans.append({**_disk_plan(volume, volume.device), "os": {"os_version": os_version} if os_version else None,
+                          "name": name,
                           "description": spec.get("description"), "server_id": server_id, "running": running,
                           "tags": spec.get("tags"),
                           "kind": ImageKind.SYSTEM_DISK.value if image_kind == "system" else ImageKind.DATA_DISK.value})
@@ -152,7 +155,8 @@ def create_snapshots_image(deps: Deps, caller: Caller, spec: dict[str, Any]) -> 
             plans[device] = _new_disk_plan(caller, uow, device, d)
         if SYSTEM_DEVICE not in plans:
             raise Invalid("A system disk (vda) is required", field="disks")
-        disks = [plans[k] for k in sorted(plans)]
+        disks = [plans[k] for k in sorted(plans, key=device_order)]
+        disks[0]["os"] = spec.get("os")
         job = _submit(deps, caller, uow, name, spec.get("description"), disks, "whole",
                       _source(spec), busy=[])
         uow.commit()
@@ -168,7 +172,7 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
         source = find_visible(uow, caller, image_id)
         query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": source.id},
                            page=PageRequest.everything())
-        images = [source, *sorted(uow.images.list(query), key=lambda i: i.device or "")]
+        images = [source, *sorted(uow.images.list(query), key=lambda i: device_order(i.device or ""))]
         for image in images:
             if image.status != ImageStatus.ACTIVE or not image.locations:
                 raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
@@ -233,8 +237,58 @@ def _named_volumes(specs: Any, names: TextRule | None) -> list[dict[str, Any]]:
 
 
 def _disk_plan(volume, device: str | None) -> dict[str, Any]:
+    # A disk goes with its server when it is the system disk or a local disk (delete_server).
     return {"device": device or volume.device, "volume_id": volume.id, "snapshot_id": None,
-            "size_gb": volume.size_gb, "resize_gb": None, "type": volume.type, "iops": volume.provisioned_iops}
+            "size_gb": volume.size_gb, "resize_gb": None, "type": volume.type, "iops": volume.provisioned_iops,
+            "auto_delete": volume.device == SYSTEM_DEVICE or volume.category == DiskCategory.LOCAL}
+
+
+def _disk_wishes(plan: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """What the caller asks of a disk besides its size: whether it goes with the server
+    (auto_delete), and no encryption, which vmimage cannot give (refused, never a plain disk
+    in its place)."""
+    device = plan["device"]
+    encrypted = spec.get("encrypted", False)
+    if not isinstance(encrypted, bool):
+        raise Invalid(f"Disk {device}: 'encrypted' must be a boolean", field="encrypted", device=device)
+    if encrypted:
+        raise Invalid(f"Disk {device}: encrypted disks are not supported", field="encrypted", device=device)
+    auto_delete = spec.get("auto_delete")
+    if auto_delete is not None:
+        if not isinstance(auto_delete, bool):
+            raise Invalid(f"Disk {device}: 'auto_delete' must be a boolean", field="auto_delete", device=device)
+        plan["auto_delete"] = auto_delete
+    return plan
+
+
+def _os_origin(uow: UnitOfWork, volume_id: str | None, snapshot_id: str | None) -> Image | None:
+    """The image a disk came from: its volume's, or that of the volume a snapshot was taken
+    of, through volumes made from snapshots (a bounded chain)."""
+    for _ in range(16):
+        if volume_id is None and snapshot_id is not None:
+            snapshot = uow.inventory.get_snapshot(snapshot_id)
+            volume_id = snapshot.volume_id if snapshot else None
+        volume = uow.inventory.get_volume(volume_id) if volume_id else None
+        if volume is None:
+            return None
+        if volume.image_id:
+            return uow.images.get(volume.image_id)
+        volume_id, snapshot_id = None, volume.snapshot_id
+    return None
+
+
+def _give_os(caller: Caller, image: Image, origin: Image | None, asked: dict[str, Any] | None) -> None:
+    """The image's OS identity: its origin's, unless the caller named another operating
+    system (which then replaces the inherited one whole), completed from the catalogue."""
+    if origin is not None:
+        inherit_os(image, origin)
+    if asked:
+        if any(key in asked and asked[key] != getattr(image, key)
+               for key in ("os_version", "os_distribution", "os_release", "os_family")):
+            image.os_version = image.os_release = image.os_family = image.os_distribution = None
+        for key, value in asked.items():
+            set_os_attribute(caller, image, key, value)
+    os_catalogue.settle(image)
 
 
 def _new_disk_plan(caller: Caller, uow: UnitOfWork, device: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -248,9 +302,10 @@ def _new_disk_plan(caller: Caller, uow: UnitOfWork, device: str, spec: dict[str,
     if snapshot and size < snapshot.size_gb:
         raise OutOfRange(f"Disk {device} cannot be smaller than its snapshot", field="size_gb", device=device)
     volume_type = check_volume_type(spec.get("type", "ssd.gp1"))
-    return {"device": device, "volume_id": None, "snapshot_id": snapshot.id if snapshot else None,
-            "size_gb": size, "resize_gb": None, "type": volume_type,
-            "iops": check_iops(volume_type, size, spec.get("iops"))}
+    return _disk_wishes({"device": device, "volume_id": None, "snapshot_id": snapshot.id if snapshot else None,
+                         "size_gb": size, "resize_gb": None, "type": volume_type,
+                         "iops": check_iops(volume_type, size, spec.get("iops")),
+                         "auto_delete": False}, spec)   # a new disk is a cloud disk: it stays
 
 
 def _whole_machine_plan(caller: Caller, uow: UnitOfWork, server, specs: Any, include_local: bool = True) -> list[dict[str, Any]]:
@@ -260,18 +315,25 @@ def _whole_machine_plan(caller: Caller, uow: UnitOfWork, server, specs: Any, inc
     if not include_local:   # local data disks only when named
         named = {s.get("device") for s in specs}
         attached = {k: d for k, d in attached.items() if d.category == DiskCategory.CLOUD or k in named}
+    # A device may be named twice only to replace it: excluded once, and given once as a new disk.
     by_device: dict[str, dict] = {}
+    excluded: set[str] = set()
     for spec in specs:
         device = check_data_device(spec.get("device"))
-        if device in by_device:
+        if device in (excluded if spec.get("exclude") else by_device):
             raise Invalid(f"Device '{device}' is given twice", field="device", device=device, duplicate=True)
-        by_device[device] = spec
-    plans = []
-    for device in sorted(set(attached) | set(by_device)):
-        spec, volume = by_device.get(device, {}), attached.get(device)
         if spec.get("exclude"):
+            excluded.add(device)
+        else:
+            by_device[device] = spec
+    plans = []
+    for device in sorted(set(attached) | excluded | set(by_device), key=device_order):
+        spec, volume = by_device.get(device, {}), attached.get(device)
+        if device in excluded:
             if volume is None:
                 raise NotFound(f"No disk {device} to exclude", device=device)
+            if device in by_device:     # replaced: a new disk (empty or from a snapshot) in its place
+                plans.append(_new_disk_plan(caller, uow, device, spec))
             continue
         if volume is not None:
             if spec.get("snapshot_id") is not None:
@@ -287,7 +349,7 @@ def _whole_machine_plan(caller: Caller, uow: UnitOfWork, server, specs: Any, inc
                 plan["resize_gb"] = size
             plan["iops"] = check_iops(volume.type, plan["resize_gb"] or volume.size_gb,
                                       spec.get("iops", plan["iops"]))
-            plans.append(plan)
+            plans.append(_disk_wishes(plan, spec))
             continue
         plans.append(_new_disk_plan(caller, uow, device, spec))
     return plans
@@ -312,7 +374,6 @@ def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description:
         image = Image(
             id=new_image_id(), owner=caller.project_id, name=image_name,
             visibility=Visibility.PRIVATE, disk_format=disk.get("disk_format") or "qcow2", container_format="bare",
-            os_version=disk.get("os_version"),
             kind=ImageKind(disk["kind"]) if disk.get("kind") else
             (ImageKind.WHOLE_MACHINE if kind == "whole" else ImageKind.SYSTEM_DISK) if system
             else ImageKind.DATA_DISK,
@@ -322,7 +383,8 @@ def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description:
             description=disk.get("description", description), min_disk=disk["resize_gb"] or disk["size_gb"],
             created_at=now, updated_at=now, tags=_tags(disk.get("tags")),
             parent_id=parent, device=disk["device"] if kind == "whole" else None,
-            volume_type=disk["type"], iops=disk.get("iops"))
+            volume_type=disk["type"], iops=disk.get("iops"), auto_delete=disk.get("auto_delete"))
+        _give_os(caller, image, _os_origin(uow, disk["volume_id"], disk["snapshot_id"]), disk.get("os"))
         if system and source.get("ref"):
             image.ref = source["ref"]
             if uow.images.get_by_ref(image.ref) is not None:
@@ -335,9 +397,8 @@ def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description:
             original = uow.images.get(disk["source_image_id"])
             assert original is not None     # images are never removed
             image.source, image.source_ref = original.source, original.source_ref
-            image.os_version, image.os_family, image.os_distribution = (original.os_version, original.os_family,
-                                                                        original.os_distribution)
-            image.architecture, image.boot_mode = original.architecture, original.boot_mode
+            inherit_os(image, original)
+            image.auto_delete = original.auto_delete
             if system:
                 image.kind = original.kind
         uow.images.add(image)

@@ -7,10 +7,10 @@ from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
 from vmimage.core.images import ImageStatus
-from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
-                                    Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
-                                    check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
-                                    new_id)
+from vmimage.core.inventory import (DATA_DEVICES, MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE,
+                                    DiskCategory, Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume,
+                                    VolumeStatus, check_count, check_data_device, check_iops, check_size_gb,
+                                    check_volume_type, new_id)
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.ports import UnitOfWork
@@ -73,6 +73,8 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
     now = deps.clock()
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, str(spec.get("image_id")))
+        if not image.locations and image.status not in (ImageStatus.SAVING, ImageStatus.IMPORTING):
+            raise Conflict(f"Image {image.ref} has no data to build a disk on", image_id=image.id, no_data=True)
         if image.status != ImageStatus.ACTIVE or not image.locations:
             raise Conflict(f"Image {image.id} is {image.status}, not active", image_id=image.id)
         image_gb = max(image.min_disk, gb_for(image.virtual_size or image.size or 1))
@@ -263,7 +265,9 @@ def attach_volume(deps: Deps, caller: Caller, volume_id: str, server_id: str, de
             server.begin_task("attach")
         used = {d.device for d in server.disks}
         if device is None:
-            device = next(f"vd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"vd{c}" not in used)
+            device = next((d for d in DATA_DEVICES if d not in used), None)
+            if device is None:
+                raise Conflict(f"Server {server_id} has no free device", server_id=server_id)
         if check_data_device(device) in used:
             raise Conflict(f"Device {device} is already in use on server {server_id}", field="device")
         volume.attach(server.id, device)

@@ -58,6 +58,7 @@ CODES: ErrorCodes[str] = ErrorCodes({
     (e.Gone, None): (404, "ResourceNotFound"),
     (e.Gone, "image_id"): (404, "ImageNotFound"),
     (e.Conflict, None): (400, "InvalidOperation"),
+    (e.Conflict, "no_data"): (400, "InvalidParameter"),    # server/create from an image without data
     (e.InUse, "image_id"): (400, "ImageInUse"),
     (e.InUse, "volume_id"): (409, "VolumeInUse"),
     (e.Duplicate, None): (400, "InvalidParameter"),     # a caller-chosen uuid that is taken

@@ -24,7 +24,10 @@ router = face_router(prefix=PREFIX)
 def create_image(request: Request, who: Caller = Depends(aries_caller),
                  body: dict = Depends(body_of(schemas.CreateImage))) -> dict:
     attributes, source_path = t.create_image_body(body)
-    image = import_host_file(deps(request), who, source_path, attributes, {}, unique_name=True)
+    if source_path is None:     # a record without data: listed and described, refused by server/create
+        image = svc.create_image(deps(request), who, attributes, {}, unique_name=True)
+    else:
+        image = import_host_file(deps(request), who, source_path, attributes, {}, unique_name=True)
     return {"image": t.image(image, updated_at=False)}
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
+from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
 from vmimage.core.images import Image, Location
 from vmimage.core.jobs import Job, JobStatus
@@ -27,6 +28,8 @@ GLANCE_TO_CORE = {
     "min_ram": "min_ram", "owner": "owner", "tags": "tags", "id": "id",
     "architecture": "architecture", "hw_firmware_type": "boot_mode",
 }
+# Well-known properties an image shows from its OS identity unless the user set them.
+SHOWN_FROM_OS = ("os_distro", "os_version")
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"
 ACCEPT_PATCH = f"{PATCH_V20}, {PATCH_V21}"
@@ -62,6 +65,10 @@ def image_to_glance(image: Image, view: ImageView = ImageView()) -> dict[str, An
         body["architecture"] = image.architecture
     if image.boot_mode is not None:
         body["hw_firmware_type"] = image.boot_mode.value
+    # The OS identity as Glance's well-known properties, where the user set none of the name.
+    for key, value in zip(SHOWN_FROM_OS, (image.os_distribution, os_catalogue.release_of(image))):
+        if value is not None and key not in body:
+            body[key] = value
     body.update({
         "id": image.id, "name": image.name, "status": image.status.value,
         "visibility": image.visibility.value, "protected": image.protected, "os_hidden": image.os_hidden,
@@ -148,6 +155,9 @@ def patch_to_changes(media_type: str, body: Any) -> list[Change]:
         key = _decode_pointer(path)
         if key in GLANCE_TO_CORE:
             changes.append(Change(name, GLANCE_TO_CORE[key], op.get("value")))
+        elif key in SHOWN_FROM_OS and name == "replace":
+            # shown from the OS identity although not set: a client that saw it replaces it, which sets it
+            changes.append(Change("add", key, op.get("value"), property=True))
         else:   # everything Glance does not type is an extra property
             changes.append(Change(name, key, op.get("value"), property=True))
     return changes

@@ -51,7 +51,7 @@ def _message(exc: e.VmImageError) -> str:
         return "Please stop the instance first"
     if isinstance(exc, e.Busy):
         if f.get("volume_id"):
-            return f"Disk '{f['volume_id']}' busy in '{exc.message}'"
+            return f"Disk '{f['volume_id']}' busy in '{f.get('task') or exc.message}'"
         return f"Conflict with underlay task {f.get('task') or exc.message}"
     if isinstance(exc, e.InvalidTransition):
         return f"Invalid image status '{f.get('current')}'"
@@ -62,6 +62,8 @@ def _message(exc: e.VmImageError) -> str:
             return "DataDisks.CloudDiskSpec.DiskSizeGB out of range"
         if f.get("field") == "iops":
             return "DataDisks.CloudDiskSpec.Iops out of range."
+    if isinstance(exc, e.Invalid) and f.get("field") == "os_release":
+        return "Parameter osVersion must be 1 to 64 characters"
     if isinstance(exc, e.Invalid) and f.get("field") == "type" and f.get("value") is None:
         return "Parameter DataDisks.CloudDiskSpec.DiskType missing"
     if isinstance(exc, e.QuotaExceeded) and not isinstance(exc, e.TooLarge):

@@ -51,6 +51,11 @@ def query(request: Request) -> list[tuple[str, str]]:
     return request.query_params.multi_items()
 
 
+def _login_names(request: Request) -> dict[str, str]:
+    """Project id -> name: an image's loginName, its owner's account."""
+    return {p.id: p.name for p in face_context(request).identity.list_projects()}
+
+
 def _pins(request: Request, pins: Any) -> list[str]:
     """JD pins name accounts; here a pin is a project id or name."""
     if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins) or not pins:
@@ -82,7 +87,8 @@ def create_image_from_snapshots(request: Request, who: Caller = Depends(jd_calle
     ref = new_image_ref(JD_ID_LENGTH)
     ssvc.create_snapshots_image(deps(request), who, {
         "name": t.name(b.get("name")), "description": t.description(b.get("description")),
-        "disks": t.snapshot_disks(b.get("cloudDisks")), "ref": ref, "keep_failed": True})
+        "disks": t.snapshot_disks(b.get("cloudDisks")), "os": t.os_attributes(b, None), "ref": ref,
+        "keep_failed": True})
     return reply(request, {"imageId": ref})
 
 
@@ -106,7 +112,8 @@ def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_calle
 
 @router.get("/images/{image_id}")
 def describe_image(request: Request, image_id: str, who: Caller = Depends(jd_caller)) -> JSONResponse:
-    return reply(request, {"image": t.image(msvc.find_machine_image(deps(request), who, image_id), who)})
+    return reply(request, {"image": t.image(msvc.find_machine_image(deps(request), who, image_id), who,
+                                            _login_names(request))})
 
 
 @router.get("/images")
@@ -127,7 +134,8 @@ def describe_images(request: Request, who: Caller = Depends(jd_caller)) -> JSONR
     if wanted is None:
         return reply(request, {"images": [], "totalCount": 0})
     page = msvc.list_machine_images(deps(request), who, wanted)
-    return reply(request, {"images": [t.image(m, who) for m in page], "totalCount": page.total})
+    names = _login_names(request)
+    return reply(request, {"images": [t.image(m, who, names) for m in page], "totalCount": page.total})
 
 
 @router.delete("/images/{image_id}")

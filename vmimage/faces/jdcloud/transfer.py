@@ -35,7 +35,7 @@ def import_image(request: Request, who: Caller = Depends(jd_caller), b: dict = D
     job = bsvc.import_from_bucket(deps(request), who, bsvc.BucketImport(
         name=t.name(b.get("imageName"), "imageName"), bucket=bucket, key=key,
         disk_format=t.choice(b.get("diskFormat"), t.IMPORT_FORMATS, "diskFormat"),
-        os_version=b.get("osVersion"), min_disk=t.system_disk_gb(b.get("systemDiskSizeGB")), ref=ref,
+        min_disk=t.system_disk_gb(b.get("systemDiskSizeGB")), ref=ref,
         attributes=t.import_attributes(b), keep_failed=True))
     return reply(request, {"imageId": ref, "importTaskId": job.id, "taskId": job.id})
 

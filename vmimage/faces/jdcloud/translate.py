@@ -10,6 +10,7 @@ from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid, OutOfRange
 from vmimage.core.images import (DEFAULT_ARCHITECTURE, DEFAULT_BOOT_MODE, Image, ImageRelation, ImageSource,
                                  ImageStatus, Visibility, relation)
+from vmimage.core.inventory import SYSTEM_DEVICE
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller
@@ -61,15 +62,23 @@ def data_disks(items: Any) -> list[dict[str, Any]]:
         raise Invalid("Parameter dataDisks must be a list of objects", field="dataDisks")
     out = []
     for d in items:
+        if d.get("deviceName") == SYSTEM_DEVICE:    # the page: for the system disk, ignored
+            continue
         entry: dict[str, Any] = {"device": d.get("deviceName")}
         if d.get("noDevice") is True:
             entry["exclude"] = True
             out.append(entry)
             continue
+        if d.get("diskCategory", "cloud") != "cloud":
+            raise Invalid("Parameter dataDisks.diskCategory must be cloud: data disks are cloud disks only",
+                          field="diskCategory")
+        if "autoDelete" in d:
+            entry["auto_delete"] = d["autoDelete"]
         spec = d.get("cloudDiskSpec") or {}
         if not isinstance(spec, dict):
             raise Invalid("Parameter dataDisks.cloudDiskSpec must be an object", field="cloudDiskSpec")
-        for jd_key, key in (("diskSizeGB", "size_gb"), ("iops", "iops"), ("snapshotId", "snapshot_id")):
+        for jd_key, key in (("diskSizeGB", "size_gb"), ("iops", "iops"), ("snapshotId", "snapshot_id"),
+                            ("encrypt", "encrypted")):
             if jd_key in spec:
                 entry[key] = spec[jd_key]
         if "size_gb" in entry:
@@ -115,28 +124,35 @@ def _gb(image: Image) -> int:
 
 
 def _disk(image: Image) -> dict[str, Any]:
-    return {"diskCategory": "cloud", "autoDelete": True, "deviceName": image.device, "status": "attached",
+    # Unset (an image made before it was kept): as delete_server does, the system disk goes with its server.
+    auto_delete = image.auto_delete if image.auto_delete is not None else image.device is None
+    return {"diskCategory": "cloud", "autoDelete": auto_delete, "deviceName": image.device, "status": "attached",
             "localDisk": None,
             "cloudDisk": {"diskId": None, "diskName": image.name, "diskType": image.volume_type,
                           "diskSizeGB": _gb(image), "iops": image.iops, "snapshotId": image.ref,
                           "status": status(image), "encrypted": False}}
 
 
-def image(machine: MachineImage, caller: Caller) -> dict[str, Any]:
+# vmimage charges nothing: no image has a charge configuration.
+NO_CHARGE = {"serviceCode": None, "formula": None}
+
+
+def image(machine: MachineImage, caller: Caller, login_names: dict[str, str]) -> dict[str, Any]:
+    """login_names: project id -> name (JD's loginName is the owner's account, here its project)."""
     i = machine.image
     size = sum(d.size or 0 for d in machine.all)
     return {
-        "imageId": i.ref, "name": i.name, "platform": platform(i), "osVersion": i.os_version,
+        "imageId": i.ref, "name": i.name, "platform": platform(i), "osVersion": os_catalogue.release_of(i),
         "architecture": i.architecture or DEFAULT_ARCHITECTURE, "systemDiskSizeGB": _gb(i),
         "imageSource": image_source(i, caller), "osType": i.os_family.value if i.os_family else "linux",
         "status": status(machine), "createTime": iso_time(i.created_at), "sizeMB": size >> 20,
-        "desc": i.description, "ownerPin": i.owner,
+        "desc": i.description, "ownerPin": i.owner, "loginName": login_names.get(i.owner),
         "launchPermission": _LAUNCH_PERMISSIONS[i.visibility],
         "systemDisk": {**_disk(i), "deviceName": "vda"}, "dataDisks": [_disk(d) for d in machine.disks],
         "snapshotId": None, "rootDeviceType": ROOT_DEVICE_TYPE, "progress": machine_progress(machine),
         "offline": False, "serviceCode": None, "imported": i.source in (ImageSource.OBJECT, ImageSource.FILE),
         "expiredTime": None, "instanceId": i.source_ref if i.source == ImageSource.SERVER else None,
-        "bootMode": (i.boot_mode or DEFAULT_BOOT_MODE).value,
+        "bootMode": (i.boot_mode or DEFAULT_BOOT_MODE).value, "chargeInfo": NO_CHARGE,
     }
 
 
@@ -219,8 +235,10 @@ def images_query(params: dict[str, str], ids: list[str] | None, instance_ids: li
 
 
 IMPORT_FORMATS = ("qcow2", "vhd", "vmdk", "raw")
-# importImage's platform names the image's os_distribution (core/os_catalogue.py DISTRIBUTION_PLATFORMS).
+# JD's platforms (the SDK's Image model); a named one is the image's os_distribution
+# (core/os_catalogue.py DISTRIBUTION_PLATFORMS), the Other ones a family only.
 _DISTRIBUTIONS = {_PLATFORM_NAMES.get(p, p): d for d, p in os_catalogue.DISTRIBUTION_PLATFORMS.items()}
+PLATFORMS = ("Ubuntu", "CentOS", "Windows Server", "Other Linux", "Other Windows")
 
 
 def choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
@@ -269,17 +287,24 @@ def system_disk_gb(value: Any) -> int:
     return value
 
 
-def import_attributes(b: dict[str, Any]) -> dict[str, Any]:
-    """The Image attributes importImage sets, in the core's names."""
+def os_attributes(b: dict[str, Any], os_type: str | None) -> dict[str, Any]:
+    """platform, osVersion (the distribution's version as JD writes it, kept as given),
+    architecture and bootMode as core attributes; os_type: the osType given, else the
+    platform's. The core finds the catalogue entry a platform and version name."""
+    platform_name = choice(b.get("platform"), PLATFORMS, "platform")
     out: dict[str, Any] = {"architecture": choice(b.get("architecture"), ("x86_64", "arm64"), "architecture"),
-                           "os_family": choice(b.get("osType"), ("windows", "linux"), "osType")}
-    platform_name = b.get("platform")
-    if not isinstance(platform_name, str) or not platform_name:
-        raise Invalid("Parameter platform is required", field="platform")
-    if platform_name in _DISTRIBUTIONS:
-        out["os_distribution"] = _DISTRIBUTIONS[platform_name]
+                           "os_family": os_type or ("windows" if "Windows" in platform_name else "linux")}
+    out["os_distribution"] = _DISTRIBUTIONS.get(platform_name)     # None: an Other platform
+    if b.get("osVersion") is not None:
+        out["os_release"] = b["osVersion"]
     if b.get("bootMode") is not None:
         out["boot_mode"] = choice(b.get("bootMode"), ("bios", "uefi"), "bootMode")
+    return out
+
+
+def import_attributes(b: dict[str, Any]) -> dict[str, Any]:
+    """The Image attributes importImage sets, in the core's names."""
+    out = os_attributes(b, choice(b.get("osType"), ("windows", "linux"), "osType"))
     if b.get("description") is not None:
         out["description"] = description(b["description"])
     return out

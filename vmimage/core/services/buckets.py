@@ -18,7 +18,7 @@ from typing import Any
 from vmimage.core.buckets import BucketGrant, check_bucket, check_key, not_granted
 from vmimage.core.errors import BackendUnavailable, Conflict, Gone, Invalid, NotFound
 from vmimage.core.formats import decide
-from vmimage.core.images import DISK_FORMATS, Image, ImageSource, ImageStatus
+from vmimage.core.images import DISK_FORMATS, Image, ImageSource, ImageStatus, require_readable
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner, require_writer
 from vmimage.core.ports import READ_CHUNK, BlobStore
@@ -111,6 +111,7 @@ class BucketImport:
     store: str | None = None           # None: the default store
     ref: str | None = None             # the image's ref, when the face chooses it
     attributes: dict[str, Any] = field(default_factory=dict)   # further core attributes (os_family, description, kind, tags...)
+    properties: dict[str, str] = field(default_factory=dict)   # extra properties of the new image
     unique_name: bool = False          # no other live image of the project may have the name
     image_id: str | None = None        # register the data into this queued image of the caller's
     keep_failed: bool = False          # a failure leaves the new image `killed` (no data) instead of deleting it
@@ -176,7 +177,8 @@ def _import_target(deps: Deps, caller: Caller, req: BucketImport, bucket: str, k
         attributes["min_disk"] = req.min_disk
     if req.ref is not None:
         attributes["ref"] = req.ref
-    return create_image(deps, caller, {**req.attributes, **attributes}, {}, unique_name=req.unique_name)
+    return create_image(deps, caller, {**req.attributes, **attributes}, dict(req.properties),
+                        unique_name=req.unique_name)
 
 
 def _import_job(deps: Deps, caller: Caller, req: BucketImport, image: Image, bucket: str, key: str,
@@ -280,6 +282,8 @@ def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str | No
         image = find_visible(uow, caller, image_id)
         if image.status != ImageStatus.ACTIVE or not image.locations:
             raise Conflict(f"Image in status '{image.status}' has no data to export", image_id=image_id)
+        if disk_format not in (None, image.disk_format):
+            require_readable(image.disk_format, f"convert this image to {disk_format}")
         job = Job(new_job_id(), EXPORT_KIND, caller.project_id, created_at=deps.clock(),
                   payload={"image_id": image.id, "bucket": bucket, "key": key,
                            "disk_format": disk_format or image.disk_format},

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
-from vmimage.core.images import ImageStatus
+from vmimage.core.images import ImageStatus, require_readable
 from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
                                     Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
                                     check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
@@ -75,6 +75,7 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
         image = find_visible(uow, caller, str(spec.get("image_id")))
         if image.status != ImageStatus.ACTIVE or not image.locations:
             raise Conflict(f"Image {image.id} is {image.status}, not active", image_id=image.id)
+        require_readable(image.disk_format, "build a disk from this image")
         image_gb = max(image.min_disk, gb_for(image.virtual_size or image.size or 1))
         size_gb = check_size_gb(system.get("size_gb", image_gb), "system_disk.size_gb")
         if size_gb < image_gb:

@@ -134,7 +134,10 @@ def load_visible(deps: Deps, caller: Caller, image_id: str) -> Image:
 
 
 def _require_unique_name(uow: UnitOfWork, image: Image) -> None:
-    """Within the image's project; the caller holds the project lock."""
+    """Within the image's project; the caller holds the project lock. An image without a name
+    (IMS makes such) clashes with none."""
+    if image.name is None:
+        return
     if not isinstance(image.name, str) or not image.name:
         raise Invalid("'name' is required", field="name")
     if any(other != image.id for other in uow.images.ids_named(image.name, image.owner)):

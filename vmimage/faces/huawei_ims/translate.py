@@ -389,6 +389,11 @@ def _versions(match) -> list[str]:
     return [v for v, info in os_catalogue.CATALOGUE.items() if match(info)]
 
 
+ENV_KINDS = {"FusionCompute": (ImageKind.SYSTEM_DISK, ImageKind.WHOLE_MACHINE),
+             "Ironic": (ImageKind.SYSTEM_DISK, ImageKind.WHOLE_MACHINE),
+             "DataImage": (ImageKind.DATA_DISK,), "IsoImage": (ImageKind.ISO,)}
+
+
 def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
     query = ImageQuery(project_id="", scope=ListScope.ALL)
     for key, attr in _EQUALS.items():
@@ -425,6 +430,29 @@ def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
         query.equals["min_disk"] = int_param(params["min_disk"], "min_disk")
     if params.get("tag"):
         query.tags = [params["tag"]]
+    if params.get("min_ram"):
+        query.equals["min_ram"] = int_param(params["min_ram"], "min_ram")
+    for key, value in params.items():
+        if key.startswith("__support_") and value:     # flags PATCH sets as extension properties
+            query.properties[key] = value
+    if params.get("__isregistered") not in (None, "", "true"):    # every image here is registered
+        query.any_of["id"] = []
+    if params.get("architecture"):
+        if params["architecture"] not in ARCHITECTURES:
+            raise Invalid("architecture must be x86 or arm", field="architecture")
+        query.architecture = ARCHITECTURES[params["architecture"]]
+    env = params.get("virtual_env_type")
+    if env:
+        if env not in ENV_KINDS:
+            raise Invalid("virtual_env_type must be FusionCompute, Ironic, DataImage or IsoImage",
+                          field="virtual_env_type")
+        query.any_of["kind"] = [k.value for k in ENV_KINDS[env]]
+        if env == "FusionCompute":      # the default: shown for images never given another
+            query.properties_or_absent["virtual_env_type"] = env
+        elif env == "Ironic":
+            query.properties["virtual_env_type"] = env
+    if params.get("flavor_id"):
+        raise Invalid("vmimage has no flavors to match images against", field="flavor_id")
     project = params.get("enterprise_project_id")
     if project == DEFAULT_ENTERPRISE_PROJECT:        # images never given one belong to the default
         query.properties_or_absent["enterprise_project_id"] = project

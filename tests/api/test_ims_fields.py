@@ -74,6 +74,11 @@ CREATE_WHOLE_IMAGE = {
     "max_ram": (HONOURED, ""), "min_ram": (HONOURED, ""),
     "vault_id": (REFUSED, "IMG.0001: no backup vaults here"),
 }
+# PATCH /v2/cloudimages/{id}: op, path, value (values the SDK sends as strings)
+UPDATE_IMAGE = {
+    "op": (HONOURED, "add, replace, remove"), "path": (HONOURED, "the patchable paths; others IMG.0001"),
+    "value": (HONOURED, "checked per path: /min_ram, /max_ram IMG.0055, /enterprise_project_id 0 or a UUID"),
+}
 LIST_IMAGES = {
     **{k: (HONOURED, "filter") for k in (
         "imagetype", "isregistered", "os_bit", "os_type", "platform", "support_diskintensive",
@@ -87,7 +92,8 @@ LIST_IMAGES = {
 }
 MODELS = [(m.GlanceCreateImageMetadataRequestBody, GLANCE_CREATE), (m.CreateImageRequestBody, CREATE_IMAGE),
           (m.QuickImportImageByFileRequestBody, IMPORT_QUICK), (m.CreateDataImageRequestBody, CREATE_DATA_IMAGE),
-          (m.CreateWholeImageRequestBody, CREATE_WHOLE_IMAGE), (m.ListImagesRequest, LIST_IMAGES)]
+          (m.CreateWholeImageRequestBody, CREATE_WHOLE_IMAGE), (m.ListImagesRequest, LIST_IMAGES),
+          (m.UpdateImageRequestBody, UPDATE_IMAGE)]
 
 
 @pytest.mark.parametrize("model,table", MODELS, ids=[mdl.__name__ for mdl, _ in MODELS])
@@ -273,3 +279,44 @@ def test_seed_002_requests_as_written(obs, obs_demo, images_dir):
         assert wait_job(ims, resp.json()["job_id"]).status == "SUCCESS"
     shown = ims.list_images(m.ListImagesRequest(name="ims_test_file1")).images[0]
     assert shown.tags == ["key2=value2", "key1=value1"]
+
+
+def test_update_image_memory_and_enterprise_project(ims):
+    image = glance_image(ims, "walk-patch")
+
+    def patch(path, value, op="replace"):
+        return ims.update_image(m.UpdateImageRequest(image_id=image.id, body=[
+            m.UpdateImageRequestBody(op=op, path=path, value=value)]))
+    assert patch("/min_ram", "2048").min_ram == 2048          # the SDK's value is a string
+    assert patch("/max_ram", "4096", op="add").max_ram == "4096"
+    assert patch("/enterprise_project_id", EPS, op="add").enterprise_project_id == EPS
+    for path, value, code in (("/min_ram", "-1", "IMG.0055"), ("/max_ram", "lots", "IMG.0055"),
+                              ("/enterprise_project_id", "nope", "IMG.0001")):
+        assert error_of(lambda: patch(path, value)).error_code == code
+    shown = ims.list_images(m.ListImagesRequest(name="walk-patch")).images[0]
+    assert (shown.min_ram, shown.max_ram, shown.enterprise_project_id) == (2048, "4096", EPS)
+
+
+def test_zvhd2_object_imported_as_is_and_export_conversion_refused(obs, obs_demo, images_dir):
+    ims = obs_demo.client()
+    opaque = b"ZVHD2" + bytes(range(256)) * 256
+    obs.s3.put_object(Bucket=obs.bucket, Key="in/c.zvhd2", Body=opaque)
+    obs.s3.put_object(Bucket=obs.bucket, Key="in/liar.zvhd2", Body=(images_dir / "disk.qcow2").read_bytes())
+    job = wait_job(ims, ims.import_image_quick(m.ImportImageQuickRequest(body=m.QuickImportImageByFileRequestBody(
+        name="walk-zvhd2", image_url=f"{obs.bucket}:in/c.zvhd2", min_disk=40))).job_id)
+    assert job.status == "SUCCESS", job
+    image = ims.glance_show_image(m.GlanceShowImageRequest(image_id=job.entities.image_id))
+    assert (image.disk_format, image.status, image.root_origin) == ("zvhd2", "active", "file")
+    # converting needs the contents: refused; the bytes as they are can go out
+    err = error_of(lambda: ims.export_image(m.ExportImageRequest(image_id=image.id, body=m.ExportImageRequestBody(
+        bucket_url=f"{obs.bucket}:out/c.qcow2", file_format="qcow2"))))
+    assert err.error_code == "IMG.0072"
+    out = wait_job(ims, ims.export_image(m.ExportImageRequest(image_id=image.id, body=m.ExportImageRequestBody(
+        bucket_url=f"{obs.bucket}:out/c.zvhd2"))).job_id)
+    assert out.status == "SUCCESS", out
+    assert obs.s3.get_object(Bucket=obs.bucket, Key="out/c.zvhd2")["Body"].read() == opaque
+    # a qcow2 named .zvhd2 is a mismatch: the job fails, no image is left
+    liar = wait_job(ims, ims.import_image_quick(m.ImportImageQuickRequest(body=m.QuickImportImageByFileRequestBody(
+        name="walk-liar", image_url=f"{obs.bucket}:in/liar.zvhd2", min_disk=40))).job_id)
+    assert (liar.status, liar.error_code) == ("FAIL", "IMG.0057")
+    assert "walk-liar" not in names(ims)

@@ -18,7 +18,7 @@ from typing import Any
 from vmimage.core.buckets import BucketGrant, check_bucket, check_key, not_granted
 from vmimage.core.errors import BackendUnavailable, Conflict, Gone, Invalid, NotFound
 from vmimage.core.formats import decide
-from vmimage.core.images import DISK_FORMATS, Image, ImageSource, ImageStatus, require_readable
+from vmimage.core.images import DISK_FORMATS, KNOWN_DISK_FORMATS, Image, ImageSource, ImageStatus, require_readable
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner, require_writer
 from vmimage.core.ports import READ_CHUNK, BlobStore
@@ -155,8 +155,8 @@ def _checked_import(deps: Deps, caller: Caller, req: BucketImport) -> tuple[str,
     target = deps.store(req.store)
     if target.read_only:
         raise Invalid(f"Store '{req.store}' is read-only", store=req.store)
-    if req.disk_format is not None and req.disk_format not in DISK_FORMATS:
-        raise Invalid(f"'disk_format' must be one of {', '.join(DISK_FORMATS)}", field="disk_format")
+    if req.disk_format is not None and req.disk_format not in KNOWN_DISK_FORMATS:
+        raise Invalid(f"'disk_format' must be one of {', '.join(KNOWN_DISK_FORMATS)}", field="disk_format")
     if req.image_id is None and (not isinstance(req.name, str) or not req.name):
         raise Invalid("'name' is required", field="name")
     return bucket, key, target.name

@@ -220,6 +220,13 @@ def memory_of(body: dict) -> tuple[int | None, int | None]:
     return min_ram, max_ram
 
 
+def ram_of(value: Any, field: str) -> int:
+    """Memory in MB: an integer, or its digits as a string."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
+        value = int(value)
+    return check_range(value, 0, MAX_RAM_MB, field)
+
+
 def enterprise_project_of(value: Any) -> str | None:
     """"0" (the default enterprise project) or a UUID."""
     if value is None or value == DEFAULT_ENTERPRISE_PROJECT:
@@ -354,8 +361,11 @@ def patch_changes(body: Any, glance: bool = False) -> list[Change]:
             CLOUD_IMAGE_NAME.check(value)
         if path == "/__description":
             CLOUD_DESCRIPTION.check(value, "description")
-        if path == "/min_ram":
-            check_range(value, 0, 1 << 20, "min_ram")
+        if path in ("/min_ram", "/max_ram") and kind != "remove":     # the SDK sends values as strings
+            value = ram_of(value, path[1:])
+            value = str(value) if path == "/max_ram" else value
+        if path == "/enterprise_project_id" and kind != "remove":
+            value = enterprise_project_of(value)
         if path == "/hw_firmware_type" and value not in ("bios", "uefi"):
             raise Invalid("hw_firmware_type must be bios or uefi", field="hw_firmware_type")
         if glance and path in ("/protected", "/min_disk", "/tags"):

@@ -320,3 +320,16 @@ def test_zvhd2_object_imported_as_is_and_export_conversion_refused(obs, obs_demo
         name="walk-liar", image_url=f"{obs.bucket}:in/liar.zvhd2", min_disk=40))).job_id)
     assert (liar.status, liar.error_code) == ("FAIL", "IMG.0057")
     assert "walk-liar" not in names(ims)
+
+
+def test_min_ram_is_acted_on_by_servers(server, demo, ims, images_dir):
+    image = glance_image(ims, "walk-min-ram", min_ram=1024)
+    assert upload(demo, image.id, (images_dir / "disk.qcow2").read_bytes()).status_code == 204
+    with server.client("demo") as http:
+        http.timeout = 120
+        spec = {"name": "needs-ram", "image_id": image.id, "system_disk": {"size_gb": 1}, "start": False}
+        small = http.post("/vmimage/v1/servers", json={**spec, "memory_mb": 512})
+        assert small.status_code == 400, small.text
+        made = http.post("/vmimage/v1/servers", json=spec)
+        assert made.status_code == 201, made.text
+        assert made.json()["server"]["memory_mb"] == 1024

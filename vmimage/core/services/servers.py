@@ -80,8 +80,10 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
         size_gb = check_size_gb(system.get("size_gb", image_gb), "system_disk.size_gb")
         if size_gb < image_gb:
             raise Invalid(f"The system disk must be at least {image_gb} GB for this image", field="size_gb")
-        server = Server(new_id("i"), caller.project_id, name, image.id, created_at=now,
-                        memory_mb=check_count(spec.get("memory_mb", 128), "memory_mb", MAX_MEMORY_MB),
+        memory_mb = check_count(spec.get("memory_mb", max(128, image.min_ram)), "memory_mb", MAX_MEMORY_MB)
+        if memory_mb < image.min_ram:
+            raise Invalid(f"The server needs at least {image.min_ram} MB of memory for this image", field="memory_mb")
+        server = Server(new_id("i"), caller.project_id, name, image.id, created_at=now, memory_mb=memory_mb,
                         cpu_count=check_count(spec.get("cpu_count", 1), "cpu_count", MAX_CPU_COUNT))
         system_disk = Volume(new_id("vol"), caller.project_id, f"{name}-system", size_gb,
                              check_volume_type(system.get("type", "ssd.gp1")), category,

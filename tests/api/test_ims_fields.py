@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("huaweicloudsdkims")
 from huaweicloudsdkims.v2 import model as m  # noqa: E402
 
-from tests.api.test_huawei_ims import (Key, demo, error_of, glance_image, ims, obs, obs_demo,  # noqa: E402,F401
-                                       server, upload, wait_job)
+from tests.api.test_huawei_ims import (Key, base_image, demo, error_of, glance_image, ims,  # noqa: E402,F401
+                                       native_server, obs, obs_demo, server, upload, wait_job)
 
 HONOURED, REFUSED = "honoured", "refused"
 EPS = "0a6f0d5e-7b1c-4c8f-9d3e-2f1a5b6c7d8e"
@@ -74,6 +74,11 @@ CREATE_WHOLE_IMAGE = {
     "max_ram": (HONOURED, ""), "min_ram": (HONOURED, ""),
     "vault_id": (REFUSED, "IMG.0001: no backup vaults here"),
 }
+# a data_images item of POST /v2/cloudimages/action from a server
+CREATE_DATA_IMAGE_ITEM = {
+    "name": (HONOURED, ""), "volume_id": (HONOURED, "the data volume imaged"),
+    "description": (HONOURED, ""), "tags": (HONOURED, "in the order given"),
+}
 # PATCH /v2/cloudimages/{id}: op, path, value (values the SDK sends as strings)
 UPDATE_IMAGE = {
     "op": (HONOURED, "add, replace, remove"), "path": (HONOURED, "the patchable paths; others IMG.0001"),
@@ -93,7 +98,7 @@ LIST_IMAGES = {
 MODELS = [(m.GlanceCreateImageMetadataRequestBody, GLANCE_CREATE), (m.CreateImageRequestBody, CREATE_IMAGE),
           (m.QuickImportImageByFileRequestBody, IMPORT_QUICK), (m.CreateDataImageRequestBody, CREATE_DATA_IMAGE),
           (m.CreateWholeImageRequestBody, CREATE_WHOLE_IMAGE), (m.ListImagesRequest, LIST_IMAGES),
-          (m.UpdateImageRequestBody, UPDATE_IMAGE)]
+          (m.UpdateImageRequestBody, UPDATE_IMAGE), (m.CreateDataImage, CREATE_DATA_IMAGE_ITEM)]
 
 
 @pytest.mark.parametrize("model,table", MODELS, ids=[mdl.__name__ for mdl, _ in MODELS])
@@ -333,3 +338,22 @@ def test_min_ram_is_acted_on_by_servers(server, demo, ims, images_dir):
         made = http.post("/vmimage/v1/servers", json=spec)
         assert made.status_code == 201, made.text
         assert made.json()["server"]["memory_mb"] == 1024
+
+
+def test_seed_002_server_example_with_memory_and_enterprise_project(server, ims, base_image):
+    """The page's server example as written (tags in its order), plus the memory and enterprise
+    project fields, which the server image carries; its data image shows its own tags."""
+    srv = native_server(server, base_image, start=False, data_disks=[{"device": "vdb", "size_gb": 1}])
+    body = {"name": "ims_test", "description": "云服务器制作镜像", "instance_id": srv["id"],
+            "tags": ["aaa.111", "bbb.333", "ccc.444"], "min_ram": 512, "max_ram": 2048, "enterprise_project_id": EPS,
+            "data_images": [{"name": "ims_data_image_test", "description": "云服务器数据卷制作数据盘镜像",
+                             "volume_id": srv["data_disks"][0]["id"], "tags": ["z.1", "a.2"]}]}
+    job = wait_job(ims, ims.create_image(m.CreateImageRequest(body=m.CreateImageRequestBody(
+        **{**body, "data_images": [m.CreateDataImage(**d) for d in body["data_images"]]}))).job_id)
+    assert job.status == "SUCCESS", job
+    image = ims.list_images(m.ListImagesRequest(name="ims_test")).images[0]
+    assert (image.tags, image.description, image.min_ram, image.max_ram, image.enterprise_project_id) == (
+        ["aaa.111", "bbb.333", "ccc.444"], "云服务器制作镜像", 512, "2048", EPS)
+    assert image.root_origin is None and image.virtual_env_type == "FusionCompute"
+    data = ims.list_images(m.ListImagesRequest(name="ims_data_image_test")).images[0]
+    assert (data.tags, data.virtual_env_type) == (["z.1", "a.2"], "DataImage")

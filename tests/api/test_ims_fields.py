@@ -49,7 +49,7 @@ CREATE_IMAGE = {
     "is_config": (HONOURED, "a boolean; the import does the checks it can either way"),
     "cmk_id": (REFUSED, "IMG.0095: vmimage keeps no keys, so it makes no encrypted image"),
     "type": (HONOURED, "virtual_env_type: BMS/Ironic -> Ironic, IsoImage -> IsoImage"),
-    "is_quick_import": (HONOURED, "a boolean; every import here is the same"),
+    "is_quick_import": (HONOURED, "true: the object must be RAW or ZVHD2 (else the job fails, IMG.0072)"),
     "architecture": (HONOURED, "x86 / arm, shown"),
     "volume_id": (HONOURED, "image from a volume"),
     "hw_firmware_type": (HONOURED, "bios / uefi, shown"),
@@ -325,6 +325,16 @@ def test_zvhd2_object_imported_as_is_and_export_conversion_refused(obs, obs_demo
         name="walk-liar", image_url=f"{obs.bucket}:in/liar.zvhd2", min_disk=40))).job_id)
     assert (liar.status, liar.error_code) == ("FAIL", "IMG.0057")
     assert "walk-liar" not in names(ims)
+    # quick import takes RAW and ZVHD2 only: a qcow2 fails the job (IMG.0072), as is_quick_import does
+    obs.s3.put_object(Bucket=obs.bucket, Key="in/q.qcow2", Body=(images_dir / "disk.qcow2").read_bytes())
+    slow = wait_job(ims, ims.import_image_quick(m.ImportImageQuickRequest(body=m.QuickImportImageByFileRequestBody(
+        name="walk-quick-qcow2", image_url=f"{obs.bucket}:in/q.qcow2", min_disk=40))).job_id)
+    assert (slow.status, slow.error_code) == ("FAIL", "IMG.0072")
+    flagged = signed_post(obs_demo, "/v2/cloudimages/action", {
+        "name": "walk-flagged", "image_url": f"{obs.bucket}:in/q.qcow2", "min_disk": 40, "is_quick_import": True})
+    assert flagged.status_code == 200, flagged.text
+    assert (wait_job(ims, flagged.json()["job_id"]).error_code) == "IMG.0072"
+    assert not {"walk-quick-qcow2", "walk-flagged"} & names(ims)
 
 
 def test_min_ram_is_acted_on_by_servers(server, demo, ims, images_dir):

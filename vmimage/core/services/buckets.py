@@ -112,6 +112,7 @@ class BucketImport:
     ref: str | None = None             # the image's ref, when the face chooses it
     attributes: dict[str, Any] = field(default_factory=dict)   # further core attributes (os_family, description, kind, tags...)
     properties: dict[str, str] = field(default_factory=dict)   # extra properties of the new image
+    formats: tuple[str, ...] = ()      # the formats the content may have (none: any)
     unique_name: bool = False          # no other live image of the project may have the name
     image_id: str | None = None        # register the data into this queued image of the caller's
     keep_failed: bool = False          # a failure leaves the new image `killed` (no data) instead of deleting it
@@ -185,7 +186,8 @@ def _import_job(deps: Deps, caller: Caller, req: BucketImport, image: Image, buc
                 store: str, sub_jobs: list[str] | None = None) -> Job:
     return Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
                payload={"image_id": image.id, "bucket": bucket, "key": key, "store": store,
-                        "registered": req.image_id is not None, "keep_failed": req.keep_failed},
+                        "registered": req.image_id is not None, "keep_failed": req.keep_failed,
+                        "formats": list(req.formats)},
                entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
 
 
@@ -213,6 +215,9 @@ class BucketImportHandler:
         source = _bucket_store(deps, p["bucket"])
         size = source.size(p["key"])
         image = self._with_format(deps, p["image_id"], source, p["key"])
+        if p.get("formats") and image.disk_format not in p["formats"]:
+            raise Invalid(f"The object is {image.disk_format}; this import takes {', '.join(p['formats'])} only",
+                          field="disk_format")
         image = begin_saving(deps, image.id)
         progress(5)
         receive_data(deps, image, _counted(source.read(p["key"], chunk_size=READ_CHUNK), size, progress),

@@ -149,16 +149,17 @@ def show_version(request: Request, version: str, who: Caller = Depends(ims_calle
     return {"version": found[0]}
 
 
-def bucket_import(request: Request, who: Caller, body: dict, kind: str, min_disk_range: tuple[int, int]) -> Job:
+def bucket_import(request: Request, who: Caller, body: dict, kind: str, min_disk_range: tuple[int, int],
+                  quick: bool = False) -> Job:
     """image_url "bucket:object" -> the core's import from a granted bucket."""
     t.tags_of(body)
-    return bsvc.import_from_bucket(deps(request), who, t.bucket_import(body, kind, min_disk_range))
+    return bsvc.import_from_bucket(deps(request), who, t.bucket_import(body, kind, min_disk_range, quick))
 
 
 @router.post("/v2/cloudimages/quickimport/action")
 @router.post("/v2.1/cloudimages/quickimport/action")
 def import_image_quick(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
-    return job_id_of(bucket_import(request, who, body, "system", t.MIN_DISK_QUICK))
+    return job_id_of(bucket_import(request, who, body, "system", t.MIN_DISK_QUICK, quick=True))
 
 
 @router.post("/v1/cloudimages/dataimages/action")

@@ -499,6 +499,7 @@ MIN_DISK_QUICK = (1, 1024)          # quick import
 MIN_DISK_DATA = (40, 2048)          # POST /v1/cloudimages/dataimages/action
 MIN_DISK_DATA_ITEM = (1, 2048)      # a data_images item of a file import
 OS_TYPES = {"Linux": "linux", "Windows": "windows"}
+QUICK_FORMATS = ("raw", "zvhd2")
 ARCHITECTURES = {"x86": "x86_64", "arm": "aarch64"}
 FILE_FORMATS = ("qcow2", "vhd", "vmdk", "raw", "vhdx")
 
@@ -513,8 +514,10 @@ def bucket_object(value: Any, field: str) -> tuple[str, str]:
     return bucket, key
 
 
-def bucket_import(body: dict, kind: str, min_disk_range: tuple[int, int] = MIN_DISK_QUICK) -> BucketImport:
-    """An image_url import (system image, or a data image with kind "data")."""
+def bucket_import(body: dict, kind: str, min_disk_range: tuple[int, int] = MIN_DISK_QUICK,
+                  quick: bool = False) -> BucketImport:
+    """An image_url import (system image, or a data image with kind "data"); a quick one takes
+    RAW and ZVHD2 objects only."""
     CLOUD_IMAGE_NAME.check(body.get("name"))
     bucket, key = bucket_object(body.get("image_url"), "image_url")
     if body.get("min_disk") is None:
@@ -562,6 +565,7 @@ def bucket_import(body: dict, kind: str, min_disk_range: tuple[int, int] = MIN_D
         attributes["kind"] = ImageKind.ISO.value
     return BucketImport(name=body["name"], bucket=bucket, key=key, os_version=os_version, min_disk=min_disk,
                         attributes=attributes, properties=properties, unique_name=True,
+                        formats=QUICK_FORMATS if quick or body.get("is_quick_import") is True else (),
                         disk_format="iso" if image_type == "IsoImage" and kind != "data" else opaque_format(key))
 
 

@@ -337,9 +337,11 @@ def test_zvhd2_object_imported_as_is_and_export_conversion_refused(obs, obs_demo
     assert not {"walk-quick-qcow2", "walk-flagged"} & names(ims)
 
 
-def test_min_ram_is_acted_on_by_servers(server, demo, ims, images_dir):
+def test_memory_bounds_are_acted_on_by_servers(server, demo, ims, images_dir):
     image = glance_image(ims, "walk-min-ram", min_ram=1024)
     assert upload(demo, image.id, (images_dir / "disk.qcow2").read_bytes()).status_code == 204
+    ims.update_image(m.UpdateImageRequest(image_id=image.id, body=[
+        m.UpdateImageRequestBody(op="add", path="/max_ram", value="2048")]))
     with server.client("demo") as http:
         http.timeout = 120
         spec = {"name": "needs-ram", "image_id": image.id, "system_disk": {"size_gb": 1}, "start": False}
@@ -348,6 +350,8 @@ def test_min_ram_is_acted_on_by_servers(server, demo, ims, images_dir):
         made = http.post("/vmimage/v1/servers", json=spec)
         assert made.status_code == 201, made.text
         assert made.json()["server"]["memory_mb"] == 1024
+        big = http.post("/vmimage/v1/servers", json={**spec, "name": "too-much", "memory_mb": 4096})
+        assert big.status_code == 400, big.text
 
 
 def test_seed_002_server_example_with_memory_and_enterprise_project(server, ims, base_image):

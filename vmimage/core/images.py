@@ -120,6 +120,9 @@ READ_ONLY = frozenset({"created_at", "updated_at", "status", "checksum", "size",
                        "id", "os_hash_algo", "os_hash_value"})
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 RESERVED_PREFIX = "os_glance"
+# A well-known extra property: the most memory (MB, digits; "0" or absent: no limit) a server of
+# the image may have. Huawei IMS sets it; servers are held to it.
+MAX_RAM_PROPERTY = "max_ram"
 MAX_NAME = 255
 
 
@@ -266,6 +269,13 @@ def check_ref(ref: object) -> str:
         return str(uuid.UUID(str(ref)))
     except ValueError:
         raise Invalid("'ref' must be a UUID", field="ref") from None
+
+
+def memory_bounds(image: Image) -> tuple[int, int | None]:
+    """(min_ram, max_ram) of a server of this image, in MB; max_ram None: no limit."""
+    raw = image.properties.get(MAX_RAM_PROPERTY, "")
+    most = int(raw) if re.fullmatch(r"[0-9]{1,12}", raw) else 0
+    return image.min_ram, most or None
 
 
 def require_readable(disk_format: str | None, purpose: str) -> None:

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
-from vmimage.core.images import ImageStatus, require_readable
+from vmimage.core.images import ImageStatus, memory_bounds, require_readable
 from vmimage.core.inventory import (MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE, DiskCategory,
                                     Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume, VolumeStatus,
                                     check_count, check_data_device, check_iops, check_size_gb, check_volume_type,
@@ -80,9 +80,11 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
         size_gb = check_size_gb(system.get("size_gb", image_gb), "system_disk.size_gb")
         if size_gb < image_gb:
             raise Invalid(f"The system disk must be at least {image_gb} GB for this image", field="size_gb")
-        memory_mb = check_count(spec.get("memory_mb", max(128, image.min_ram)), "memory_mb", MAX_MEMORY_MB)
-        if memory_mb < image.min_ram:
-            raise Invalid(f"The server needs at least {image.min_ram} MB of memory for this image", field="memory_mb")
+        least, most = memory_bounds(image)
+        default = max(128, least) if most is None else min(max(128, least), most)
+        memory_mb = check_count(spec.get("memory_mb", default), "memory_mb", MAX_MEMORY_MB)
+        if memory_mb < least or (most is not None and memory_mb > most):
+            raise Invalid(f"This image's servers have {least} to {most or 'any'} MB of memory", field="memory_mb")
         server = Server(new_id("i"), caller.project_id, name, image.id, created_at=now, memory_mb=memory_mb,
                         cpu_count=check_count(spec.get("cpu_count", 1), "cpu_count", MAX_CPU_COUNT))
         system_disk = Volume(new_id("vol"), caller.project_id, f"{name}-system", size_gb,

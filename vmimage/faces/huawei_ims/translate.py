@@ -13,9 +13,9 @@ from typing import Any, Literal, overload
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
-from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, CLOUD_METADATA_NAME, OPAQUE_DISK_FORMATS,
-                                 PUBLISHED, Image, ImageKind, ImageRelation, ImageSource, ImageStatus, check_range,
-                                 refuse_encryption_key, relation)
+from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, CLOUD_METADATA_NAME, MAX_RAM_PROPERTY,
+                                 OPAQUE_DISK_FORMATS, PUBLISHED, Image, ImageKind, ImageRelation, ImageSource,
+                                 ImageStatus, check_range, refuse_encryption_key, relation)
 from vmimage.core.jobs import PART_KIND, Job
 from vmimage.core.listing import ImageQuery, ListScope, TimeFilter
 from vmimage.core.paging import PageRequest
@@ -240,7 +240,7 @@ def enterprise_project_of(value: Any) -> str | None:
 
 
 # The face's own extension properties: shown in ImageInfo, set only through their fields.
-FACE_PROPERTIES = ("max_ram", "enterprise_project_id", "virtual_env_type")
+FACE_PROPERTIES = (MAX_RAM_PROPERTY, "enterprise_project_id", "virtual_env_type")
 
 
 def cloud_fields(body: dict) -> tuple[dict[str, Any], dict[str, str]]:
@@ -251,7 +251,7 @@ def cloud_fields(body: dict) -> tuple[dict[str, Any], dict[str, str]]:
     attributes: dict[str, Any] = {} if min_ram is None else {"min_ram": min_ram}
     properties: dict[str, str] = {}
     if max_ram is not None:
-        properties["max_ram"] = str(max_ram)
+        properties[MAX_RAM_PROPERTY] = str(max_ram)
     project = enterprise_project_of(body.get("enterprise_project_id"))
     if project is not None:
         properties["enterprise_project_id"] = project

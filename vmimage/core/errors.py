@@ -8,8 +8,9 @@
     │   ├── InUse                an image, volume or snapshot something else depends on
     │   ├── Busy                 a server or disk is in the middle of another task
     │   ├── MustBeStopped        the operation needs the server stopped
-    │   └── Duplicate            an entity with this identity already exists
-    │       └── NameTaken        the name must be unique and another entity has it
+    │   ├── Duplicate            an entity with this identity already exists
+    │   │   └── NameTaken        the name must be unique and another entity has it
+    │   └── OpaqueFormat         the image's bytes are in a format vmimage cannot read
     ├── Invalid                  a value is malformed or out of range
     │   ├── OutOfRange           a number outside its allowed range or step
     │   ├── InvalidSource        a host file to import is outside the import roots or unreadable
@@ -76,6 +77,10 @@ class Duplicate(Conflict):
 
 class NameTaken(Duplicate):
     code = "name_taken"
+
+
+class OpaqueFormat(Conflict):
+    code = "opaque_format"
 
 
 class Invalid(VmImageError):

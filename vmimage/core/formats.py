@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmimage.core.errors import BadImageFormat, UnsafeImage
+from vmimage.core.images import OPAQUE_DISK_FORMATS
 from vmimage.core.ports import InspectionReport
 
 # Declared formats that carry raw bytes whatever the content looks like.
@@ -41,6 +42,9 @@ def decide(declared: str | None, container: str | None, report: InspectionReport
         return FormatVerdict(detected, vsize if declared == detected or detected == "raw" else None)
     if declared == detected:
         return FormatVerdict(detected, vsize)
+    if declared in OPAQUE_DISK_FORMATS and detected == "raw":
+        # Bytes no known format claims: kept under the declared name, their size unknown.
+        return FormatVerdict(declared, None)
     if declared == "raw":
         return FormatVerdict(detected, size)  # upstream accepts richer content declared raw
     if declared in _RAW_LIKE and detected == "raw":

@@ -7,11 +7,11 @@ import re
 import secrets
 import string
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableSet
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from vmimage.core.errors import Forbidden, Invalid, InvalidTransition
+from vmimage.core.errors import Forbidden, Invalid, InvalidTransition, NotFound, OpaqueFormat
 
 
 class ImageStatus(enum.StrEnum):
@@ -108,6 +108,10 @@ STATUS_RANK: dict[ImageStatus, int] = {s: rank for rank, s in enumerate((
 
 
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop")
+# Formats vmimage knows by name but cannot read (Huawei's ZVHD, ZVHD2): their bytes are kept
+# as they are and nothing that needs their contents (a disk, a conversion) is done with them.
+OPAQUE_DISK_FORMATS = ("zvhd", "zvhd2")
+KNOWN_DISK_FORMATS = DISK_FORMATS + OPAQUE_DISK_FORMATS
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
 
 # Attribute sets that callers may never write (create or update).
@@ -116,6 +120,9 @@ READ_ONLY = frozenset({"created_at", "updated_at", "status", "checksum", "size",
                        "id", "os_hash_algo", "os_hash_value"})
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
 RESERVED_PREFIX = "os_glance"
+# A well-known extra property: the most memory (MB, digits; "0" or absent: no limit) a server of
+# the image may have. Huawei IMS sets it; servers are held to it.
+MAX_RAM_PROPERTY = "max_ram"
 MAX_NAME = 255
 
 
@@ -124,6 +131,31 @@ class Location:
     store: str
     key: str          # the blob's key in its store; for the http store, the URL itself
     metadata: dict = field(default_factory=dict)
+
+
+class TagSet(MutableSet[str]):
+    """An image's tags: a set that keeps the order they were given in (IMS shows them so)."""
+
+    def __init__(self, tags: Iterable[str] = ()) -> None:
+        self._tags = dict.fromkeys(tags)
+
+    def __contains__(self, tag: object) -> bool:
+        return tag in self._tags
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tags)
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    def add(self, tag: str) -> None:
+        self._tags[tag] = None
+
+    def discard(self, tag: str) -> None:
+        self._tags.pop(tag, None)
+
+    def __repr__(self) -> str:
+        return f"TagSet({list(self._tags)!r})"
 
 
 @dataclass
@@ -165,7 +197,7 @@ class Image:
     volume_type: str | None = None
     iops: int | None = None
     auto_delete: bool | None = None     # a disk asked to go with the server made from the image
-    tags: set[str] = field(default_factory=set)
+    tags: TagSet = field(default_factory=lambda: TagSet())
     properties: dict[str, str] = field(default_factory=dict)
     locations: list[Location] = field(default_factory=list)
     created_at: datetime | None = None
@@ -251,6 +283,20 @@ def check_ref(ref: object) -> str:
         raise Invalid("'ref' must be a UUID", field="ref") from None
 
 
+def memory_bounds(image: Image) -> tuple[int, int | None]:
+    """(min_ram, max_ram) of a server of this image, in MB; max_ram None: no limit."""
+    raw = image.properties.get(MAX_RAM_PROPERTY, "")
+    most = int(raw) if re.fullmatch(r"[0-9]{1,12}", raw) else 0
+    return image.min_ram, most or None
+
+
+def require_readable(disk_format: str | None, purpose: str) -> None:
+    """Refuse what needs the contents of bytes vmimage cannot read."""
+    if disk_format in OPAQUE_DISK_FORMATS:
+        raise OpaqueFormat(f"Cannot {purpose}: vmimage cannot read {disk_format} contents",
+                           disk_format=disk_format)
+
+
 def require_formats(image: Image) -> None:
     if not image.disk_format or not image.container_format:
         raise Invalid("disk_format and container_format must be set first", image_id=image.id)
@@ -305,6 +351,15 @@ class TextRule:
 # '-', '.', '_' and spaces, no space at either end; descriptions up to 1024 without '<', '>' or CR.
 CLOUD_IMAGE_NAME = TextRule(128, re.compile(r"^[\w\-. ]+$"), trimmed=True)
 CLOUD_DESCRIPTION = TextRule(1024, re.compile(r"^[^<>\r]*$"), required=False)
+# The same characters for an image made as metadata first (IMS's POST /v2/images): optional, 1-255.
+CLOUD_METADATA_NAME = TextRule(MAX_NAME, CLOUD_IMAGE_NAME.allowed, trimmed=True, required=False)
+
+
+def refuse_encryption_key(key_id: object) -> None:
+    """vmimage keeps no encryption keys: an image asked to be encrypted with one is refused (no
+    such key here), never made plain."""
+    if key_id is not None:
+        raise NotFound(f"Encryption key '{key_id}' does not exist", encryption_key=str(key_id))
 
 
 def check_range(value: object, low: int, high: int, field: str) -> int:

@@ -44,6 +44,7 @@ class ImageQuery:
     any_of: dict[str, list[str]] = field(default_factory=dict)     # the "in:" operator
     contains: dict[str, str] = field(default_factory=dict)        # case-insensitive substring
     properties: dict[str, str] = field(default_factory=dict)       # extra properties
+    properties_or_absent: dict[str, str] = field(default_factory=dict)   # ... or the property not set
     tags: list[str] = field(default_factory=list)
     size_min: int | None = None
     size_max: int | None = None

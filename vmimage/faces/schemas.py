@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmimage.core.images import CONTAINER_FORMATS, DISK_FORMATS, ImageStatus, MemberStatus, Visibility
+from vmimage.core.images import CONTAINER_FORMATS, KNOWN_DISK_FORMATS, ImageStatus, MemberStatus, Visibility
 
 _UUID = "^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
 _DATE = {"type": "string", "readOnly": True}
@@ -35,7 +35,7 @@ def _image_properties() -> dict[str, Any]:
                          "description": "Virtual size of image in bytes"},
         "container_format": {"type": ["null", "string"], "enum": [None, *CONTAINER_FORMATS],
                              "description": "Format of the container"},
-        "disk_format": {"type": ["null", "string"], "enum": [None, *DISK_FORMATS],
+        "disk_format": {"type": ["null", "string"], "enum": [None, *KNOWN_DISK_FORMATS],
                         "description": "Format of the disk"},
         "created_at": {**_DATE, "description": "Date and time of image registration"},
         "updated_at": {**_DATE, "description": "Date and time of the last image modification"},

@@ -37,3 +37,11 @@ def test_raw_content_accepted_for_raw_like_formats(declared):
 
 def test_declared_raw_with_richer_content_is_accepted_with_byte_size():
     assert decide("raw", "bare", report("qcow2", vsize=100), 10, True).virtual_size == 10
+
+
+@pytest.mark.parametrize("declared", ["zvhd", "zvhd2"])
+def test_opaque_formats_keep_bytes_no_known_format_claims(declared):
+    verdict = decide(declared, "bare", report(), 10, True)
+    assert (verdict.detected, verdict.virtual_size) == (declared, None)
+    with pytest.raises(BadImageFormat):
+        decide(declared, "bare", report("qcow2", vsize=100), 10, True)

@@ -1,7 +1,8 @@
 import pytest
 
-from vmimage.core.errors import Forbidden, Invalid, InvalidTransition
-from vmimage.core.images import TRANSITIONS, Image, ImageStatus, check_writable_key
+from vmimage.core.errors import Forbidden, Invalid, InvalidTransition, OpaqueFormat
+from vmimage.core.images import (OPAQUE_DISK_FORMATS, TRANSITIONS, Image, ImageStatus, TagSet, check_writable_key,
+                                 require_readable)
 
 ALL = list(ImageStatus)
 
@@ -41,3 +42,17 @@ def test_back_to_queued_clears_data_attributes():
 def test_reserved_keys_are_refused(key):
     with pytest.raises(Forbidden):
         check_writable_key(key)
+
+
+def test_tags_keep_the_order_given_and_compare_as_sets():
+    tags = TagSet(["c", "a", "b", "a"])
+    tags.add("d")
+    tags.discard("a")
+    assert list(tags) == ["c", "b", "d"] and tags == {"b", "c", "d"} and "c" in tags
+
+
+@pytest.mark.parametrize("disk_format", OPAQUE_DISK_FORMATS)
+def test_what_needs_opaque_contents_is_refused(disk_format):
+    with pytest.raises(OpaqueFormat):
+        require_readable(disk_format, "build a disk")
+    require_readable("qcow2", "build a disk")

@@ -213,7 +213,7 @@ class SqlImageRepository:
                 {"image_id": image.id, "name": k, "value": v} for k, v in image.properties.items()])
         if image.tags:
             self.conn.execute(_INSERT_TAGS, [
-                {"image_id": image.id, "value": t} for t in image.tags])
+                {"image_id": image.id, "value": t, "position": i} for i, t in enumerate(image.tags)])
         if image.locations:
             self.conn.execute(_INSERT_LOCATIONS, [
                 {"image_id": image.id, "store": loc.store, "key": loc.key, "position": i,
@@ -240,7 +240,7 @@ class SqlImageRepository:
                 f"SELECT image_id, name, value FROM image_properties WHERE image_id IN ({marks})", ids):
             by_id[image_id].properties[name] = value
         for image_id, value in self.conn.exec_driver_sql(
-                f"SELECT image_id, value FROM image_tags WHERE image_id IN ({marks})", ids):
+                f"SELECT image_id, value FROM image_tags WHERE image_id IN ({marks}) ORDER BY position, value", ids):
             by_id[image_id].tags.add(value)
         locs = defaultdict(list)
         for image_id, store, key, meta in self.conn.exec_driver_sql(
@@ -301,6 +301,9 @@ class SqlImageRepository:
         for key, value in q.properties.items():
             conds.append(exists().where(image_properties.c.image_id == images.c.id,
                                         image_properties.c.name == key, image_properties.c.value == value))
+        for key, value in q.properties_or_absent.items():
+            conds.append(~exists().where(image_properties.c.image_id == images.c.id,
+                                         image_properties.c.name == key, image_properties.c.value != value))
         for tag in q.tags:
             conds.append(exists().where(image_tags.c.image_id == images.c.id, image_tags.c.value == tag))
         if q.size_min is not None:

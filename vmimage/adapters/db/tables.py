@@ -67,6 +67,7 @@ image_tags = Table(
     "image_tags", metadata,
     Column("image_id", String(36), ForeignKey("images.id", ondelete="CASCADE"), primary_key=True),
     Column("value", String(255), primary_key=True),
+    Column("position", Integer, nullable=False, server_default="0"),     # the order given
     Index("ix_image_tags_value", "value"),
 )
 

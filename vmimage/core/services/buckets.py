@@ -18,7 +18,7 @@ from typing import Any
 from vmimage.core.buckets import BucketGrant, check_bucket, check_key, not_granted
 from vmimage.core.errors import BackendUnavailable, Conflict, Gone, Invalid, NotFound
 from vmimage.core.formats import decide
-from vmimage.core.images import DISK_FORMATS, Image, ImageSource, ImageStatus
+from vmimage.core.images import DISK_FORMATS, KNOWN_DISK_FORMATS, Image, ImageSource, ImageStatus, require_readable
 from vmimage.core.jobs import Job, new_job_id
 from vmimage.core.policy import Caller, require_owner, require_writer
 from vmimage.core.ports import READ_CHUNK, BlobStore
@@ -111,6 +111,8 @@ class BucketImport:
     store: str | None = None           # None: the default store
     ref: str | None = None             # the image's ref, when the face chooses it
     attributes: dict[str, Any] = field(default_factory=dict)   # further core attributes (os_family, description, kind, tags...)
+    properties: dict[str, str] = field(default_factory=dict)   # extra properties of the new image
+    formats: tuple[str, ...] = ()      # the formats the content may have (none: any)
     unique_name: bool = False          # no other live image of the project may have the name
     image_id: str | None = None        # register the data into this queued image of the caller's
     keep_failed: bool = False          # a failure leaves the new image `killed` (no data) instead of deleting it
@@ -154,8 +156,8 @@ def _checked_import(deps: Deps, caller: Caller, req: BucketImport) -> tuple[str,
     target = deps.store(req.store)
     if target.read_only:
         raise Invalid(f"Store '{req.store}' is read-only", store=req.store)
-    if req.disk_format is not None and req.disk_format not in DISK_FORMATS:
-        raise Invalid(f"'disk_format' must be one of {', '.join(DISK_FORMATS)}", field="disk_format")
+    if req.disk_format is not None and req.disk_format not in KNOWN_DISK_FORMATS:
+        raise Invalid(f"'disk_format' must be one of {', '.join(KNOWN_DISK_FORMATS)}", field="disk_format")
     if req.image_id is None and (not isinstance(req.name, str) or not req.name):
         raise Invalid("'name' is required", field="name")
     return bucket, key, target.name
@@ -176,14 +178,16 @@ def _import_target(deps: Deps, caller: Caller, req: BucketImport, bucket: str, k
         attributes["min_disk"] = req.min_disk
     if req.ref is not None:
         attributes["ref"] = req.ref
-    return create_image(deps, caller, {**req.attributes, **attributes}, {}, unique_name=req.unique_name)
+    return create_image(deps, caller, {**req.attributes, **attributes}, dict(req.properties),
+                        unique_name=req.unique_name)
 
 
 def _import_job(deps: Deps, caller: Caller, req: BucketImport, image: Image, bucket: str, key: str,
                 store: str, sub_jobs: list[str] | None = None) -> Job:
     return Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
                payload={"image_id": image.id, "bucket": bucket, "key": key, "store": store,
-                        "registered": req.image_id is not None, "keep_failed": req.keep_failed},
+                        "registered": req.image_id is not None, "keep_failed": req.keep_failed,
+                        "formats": list(req.formats)},
                entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
 
 
@@ -211,6 +215,9 @@ class BucketImportHandler:
         source = _bucket_store(deps, p["bucket"])
         size = source.size(p["key"])
         image = self._with_format(deps, p["image_id"], source, p["key"])
+        if p.get("formats") and image.disk_format not in p["formats"]:
+            raise Invalid(f"The object is {image.disk_format}; this import takes {', '.join(p['formats'])} only",
+                          field="disk_format")
         image = begin_saving(deps, image.id)
         progress(5)
         receive_data(deps, image, _counted(source.read(p["key"], chunk_size=READ_CHUNK), size, progress),
@@ -280,6 +287,8 @@ def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str | No
         image = find_visible(uow, caller, image_id)
         if image.status != ImageStatus.ACTIVE or not image.locations:
             raise Conflict(f"Image in status '{image.status}' has no data to export", image_id=image_id)
+        if disk_format not in (None, image.disk_format):
+            require_readable(image.disk_format, f"convert this image to {disk_format}")
         job = Job(new_job_id(), EXPORT_KIND, caller.project_id, created_at=deps.clock(),
                   payload={"image_id": image.id, "bucket": bucket, "key": key,
                            "disk_format": disk_format or image.disk_format},

@@ -10,7 +10,7 @@ from typing import Any
 from vmimage.core import os_catalogue
 from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
-from vmimage.core.images import (CONTAINER_FORMATS, DISK_FORMATS, MAX_NAME, OS_IDENTITY, BootMode, Location,
+from vmimage.core.images import (CONTAINER_FORMATS, KNOWN_DISK_FORMATS, MAX_NAME, OS_IDENTITY, BootMode, Location, TagSet,
                                  staging_key, Image, ImageKind, ImageSource, ImageStatus, OsFamily, Visibility,
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
@@ -79,7 +79,7 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
     elif key in ("disk_format", "container_format"):
         if not creating and image.status not in _FORMAT_EDITABLE:
             raise Forbidden(f"'{key}' may change only while the image is queued")
-        allowed = DISK_FORMATS if key == "disk_format" else CONTAINER_FORMATS
+        allowed = KNOWN_DISK_FORMATS if key == "disk_format" else CONTAINER_FORMATS
         setattr(image, key, None if value is None else _choice(key, value, allowed))
     elif key in ("min_disk", "min_ram"):
         setattr(image, key, _int(key, value))
@@ -92,7 +92,7 @@ def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating:
     elif key == "tags":
         if not isinstance(value, list):
             raise Invalid("'tags' must be a list")
-        image.tags = {validate_tag(t) for t in value}
+        image.tags = TagSet(validate_tag(t) for t in value)
     elif key == "os_version":
         if value is not None:
             os_catalogue.require(value)
@@ -145,7 +145,10 @@ def load_visible(deps: Deps, caller: Caller, image_id: str) -> Image:
 
 
 def _require_unique_name(uow: UnitOfWork, image: Image) -> None:
-    """Within the image's project; the caller holds the project lock."""
+    """Within the image's project; the caller holds the project lock. An image without a name
+    (IMS makes such) clashes with none."""
+    if image.name is None:
+        return
     if not isinstance(image.name, str) or not image.name:
         raise Invalid("'name' is required", field="name")
     if any(other != image.id for other in uow.images.ids_named(image.name, image.owner)):

@@ -8,7 +8,7 @@ import os
 
 from vmimage.core.errors import BackendUnavailable, Conflict, Forbidden, Gone, Invalid
 from vmimage.core.formats import FormatVerdict, decide
-from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, staging_key
+from vmimage.core.images import DISK_FORMATS, Image, ImageStatus, Location, require_readable, staging_key
 from vmimage.core.jobs import Job
 from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import Limits, check_size_cap
@@ -252,6 +252,7 @@ def _convert_staged(deps: Deps, job: Job, image: Image) -> str:
     target = deps.import_convert_to
     if target not in DISK_FORMATS:
         raise Invalid(f"Conversion target '{target}' is not a disk format")
+    require_readable(image.disk_format, f"convert this image to {target}")
     staging = deps.store(None)
     key = staging_key(image.id)
     path = staging.local_path(key)

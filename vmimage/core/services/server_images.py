@@ -16,8 +16,8 @@ from typing import Any
 from vmimage.core import os_catalogue
 from vmimage.core.errors import (Busy, Conflict, Duplicate, Gone, Invalid, MustBeStopped, NameTaken, NotFound,
                                  OutOfRange)
-from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TextRule, Visibility,
-                                 check_ref, inherit_os, new_image_id, validate_tag)
+from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TagSet, TextRule, Visibility,
+                                 check_range, check_ref, inherit_os, new_image_id, validate_property, validate_tag)
 from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, check_data_device, check_iops,
                                     check_size_gb, check_volume_type, device_order, new_id)
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
@@ -34,11 +34,13 @@ from vmimage.core.services.jobs import advance_part, queue_jobs
 from vmimage.core.services.servers import GiB
 
 KIND = "image_from_disks"
+MAX_INT = 2 ** 31 - 1
 
 
 def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[str, Any],
                         names: TextRule | None = None, unique_name: bool = False) -> Job:
-    """spec: name, description, kind (system | whole), ref, keep_failed; whole: data_disks by device;
+    """spec: name, description, kind (system | whole), ref, keep_failed, min_ram and properties (of
+    the system or whole image); whole: data_disks by device;
     system: data_volumes [{volume_id, name, description}] also images those attached data
     volumes, one data image each, named as given. names: the rule names keep to (default
     1-255 characters); unique_name: no other live image of the project may have the name."""
@@ -58,7 +60,8 @@ def create_server_image(deps: Deps, caller: Caller, server_id: str, spec: dict[s
                                 server_id=server_id)
         if server.status not in (ServerStatus.RUNNING, ServerStatus.STOPPED):
             raise Busy(f"Server {server_id} is {server.status}", server_id=server_id)
-        disks = [{**_disk_plan(server.system_disk, None), "tags": spec.get("tags")}]
+        disks = [{**_disk_plan(server.system_disk, None), "tags": spec.get("tags"),
+                  "min_ram": check_range(spec.get("min_ram", 0), 0, MAX_INT, "min_ram"), "properties": _properties(spec.get("properties"))}]
         if kind == "whole":
             disks += _whole_machine_plan(caller, uow, server, spec.get("data_disks") or [],
                                          include_local=spec.get("include_local_data_disks", True) is not False)
@@ -212,12 +215,21 @@ def _name(spec: dict[str, Any], names: TextRule | None = None) -> str:
     return name
 
 
-def _tags(tags: Any) -> set[str]:
+def _properties(properties: Any) -> dict[str, str]:
+    """Extra properties the caller asked the server image to carry."""
+    if properties is None:
+        return {}
+    if not isinstance(properties, dict):
+        raise Invalid("'properties' must be an object", field="properties")
+    return {k: validate_property(k, v) for k, v in properties.items()}
+
+
+def _tags(tags: Any) -> TagSet:
     if tags is None:
-        return set()
+        return TagSet()
     if not isinstance(tags, list):
         raise Invalid("'tags' must be a list", field="tags")
-    return {validate_tag(t) for t in tags}
+    return TagSet(validate_tag(t) for t in tags)
 
 
 def _named_volumes(specs: Any, names: TextRule | None) -> list[dict[str, Any]]:
@@ -382,6 +394,7 @@ def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description:
             source_ref=disk["snapshot_id"] or disk["volume_id"] if kind == "volume" else source["server_id"],
             description=disk.get("description", description), min_disk=disk["resize_gb"] or disk["size_gb"],
             created_at=now, updated_at=now, tags=_tags(disk.get("tags")),
+            min_ram=disk.get("min_ram", 0), properties=dict(disk.get("properties") or {}),
             parent_id=parent, device=disk["device"] if kind == "whole" else None,
             volume_type=disk["type"], iops=disk.get("iops"), auto_delete=disk.get("auto_delete"))
         _give_os(caller, image, _os_origin(uow, disk["volume_id"], disk["snapshot_id"]), disk.get("os"))

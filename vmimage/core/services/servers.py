@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, InUse, MustBeStopped, NotFound
-from vmimage.core.images import ImageStatus
+from vmimage.core.images import ImageStatus, memory_bounds, require_readable
 from vmimage.core.inventory import (DATA_DEVICES, MAX_CPU_COUNT, MAX_DATA_DISKS, MAX_MEMORY_MB, SYSTEM_DEVICE,
                                     DiskCategory, Server, ServerQuery, ServerStatus, Snapshot, SnapshotStatus, Volume,
                                     VolumeStatus, check_count, check_data_device, check_iops, check_size_gb,
@@ -77,12 +77,17 @@ def create_server(deps: Deps, caller: Caller, spec: dict[str, Any]) -> Server:
             raise Conflict(f"Image {image.ref} has no data to build a disk on", image_id=image.id, no_data=True)
         if image.status != ImageStatus.ACTIVE or not image.locations:
             raise Conflict(f"Image {image.id} is {image.status}, not active", image_id=image.id)
+        require_readable(image.disk_format, "build a disk from this image")
         image_gb = max(image.min_disk, gb_for(image.virtual_size or image.size or 1))
         size_gb = check_size_gb(system.get("size_gb", image_gb), "system_disk.size_gb")
         if size_gb < image_gb:
             raise Invalid(f"The system disk must be at least {image_gb} GB for this image", field="size_gb")
-        server = Server(new_id("i"), caller.project_id, name, image.id, created_at=now,
-                        memory_mb=check_count(spec.get("memory_mb", 128), "memory_mb", MAX_MEMORY_MB),
+        least, most = memory_bounds(image)
+        default = max(128, least) if most is None else min(max(128, least), most)
+        memory_mb = check_count(spec.get("memory_mb", default), "memory_mb", MAX_MEMORY_MB)
+        if memory_mb < least or (most is not None and memory_mb > most):
+            raise Invalid(f"This image's servers have {least} to {most or 'any'} MB of memory", field="memory_mb")
+        server = Server(new_id("i"), caller.project_id, name, image.id, created_at=now, memory_mb=memory_mb,
                         cpu_count=check_count(spec.get("cpu_count", 1), "cpu_count", MAX_CPU_COUNT))
         system_disk = Volume(new_id("vol"), caller.project_id, f"{name}-system", size_gb,
                              check_volume_type(system.get("type", "ssd.gp1")), category,

@@ -42,6 +42,8 @@ CODES: ErrorCodes[str] = ErrorCodes({
     (e.BadImageFormat, None): (400, "IMG.0057"),
     (e.Invalid, None): (400, "IMG.0001"),
     (e.NotFound, "server_id"): (400, "IMG.0005"),
+    (e.NotFound, "encryption_key"): (400, "IMG.0095"),
+    (e.OpaqueFormat, None): (400, "IMG.0072"),
     (e.NotFound, "volume_id"): (400, "IMG.0120"),
     (e.NotFound, "job_id"): (404, "IMG.0066"),
     (e.NotFound, "bucket"): (400, "IMG.0069"),

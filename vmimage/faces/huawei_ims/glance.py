@@ -3,6 +3,7 @@ __os_version, show, list, update, delete with a body, data upload), tags and mem
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Depends, Request, Response
@@ -96,7 +97,7 @@ def delete_tag(request: Request, image_id: str, tag: str, who: Caller = Depends(
     return Response(status_code=204)
 
 
-def _key_value_tags(tags: set[str]) -> list[dict]:
+def _key_value_tags(tags: Iterable[str]) -> list[dict]:
     return [{"key": k, "value": v} for k, _, v in sorted(tag.partition("=") for tag in tags)]
 
 

@@ -39,10 +39,16 @@ def render_job(request: Request, who: Caller, job: Job) -> dict:
 def create_image_job(request: Request, who: Caller, body: dict) -> Job:
     """One of the scenarios of POST /v2/cloudimages/action, chosen by the fields given."""
     t.tags_of(body)      # tags and image_tags are exclusive, whatever the scenario
+    t.cloud_fields(body)     # cmk_id refused, memory and enterprise project checked, whatever the scenario
+    for key in ("is_config", "is_quick_import"):
+        if body.get(key) is not None and not isinstance(body[key], bool):
+            raise Invalid(f"'{key}' must be true or false", field=key)
     if body.get("instance_id") is not None:
         instance_id = t.text(body, "instance_id", required=True)
         return isvc.create_server_image(deps(request), who, instance_id, t.server_image_spec(body),
                                         names=CLOUD_IMAGE_NAME, unique_name=True)
+    if body.get("volume_id") is not None or (body.get("image_url") is None and body.get("data_images")):
+        t.no_image_fields(body, "from volumes")
     if body.get("volume_id") is not None:
         volume_id = t.text(body, "volume_id", required=True)
         return isvc.create_volume_image(deps(request), who, volume_id, t.volume_image_spec(body),
@@ -58,7 +64,7 @@ def create_image_job(request: Request, who: Caller, body: dict) -> Job:
 def import_from_bucket(request: Request, who: Caller, body: dict) -> Job:
     """From an object ("bucket:object" in a bucket granted to the project), with up to three
     data images from objects of their own."""
-    return bsvc.import_set_from_bucket(deps(request), who, t.bucket_import(body, "system"),
+    return bsvc.import_set_from_bucket(deps(request), who, t.bucket_import(body, "system", t.MIN_DISK_FILE),
                                        t.data_image_imports(body))
 
 
@@ -73,6 +79,10 @@ def create_whole_image(request: Request, who: Caller = Depends(ims_caller), body
     t.tags_of(body)
     if body.get("backup_id") is not None:
         raise Invalid("Whole images from backups are not available", field="backup_id")
+    if body.get("vault_id") is not None:             # the whole image is made without a backup
+        raise Invalid("vmimage keeps no backup vaults", field="vault_id")
+    if body.get("whole_image_type") is not None:     # the backup service's name: backups only
+        raise Invalid("'whole_image_type' is for whole images from backups", field="whole_image_type")
     instance_id = t.text(body, "instance_id", required=True)
     spec = {**t.server_image_spec({k: v for k, v in body.items() if k != "data_images"}), "kind": "whole"}
     del spec["data_volumes"]
@@ -141,22 +151,23 @@ def show_version(request: Request, version: str, who: Caller = Depends(ims_calle
     return {"version": found[0], "versions": found}
 
 
-def bucket_import(request: Request, who: Caller, body: dict, kind: str) -> Job:
+def bucket_import(request: Request, who: Caller, body: dict, kind: str, min_disk_range: tuple[int, int],
+                  quick: bool = False) -> Job:
     """image_url "bucket:object" -> the core's import from a granted bucket."""
     t.tags_of(body)
-    return bsvc.import_from_bucket(deps(request), who, t.bucket_import(body, kind))
+    return bsvc.import_from_bucket(deps(request), who, t.bucket_import(body, kind, min_disk_range, quick))
 
 
 @router.post("/v2/cloudimages/quickimport/action")
 @router.post("/v2.1/cloudimages/quickimport/action")
 def import_image_quick(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
-    return job_id_of(bucket_import(request, who, body, "system"))
+    return job_id_of(bucket_import(request, who, body, "system", t.MIN_DISK_QUICK, quick=True))
 
 
 @router.post("/v1/cloudimages/dataimages/action")
 @router.post("/v2.1/cloudimages/dataimages/action")
 def create_data_image(request: Request, who: Caller = Depends(ims_caller), body: dict = Depends(body_object)) -> dict:
-    return job_id_of(bucket_import(request, who, body, "data"))
+    return job_id_of(bucket_import(request, who, body, "data", t.MIN_DISK_DATA))
 
 
 @router.put("/v1/cloudimages/{image_id}/upload")

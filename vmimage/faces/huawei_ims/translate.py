@@ -6,14 +6,16 @@ Every `__` value in an ImageInfo is a string ("true", "64"), as IMS writes them.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
-from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, PUBLISHED, Image, ImageKind, ImageRelation,
-                                 ImageSource, ImageStatus, check_range, relation)
+from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, CLOUD_METADATA_NAME, MAX_RAM_PROPERTY,
+                                 OPAQUE_DISK_FORMATS, PUBLISHED, Image, ImageKind, ImageRelation, ImageSource,
+                                 ImageStatus, check_range, refuse_encryption_key, relation)
 from vmimage.core.jobs import PART_KIND, Job
 from vmimage.core.listing import ImageQuery, ListScope, TimeFilter
 from vmimage.core.paging import PageRequest
@@ -82,6 +84,10 @@ def os_fields(os_version: str | None) -> dict[str, str]:
             "__os_bit": str(info.os_bit)}
 
 
+DEFAULT_ENTERPRISE_PROJECT = "0"
+FILE_SOURCES = (ImageSource.UPLOAD, ImageSource.FILE, ImageSource.OBJECT)
+
+
 def image_info(image: Image, project_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {k: v for k, v in image.properties.items()}
     body.update(os_fields(image.os_version))
@@ -95,19 +101,25 @@ def image_info(image: Image, project_id: str) -> dict[str, Any]:
     body.update({
         "id": image.id, "name": image.name, "status": _STATUS.get(image.status, image.status.value),
         "visibility": _visibility(image, project_id),
-        "protected": image.protected, "owner": image.owner, "tags": sorted(image.tags),
+        "protected": image.protected, "owner": image.owner, "tags": list(image.tags),
         "container_format": image.container_format, "disk_format": image.disk_format,
         "min_disk": image.min_disk, "min_ram": image.min_ram, "size": image.size,
         "virtual_size": image.virtual_size, "checksum": image.checksum,
         "created_at": iso(image.created_at), "updated_at": iso(image.updated_at),
         "self": f"/v2/images/{image.id}", "file": f"/v2/images/{image.id}/file", "schema": "/v2/schemas/image",
-        "virtual_env_type": virtual_env_type(image), "enterprise_project_id": "0",
+        "virtual_env_type": virtual_env_type(image),
+        "enterprise_project_id": image.properties.get("enterprise_project_id", DEFAULT_ENTERPRISE_PROJECT),
         "__imagetype": image_type(image, project_id), "__isregistered": "true",
         "__image_source_type": "uds", "__image_size": str(image.size or 0),
-        "__root_origin": "file", "__whole_image": "true" if image.kind == ImageKind.WHOLE_MACHINE else "false",
+        "__whole_image": "true" if image.kind == ImageKind.WHOLE_MACHINE else "false",
     })
     if image.description is not None:
         body["__description"] = image.description
+    if image.source in FILE_SOURCES:     # IMS's one documented value: imported from a file
+        body["__root_origin"] = "file"
+    if image.name is None:              # IMS: a name not given is empty
+        body["name"] = ""
+    body["properties"] = dict(image.properties)
     if image.status == ImageStatus.ACTIVE:
         body["active_at"] = iso(image.updated_at)
     return body
@@ -196,6 +208,63 @@ def tags_of(body: dict) -> list[str] | None:
     return None
 
 
+def memory_of(body: dict) -> tuple[int | None, int | None]:
+    """(min_ram, max_ram) in MB as given (None: not given); max_ram, when given, is at least min_ram."""
+    min_ram, max_ram = body.get("min_ram"), body.get("max_ram")
+    if min_ram is not None:
+        check_range(min_ram, 0, MAX_RAM_MB, "min_ram")
+    if max_ram is not None:
+        check_range(max_ram, 0, MAX_RAM_MB, "max_ram")
+        if min_ram is not None and max_ram and min_ram > max_ram:
+            raise Invalid("'min_ram' is larger than 'max_ram'", field="min_ram")
+    return min_ram, max_ram
+
+
+def ram_of(value: Any, field: str) -> int:
+    """Memory in MB: an integer, or its digits as a string."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value):
+        value = int(value)
+    return check_range(value, 0, MAX_RAM_MB, field)
+
+
+def enterprise_project_of(value: Any) -> str | None:
+    """"0" (the default enterprise project) or a UUID."""
+    if value is None or value == DEFAULT_ENTERPRISE_PROJECT:
+        return value
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise Invalid("'enterprise_project_id' must be 0 or a UUID", field="enterprise_project_id")
+
+
+# The face's own extension properties: shown in ImageInfo, set only through their fields.
+FACE_PROPERTIES = (MAX_RAM_PROPERTY, "enterprise_project_id", "virtual_env_type")
+
+
+def cloud_fields(body: dict) -> tuple[dict[str, Any], dict[str, str]]:
+    """The fields every cloud-image creation takes: (core attributes, extra properties). A
+    cmk_id is refused: vmimage keeps no keys, so it makes no encrypted image."""
+    refuse_encryption_key(body.get("cmk_id"))
+    min_ram, max_ram = memory_of(body)
+    attributes: dict[str, Any] = {} if min_ram is None else {"min_ram": min_ram}
+    properties: dict[str, str] = {}
+    if max_ram is not None:
+        properties[MAX_RAM_PROPERTY] = str(max_ram)
+    project = enterprise_project_of(body.get("enterprise_project_id"))
+    if project is not None:
+        properties["enterprise_project_id"] = project
+    return attributes, properties
+
+
+def no_image_fields(body: dict, scenario: str) -> None:
+    """Images made from volumes take their fields from the volumes: these are refused there."""
+    for key in ("min_ram", "max_ram", "enterprise_project_id"):
+        if body.get(key) is not None:
+            raise Invalid(f"'{key}' is not taken for images {scenario}", field="body")
+
+
 def server_image_spec(body: dict) -> dict[str, Any]:
     """POST /v2/cloudimages/action with instance_id: the server image plus one data image per
     listed data volume."""
@@ -207,8 +276,9 @@ def server_image_spec(body: dict) -> dict[str, Any]:
         CLOUD_DESCRIPTION.check(d.get("description"), "description")
         volumes.append({"volume_id": text(d, "volume_id", required=True), "name": d.get("name"),
                         "description": d.get("description"), "tags": tags_of(d)})
+    attributes, properties = cloud_fields(body)
     return {"name": body.get("name"), "description": CLOUD_DESCRIPTION.check(body.get("description"), "description"),
-            "kind": "system", "data_volumes": volumes, "tags": tags_of(body)}
+            "kind": "system", "data_volumes": volumes, "tags": tags_of(body), **attributes, "properties": properties}
 
 
 def data_volume_specs(body: dict) -> list[dict[str, Any]]:
@@ -236,21 +306,23 @@ def os_version_of(value: Any, default: str | None = None) -> str | None:
 
 
 # Glance-native create: IMS's keys -> core attributes; every other key is an extra property.
-IMS_DISK_FORMATS = ("vhd", "raw", "qcow2", "iso", "vmdk", "vhdx")
+# The seed pages' formats (zvhd2 the default), and the formats PUT .../upload also takes.
+IMS_DISK_FORMATS = ("zvhd2", "zvhd", "vhd", "raw", "qcow2", "iso", "vmdk", "vhdx")
+MAX_RAM_MB = 2 ** 31 - 1
 
 
 def glance_create(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:
-    CLOUD_IMAGE_NAME.check(body.get("name"))
+    name = CLOUD_METADATA_NAME.check(body.get("name"))
     visibility = body.get("visibility", "private")
     if visibility != "private":
         raise Invalid("Only private images can be created", field="visibility")
-    disk_format = body.get("disk_format", "qcow2")
+    disk_format = body.get("disk_format", "zvhd2")
     if disk_format not in IMS_DISK_FORMATS:
         raise Invalid(f"Disk format '{disk_format}' is not supported", field="disk_format")
     attributes: dict[str, Any] = {
-        "name": body["name"], "protected": body.get("protected", False),
+        "name": name, "protected": body.get("protected", False),
         "container_format": body.get("container_format", "bare"), "disk_format": disk_format,
-        "min_ram": body.get("min_ram", 0),
+        "min_ram": check_range(body.get("min_ram", 0), 0, MAX_RAM_MB, "min_ram"),
         "os_version": os_version_of(body.get("__os_version"), os_catalogue.OTHER_LINUX),
         "source": ImageSource.UPLOAD.value,
         "kind": (ImageKind.ISO if disk_format == "iso" else ImageKind.SYSTEM_DISK).value,
@@ -263,7 +335,7 @@ def glance_create(body: dict) -> tuple[dict[str, Any], dict[str, Any]]:
              "tags", "__os_version"}
     properties = {k: v for k, v in body.items() if k not in known}
     for key, value in properties.items():
-        if key.startswith("__"):
+        if key.startswith("__") or key in IMAGE_KEYS or key in FACE_PROPERTIES:
             raise Invalid(f"'{key}' cannot be set", field=key)
         if not isinstance(value, str):
             raise Invalid(f"'{key}' must be a string", field=key)
@@ -289,8 +361,11 @@ def patch_changes(body: Any, glance: bool = False) -> list[Change]:
             CLOUD_IMAGE_NAME.check(value)
         if path == "/__description":
             CLOUD_DESCRIPTION.check(value, "description")
-        if path == "/min_ram":
-            check_range(value, 0, 1 << 20, "min_ram")
+        if path in ("/min_ram", "/max_ram") and kind != "remove":     # the SDK sends values as strings
+            value = ram_of(value, path[1:])
+            value = str(value) if path == "/max_ram" else value
+        if path == "/enterprise_project_id" and kind != "remove":
+            value = enterprise_project_of(value)
         if path == "/hw_firmware_type" and value not in ("bios", "uefi"):
             raise Invalid("hw_firmware_type must be bios or uefi", field="hw_firmware_type")
         if glance and path in ("/protected", "/min_disk", "/tags"):
@@ -322,6 +397,11 @@ _EQUALS = {"name": "name", "status": "status", "disk_format": "disk_format",
 
 def _versions(match) -> list[str]:
     return [v for v, info in os_catalogue.CATALOGUE.items() if match(info)]
+
+
+ENV_KINDS = {"FusionCompute": (ImageKind.SYSTEM_DISK, ImageKind.WHOLE_MACHINE),
+             "Ironic": (ImageKind.SYSTEM_DISK, ImageKind.WHOLE_MACHINE),
+             "DataImage": (ImageKind.DATA_DISK,), "IsoImage": (ImageKind.ISO,)}
 
 
 def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
@@ -360,6 +440,34 @@ def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
         query.equals["min_disk"] = int_param(params["min_disk"], "min_disk")
     if params.get("tag"):
         query.tags = [params["tag"]]
+    if params.get("min_ram"):
+        query.equals["min_ram"] = int_param(params["min_ram"], "min_ram")
+    for key, value in params.items():
+        if key.startswith("__support_") and value:     # flags PATCH sets as extension properties
+            query.properties[key] = value
+    if params.get("__isregistered") not in (None, "", "true"):    # every image here is registered
+        query.any_of["id"] = []
+    if params.get("architecture"):
+        if params["architecture"] not in ARCHITECTURES:
+            raise Invalid("architecture must be x86 or arm", field="architecture")
+        query.architecture = ARCHITECTURES[params["architecture"]]
+    env = params.get("virtual_env_type")
+    if env:
+        if env not in ENV_KINDS:
+            raise Invalid("virtual_env_type must be FusionCompute, Ironic, DataImage or IsoImage",
+                          field="virtual_env_type")
+        query.any_of["kind"] = [k.value for k in ENV_KINDS[env]]
+        if env == "FusionCompute":      # the default: shown for images never given another
+            query.properties_or_absent["virtual_env_type"] = env
+        elif env == "Ironic":
+            query.properties["virtual_env_type"] = env
+    if params.get("flavor_id"):
+        raise Invalid("vmimage has no flavors to match images against", field="flavor_id")
+    project = params.get("enterprise_project_id")
+    if project == DEFAULT_ENTERPRISE_PROJECT:        # images never given one belong to the default
+        query.properties_or_absent["enterprise_project_id"] = project
+    elif project and project != "all_granted_eps":   # all_granted_eps: every one the caller sees
+        query.properties["enterprise_project_id"] = enterprise_project_of(project) or project
     for key in ("created_at", "updated_at"):
         if params.get(key):
             op, _, when = params[key].partition(":")
@@ -383,6 +491,15 @@ def list_query(params: dict[str, str], project_id: str) -> ImageQuery:
 # --- objects in buckets ---------------------------------------------------------------------------
 
 IMAGE_TYPES = ("ECS", "BMS", "FusionCompute", "Ironic", "IsoImage")
+# type -> the virtual_env_type shown (a server image's, FusionCompute, is the default)
+ENV_TYPES = {"BMS": "Ironic", "Ironic": "Ironic"}
+# min_disk (GB) per route, as its page gives it
+MIN_DISK_FILE = (40, 1024)          # POST /v2/cloudimages/action from a file (seed 002)
+MIN_DISK_QUICK = (1, 1024)          # quick import
+MIN_DISK_DATA = (40, 2048)          # POST /v1/cloudimages/dataimages/action
+MIN_DISK_DATA_ITEM = (1, 2048)      # a data_images item of a file import
+OS_TYPES = {"Linux": "linux", "Windows": "windows"}
+QUICK_FORMATS = ("raw", "zvhd2")
 ARCHITECTURES = {"x86": "x86_64", "arm": "aarch64"}
 FILE_FORMATS = ("qcow2", "vhd", "vmdk", "raw", "vhdx")
 
@@ -397,20 +514,38 @@ def bucket_object(value: Any, field: str) -> tuple[str, str]:
     return bucket, key
 
 
-def bucket_import(body: dict, kind: str) -> BucketImport:
-    """An image_url import (system image, or a data image with kind "data")."""
+def bucket_import(body: dict, kind: str, min_disk_range: tuple[int, int] = MIN_DISK_QUICK,
+                  quick: bool = False) -> BucketImport:
+    """An image_url import (system image, or a data image with kind "data"); a quick one takes
+    RAW and ZVHD2 objects only."""
     CLOUD_IMAGE_NAME.check(body.get("name"))
     bucket, key = bucket_object(body.get("image_url"), "image_url")
     if body.get("min_disk") is None:
         raise Invalid("'min_disk' is required", field="min_disk")
-    min_disk = check_range(body["min_disk"], 1, 1024, "min_disk")
-    attributes: dict[str, Any] = {"description": CLOUD_DESCRIPTION.check(body.get("description"), "description")}
+    min_disk = check_range(body["min_disk"], *min_disk_range, "min_disk")
+    core, properties = cloud_fields(body)
+    attributes: dict[str, Any] = {**core, "description": CLOUD_DESCRIPTION.check(body.get("description"), "description")}
     tags = tags_of(body)
     if tags is not None:
         attributes["tags"] = tags
     image_type = body.get("type", "ECS")
-    if image_type not in IMAGE_TYPES:
+    if image_type == "DataImage" and kind == "system":      # quick import's data image
+        kind = "data"
+    elif image_type not in IMAGE_TYPES:
         raise Invalid(f"'type' must be one of {', '.join(IMAGE_TYPES)}", field="type", reason="image_type")
+    if image_type in ENV_TYPES and kind != "data":
+        properties["virtual_env_type"] = ENV_TYPES[image_type]
+    os_type = body.get("os_type")
+    if os_type is not None:
+        if os_type not in OS_TYPES:
+            raise Invalid("os_type must be Linux or Windows", field="os_type")
+        attributes["os_family"] = OS_TYPES[os_type]
+    license_type = body.get("license_type")
+    if license_type is not None:
+        if license_type != "byol":        # vmimage provides no licences of its own
+            raise Invalid("license_type must be byol: vmimage provides no platform licences",
+                          field="license_type")
+        properties["license_type"] = license_type
     firmware = body.get("hw_firmware_type")
     if firmware is not None:
         if firmware not in ("bios", "uefi"):
@@ -429,8 +564,15 @@ def bucket_import(body: dict, kind: str) -> BucketImport:
     elif image_type == "IsoImage":
         attributes["kind"] = ImageKind.ISO.value
     return BucketImport(name=body["name"], bucket=bucket, key=key, os_version=os_version, min_disk=min_disk,
-                        attributes=attributes, unique_name=True,
-                        disk_format="iso" if image_type == "IsoImage" and kind != "data" else None)
+                        attributes=attributes, properties=properties, unique_name=True,
+                        formats=QUICK_FORMATS if quick or body.get("is_quick_import") is True else (),
+                        disk_format="iso" if image_type == "IsoImage" and kind != "data" else opaque_format(key))
+
+
+def opaque_format(key: str) -> str | None:
+    """A .zvhd/.zvhd2 object is taken as declared so by its name: its bytes cannot be inspected."""
+    suffix = key.rpartition(".")[2].lower()
+    return suffix if suffix in OPAQUE_DISK_FORMATS else None
 
 
 def data_image_imports(body: dict) -> list[BucketImport]:
@@ -440,7 +582,7 @@ def data_image_imports(body: dict) -> list[BucketImport]:
         raise Invalid("'data_images' must be a list of objects", field="data_images")
     if len(data_images) > 3:
         raise Invalid("At most 3 data images", field="data_images")
-    return [bucket_import(d, "data") for d in data_images]
+    return [bucket_import(d, "data", MIN_DISK_DATA_ITEM) for d in data_images]
 
 
 def file_format(value: Any) -> str | None:

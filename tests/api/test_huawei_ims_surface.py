@@ -287,7 +287,7 @@ def test_safe_mode_quick_import_data_image_and_export(obs, images_dir):
     assert image_data(obs, quick.id) == raw
 
     job = wait_job(ims, ims.create_data_image_in_safe_mode(m.CreateDataImageInSafeModeRequest(
-        body=m.CreateDataImageRequestBody(name="safe-data", image_url=f"{obs.bucket}:safe.raw", min_disk=1))).job_id)
+        body=m.CreateDataImageRequestBody(name="safe-data", image_url=f"{obs.bucket}:safe.raw", min_disk=40))).job_id)
     assert job.status == "SUCCESS", job
     assert shown(ims, job.entities.image_id).virtual_env_type == "DataImage"
 

@@ -18,7 +18,8 @@ from vmimage.cli.local import local_settings
 from vmimage.settings import Settings
 
 app = typer.Typer(help="vmimage: a self-hosted cloud image service.", no_args_is_help=True)
-admin = typer.Typer(help="Administer projects, users, access keys, quotas and guests (local database).",
+admin = typer.Typer(cls=client_cli.GroupOptionsAnywhere,
+                    help="Administer projects, users, access keys, quotas and guests (local database).",
                     no_args_is_help=True)
 app.add_typer(admin, name="admin")
 app.add_typer(client_cli.image, name="image")

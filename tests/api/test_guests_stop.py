@@ -18,21 +18,25 @@ needs_qemu = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
                                 reason="qemu-system-x86_64 is not installed")
 
 
+def qcow2_image(http, images_dir) -> str:
+    """An active qcow2 image, to boot servers from."""
+    image = http.post("/v2/images", json={"name": "g", "disk_format": "qcow2", "container_format": "bare"}).json()
+    assert http.put(f"/v2/images/{image['id']}/file", content=(images_dir / "disk.qcow2").read_bytes(),
+                    headers=OCTET).status_code == 204
+    return image["id"]
+
+
 @needs_qemu
 def test_stop_all_stops_every_guest_and_records_it(tmp_path, database_factory, images_dir):
     """Guests outlive `vmimage serve`; stop-all ends them, and the database says stopped."""
     srv = start_server(tmp_path, database_factory())
     try:
         with srv.client("demo") as http:
-            image = http.post("/v2/images", json={"name": "g", "disk_format": "qcow2",
-                                                  "container_format": "bare"}).json()
-            assert http.put(f"/v2/images/{image['id']}/file", content=(images_dir / "disk.qcow2").read_bytes(),
-                            headers=OCTET).status_code == 204
-            made = [http.post(f"{V1}/servers", json={"name": f"g{i}", "image_id": image["id"]})
-                    for i in range(2)]
+            image_id = qcow2_image(http, images_dir)
+            made = [http.post(f"{V1}/servers", json={"name": f"g{i}", "image_id": image_id}) for i in range(2)]
             assert [r.status_code for r in made] == [201, 201], [r.text for r in made]
             ids = sorted(r.json()["server"]["id"] for r in made)
-            idle = http.post(f"{V1}/servers", json={"name": "idle", "image_id": image["id"], "start": False})
+            idle = http.post(f"{V1}/servers", json={"name": "idle", "image_id": image_id, "start": False})
             assert idle.status_code == 201, idle.text
         assert len(qemu_processes_under(srv.data_dir)) == 2
 
@@ -60,11 +64,7 @@ def test_the_last_process_of_a_data_dir_stops_its_guests(tmp_path, database_fact
     other = start_server(tmp_path, srv.env.get("VMIMAGE_DATABASE_URL"), provision=False, data_dir=srv.data_dir)
     try:
         with srv.client("demo") as http:
-            image = http.post("/v2/images", json={"name": "g", "disk_format": "qcow2",
-                                                  "container_format": "bare"}).json()
-            http.put(f"/v2/images/{image['id']}/file", content=(images_dir / "disk.qcow2").read_bytes(),
-                     headers=OCTET)
-            made = http.post(f"{V1}/servers", json={"name": "g", "image_id": image["id"]})
+            made = http.post(f"{V1}/servers", json={"name": "g", "image_id": qcow2_image(http, images_dir)})
             assert made.status_code == 201, made.text
         other.stop()
         assert len(qemu_processes_under(srv.data_dir)) == 1

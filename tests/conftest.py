@@ -33,6 +33,47 @@ PERSONAS = {  # name: (password, project, role)
 }
 
 
+def qemu_processes_under(base: Path) -> list[int]:
+    """Live qemu-system-* processes with a path under base in their command line (their
+    pidfile, disks and QMP socket live in a data dir there): this run's guests, not another's."""
+    found = []
+    prefix = os.fsencode(str(base.resolve()) + os.sep)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if (state != "Z" and argv and os.path.basename(argv[0]).startswith(b"qemu-system-")
+                and any(prefix in arg for arg in argv)):
+            found.append(int(entry.name))
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fails the run if a QEMU guest a test started outlived the tests (and ends it)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or getattr(factory, "_basetemp", None) is None:
+        return      # no temporary directory was made, so no data dir and no guest
+    left = qemu_processes_under(factory.getbasetemp())
+    if not left:
+        return
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    message = f"FAILED: QEMU guests left running by the tests (now killed): pids {left}"
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,6 +105,10 @@ def database_factory():
     for name in made:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
+
+
+# Every vmimage process the tests started: a data dir's guests are stopped when its last one stops.
+STARTED: list[Server] = []
 
 
 @dataclass
@@ -104,7 +149,12 @@ class Server:
                              capture_output=True, text=True, check=True, timeout=120)
         return out.stdout
 
+    def __post_init__(self) -> None:
+        STARTED.append(self)
+
     def stop(self) -> None:
+        """Stops the process; the last one of a data dir also stops the dir's guests, which
+        outlive `vmimage serve` by design (the operator's `vmimage admin server stop-all`)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -112,6 +162,12 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not any(s.data_dir == self.data_dir and s.proc.poll() is None for s in STARTED):
+            self.stop_guests()
+
+    def stop_guests(self) -> None:
+        if any((self.data_dir / "run").glob("*.pid")):
+            self.admin_cli("server", "stop-all")
 
 
 def sdk_connect(server: Server, persona: str = "demo"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 
 import httpx
@@ -17,11 +18,64 @@ from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from typer._click.core import Context   # typer (pinned) carries its own click
+from typer._click.exceptions import UsageError
+from typer.core import TyperGroup, TyperOption
 
 from vmimage.core.formats import decide
 from vmimage.imaging.inspector import OsloContentInspector
 
-image = typer.Typer(help="Images on a running vmimage (Glance v2 over HTTP).", no_args_is_help=True)
+
+
+class GroupOptionsAnywhere(TyperGroup):
+    """A command group whose own options may also follow the subcommand, as the `openstack` CLI
+    takes `--os-*` anywhere: `vmimage image list --url U` is read as `vmimage image --url U list`.
+    An option the subcommand has of its own keeps its place."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._own_options_first(ctx, args))
+
+    def _own_options_first(self, ctx: Context, args: list[str]) -> list[str]:
+        mine = _option_arity(self.params)
+        at = 0                                  # the subcommand's name: after the group's own options
+        while at < len(args) and args[at].startswith("-") and args[at] != "--":
+            at += 2 if mine.get(args[at]) else 1
+        command = self.get_command(ctx, args[at]) if at < len(args) else None
+        if command is None:
+            return args
+        theirs = _option_arity(command.params)
+        moved: list[str] = []
+        rest: list[str] = []
+        tail = iter(args[at + 1:])
+        for arg in tail:
+            if arg == "--":
+                rest += [arg, *tail]
+                break
+            name = arg.split("=", 1)[0]
+            takes_value = "=" not in arg
+            if name in mine and name not in theirs:
+                if not (takes_value and mine[name]):
+                    moved.append(arg)
+                    continue
+                value = next(tail, None)
+                if value is None:
+                    raise UsageError(f"Option '{arg}' requires an argument.", ctx)
+                moved += [arg, value]
+                continue
+            rest.append(arg)
+            if takes_value and theirs.get(arg):     # a value that looks like an option stays a value
+                rest.extend(islice(tail, 1))
+        return [*args[:at], *moved, args[at], *rest]
+
+
+def _option_arity(params: list) -> dict[str, bool]:
+    """Each option name: whether it takes a value."""
+    return {name: not (o.is_flag or o.count) for o in params if isinstance(o, TyperOption)
+            for name in (*o.opts, *o.secondary_opts)}
+
+
+image = typer.Typer(cls=GroupOptionsAnywhere, help="Images on a running vmimage (Glance v2 over HTTP).",
+                    no_args_is_help=True)
 console = Console(stderr=True)
 _CHUNK = 1 << 20
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vmimage.cli.client import Session, connect, console, print_table
+from vmimage.cli.client import GroupOptionsAnywhere, Session, connect, console, print_table
 from vmimage.core.inventory import VOLUME_TYPES as CORE_VOLUME_TYPES
 from vmimage.core.inventory import DiskCategory
 
@@ -40,10 +40,14 @@ def _volume_type(value: str) -> str:
         raise typer.BadParameter(f"'{value}' is not one of {', '.join(VOLUME_TYPES)}")
     return value
 
-server = typer.Typer(help="Servers on a running vmimage (native API).", no_args_is_help=True)
-volume = typer.Typer(help="Volumes (cloud disks) on a running vmimage (native API).", no_args_is_help=True)
-snapshot = typer.Typer(help="Volume snapshots on a running vmimage (native API).", no_args_is_help=True)
-job = typer.Typer(help="Asynchronous jobs (images made from servers and volumes).", no_args_is_help=True)
+server = typer.Typer(cls=GroupOptionsAnywhere, help="Servers on a running vmimage (native API).",
+                     no_args_is_help=True)
+volume = typer.Typer(cls=GroupOptionsAnywhere, help="Volumes (cloud disks) on a running vmimage (native API).",
+                     no_args_is_help=True)
+snapshot = typer.Typer(cls=GroupOptionsAnywhere, help="Volume snapshots on a running vmimage (native API).",
+                       no_args_is_help=True)
+job = typer.Typer(cls=GroupOptionsAnywhere, help="Asynchronous jobs (images made from servers and volumes).",
+                  no_args_is_help=True)
 for _group in (server, volume, snapshot, job):
     _group.callback()(connect)
 

@@ -18,7 +18,8 @@ from vmimage.cli.local import local_settings
 from vmimage.settings import Settings
 
 app = typer.Typer(help="vmimage: a self-hosted cloud image service.", no_args_is_help=True)
-admin = typer.Typer(help="Administer projects, users, access keys and quotas (local database).",
+admin = typer.Typer(cls=client_cli.GroupOptionsAnywhere,
+                    help="Administer projects, users, access keys, quotas and guests (local database).",
                     no_args_is_help=True)
 app.add_typer(admin, name="admin")
 app.add_typer(client_cli.image, name="image")
@@ -139,11 +140,13 @@ project_cmd = typer.Typer(help="Projects", no_args_is_help=True)
 user_cmd = typer.Typer(help="Users", no_args_is_help=True)
 key_cmd = typer.Typer(help="Access keys (AK/SK) for the Huawei and JD signatures", no_args_is_help=True)
 quota_cmd = typer.Typer(help="Per-project quotas", no_args_is_help=True)
+server_cmd = typer.Typer(help="The servers' QEMU guests of this data directory", no_args_is_help=True)
 admin.add_typer(project_cmd, name="project")
 admin.add_typer(user_cmd, name="user")
 admin.add_typer(key_cmd, name="access-key")
 admin.add_typer(quota_cmd, name="quota")
 admin.add_typer(buckets_cli.bucket_cmd, name="bucket")
+admin.add_typer(server_cmd, name="server")
 
 
 @admin.callback()
@@ -238,6 +241,21 @@ def quota_set(ctx: typer.Context, project: str = typer.Option(..., "--project"),
     if bytes_ is not None:
         identity.set_quota(project, "image_bytes", bytes_)
     typer.echo(json.dumps({"project": project, "image_count": images, "image_bytes": bytes_}))
+
+
+@server_cmd.command("stop-all")
+def server_stop_all(ctx: typer.Context) -> None:
+    """Stop every guest of the data directory (they outlive `vmimage serve` by design), recorded as
+    stopped; run it after stopping the service, before a data directory is retired."""
+    from vmimage.bootstrap import build
+    from vmimage.core.services.servers import stop_all_servers
+
+    container = build(local_settings(ctx.obj))
+    try:
+        stopped = stop_all_servers(container.deps)
+    finally:
+        container.close()
+    typer.echo(json.dumps({"stopped": stopped}))
 
 
 def main() -> None:

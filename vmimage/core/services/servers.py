@@ -372,6 +372,37 @@ def delete_snapshot(deps: Deps, caller: Caller, snapshot_id: str) -> None:
     deps.disks.delete_snapshot(snapshot_id)
 
 
+def stop_all_servers(deps: Deps) -> list[str]:
+    """Stops every guest of this data directory, as an operator does before retiring it (guests
+    outlive `vmimage serve` by design): each QEMU is stopped, a running server is recorded as
+    stopped, and a process no server owns is stopped too. Returns the ids whose QEMU was stopped
+    or whose record said running."""
+    alive = set(deps.hypervisor.running())
+    with deps.uow() as uow:
+        servers = list(uow.inventory.list_servers(ServerQuery()))
+    stopped = []
+    for server in servers:
+        if server.id not in alive and server.status != ServerStatus.RUNNING:
+            continue
+        deps.hypervisor.stop(server.id)
+        _record_stopped(deps, server.id)
+        stopped.append(server.id)
+    orphans = sorted(alive - {s.id for s in servers})
+    for orphan in orphans:
+        deps.hypervisor.stop(orphan)
+    return stopped + orphans
+
+
+def _record_stopped(deps: Deps, server_id: str) -> None:
+    """RUNNING becomes STOPPED; a server building, in error or deleted meanwhile keeps its status."""
+    with deps.uow(write=True) as uow:
+        server = uow.inventory.get_server(server_id, for_update=True)
+        if server is not None and server.status == ServerStatus.RUNNING:
+            server.move_to(ServerStatus.STOPPED)
+            uow.inventory.save_server(server)
+            uow.commit()
+
+
 def reconcile_servers(deps: Deps) -> None:
     """After a restart: re-attach to QEMU processes that still run, fix what the records say
     about those that do not, and stop processes no live server owns."""

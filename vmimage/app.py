@@ -47,7 +47,7 @@ def create_app(container: Container) -> BodyLimits:
         if container.janitor is not None:     # its first round aborts what a process gone left
             container.janitor.start()
         if container.reaper is not None:      # its first round takes up what was left recorded
-            container.reaper.start(sole_process=container.engine.dialect.name == "sqlite")
+            container.reaper.start()
         reconcile_servers(container.deps)
         if container.prefetcher is not None:
             container.prefetcher.start()

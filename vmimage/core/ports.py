@@ -247,15 +247,17 @@ class DataToReap:
 
 class ReapRepository(Protocol):
     def add(self, store: str, key: str, partial: bool, image_id: str | None, now: datetime) -> None: ...
-    def claim(self, now: datetime, lease_until: datetime, limit: int) -> builtins.list[DataToReap]:
-        """Records due by now, leased to the caller until lease_until (others skip them:
-        rows another transaction is claiming are skipped, not waited for)."""
+    def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int) -> builtins.list[DataToReap]:
+        """Records due by now, leased to worker until lease_until (others skip them: rows
+        another transaction is claiming are skipped, not waited for)."""
     def done(self, record_id: int) -> None: ...
     def postpone(self, record_id: int, until: datetime, attempts: int) -> None: ...
     def hasten(self, stores: Iterable[str], now: datetime) -> None:
         """Make the records of these stores due now (their backend answers again)."""
-    def release_all(self, now: datetime) -> None:
-        """Every lease ends now (a single process at its start: no one else holds one)."""
+    def claimants(self) -> builtins.set[str]:
+        """The processes holding claims now."""
+    def release(self, workers: Iterable[str], now: datetime) -> None:
+        """The claims of these processes (known dead) end now."""
     def next_due(self) -> datetime | None: ...
     def count(self) -> int: ...
 

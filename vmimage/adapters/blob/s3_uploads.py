@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vmimage.core.errors import NotFound, VmImageError
-from vmimage.core.liveness import pid_alive
+from vmimage.core.liveness import known_dead
 
 log = logging.getLogger("vmimage.s3")
 
@@ -92,11 +91,7 @@ class UploadJournal:
         """Whether the janitor may abort it: given up by this process, or of a process gone."""
         if entry.worker == self.worker:
             return entry.orphaned
-        host, _, rest = entry.worker.partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit():
-            return False            # not this node's to judge (the directory is per node)
-        return pid == str(os.getpid()) or not pid_alive(int(pid))   # an earlier incarnation, or dead
+        return known_dead(entry.worker)   # another node's are not this node's to judge
 
     def _write(self, path: Path, data: dict) -> None:
         tmp = path.with_suffix(".tmp")

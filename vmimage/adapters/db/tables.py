@@ -268,6 +268,7 @@ data_to_reap = Table(
     Column("created_at", DateTime, nullable=False),
     Column("due_at", DateTime, nullable=False, index=True),   # next try (a claim leases it till then)
     Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(255)),                   # the process reaping it now (core/liveness.py id)
 )
 
 # Failed logins, counted across processes: per user (consecutive) and per client address.

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from vmimage.core.errors import NotFound, VmImageError
 from vmimage.core.images import ImageStatus
+from vmimage.core.liveness import known_dead
 from vmimage.core.ports import DataToReap, UnitOfWork
 from vmimage.core.services.deps import Deps
 
@@ -79,14 +80,9 @@ class Reaper:
     def wake(self) -> None:
         self._wake.set()
 
-    def start(self, sole_process: bool = False) -> None:
-        """sole_process: no other process holds a claim (SQLite), so leftovers are due now."""
+    def start(self) -> None:
         if self._thread is not None:
             return
-        if sole_process:
-            with self.deps.uow(write=True) as uow:
-                uow.reaps.release_all(self.deps.clock())
-                uow.commit()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="data-reaper", daemon=True)
         self._thread.start()
@@ -124,9 +120,15 @@ class Reaper:
         now = self.deps.clock()
         with self._lock:
             recovered, self._recovered = self._recovered, set()
+        with self.deps.uow() as uow:
+            due = uow.reaps.next_due()
+            dead = {w for w in uow.reaps.claimants() if w != self.deps.worker_id and known_dead(w)}
+        if not recovered and not dead and (due is None or due > now):
+            return 0                      # nothing due: no write transaction (SQLite has one writer)
         with self.deps.uow(write=True) as uow:
+            uow.reaps.release(dead, now)  # claims of a process of this host that died are due now (others': lease)
             uow.reaps.hasten(recovered, now)
-            claimed = uow.reaps.claim(now, now + timedelta(seconds=LEASE_SECONDS), BATCH)
+            claimed = uow.reaps.claim(self.deps.worker_id, now, now + timedelta(seconds=LEASE_SECONDS), BATCH)
             uow.commit()
         failing: set[str] = set()        # stores that failed this round: their other records wait
         for record in claimed:

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column('created_at', sa.DateTime(), nullable=False),
         sa.Column('due_at', sa.DateTime(), nullable=False),
         sa.Column('attempts', sa.Integer(), nullable=False, server_default='0'),
+        sa.Column('claimed_by', sa.String(length=255), nullable=True),
         sa.PrimaryKeyConstraint('id', name='pk_data_to_reap'),
     )
     op.create_index('ix_data_to_reap_due_at', 'data_to_reap', ['due_at'])

@@ -59,8 +59,12 @@ def backoff(attempts: int) -> timedelta:
 class Reaper:
     """Deletes recorded data on a thread of its own (start/stop/wake)."""
 
+    # The reapers of this process: same pid, alive (several containers in one process).
+    _here: set[str] = set()
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        Reaper._here.add(deps.worker_id)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._lock = threading.Lock()
@@ -88,6 +92,7 @@ class Reaper:
         self._thread.start()
 
     def stop(self) -> None:
+        Reaper._here.discard(self.deps.worker_id)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -122,7 +127,7 @@ class Reaper:
             recovered, self._recovered = self._recovered, set()
         with self.deps.uow() as uow:
             due = uow.reaps.next_due()
-            dead = {w for w in uow.reaps.claimants() if w != self.deps.worker_id and known_dead(w)}
+            dead = {w for w in uow.reaps.claimants() if w not in Reaper._here and known_dead(w)}
         if not recovered and not dead and (due is None or due > now):
             return 0                      # nothing due: no write transaction (SQLite has one writer)
         with self.deps.uow(write=True) as uow:

@@ -11,17 +11,17 @@ item 2, and "no orphaned data"); against a real Swift s3api behind the switchabl
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.api.test_hostile_backends import (RETRY_SECONDS, STALL_SECONDS, eventually, other_project_round,
-                                             proxied_env, swift_proxy)
+                                             others_while, proxied_env, swift_proxy)
 from tests.api.test_import import OCTET, new_image
 from tests.backend_proxy import DOWN, FORWARD, STALL
 from tests.conftest import start_server
@@ -85,16 +85,8 @@ def test_deletes_while_s3_hangs_answer_at_once_and_the_bytes_go_once_it_answers(
         resp = deletes.delete(f"/v2/images/{image_id}")
         results.append((resp.status_code, time.monotonic() - started))
 
-    pool = ThreadPoolExecutor(DELETES)
-    futures = [pool.submit(delete, image_id) for image_id in ids]
-    during = []
-    while not all(f.done() for f in futures) or len(during) < 5:   # the other project meanwhile
-        during.append(other_project_round(srv))
-        time.sleep(0.2)
-    pool.shutdown()
+    during = others_while(srv, [functools.partial(delete, image_id) for image_id in ids], at_least=5)
     deletes.close()
-    for f in futures:
-        f.result()
 
     # Every delete answered 204 well within the stall deadline: none waited on S3.
     assert sorted(status for status, _ in results) == [204] * DELETES

@@ -28,6 +28,7 @@ from vmimage.core.errors import NotFound, VmImageError
 from vmimage.core.images import ImageStatus
 from vmimage.core.liveness import known_dead
 from vmimage.core.ports import DataToReap, UnitOfWork
+from vmimage.core.rounds import RoundsThread
 from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.reaper")
@@ -56,21 +57,19 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** min(attempts, 20)))
 
 
-class Reaper:
+class Reaper(RoundsThread):
     """Deletes recorded data on a thread of its own (start/stop/wake)."""
 
     # The reapers of this process: same pid, alive (several containers in one process).
     _here: set[str] = set()
 
     def __init__(self, deps: Deps) -> None:
+        super().__init__("data-reaper", after_failure=IDLE_SECONDS)
         self.deps = deps
         Reaper._here.add(deps.worker_id)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._recovered: set[str] = set()       # stores whose backend answers again
         self._unknown_logged: set[str] = set()
-        self._thread: threading.Thread | None = None
         for name, store in deps.stores.items():
             backend = store.backend
             if backend is not None and not store.read_only:
@@ -79,36 +78,14 @@ class Reaper:
     def _recovered_store(self, name: str) -> None:
         with self._lock:      # called on the thread whose call closed the breaker: no blocking
             self._recovered.add(name)
-        self._wake.set()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="data-reaper", daemon=True)
-        self._thread.start()
+        self.wake()
 
     def stop(self) -> None:
         Reaper._here.discard(self.deps.worker_id)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        super().stop()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()          # a wake-up during the round makes another one at once
-            try:
-                reaped = self.round()
-            except Exception:  # noqa: BLE001 - the reaper must keep going (a database hiccup)
-                log.exception("the data reaper failed")
-                reaped = 0
-            if reaped < BATCH:
-                self._wake.wait(self._idle())
+    def next_round(self) -> float:
+        return 0 if self.round() >= BATCH else self._idle()
 
     def _idle(self) -> float:
         try:
@@ -137,7 +114,7 @@ class Reaper:
             uow.commit()
         failing: set[str] = set()        # stores that failed this round: their other records wait
         for record in claimed:
-            if self._stop.is_set():
+            if self.stopping:
                 break                     # the leases run out; this or another process goes on
             self._reap(record, failing)
         return len(claimed)

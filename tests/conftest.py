@@ -74,6 +74,15 @@ def pytest_sessionfinish(session, exitstatus):
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def reaped(check, timeout: float = 30.0, what: str = "data left in a store") -> None:
+    """Wait until check() holds: the reaper deletes data a request let go of soon after the
+    request, not during it."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -46,6 +46,8 @@ def create_app(container: Container) -> BodyLimits:
         container.uploads.start()
         if container.janitor is not None:     # its first round aborts what a process gone left
             container.janitor.start()
+        if container.reaper is not None:      # its first round takes up what was left recorded
+            container.reaper.start()
         reconcile_servers(container.deps)
         if container.prefetcher is not None:
             container.prefetcher.start()
@@ -56,6 +58,8 @@ def create_app(container: Container) -> BodyLimits:
                 container.prefetcher.stop()   # an unfinished entry is dropped; the image stays queued
             if container.janitor is not None:
                 container.janitor.stop()
+            if container.reaper is not None:
+                container.reaper.stop()
             container.uploads.stop()
             container.jobs.stop()
 

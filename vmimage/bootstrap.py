@@ -35,6 +35,7 @@ from vmimage.core.services.buckets import BucketExportHandler, BucketImportHandl
 from vmimage.core.services.cache import Prefetcher
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
+from vmimage.core.services.reaper import Reaper
 from vmimage.core.services.members import BATCH_KIND as MEMBER_BATCH
 from vmimage.core.services.members import MemberBatch
 from vmimage.core.services.metadefs import seed_catalogue
@@ -71,8 +72,12 @@ class Container:
     prefetcher: Prefetcher | None = None     # fills the image cache; None when caching is off
     # Aborts the S3 multipart uploads failures left behind; None without S3.
     janitor: UploadJanitor | None = None
+    # Deletes the stored data the database no longer references (core/services/reaper.py).
+    reaper: Reaper | None = None
 
     def close(self) -> None:
+        if self.reaper is not None:
+            self.reaper.stop()
         if self.janitor is not None:
             self.janitor.stop()
         if self.prefetcher is not None:
@@ -126,6 +131,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                             MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
+    reaper = Reaper(deps)
+    deps.wake_reaper = reaper.wake
     if settings.s3_endpoint:
         deps.buckets = buckets = S3Buckets(s3_connection(settings), limits_of_backends.backend("S3 buckets"), janitor)
         buckets.register()
@@ -149,7 +156,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,
                                 settings.keystone_password, settings.keystone_project, local=identity)
     uploads = UploadWatch(deps, settings.upload_heartbeat_seconds, timedelta(seconds=settings.upload_stale_seconds))
-    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher, janitor=janitor)
+    return Container(settings, engine, deps, identity, auth, jobs, uploads, prefetcher=prefetcher, janitor=janitor,
+                     reaper=reaper)
 
 
 def backend_limits(settings: Settings) -> BackendLimits:

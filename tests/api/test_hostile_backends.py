@@ -13,6 +13,7 @@ answers), down (resets).
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import threading
@@ -104,6 +105,21 @@ def other_project_round(srv) -> dict[str, float]:
     return timings
 
 
+def others_while(srv, calls: list, at_least: int = 0) -> list[dict[str, float]]:
+    """Runs the calls at once; meanwhile, and at least at_least times, the other project's
+    round (other_project_round). Its rounds."""
+    pool = ThreadPoolExecutor(len(calls))
+    futures = [pool.submit(call) for call in calls]
+    during = []
+    while not all(f.done() for f in futures) or len(during) < at_least:
+        during.append(other_project_round(srv))
+        time.sleep(0.2)
+    pool.shutdown()
+    for f in futures:
+        f.result()
+    return during
+
+
 def test_a_stalled_s3_fails_its_downloads_in_time_and_starves_no_other_project(stallable):
     srv = stallable
     c = srv.client()
@@ -127,16 +143,8 @@ def test_a_stalled_s3_fails_its_downloads_in_time_and_starves_no_other_project(s
         resp = downloads.get(f"/v2/images/{images[i % 3]}/file")
         results.append((resp.status_code, time.monotonic() - started, resp))
 
-    pool = ThreadPoolExecutor(DOWNLOADS)
-    futures = [pool.submit(download, i) for i in range(DOWNLOADS)]
-    during = []
-    while not all(f.done() for f in futures):      # the other project, while the downloads hang
-        during.append(other_project_round(srv))
-        time.sleep(0.2)
-    pool.shutdown()
+    during = others_while(srv, [functools.partial(download, i) for i in range(DOWNLOADS)])
     downloads.close()
-    for f in futures:
-        f.result()
 
     # Every download failed with the Glance 503 within the stall deadline (not S3's 120 s read
     # timeout x 5 attempts): those waiting for a slot of the stalled store too.
@@ -240,16 +248,8 @@ def test_locations_at_a_stalled_web_server_hold_no_shared_thread(stallable, web)
                 "op": "add", "path": "/locations/-", "value": {"url": f"{proxy.endpoint}/disk.raw", "metadata": {}}}])
             results.append((resp.status_code, time.monotonic() - started))
 
-        pool = ThreadPoolExecutor(DOWNLOADS)
-        futures = [pool.submit(add_location, image_id) for image_id in images]
-        during = []
-        while not all(f.done() for f in futures):
-            during.append(other_project_round(srv))
-            time.sleep(0.2)
-        pool.shutdown()
+        during = others_while(srv, [functools.partial(add_location, image_id) for image_id in images])
         patches.close()
-        for f in futures:
-            f.result()
         assert sorted(status for status, _ in results) == [400] * DOWNLOADS
         assert max(seconds for _, seconds in results) < STALL_SECONDS + 3, sorted(s for _, s in results)
         for op in quiet_worst:

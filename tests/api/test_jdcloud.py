@@ -40,6 +40,8 @@ from jdcloud_sdk.services.vm.client.VmClient import VmClient
 from jdcloud_sdk.services.vm.models.CloudDiskSpec import CloudDiskSpec
 from jdcloud_sdk.services.vm.models.InstanceDiskAttachmentSpec import InstanceDiskAttachmentSpec
 
+from tests.conftest import reaped
+
 V1 = "/vmimage/v1"
 REGION = "cn-north-1"
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -317,7 +319,7 @@ def test_a_failed_image_shows_error_until_deleted(server, demo, machine, images_
                   if (i["name"] or "").startswith("doomed")]
         assert len(doomed) == 2 and {(i["status"], i["size"]) for i in doomed} == {("killed", None)}
         assert http.get(f"{V1}/servers/{srv['id']}").json()["server"]["task"] is None
-    assert not [f for f in server.store_dir.rglob("*") if f.is_file() and f.name in {i["id"] for i in doomed}]
+    reaped(lambda: not [f for f in server.store_dir.rglob("*") if f.is_file() and f.name in {i["id"] for i in doomed}])
     assert demo.send(DeleteImageRequest(DeleteImageParameters(REGION, resp.result["imageId"]))).error is None
     assert error_of(describe(demo, resp.result["imageId"]))[:2] == (404, "NOT_FOUND")
     with server.client("demo") as http:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import start_server
+from tests.conftest import reaped, start_server
 
 pytestmark = pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
                                 reason="qemu-system-x86_64 is not installed")
@@ -65,7 +65,7 @@ def test_killed_during_a_job_then_restarted(tmp_path, database_factory):
             live_images = {i["id"] for i in http.get("/v2/images").json()["images"]}
         assert files_under(srv.data_dir / "disks" / "work") == []
         assert files_under(srv.store_dir / ".partial") == []
-        assert set(p.name for p in srv.store_dir.iterdir() if p.is_file()) <= live_images
+        reaped(lambda: set(p.name for p in srv.store_dir.iterdir() if p.is_file()) <= live_images)
     finally:
         srv.stop()
 

@@ -10,7 +10,7 @@ from glanceclient import exc as gexc
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 
-from tests.conftest import PERSONAS
+from tests.conftest import PERSONAS, reaped
 
 
 def glance(server, persona: str) -> Client:
@@ -66,4 +66,4 @@ def test_glanceclient_lifecycle(server, images_dir):
     gc.images.delete(image.id)
     with pytest.raises(gexc.HTTPNotFound):
         gc.images.get(image.id)
-    assert image.id not in server.stored_blobs()
+    reaped(lambda: image.id not in server.stored_blobs())

@@ -8,7 +8,7 @@ import json
 import openstack
 import pytest
 
-from tests.conftest import openstack_cli, sdk_connect
+from tests.conftest import openstack_cli, reaped, sdk_connect
 
 
 
@@ -97,7 +97,7 @@ def test_full_lifecycle(server, demo, images_dir, tmp_path):
         demo.image.delete_image(img)
     with pytest.raises(openstack.exceptions.NotFoundException):
         demo.image.get_image(image.id)
-    assert server.stored_blobs() == [".partial"] or image.id not in server.stored_blobs()
+    reaped(lambda: server.stored_blobs() == [".partial"] or image.id not in server.stored_blobs())
     for conn in (alt, admin):
         conn.close()
 

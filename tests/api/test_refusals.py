@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import start_server
+from tests.conftest import reaped, start_server
 
 OCTET = {"Content-Type": "application/octet-stream"}
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
@@ -25,7 +25,7 @@ def assert_untouched(server, http: httpx.Client, image_id: str) -> None:
     image = http.get(f"/v2/images/{image_id}").json()
     assert image["status"] == "queued"
     assert image["size"] is None and image["checksum"] is None and image["virtual_size"] is None
-    assert not [b for b in server.stored_blobs() if image_id in b]
+    reaped(lambda: not [b for b in server.stored_blobs() if image_id in b])
     assert http.get(f"/v2/images/{image_id}/file").status_code == 204
 
 
@@ -338,7 +338,7 @@ def test_image_deleted_mid_upload_gets_410_and_leaves_nothing(server, http):
     t.join(30)
     assert result["resp"].status_code == 410
     assert http.get(f"/v2/images/{image['id']}").status_code == 404
-    assert not [b for b in server.stored_blobs() if image["id"] in b]
+    reaped(lambda: not [b for b in server.stored_blobs() if image["id"] in b])
 
 
 def test_duplicate_id_and_bad_values(http):

@@ -65,7 +65,7 @@ def test_upload_download_range_delete(s3srv):
     tail = c.get(f"/v2/images/{image_id}/file", headers={"Range": "bytes=-4"})
     assert tail.status_code == 206 and tail.content == b"tail"
     assert c.delete(f"/v2/images/{image_id}").status_code == 204
-    assert f"{BUCKET_PREFIX}/{image_id}" not in objects(s3srv)
+    eventually(lambda: f"{BUCKET_PREFIX}/{image_id}" not in objects(s3srv))
 
 
 def test_a_full_download_from_s3_fills_the_node_cache(s3srv):

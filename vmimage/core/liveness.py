@@ -28,16 +28,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def known_dead(worker: str | None) -> bool:
+    """A process of this host that is gone, or an earlier incarnation of this very process
+    (this pid, another id); nothing is known of other hosts' processes."""
+    host, _, rest = (worker or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    return pid == str(os.getpid()) or not pid_alive(int(pid))
+
+
 def abandoned(worker: str | None, me: str, beat: datetime | None, now: datetime,
               stale_after: timedelta) -> bool:
     """Whether work owned by `worker`, last heard of at `beat`, may be taken over by `me`."""
     if worker == me:
         return False
-    host, _, rest = (worker or "").partition(":")
-    pid = rest.partition(":")[0]
-    if host == socket.gethostname() and pid.isdigit():
-        if pid == str(os.getpid()):
-            return True     # an earlier incarnation of this very process
-        if not pid_alive(int(pid)):
-            return True
+    if known_dead(worker):
+        return True
     return beat is None or now - beat > stale_after

@@ -234,6 +234,34 @@ class UploadRepository(Protocol):
         """Become the owner if the record is unchanged since it was read; whether we did."""
 
 
+@dataclass(frozen=True)
+class DataToReap:
+    """Stored data no image references any more, to delete (core/services/reaper.py)."""
+    id: int
+    store: str
+    key: str
+    partial: bool            # abort the key's unfinished writes too
+    image_id: str | None     # whose data it was
+    attempts: int
+
+
+class ReapRepository(Protocol):
+    def add(self, store: str, key: str, partial: bool, image_id: str | None, now: datetime) -> None: ...
+    def claim(self, worker: str, now: datetime, lease_until: datetime, limit: int) -> builtins.list[DataToReap]:
+        """Records due by now, leased to worker until lease_until (others skip them: rows
+        another transaction is claiming are skipped, not waited for)."""
+    def done(self, record_id: int) -> None: ...
+    def postpone(self, record_id: int, until: datetime, attempts: int) -> None: ...
+    def hasten(self, stores: Iterable[str], now: datetime) -> None:
+        """Make the records of these stores due now (their backend answers again)."""
+    def claimants(self) -> builtins.set[str]:
+        """The processes holding claims now."""
+    def release(self, workers: Iterable[str], now: datetime) -> None:
+        """The claims of these processes (known dead) end now."""
+    def next_due(self) -> datetime | None: ...
+    def count(self) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over the repositories the core uses; rolled back unless committed.
     The repositories are there once it is entered."""
@@ -244,6 +272,7 @@ class UnitOfWork(Protocol):
     metadefs: MetadefRepository
     nonces: NonceRepository
     buckets: BucketGrantRepository
+    reaps: ReapRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

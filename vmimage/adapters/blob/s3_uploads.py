@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -30,7 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vmimage.core.errors import NotFound, VmImageError
-from vmimage.core.liveness import pid_alive
+from vmimage.core.liveness import known_dead
+from vmimage.core.rounds import RoundsThread
 
 log = logging.getLogger("vmimage.s3")
 
@@ -92,11 +92,7 @@ class UploadJournal:
         """Whether the janitor may abort it: given up by this process, or of a process gone."""
         if entry.worker == self.worker:
             return entry.orphaned
-        host, _, rest = entry.worker.partition(":")
-        pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit():
-            return False            # not this node's to judge (the directory is per node)
-        return pid == str(os.getpid()) or not pid_alive(int(pid))   # an earlier incarnation, or dead
+        return known_dead(entry.worker)   # another node's are not this node's to judge
 
     def _write(self, path: Path, data: dict) -> None:
         tmp = path.with_suffix(".tmp")
@@ -113,17 +109,15 @@ class UploadJournal:
 Aborter = Callable[[Entry], None]
 
 
-class UploadJanitor:
+class UploadJanitor(RoundsThread):
     """Aborts what the journal says is left over, on a thread of its own (start/stop)."""
 
     def __init__(self, journal: UploadJournal, retry_seconds: float) -> None:
         self.journal, self.retry_seconds = journal, max(0.5, retry_seconds)
+        super().__init__("s3-upload-janitor", after_failure=self.retry_seconds)
         self._aborters: dict[str, Aborter] = {}
         self._sweeps: dict[str, Callable[[], object]] = {}      # store-wide sweeps still to do
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def register(self, backend: str, abort: Aborter) -> None:
         with self._lock:
@@ -135,31 +129,8 @@ class UploadJanitor:
             self._sweeps[name] = sweep
         self.wake()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="s3-upload-janitor", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()            # a wake-up during the round makes another one at once
-            try:
-                left = self.round()
-            except Exception:  # noqa: BLE001 - the janitor must keep going
-                log.exception("the S3 upload janitor failed")
-                left = 1
-            self._wake.wait(self.retry_seconds if left else IDLE_ROUND_SECONDS)
+    def next_round(self) -> float:
+        return self.retry_seconds if self.round() else IDLE_ROUND_SECONDS
 
     def round(self) -> int:
         """One pass: abort what is due; how many are still due (S3 did not answer)."""
@@ -177,7 +148,7 @@ class UploadJanitor:
                 if self._sweeps.get(name) is sweep:
                     del self._sweeps[name]
         for entry in self.journal.entries():
-            if self._stop.is_set():
+            if self.stopping:
                 break
             if not self.journal.due(entry):
                 continue

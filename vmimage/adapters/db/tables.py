@@ -256,6 +256,22 @@ uploads = Table(
     Index("ix_uploads_worker", "worker"),
 )
 
+# Data no image references any more (a deleted image's bytes, a failed job's, a stage...),
+# recorded in the transaction that dropped the last reference and kept until the reaper
+# (core/services/reaper.py) has deleted it from its store.
+data_to_reap = Table(
+    "data_to_reap", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("store", String(255), nullable=False),
+    Column("key", String(2048), nullable=False),
+    Column("partial", Boolean, nullable=False),          # abort the key's unfinished writes too
+    Column("image_id", String(36)),                      # whose data it was
+    Column("created_at", DateTime, nullable=False),
+    Column("due_at", DateTime, nullable=False, index=True),   # next try (a claim leases it till then)
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claimed_by", String(255)),                   # the process reaping it now (core/liveness.py id)
+)
+
 # Failed logins, counted across processes: per user (consecutive) and per client address.
 auth_failures = Table(
     "auth_failures", metadata,

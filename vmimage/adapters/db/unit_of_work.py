@@ -15,10 +15,11 @@ from vmimage.adapters.db.inventory_repository import SqlInventoryRepository
 from vmimage.adapters.db.job_repository import SqlJobRepository
 from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
 from vmimage.adapters.db.nonce_repository import SqlNonceRepository
+from vmimage.adapters.db.reap_repository import SqlReapRepository
 from vmimage.adapters.db.upload_repository import SqlUploadRepository
 from vmimage.core.errors import BackendUnavailable, Duplicate, Invalid
 from vmimage.core.ports import (BucketGrantRepository, ImageRepository, InventoryRepository, JobRepository,
-                                MetadefRepository, NonceRepository, UploadRepository)
+                                MetadefRepository, NonceRepository, ReapRepository, UploadRepository)
 from vmimage.identity.ports import IdentityRepository
 
 
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
         self.nonces: NonceRepository = SqlNonceRepository(self.conn)
         self.buckets: BucketGrantRepository = SqlBucketGrantRepository(self.conn)
         self.uploads: UploadRepository = SqlUploadRepository(self.conn)
+        self.reaps: ReapRepository = SqlReapRepository(self.conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from vmimage.core.errors import Invalid, NotFound
 from vmimage.core.images import Image, ImageStatus
 from vmimage.core.policy import Caller, require_admin
 from vmimage.core.ports import BlobWriter, CacheEntry, ImageCache
+from vmimage.core.rounds import RoundsThread
 from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.cache")
@@ -239,7 +239,7 @@ def cache_one(deps: Deps, image_id: str, stopping: Callable[[], bool] = lambda: 
     return True
 
 
-class Prefetcher:
+class Prefetcher(RoundsThread):
     """Caches queued images on a thread of the serving process.
 
     Woken when an image is queued; it also looks at the queue every poll_seconds (another
@@ -249,29 +249,15 @@ class Prefetcher:
 
     def __init__(self, deps: Deps, poll_seconds: float = 5.0, sweep_seconds: float = 60.0,
                  first_backoff: float = 15.0, max_backoff: float = 900.0) -> None:
+        super().__init__("cache-prefetcher", after_failure=poll_seconds)
         self.deps, self.poll_seconds, self.sweep_seconds = deps, poll_seconds, sweep_seconds
         self.first_backoff, self.max_backoff = first_backoff, max_backoff
         self._failed: dict[str, tuple[float, float]] = {}   # image id -> (retry at, last wait)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._swept_at: float | None = None                 # None: this thread has not started
 
     def start(self) -> None:
-        if self.deps.cache is None or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="cache-prefetcher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def wake(self) -> None:
-        self._wake.set()
+        if self.deps.cache is not None:
+            super().start()
 
     def run_once(self) -> int:
         """One pass over the queue; how many images got cached."""
@@ -282,12 +268,12 @@ class Prefetcher:
                 del self._failed[image_id]
         now = time.monotonic()
         for image_id in queued:
-            if self._stop.is_set():
+            if self.stopping:
                 break
             if image_id in self._failed and self._failed[image_id][0] > now:
                 continue
             try:
-                cached += cache_one(self.deps, image_id, self._stop.is_set)
+                cached += cache_one(self.deps, image_id, lambda: self.stopping)
                 self._failed.pop(image_id, None)
             except Exception:
                 wait = min(self._failed.get(image_id, (0.0, self.first_backoff / 2))[1] * 2, self.max_backoff)
@@ -295,22 +281,17 @@ class Prefetcher:
                 log.exception("caching image %s failed; trying again in %.0f s", image_id, wait)
         return cached
 
-    def _run(self) -> None:
+    def next_round(self) -> float:
         cache = _node_cache(self.deps)
-        try:
-            cache.cleanup_partial()
-        except OSError:
-            log.exception("image cache cleanup failed")
-        swept_at = None
-        while not self._stop.is_set():
-            self._wake.clear()   # before the pass: a wake during it means another pass
+        now = time.monotonic()
+        if self._swept_at is None:       # the first round: what a process before left unfinished goes
             try:
-                now = time.monotonic()
-                if swept_at is None or now - swept_at >= self.sweep_seconds:
-                    drop_stale(self.deps, cache)
-                    swept_at = now
-                self.run_once()
-            except Exception:
-                log.exception("image cache prefetcher pass failed")
-            self._wake.wait(self.poll_seconds)
+                cache.cleanup_partial()
+            except OSError:
+                log.exception("image cache cleanup failed")
+        if self._swept_at is None or now - self._swept_at >= self.sweep_seconds:
+            self._swept_at = now
+            drop_stale(self.deps, cache)
+        self.run_once()
+        return self.poll_seconds
 

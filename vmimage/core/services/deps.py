@@ -33,6 +33,7 @@ class Deps:
     fetcher: UrlFetcher
     clock: Callable[[], datetime] = utcnow
     submit_job: Callable[[], None] = lambda: None   # wakes the job engine after a commit
+    wake_reaper: Callable[[], None] = lambda: None  # wakes the data reaper after a commit
     # Directories whose files callers may register as images; empty: registration is off.
     import_roots: list[str] = field(default_factory=list)
     # Users (uids) besides the service's own whose files under the roots may be registered.

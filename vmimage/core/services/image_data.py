@@ -12,6 +12,7 @@ from vmimage.core.policy import Caller, require_owner
 from vmimage.core.services.cache import through_cache
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
+from vmimage.core.services.reaper import reap_later
 from vmimage.core.services.intake import (activate_from_stream, back_to_queued, gone_if_deleted, start_upload,
                                           write_inspected)
 from vmimage.core.services.uploads import end_upload
@@ -73,11 +74,13 @@ def _receive(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | Non
             activate_from_stream(deps, uow, current, result, verdict, limits=limits,
                                  locations=[Location(blob_store.name, image_id)])
         except VmImageError:
-            blob_store.delete(image_id)
+            # The written data is no image's: the reaper deletes it (the request does not wait on the store).
+            reap_later(deps, uow, blob_store.name, image_id, image_id=image_id)
             if current is not None and current.status == ImageStatus.SAVING:
                 current.move_to(ImageStatus.QUEUED)
                 uow.images.save(current)
-                uow.commit()
+            uow.commit()
+            deps.wake_reaper()
             raise
         uow.images.save(current)
         uow.commit()

@@ -21,6 +21,7 @@ from vmimage.core.ports import UnitOfWork
 from vmimage.core.quotas import check_image_count, check_per_image
 from vmimage.core.services import locations
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.reaper import reap_later
 
 # Typed attributes a caller may set; everything else is an extra property.
 BASE_ATTRIBUTES = ("name", "visibility", "protected", "os_hidden", "disk_format",
@@ -259,12 +260,13 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
         check_per_image(deps.limits_for(uow, image.owner),
                         len(image.properties), len(image.tags))
         image.updated_at = deps.clock()
+        for loc in dropped:   # a removed location in one of our stores takes its data with it
+            if loc.store in deps.stores:
+                reap_later(deps, uow, loc.store, loc.key, image_id=image.id)
         uow.images.save(image)
         uow.commit()
-    for loc in dropped:   # a removed location in one of our stores takes its data with it
-        store = deps.stores.get(loc.store)
-        if store is not None and not store.read_only:
-            store.delete(loc.key)
+    if dropped:
+        deps.wake_reaper()
     return image
 
 
@@ -324,23 +326,23 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
             raise Protected("Image is protected and cannot be deleted", image_id=image_id)
         if uow.inventory.image_in_use(image_id):
             raise InUse("Image is in use by a server's disk", image_id=image_id)
-        held = list(image.locations)
-        staged = image.status in (ImageStatus.UPLOADING, ImageStatus.IMPORTING)
+        # The data goes with the row, by the reaper: the request does not wait on a store,
+        # and a crash after the commit leaves the records, not orphaned bytes.
+        for loc in image.locations:
+            reap_later(deps, uow, loc.store, loc.key, image_id=image_id)
+        if image.status in (ImageStatus.UPLOADING, ImageStatus.IMPORTING):   # a running import stops
+            reap_later(deps, uow, None, staging_key(image_id), image_id=image_id)
         # Data on its way in (here or in another process, alive or dead) goes too.
         upload = uow.uploads.get(image_id) if image.status in (ImageStatus.SAVING, ImageStatus.UPLOADING) else None
+        if upload is not None:
+            reap_later(deps, uow, upload.store, upload.key, partial=True, image_id=image_id)
         image.move_to(ImageStatus.DELETED)
         image.locations = []
         image.updated_at = deps.clock()
         uow.images.save(image)
         uow.commit()
-    # The row no longer points at the data, so a crash here leaves only unreferenced bytes.
-    for loc in held:
-        deps.store(loc.store).delete(loc.key)
-    if staged:   # a running import notices the deletion and stops
-        deps.store(None).delete(staging_key(image_id))
-    if upload is not None and upload.store in deps.stores:
-        deps.stores[upload.store].cleanup_partial(upload.key)
-    if deps.cache is not None:    # this node's cached copy goes with the image
+    deps.wake_reaper()
+    if deps.cache is not None:    # this node's cached copy (local files) goes with the image at once
         deps.cache.delete(image_id)
 
 

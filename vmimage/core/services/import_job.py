@@ -16,6 +16,7 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.imports import (COPY_IMAGE, FAILED, IMPORTING, LOCK, WEB_DOWNLOAD, locked_image,
                                           project_limits)
 from vmimage.core.services.intake import activate_from_stream, write_inspected
+from vmimage.core.services.reaper import reap_later
 from vmimage.core.streaming import StreamResult, stream_into_store
 
 
@@ -32,15 +33,22 @@ class ImportHandler:
         """A failed or interrupted import: no staged or half-imported data, image retryable."""
         p = job.payload
         image_id = p["image_id"]
-        written = []
         with deps.uow(write=True) as uow:
             image = uow.images.get(image_id, for_update=True)
             if image is None or image.properties.get(LOCK) != job.id:
                 return
             if p["method"] != COPY_IMAGE and image.status == ImageStatus.IMPORTING:
                 image.move_to(ImageStatus.QUEUED)
-                written = [loc for loc in image.locations]
+                for loc in image.locations:
+                    reap_later(deps, uow, loc.store, loc.key, image_id=image_id)
                 image.locations = []
+            if p["method"] != COPY_IMAGE:    # the staged data, and a write of it the process never ended
+                reap_later(deps, uow, None, staging_key(image_id), partial=True, image_id=image_id)
+            for name in p["stores"]:         # a target's data no location points at: an interrupted write
+                store = deps.stores.get(name)
+                if store is not None and not store.read_only and not any(loc.store == name
+                                                                         for loc in image.locations):
+                    reap_later(deps, uow, name, image_id, partial=True, image_id=image_id)
             left = [s for s in image.properties.get(IMPORTING, "").split(",") if s]
             failed = [s for s in image.properties.get(FAILED, "").split(",") if s]
             image.properties.pop(LOCK, None)
@@ -49,14 +57,7 @@ class ImportHandler:
             image.updated_at = deps.clock()
             uow.images.save(image)
             uow.commit()
-        for loc in written:
-            deps.store(loc.store).delete(loc.key)
-        if p["method"] != COPY_IMAGE:
-            deps.store(None).delete(staging_key(image_id))
-            deps.store(None).cleanup_partial(staging_key(image_id))   # a write the process never ended
-        for name in p["stores"]:
-            if name in deps.stores and not deps.stores[name].read_only:
-                _discard_partial(deps, name, image_id)
+        deps.wake_reaper()
 
     # glance-direct and web-download --------------------------------------------------------
 
@@ -87,8 +88,9 @@ class ImportHandler:
             image.properties.pop(LOCK, None)
             image.properties[IMPORTING] = ""
             uow.images.save(image)
+            reap_later(deps, uow, staging.name, key, image_id=image_id)    # staged data done with
             uow.commit()
-        staging.delete(key)
+        deps.wake_reaper()
         return {"image_id": image_id, "stores": done}
 
     def _into_stores(self, deps: Deps, job: Job, image: Image, disk_format: str | None, limits: Limits,
@@ -176,9 +178,10 @@ class ImportHandler:
             if image is not None and image.properties.get(LOCK) == job.id:
                 image.locations = [loc for loc in image.locations if loc.store not in copied]
                 uow.images.save(image)
-                uow.commit()
-        for name in copied:
-            deps.store(name).delete(image_id)
+            for name in copied:
+                reap_later(deps, uow, name, image_id, image_id=image_id)
+            uow.commit()
+        deps.wake_reaper()
 
     # helpers -------------------------------------------------------------------------------
 
@@ -229,18 +232,6 @@ def _copy_blob(deps: Deps, source_store, key: str, target: str, target_key: str)
     except BaseException:
         writer.abort()
         raise
-
-
-def _discard_partial(deps: Deps, name: str, image_id: str) -> None:
-    """An interrupted import may have committed data no location points at."""
-    with deps.uow() as uow:
-        image = uow.images.get(image_id)
-    if image is None or not any(loc.store == name for loc in image.locations):
-        try:
-            deps.store(name).delete(image_id)
-            deps.store(name).cleanup_partial(image_id)
-        except BackendUnavailable:
-            pass
 
 
 def _convert_staged(deps: Deps, job: Job, image: Image) -> str:

@@ -21,6 +21,7 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.intake import back_to_queued, gone_if_deleted, start_upload, write_inspected
 from vmimage.core.services.jobs import queue_jobs
+from vmimage.core.services.reaper import reap_later
 from vmimage.core.services.uploads import end_upload
 
 KIND = "image_import"
@@ -76,7 +77,10 @@ def _stage(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes], d
     with deps.uow() as uow:
         current = uow.images.get(image_id)
     if current is None or current.status != ImageStatus.UPLOADING:
-        staging.delete(staging_key(image_id))
+        with deps.uow(write=True) as uow:
+            reap_later(deps, uow, staging.name, staging_key(image_id), image_id=image_id)
+            uow.commit()
+        deps.wake_reaper()
         raise Gone("Image was deleted while its data was staged", image_id=image_id)
 
 

@@ -13,6 +13,7 @@ from vmimage.core.images import Image, ImageStatus, Location, require_formats, s
 from vmimage.core.ports import BlobStore, UnitOfWork
 from vmimage.core.quotas import Limits, check_declared_size, check_image_bytes
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.reaper import reap_later
 from vmimage.core.services.uploads import begin_upload
 from vmimage.core.streaming import StreamResult, stream_into_store
 
@@ -60,14 +61,14 @@ def discard_failed(deps: Deps, image_id: str, keep_record: bool = False) -> None
         image = uow.images.get(image_id, for_update=True)
         if image is None or image.status in (ImageStatus.DELETED, target):
             return
-        locations = list(image.locations)
+        for loc in image.locations:
+            reap_later(deps, uow, loc.store, loc.key, image_id=image_id)
         image.locations = []
         image.move_to(target)
         image.updated_at = deps.clock()
         uow.images.save(image)
         uow.commit()
-    for loc in locations:
-        deps.store(loc.store).delete(loc.key)
+    deps.wake_reaper()
     if deps.cache is not None:    # a disk that was active before the job failed may be cached
         deps.cache.delete(image_id)
 

@@ -10,6 +10,7 @@ from vmimage.core.policy import Caller, require_admin
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.imports import LOCK
+from vmimage.core.services.reaper import reap_later
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def delete_from_store(deps: Deps, caller: Caller, store: str, image_id: str) -> 
             raise Forbidden("The image's last copy cannot be deleted; delete the image", image_id=image_id)
         image.locations = kept
         image.updated_at = deps.clock()
+        for loc in gone:
+            reap_later(deps, uow, loc.store, loc.key, image_id=image_id)
         uow.images.save(image)
         uow.commit()
-    for loc in gone:
-        deps.store(loc.store).delete(loc.key)
+    deps.wake_reaper()

@@ -123,6 +123,11 @@ class SqlJobRepository:
     def running(self) -> builtins.list[Job]:
         return [_job(r) for r in self.conn.execute(select(jobs).where(jobs.c.status == JobStatus.RUNNING.value))]
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        rows = self.conn.execute(select(jobs.c.kind, jobs.c.status, func.count()).where(jobs.c.kind != PART_KIND)
+                                 .group_by(jobs.c.kind, jobs.c.status))
+        return {(kind, status): count for kind, status, count in rows}
+
     def heartbeat(self, worker: str, now: datetime) -> None:
         self.conn.execute(update(jobs).where(jobs.c.worker == worker, jobs.c.status == JobStatus.RUNNING.value)
                           .values(heartbeat_at=now))

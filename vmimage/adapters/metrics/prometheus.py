@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +65,11 @@ class _Jobs:
         return "".join(lines)
 
 
+def _number(value: float) -> str:
+    """A sample's value: Python's shortest repr, which the text format reads, for finite ones."""
+    return repr(value) if math.isfinite(value) else floatToGoString(value)
+
+
 def _escaped(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
 
@@ -85,14 +91,14 @@ class _Series:
 
     def render(self, totals: dict[str, float], lines: list[str]) -> None:
         if self.key:
-            lines.append(f"{self.line}{floatToGoString(totals.get(self.key, 0.0))}\n")
+            lines.append(f"{self.line}{_number(totals.get(self.key, 0.0))}\n")
             return
         count = 0.0
         for _, key, head in self.buckets:      # the files hold each bucket alone; the format, up to its le
             count += totals.get(key, 0.0)
-            lines.append(f"{head}{floatToGoString(count)}\n")
-        lines.append(f"{self.count_line}{floatToGoString(count)}\n")
-        lines.append(f"{self.sum_line}{floatToGoString(totals.get(self.sum_key, 0.0))}\n")
+            lines.append(f"{head}{_number(count)}\n")
+        lines.append(f"{self.count_line}{_number(count)}\n")
+        lines.append(f"{self.sum_line}{_number(totals.get(self.sum_key, 0.0))}\n")
 
 
 class _SharedExposition:

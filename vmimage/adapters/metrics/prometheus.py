@@ -81,24 +81,38 @@ def _label_text(labels: Iterable[tuple[str, str]]) -> str:
 
 class _Series:
     """A counter's sample, or a histogram's buckets and sum, for one set of labels: the keys
-    their values have in the files and the heads of their lines."""
+    their values have in the files, the heads of their lines, and their text at the last
+    scrape (most series have not moved since: only their values are compared then)."""
 
-    __slots__ = ("key", "line", "buckets", "sum_key", "sum_line", "count_line")
+    __slots__ = ("key", "line", "buckets", "sum_key", "sum_line", "count_line", "keys", "last")
 
     def __init__(self) -> None:
         self.key = self.line = self.sum_key = self.sum_line = self.count_line = ""
         self.buckets: list[tuple[float, str, str]] = []     # (le, key, line head), by le
+        self.keys: tuple[str, ...] = ()
+        # (values, text) of the last scrape, replaced whole: scrapes may run at once.
+        self.last: tuple[tuple[float, ...], str] = ((), "")
 
-    def render(self, totals: dict[str, float], lines: list[str]) -> None:
+    def ready(self) -> None:
+        self.buckets.sort()
+        self.keys = (self.key,) if self.key else (*(key for _, key, _ in self.buckets), self.sum_key)
+
+    def render(self, totals: dict[str, float]) -> str:
+        values = tuple([totals.get(key, 0.0) for key in self.keys])
+        last_values, last_text = self.last
+        if values == last_values:
+            return last_text
         if self.key:
-            lines.append(f"{self.line}{_number(totals.get(self.key, 0.0))}\n")
-            return
-        count = 0.0
-        for _, key, head in self.buckets:      # the files hold each bucket alone; the format, up to its le
-            count += totals.get(key, 0.0)
-            lines.append(f"{head}{_number(count)}\n")
-        lines.append(f"{self.count_line}{_number(count)}\n")
-        lines.append(f"{self.sum_line}{_number(totals.get(self.sum_key, 0.0))}\n")
+            text = f"{self.line}{_number(values[0])}\n"
+        else:
+            lines, count = [], 0.0
+            for (_, _, head), value in zip(self.buckets, values):   # a bucket alone in the files; up to its le here
+                count += value
+                lines.append(f"{head}{_number(count)}\n")
+            lines.append(f"{self.count_line}{_number(count)}\n{self.sum_line}{_number(values[-1])}\n")
+            text = "".join(lines)
+        self.last = (values, text)
+        return text
 
 
 class _SharedExposition:
@@ -135,7 +149,7 @@ class _SharedExposition:
         self.layout = []
         for _, (head, series) in sorted(metrics.items()):
             for one in series.values():
-                one.buckets.sort()
+                one.ready()
             self.layout.append((head, [series[labels] for labels in sorted(series)]))
         self.known = frozenset(kinds)
 
@@ -152,8 +166,7 @@ class _SharedExposition:
         lines: list[str] = []
         for head, series in self.layout:
             lines.append(head)
-            for one in series:
-                one.render(totals, lines)
+            lines.extend(one.render(totals) for one in series)
         return "".join(lines)
 
 

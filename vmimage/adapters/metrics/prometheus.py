@@ -190,6 +190,7 @@ class PrometheusMeter(Meter):
                                       ["face"], registry=own)
         self.signature_failures = Counter("vmimage_signature_failures", "Signed requests whose signature "
                                           "did not hold", ["face"], registry=own)
+        self._per_request: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
         self.jobs = _Jobs(job_counts)
         self.exposition = _SharedExposition(self.directory) if self.directory else None
         if self.registry is not None:
@@ -198,9 +199,15 @@ class PrometheusMeter(Meter):
     # --- the Meter port -------------------------------------------------------------------
 
     def request(self, face: str, method: str, route: str, status: int, seconds: float) -> None:
-        method = method if method in _METHODS else "other"     # a client's verb is no label
-        self.requests.labels(face, method, route, str(status)).inc()
-        self.request_seconds.labels(face, route).observe(seconds)
+        # Every request passes here: its two samples are looked up once per label set.
+        verb = method if method in _METHODS else "other"     # a client's own verb is no label
+        found = self._per_request.get((face, verb, route, status))
+        if found is None:
+            found = self._per_request[(face, verb, route, status)] = (
+                self.requests.labels(face, verb, route, str(status)), self.request_seconds.labels(face, route))
+        count, duration = found
+        count.inc()
+        duration.observe(seconds)
 
     def uploaded(self, face: str, size: int) -> None:
         self.upload_bytes.labels(face).inc(size)

@@ -8,12 +8,16 @@ from __future__ import annotations
 import os
 from contextlib import asynccontextmanager
 
+from vmimage.adapters.metrics.prometheus import PrometheusMeter
 from vmimage.bootstrap import Container
+from vmimage.core import metrics
+from vmimage.core.services.health import job_counts
 from vmimage.core.services.servers import reconcile_servers
 from vmimage.faces import aries, glance_v2, huawei_ims, jdcloud, keystone, native
 from vmimage.faces.contract import FaceContext
 from vmimage.faces.limits import BodyLimits
 from vmimage.faces.mount import FaceDispatch
+from vmimage.probes import probe_routes
 
 FACES = [
     keystone.FACE,
@@ -63,8 +67,13 @@ def create_app(container: Container) -> BodyLimits:
             container.uploads.stop()
             container.jobs.stop()
 
+    # One meter per serving process (each worker builds its own app).
+    meter = PrometheusMeter(lambda: job_counts(container.deps))
+    metrics.install(meter)
+    probes = probe_routes(container.deps, container.auth, meter, container.jobs.running,
+                          container.settings.metrics_allow)
     # Request bodies are capped and timed out before any face reads them (each face renders
     # the refusal in its own envelope).
-    return BodyLimits(FaceDispatch(FACES, face_context(container), lifespan),
+    return BodyLimits(FaceDispatch(FACES, face_context(container), lifespan, routes=probes),
                       max_json_bytes=container.settings.max_json_bytes,
                       idle_seconds=container.settings.upload_idle_seconds)

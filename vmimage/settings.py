@@ -74,6 +74,9 @@ class Settings:
     http_store: str = field(default_factory=lambda: os.environ.get("VMIMAGE_HTTP_STORE", "web").strip())
     # Hosts or networks web-download may reach although they are loopback/private/link-local.
     web_download_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_WEB_DOWNLOAD_ALLOW"))
+    # Client addresses or networks (CIDR) GET /metrics answers without an admin's token.
+    metrics_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_METRICS_ALLOW")
+                                     if "VMIMAGE_METRICS_ALLOW" in os.environ else ["127.0.0.1", "::1"])
     # Where an import that names no store goes: "all" writable stores or the "default" one.
     import_default_stores: str = field(
         default_factory=lambda: os.environ.get("VMIMAGE_IMPORT_DEFAULT_STORES", "all").strip().lower())

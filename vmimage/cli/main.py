@@ -82,6 +82,7 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     import uvicorn
 
     from vmimage.adapters.db.engine import startup_lock
+    from vmimage.adapters.metrics.prometheus import share_between_processes
     from vmimage.app import create_app
     from vmimage.bootstrap import build, recover_after_crash
     from vmimage.core.errors import VmImageError
@@ -96,6 +97,8 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     if settings.workers > 1 and not settings.db_url.startswith("postgresql"):
         typer.echo("--workers above 1 needs VMIMAGE_DATABASE_URL on PostgreSQL", err=True)
         raise typer.Exit(2)
+    # Every serving process's metrics in files of their own, summed by whichever answers a scrape.
+    share_between_processes(settings.data_dir / "metrics")
     container = build(settings)
     try:
         refuse_granted_store_buckets(container.deps)

@@ -19,6 +19,8 @@
     ├── Forbidden                the caller may not do this
     │   └── Protected            the entity is protected (built in) and may not be deleted
     ├── Unauthenticated          no, or no valid, credentials
+    │   ├── LoginFailed          a user name and password that do not hold (counted in the metrics)
+    │   └── SignatureFailed      an access-key signature that does not hold (counted in the metrics)
     ├── TooManyRequests          refused for a while (a brake); fields: retry_after (seconds)
     ├── QuotaExceeded            a per-project or per-image limit would be passed
     │   └── TooLarge             the data passes the configured size cap
@@ -113,6 +115,16 @@ class Protected(Forbidden):
 
 class Unauthenticated(VmImageError):
     code = "unauthenticated"
+
+
+class LoginFailed(Unauthenticated):
+    """A user name and password that do not hold: answered as any Unauthenticated, counted
+    apart (vmimage_login_failures_total)."""
+
+
+class SignatureFailed(Unauthenticated):
+    """A signed request whose signature, key or signed parts do not hold: answered as any
+    Unauthenticated, counted apart (vmimage_signature_failures_total)."""
 
 
 class QuotaExceeded(VmImageError):

@@ -62,6 +62,8 @@ class BlobStore(Protocol):
         """Remove leftovers of writes that never committed (of one key, or all); how many."""
     def local_path(self, key: str) -> str | None:
         """A file path to the blob when the store keeps it on a local file system."""
+    def check(self) -> None:
+        """BackendUnavailable unless the store answers now (for readiness: cheap, no data)."""
 
 
 @dataclass
@@ -152,6 +154,8 @@ class JobRepository(Protocol):
         """The project's oldest waiting job (never a part of another), locked for this
         transaction; one locked by another transaction is skipped."""
     def running(self) -> list[Job]: ...
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs there are by (kind, status), parts of jobs not counted."""
     def heartbeat(self, worker: str, now: datetime) -> None:
         """The worker's running jobs are alive at `now`."""
 

@@ -4,6 +4,7 @@ ids; a request goes to the first face, in the order given, that claims it."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -15,9 +16,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vmimage.core.errors import VmImageError
+from vmimage.core.errors import LoginFailed, SignatureFailed, VmImageError
+from vmimage.core.metrics import UNMATCHED, meter
 from vmimage.faces.contract import Face, FaceContext
 from vmimage.faces.http import FaceMiddleware
 
@@ -47,6 +49,11 @@ def face_app(face: Face, context: FaceContext) -> FastAPI:
 
     @app.exception_handler(VmImageError)
     async def core_error(request: Request, exc: VmImageError):
+        # Every face's refusals pass here: the one place failed logins and signatures are counted.
+        if isinstance(exc, LoginFailed):
+            meter().login_failure(face.name)
+        elif isinstance(exc, SignatureFailed):
+            meter().signature_failure(face.name)
         return errors.core(request, exc)
 
     @app.exception_handler(HTTPException)
@@ -67,24 +74,72 @@ def face_app(face: Face, context: FaceContext) -> FastAPI:
     return app
 
 
+class CountedRequests:
+    """Counts one face's requests for the metrics (pure ASGI): face, method, the matched
+    route's template (never the raw path), status and time; the image data received by a
+    route that streams its body, and sent as application/octet-stream."""
+
+    def __init__(self, app: ASGIApp, face: str) -> None:
+        self.app = app
+        self.face = face
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status, received, sent, data_out = 500, 0, 0, False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status, sent, data_out
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                data_out = any(name == b"content-type" and value.startswith(b"application/octet-stream")
+                               for name, value in message.get("headers", ()))
+            elif data_out and message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or UNMATCHED
+            counted = meter()
+            counted.request(self.face, scope["method"], template, status, time.perf_counter() - started)
+            if received and getattr(getattr(route, "endpoint", None), "streams_body", False):
+                counted.uploaded(self.face, received)
+            if sent:
+                counted.downloaded(self.face, sent)
+
+
 class FaceDispatch:
-    """The root ASGI app: lifespan and the OpenAPI document itself, every request to a face."""
+    """The root ASGI app: lifespan, the service's own routes (the OpenAPI document, the
+    operators' probes and metrics), every other request to a face."""
 
     def __init__(self, faces: Sequence[Face], context: FaceContext, lifespan,
-                 openapi_url: str = "/vmimage/openapi.json") -> None:
-        self.mounted = [(face, face_app(face, context)) for face in faces]
+                 openapi_url: str = "/vmimage/openapi.json", routes: Sequence[Route] = ()) -> None:
+        self.faces = [(face, face_app(face, context)) for face in faces]
+        self.mounted = [(face, CountedRequests(app, face.name)) for face, app in self.faces]
         self.openapi_url = openapi_url
         self._openapi: dict | None = None
-        self.root = Starlette(routes=[Route(openapi_url, self._openapi_document)], lifespan=lifespan)
+        own = [Route(openapi_url, self._openapi_document), *routes]
+        # Exact paths answered before any face is asked (faces claim by prefix or headers).
+        self.own_paths = frozenset(route.path for route in own)
+        self.root = Starlette(routes=own, lifespan=lifespan)
 
     async def _openapi_document(self, _request: Request) -> JSONResponse:
         if self._openapi is None:
-            routes = [route for _, app in self.mounted for route in app.routes]
+            routes = [route for _, app in self.faces for route in app.routes]
             self._openapi = get_openapi(title="vmimage", version="1", routes=routes)
         return JSONResponse(self._openapi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] != self.openapi_url:
+        if scope["type"] == "http" and scope["path"] not in self.own_paths:
             conn = HTTPConnection(scope)
             for face, app in self.mounted:
                 if face.claims(conn):

@@ -43,7 +43,7 @@ from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from vmimage.core.errors import Unauthenticated
+from vmimage.core.errors import SignatureFailed, Unauthenticated
 from vmimage.core.policy import Caller
 from vmimage.core.services.replay import check_date, check_fresh, signature_key
 from vmimage.faces import limits
@@ -129,11 +129,20 @@ def reads_only(endpoint: F) -> F:
 
 
 async def verify(request: Request, scheme: SignatureScheme) -> Verified:
-    """The signed request's caller and body, every check above passed (Unauthenticated
-    otherwise, rendered by the face's error table). Done once per request."""
+    """The signed request's caller and body, every check above passed (SignatureFailed
+    otherwise, rendered by the face's error table as Unauthenticated). Done once per request."""
     done = getattr(request.state, _STATE, None)
     if done is not None:
         return done
+    try:
+        return await _verify(request, scheme)
+    except SignatureFailed:
+        raise
+    except Unauthenticated as exc:      # the key unknown or disabled, the date out of its window, a replay
+        raise SignatureFailed(exc.message, **exc.fields) from None
+
+
+async def _verify(request: Request, scheme: SignatureScheme) -> Verified:
     headers = wire_headers(request, scheme.utf8_headers)
     raw_path = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or request.scope["path"]
     raw_query = request.scope.get("query_string", b"").decode("latin-1")
@@ -141,9 +150,9 @@ async def verify(request: Request, scheme: SignatureScheme) -> Verified:
     try:
         claim = scheme.parse(wire)
     except scheme.errors as exc:
-        raise Unauthenticated(str(exc)) from None
+        raise SignatureFailed(str(exc)) from None
     if "host" not in claim.signed_headers:
-        raise Unauthenticated("The host header must be signed")
+        raise SignatureFailed("The host header must be signed")
     context = face_context(request)
     check_date(context.deps, claim.signed_at)
     grant = await run_in_threadpool(context.identity.access_key, claim.access_key)
@@ -155,13 +164,13 @@ async def verify(request: Request, scheme: SignatureScheme) -> Verified:
     try:
         scheme.verify(wire, claim, grant.secret, body)
     except scheme.errors as exc:
-        raise Unauthenticated(str(exc)) from None
+        raise SignatureFailed(str(exc)) from None
     if not claim.body_signed and not _streams(request):
         body = await request.body()     # unsigned, read only now that the signature holds
     if scheme.signed_path(claim, raw_path) != request.scope["path"]:
-        raise Unauthenticated("The path is not the one signed")
+        raise SignatureFailed("The path is not the one signed")
     if Counter(scheme.signed_query(claim, raw_query)) != Counter(request.query_params.multi_items()):
-        raise Unauthenticated("The query has items the signature does not cover")
+        raise SignatureFailed("The query has items the signature does not cover")
     write = request.method in WRITES and not _marked(request, "reads_only")
     if claim.nonce or write:
         once = signature_key(scheme.dialect, claim.signature) if write else None

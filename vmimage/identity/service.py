@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from anyio.to_thread import run_sync
 
-from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated
+from vmimage.core.errors import Duplicate, Forbidden, Invalid, LoginFailed, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
 from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
                                    Project, Token, User)
@@ -279,7 +279,7 @@ class IdentityService:
         if not verify_password(password, stored) or user is None or not user.enabled:
             if braking:
                 self._brake_from_now(subjects[0])
-            raise Unauthenticated("The request you have made requires authentication.")
+            raise LoginFailed("The request you have made requires authentication.")
         self._take_back_attempt(subjects)
         return user
 

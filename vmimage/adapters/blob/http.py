@@ -54,5 +54,8 @@ class HttpBlobStore:
     def cleanup_partial(self, key: str | None = None) -> int:
         return 0
 
+    def check(self) -> None:
+        pass     # read-only: holds other servers' data, each answering for itself
+
     def local_path(self, key: str) -> str | None:
         return None

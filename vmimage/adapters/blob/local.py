@@ -183,6 +183,10 @@ class LocalFileBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def check(self) -> None:
+        if not (self.root.is_dir() and os.access(self.root / _TMP, os.W_OK | os.X_OK)):
+            raise BackendUnavailable(f"Store '{self.name}' cannot be written", store=self.name)
+
     def size(self, key: str) -> int:
         try:
             return self._path(key).stat().st_size

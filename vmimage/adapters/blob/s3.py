@@ -38,6 +38,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, ConnectionError, Co
 from vmimage.adapters.blob.s3_uploads import Entry, UploadJanitor
 from vmimage.core.backends import Backend
 from vmimage.core.errors import BackendUnavailable, NotFound
+from vmimage.core.metrics import meter
 from vmimage.core.ports import READ_CHUNK
 
 log = logging.getLogger("vmimage.s3")
@@ -126,6 +127,7 @@ def _call(backend: Backend, store: str, what: str, key: str | None = None) -> It
                 raise NotFound("Image data not found in the store", store=store, key=key) from None
             if _status(exc) >= 500 or _status(exc) == 429:
                 call.failed()
+            meter().store_error(store, what)
             raise BackendUnavailable(f"Store '{store}' failed to {what}: {code or 'error'}", store=store) from None
         except BotoCoreError as exc:
             if isinstance(exc, _OUTAGES):
@@ -133,6 +135,7 @@ def _call(backend: Backend, store: str, what: str, key: str | None = None) -> It
             # The class name only: some botocore messages carry the endpoint's full request.
             reason = (f"no answer within {backend.stall_seconds:g} s" if isinstance(exc, _STALLS)
                       else type(exc).__name__)
+            meter().store_error(store, what)
             raise BackendUnavailable(f"Store '{store}' failed to {what}: {reason}",
                                      store=store) from None
 
@@ -322,6 +325,10 @@ class S3BlobStore:
 
     def url(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def check(self) -> None:
+        with self.call("look at its bucket"):
+            self.client.head_bucket(Bucket=self.bucket)
 
     def ensure_bucket(self) -> None:
         """Create the bucket when it is missing (several processes may race to do it)."""

@@ -22,6 +22,7 @@ from vmimage.core.paging import Page
 _QUEUE_LOCK = 0x6A6F6271    # "jobq", with the project's hash: one project's line of waiting jobs
 _CLAIM_LOCK = 0x6A6F6263    # "jobc": claiming a job, whatever its project
 
+_COUNTS: dict[str, str] = {}     # the counts query's SQL, by dialect
 _waiting = (jobs.c.status == JobStatus.INIT.value, jobs.c.kind != PART_KIND)
 
 
@@ -122,6 +123,17 @@ class SqlJobRepository:
 
     def running(self) -> builtins.list[Job]:
         return [_job(r) for r in self.conn.execute(select(jobs).where(jobs.c.status == JobStatus.RUNNING.value))]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        # Asked on every metrics scrape: the statement's SQL is rendered once per dialect and
+        # run as driver SQL (the statement machinery cost more than the query).
+        sql = _COUNTS.get(self.conn.dialect.name)
+        if sql is None:     # its one parameter is a constant, written into the SQL
+            sql = _COUNTS[self.conn.dialect.name] = str(
+                select(jobs.c.kind, jobs.c.status, func.count()).where(jobs.c.kind != PART_KIND)
+                .group_by(jobs.c.kind, jobs.c.status)
+                .compile(dialect=self.conn.dialect, compile_kwargs={"literal_binds": True}))
+        return {(kind, status): count for kind, status, count in self.conn.exec_driver_sql(sql)}
 
     def heartbeat(self, worker: str, now: datetime) -> None:
         self.conn.execute(update(jobs).where(jobs.c.worker == worker, jobs.c.status == JobStatus.RUNNING.value)

@@ -22,6 +22,7 @@ from typing import Protocol
 from vmimage.core.errors import VmImageError
 from vmimage.core.jobs import Job, JobStatus, end_part, turn_order
 from vmimage.core.liveness import abandoned, new_worker_id
+from vmimage.core.metrics import meter
 from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.jobs")
@@ -70,6 +71,10 @@ class JobEngine:
         self._wake.set()
         for t in self._threads:
             t.join(timeout=10)
+
+    def running(self) -> bool:
+        """Started, not stopped, and every worker thread alive."""
+        return bool(self._threads) and not self._stop.is_set() and all(t.is_alive() for t in self._threads)
 
     def wake(self) -> None:
         """A job was submitted: do not wait for the next poll."""
@@ -178,7 +183,7 @@ class JobEngine:
                 current.entities = {**current.entities, **entities}
             current.progress = 100 if error_code is None else current.progress
             current.error_code, current.fail_reason = error_code, reason
-            current.end_time = self.deps.clock()
+            current.end_time = ended = self.deps.clock()
             uow.jobs.save(current)
             for part_id in current.entities.get("parts", []):
                 part = uow.jobs.get(part_id, for_update=True)
@@ -186,6 +191,7 @@ class JobEngine:
                     end_part(part, current)
                     uow.jobs.save(part)
             uow.commit()
+        meter().job_finished(current.kind, current.status.value, (ended - (current.begin_time or ended)).total_seconds())
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.settings.heartbeat_seconds):

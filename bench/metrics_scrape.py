@@ -1,0 +1,124 @@
+"""What scraping GET /metrics costs the server, against what a metadata create costs it.
+
+1. Scrapes alone: an idle server scraped --rate times a second for --seconds; the server's
+   CPU per scrape (less what the idle server spends in as long without scrapes).
+2. Creates (POST /v2/images from --clients concurrent keep-alive connections, as in
+   bench/create.py, --n per round) with and without a thread scraping --rate times a second
+   beside them, alternating over --rounds rounds (which goes first swaps); the server's CPU
+   per create in each mode (medians).
+
+The figure the issue sets (< 1 %): the CPU --rate scrapes take in a second, over the CPU the
+server spends in a second of creates (1.), and the direct difference of CPU per create with
+and without scraping (2., noisier: the machine's load drifts).
+
+    .venv/bin/python bench/metrics_scrape.py [--rate 10] [--n 3000] [--clients 8] [--rounds 3] [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import http.client
+import statistics
+import threading
+import time
+
+from _common import HOST, CpuWatch, Server, base_parser, get_token, maybe_pause
+from create import Client, concurrent
+
+TARGET = 0.01
+
+
+class Scraper:
+    """GET /metrics `rate` times a second on its own connection until stopped."""
+
+    def __init__(self, server: Server, rate: float) -> None:
+        self.server, self.interval = server, 1.0 / rate
+        self.done = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        conn = http.client.HTTPConnection(HOST, self.server.port, timeout=30)
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            conn.request("GET", "/metrics")
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200 or b"vmimage_http_requests_total" not in body:
+                raise RuntimeError(f"scrape failed: {resp.status}")
+            self.done += 1
+            next_at += self.interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+        conn.close()
+
+    def __enter__(self) -> "Scraper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def creates(server: Server, token: str, n: int, clients: int, scrape_rate: float | None) -> tuple[float, float, int]:
+    """Server CPU per create (s), creates per second, scrapes done."""
+    scraped = 0
+    with CpuWatch(server) as cpu:
+        if scrape_rate:
+            with Scraper(server, scrape_rate) as scraper:
+                rate, _ = concurrent(server, token, n, clients)
+            scraped = scraper.done
+        else:
+            rate, _ = concurrent(server, token, n, clients)
+    return cpu.server_cpu / n, rate, scraped
+
+
+def main() -> None:
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--rate", type=float, default=10.0, help="scrapes per second (default 10)")
+    p.add_argument("--n", type=int, default=3000, help="creates per round and mode (default 3000)")
+    p.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of both modes (default 3)")
+    p.add_argument("--seconds", type=float, default=20.0, help="length of the scrapes-alone run (default 20)")
+    args = p.parse_args()
+    with Server(args.data_root, args.keep) as server:
+        maybe_pause(args, server)
+        token = get_token(server)
+        warm = Client(server, token)     # the create path warm, its samples there for the scrapes
+        for i in range(300):
+            warm.create(f"warm-{i}")
+        warm.close()
+
+        # The idle server's own CPU (job polls, heartbeats) is not the scrapes': measured
+        # first, taken off.
+        with CpuWatch(server) as idle_cpu:
+            time.sleep(args.seconds)
+        with CpuWatch(server) as scrape_cpu:
+            with Scraper(server, args.rate) as scraper:
+                time.sleep(args.seconds)
+        per_scrape = max(0.0, scrape_cpu.server_cpu - idle_cpu.server_cpu) / max(1, scraper.done)
+        print(f"scrapes alone: {scraper.done} in {args.seconds:g} s, server CPU {per_scrape * 1000:.2f} ms per scrape "
+              f"({per_scrape * args.rate * 100:.2f} % of a core at {args.rate:g}/s; the idle server itself "
+              f"{idle_cpu.server_cpu / args.seconds * 100:.2f} %)")
+
+        plain, scraped, rates = [], [], {"plain": [], "scraped": []}
+        for r in range(args.rounds):
+            order = [None, args.rate] if r % 2 == 0 else [args.rate, None]
+            for rate in order:
+                cpu, per_second, done = creates(server, token, args.n, args.clients, rate)
+                (scraped if rate else plain).append(cpu)
+                rates["scraped" if rate else "plain"].append(per_second)
+                print(f"  round {r + 1}, {'with' if rate else 'without'} scraping: {per_second:.1f} creates/s, "
+                      f"server {cpu * 1e6:.0f} CPU-us per create" + (f", {done} scrapes" if rate else ""))
+        cpu_plain, cpu_scraped = statistics.median(plain), statistics.median(scraped)
+        create_rate = statistics.median(rates["plain"])
+        # The server's CPU in a second of creates, against what `rate` scrapes cost in a second.
+        share = per_scrape * args.rate / (cpu_plain * create_rate)
+        direct = (cpu_scraped - cpu_plain) / cpu_plain
+        print(f"create: {cpu_plain * 1e6:.0f} CPU-us per create without scraping, {cpu_scraped * 1e6:.0f} with "
+              f"(medians of {args.rounds}; difference {direct * 100:+.2f} %)")
+        print(f"scraping at {args.rate:g}/s costs {share * 100:.2f} % of the server's CPU while it creates "
+              f"at {create_rate:.0f}/s (target < {TARGET * 100:g} %): {'reached' if share < TARGET else 'NOT reached'}")
+
+
+if __name__ == "__main__":
+    main()

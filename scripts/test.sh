@@ -34,7 +34,7 @@ echo "== mypy (types of vmimage/, configured in pyproject.toml) =="
 
 suite sqlite "vmimage tests on SQLite" .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 suite postgres "vmimage tests on PostgreSQL" \
-  env VMIMAGE_TEST_DB=postgres .venv/bin/python -m pytest -q -p no:cacheprovider -rs tests/api "$@"
+  env VMIMAGE_TEST_DB=postgres .venv/bin/python -m pytest -q -p no:cacheprovider -rfEs tests/api "$@"
 wait
 finish sqlite
 finish postgres 5           # 5: nothing collected (no PostgreSQL: skipped with a reason)

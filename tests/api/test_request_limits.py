@@ -487,7 +487,8 @@ def test_45_stalled_uploads_do_not_freeze_other_projects(default_server):
     before the fix they timed out (10 s here) as long as the uploads stalled."""
     server = default_server
     token = server.token("demo")
-    baseline = max(other_projects_round(server))
+    quiet = other_projects_round(server)
+    baseline_logins, baseline_rest = max(quiet[0::3]), max(t for i, t in enumerate(quiet) if i % 3)
     with server.client("demo") as http, ExitStack() as stack:
         images = [new_image(http) for _ in range(45)]
         stalled = []
@@ -500,7 +501,11 @@ def test_45_stalled_uploads_do_not_freeze_other_projects(default_server):
         assert refused == 45 - 8          # the project's excess got its 429 at once
 
         timings = other_projects_round(server)
-        assert max(timings) < max(2.0, 1.5 * baseline), (baseline, timings)
+        # Logins queue for the two password-check slots (scrypt, CPU-bound): their time follows
+        # the machine's load, not the stalled uploads, so they are held to "not frozen" only.
+        logins, rest = timings[0::3], [t for i, t in enumerate(timings) if i % 3]
+        assert max(rest) < max(2.0, 1.5 * baseline_rest), (baseline_rest, timings)
+        assert max(logins) < 8.0, (baseline_logins, timings)
         # the stalled ones are still hanging (none finished, none failed yet)
         statuses = [http.get(f"/v2/images/{i}").json()["status"] for i in images]
         assert statuses.count("saving") == 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmimage.core import audit
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound
 from vmimage.core.images import MemberStatus, Visibility
 from vmimage.core.jobs import Job, new_job_id
@@ -31,8 +32,16 @@ def add_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> Mem
         now = deps.clock()
         member = Member(image_id, member_id, MemberStatus.PENDING, now, now)
         uow.images.save_member(member)
+        _noted(uow, caller, audit.MEMBER_ADD, image, member_id)
         uow.commit()
     return member
+
+
+def _noted(uow, caller: Caller, kind: str, image, member_id: str, status: str | None = None) -> None:
+    """A sharing change in the audit trail (in the change's transaction)."""
+    uow.audit.add(audit.event(kind, image.id, target_project_id=image.owner,
+                              detail=f"member {member_id}" + (f" {status}" if status else ""),
+                              user_id=caller.user_id, project_id=caller.project_id))
 
 
 def list_members(deps: Deps, caller: Caller, image_id: str) -> list[Member]:
@@ -71,6 +80,7 @@ def update_member(deps: Deps, caller: Caller, image_id: str, member_id: str, sta
             raise Forbidden("Only the member project may accept or reject an image")
         member.status, member.updated_at = new_status, deps.clock()
         uow.images.save_member(member)
+        _noted(uow, caller, audit.MEMBER_STATUS, image, member_id, new_status.value)
         uow.commit()
     return member
 
@@ -83,6 +93,7 @@ def remove_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> 
         if uow.images.get_member(image_id, member_id) is None:
             raise NotFound("Member not found", member_id=member_id)
         uow.images.delete_member(image_id, member_id)
+        _noted(uow, caller, audit.MEMBER_REMOVE, image, member_id)
         uow.commit()
 
 

@@ -6,6 +6,7 @@ VMIMAGE_TEST_DB=postgres."""
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import shutil
@@ -60,6 +61,22 @@ def test_a_failed_keystone_login_through_openstacksdk(srv):
     assert datetime.fromisoformat(event["at"].removesuffix("Z")) > datetime.now(timezone.utc).replace(
         tzinfo=None) - timedelta(minutes=5)
     assert WRONG_PASSWORD not in srv.admin_cli("audit", "list", "--json")
+
+
+def test_guessed_aries_basic_logins_failed_then_braked(srv):
+    srv.admin_cli("user", "create", "guessed", "--project", "demo", "--role", "member", "--password", "right")
+    statuses: list[int] = []
+    while 429 not in statuses:
+        creds = base64.b64encode(f"guessed:guess-{len(statuses)}".encode()).decode()
+        statuses.append(httpx.get(f"{srv.url}/aries/api/v1/image/list", timeout=60,
+                                  headers={"Authorization": f"Basic {creds}"}).status_code)
+        assert len(statuses) <= 13, statuses
+    events = [e for e in audit_list(srv, "--kind", "login") if e["user_name"] == "guessed"]
+    outcomes = [e["outcome"] for e in reversed(events)]
+    assert outcomes == ["failure"] * (len(statuses) - 1) + ["braked"]
+    assert only(events, detail="brake engaged")["outcome"] == "failure"
+    assert all(e["address"] == "127.0.0.1" and e["request_id"] for e in events)
+    assert "guess-" not in srv.admin_cli("audit", "list", "--json")
 
 
 def test_access_keys_made_and_disabled_by_the_admin_command(srv):

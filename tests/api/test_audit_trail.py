@@ -11,6 +11,7 @@ import getpass
 import json
 import shutil
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -196,3 +197,21 @@ def test_old_events_are_pruned_when_the_service_starts(tmp_path, database_factor
         assert {e["target"] for e in audit_list(first, "--kind", "bucket.grant")} == {"recent-bucket", "kept-bucket"}
     finally:
         first.stop()
+
+
+def test_members_added_by_an_ims_batch_job_name_the_request_that_asked(srv):
+    image = sdk_connect(srv, "demo").image.create_image(name="batch-audited", disk_format="raw",
+                                                        container_format="bare", visibility="shared")
+    key = json.loads(srv.admin_cli("access-key", "create", "--user", "demo"))
+    ims = ImsClient.new_builder().with_credentials(
+        BasicCredentials(key["access_key"], key["secret_key"], key["project_id"])).with_endpoints([srv.url]).build()
+    alt_project = srv.project_id("alt")
+    job_id = ims.batch_add_members(m.BatchAddMembersRequest(body=m.BatchAddMembersRequestBody(
+        images=[image.id], projects=[alt_project]))).job_id
+    deadline = time.monotonic() + 60
+    while ims.show_job(m.ShowJobRequest(job_id=job_id)).status != "SUCCESS":
+        assert time.monotonic() < deadline, "the batch job did not succeed"
+        time.sleep(0.2)
+    event = only(audit_list(srv, "--kind", "member.add"), target=image.id)
+    assert event["detail"] == f"member {alt_project}" and event["project_id"] == key["project_id"]
+    assert event["address"] == "127.0.0.1" and event["request_id"]

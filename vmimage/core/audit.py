@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -55,6 +56,16 @@ _origin: ContextVar[Origin | None] = ContextVar("vmimage_audit_origin", default=
 
 def set_origin(origin: Origin) -> None:
     _origin.set(origin)
+
+
+@contextmanager
+def origin_of(origin: Origin) -> Iterator[None]:
+    """The origin for a while on a thread that outlives it (a job worker's)."""
+    token = _origin.set(origin)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
 
 
 def current_origin() -> Origin:

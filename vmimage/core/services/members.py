@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from vmimage.core import audit
@@ -132,7 +133,9 @@ def submit_member_batch(deps: Deps, caller: Caller, action: str, image_ids: Any,
         job = Job(new_job_id(), BATCH_KIND, caller.project_id, created_at=deps.clock(),
                   payload={"action": action, "images": images, "projects": projects, "status": status,
                            "caller": {"user_id": caller.user_id, "project_id": caller.project_id,
-                                      "roles": sorted(caller.roles)}},
+                                      "roles": sorted(caller.roles)},
+                           # the changes' audit events name the request that asked for them
+                           "origin": asdict(audit.current_origin())},
                   entities={"image_ids": images})
         queue_jobs(deps, uow, job)
         uow.commit()
@@ -146,23 +149,24 @@ class MemberBatch:
     def run(self, deps: Deps, job: Job, progress) -> dict:
         p = job.payload
         who = Caller(p["caller"]["user_id"], p["caller"]["project_id"], frozenset(p["caller"]["roles"]))
-        results = []
-        for image_id in p["images"]:
-            for project_id in p["projects"]:
-                if p["action"] == "add":
-                    try:
-                        add_member(deps, who, image_id, project_id)
-                    except Duplicate:
-                        pass
-                elif p["action"] == "remove":
-                    try:
-                        remove_member(deps, who, image_id, project_id)
-                    except NotFound:
-                        pass
-                else:
-                    update_member(deps, who, image_id, project_id, p["status"])
-                results.append({"image_id": image_id, "project_id": project_id,
-                                "status": "success"})
+        results: list[dict] = []
+        with audit.origin_of(audit.Origin(**p.get("origin") or {})):
+            for image_id in p["images"]:
+                for project_id in p["projects"]:
+                    if p["action"] == "add":
+                        try:
+                            add_member(deps, who, image_id, project_id)
+                        except Duplicate:
+                            pass
+                    elif p["action"] == "remove":
+                        try:
+                            remove_member(deps, who, image_id, project_id)
+                        except NotFound:
+                            pass
+                    else:
+                        update_member(deps, who, image_id, project_id, p["status"])
+                    results.append({"image_id": image_id, "project_id": project_id,
+                                    "status": "success"})
         return {"results": results}
 
     def cleanup(self, deps: Deps, job: Job) -> None:

@@ -20,7 +20,7 @@ from vmimage.adapters.db.engine import forget_old_versions, make_engine, sqlite_
 from vmimage.adapters.private_files import load_or_create_key, prepare_data_dir, tighten, tighten_tree
 from vmimage.adapters.db.revocations import revocation_feed
 from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
-from vmimage.core import metadef_catalogue
+from vmimage.core import audit, metadef_catalogue
 from vmimage.core.backends import Backend, BackendLimits
 from vmimage.core.errors import BackendUnavailable
 from vmimage.core.jobs import JobLimits
@@ -219,6 +219,7 @@ def recover_after_crash(container: Container) -> None:
     """At start: uploads of processes that are gone are undone, and this node's leftovers go."""
     _tighten(container.settings, container.engine)
     recover_uploads(container.deps, timedelta(seconds=container.settings.upload_stale_seconds))
+    audit.prune(container.deps.uow, container.settings.audit_days)
     if container.engine.dialect.name == "sqlite":
         # A single embedded process (SQLite) owns all uploads: what was in flight when it died is gone.
         reset_lost_uploads(container.deps)

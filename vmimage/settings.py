@@ -74,6 +74,8 @@ class Settings:
     http_store: str = field(default_factory=lambda: os.environ.get("VMIMAGE_HTTP_STORE", "web").strip())
     # Hosts or networks web-download may reach although they are loopback/private/link-local.
     web_download_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_WEB_DOWNLOAD_ALLOW"))
+    # Audit events are kept this many days, then pruned when the service starts (-1: for ever).
+    audit_days: int = field(default_factory=lambda: _int("VMIMAGE_AUDIT_DAYS", 90))
     # Client addresses or networks (CIDR) GET /metrics answers without an admin's token.
     metrics_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_METRICS_ALLOW")
                                      if "VMIMAGE_METRICS_ALLOW" in os.environ else ["127.0.0.1", "::1"])

@@ -11,10 +11,12 @@ from typing import Any
 import typer
 import yaml
 
+from vmimage.cli import audit as audit_cli
 from vmimage.cli import buckets as buckets_cli
 from vmimage.cli import client as client_cli
 from vmimage.cli import inventory as inventory_cli
 from vmimage.cli.local import local_settings
+from vmimage.core.audit import cli_origin, set_origin
 from vmimage.settings import Settings
 
 app = typer.Typer(help="vmimage: a self-hosted cloud image service.", no_args_is_help=True)
@@ -150,12 +152,14 @@ admin.add_typer(key_cmd, name="access-key")
 admin.add_typer(quota_cmd, name="quota")
 admin.add_typer(buckets_cli.bucket_cmd, name="bucket")
 admin.add_typer(server_cmd, name="server")
+admin.add_typer(audit_cli.audit_cmd, name="audit")
 
 
 @admin.callback()
 def admin_options(ctx: typer.Context, data_dir: Path = DataDir) -> None:
     os.umask(0o077)   # the database and key file it may create are private, as under serve
     ctx.obj = data_dir
+    set_origin(cli_origin())     # the audit trail's who and where: the local OS user, `cli`
 
 
 @project_cmd.command("create")

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from vmimage.core.backends import Backend
+from vmimage.core.audit import AuditRepository
 from vmimage.core.buckets import BucketGrant
 from vmimage.core.identity import AccessKeyGrant, Project, Token
 from vmimage.core.images import Image, ImageStatus
@@ -277,6 +278,7 @@ class UnitOfWork(Protocol):
     nonces: NonceRepository
     buckets: BucketGrantRepository
     reaps: ReapRepository
+    audit: AuditRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -437,7 +439,8 @@ class Identity(Protocol):
     def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
         """The token another token asks about: only its own user, admins and services may
         (Forbidden otherwise); NotFound when it is not a live token."""
-    def revoke(self, token_id: str) -> None: ...
+    def revoke(self, token_id: str, by: Token | None = None) -> None:
+        """by: the revoker's token, for the audit trail."""
     def caller(self, token_id: str) -> Caller:
         """The caller behind a project-scoped token; Unauthenticated otherwise."""
     def cached_caller(self, token_id: str) -> Caller | None:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vmimage.core import errors as e
+from vmimage.core import audit, errors as e
 from vmimage.core.policy import Caller
 from vmimage.core.ports import READ_CHUNK
 from vmimage.faces import limits
@@ -150,6 +150,8 @@ class FaceMiddleware:
         rid = self.new_id()
         state = scope.setdefault("state", {})
         state["request_id"], state["face_context"] = rid, self.context
+        client = scope.get("client")
+        audit.set_origin(audit.Origin(address=client[0] if client else None, request_id=rid))
         header, value = self.header, rid.encode()
 
         async def send_with_id(message: Message) -> None:

@@ -43,6 +43,7 @@ from fastapi import Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from vmimage.core import audit
 from vmimage.core.errors import SignatureFailed, Unauthenticated
 from vmimage.core.policy import Caller
 from vmimage.core.services.replay import check_date, check_fresh, signature_key
@@ -52,6 +53,7 @@ from vmimage.faces.contract import face_context
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 F = TypeVar("F", bound=Callable[..., Any])
 _STATE = "signed_request"
+_CLAIMED_KEY = "signed_access_key"
 
 
 @dataclass(frozen=True)
@@ -136,10 +138,17 @@ async def verify(request: Request, scheme: SignatureScheme) -> Verified:
         return done
     try:
         return await _verify(request, scheme)
-    except SignatureFailed:
-        raise
     except Unauthenticated as exc:      # the key unknown or disabled, the date out of its window, a replay
-        raise SignatureFailed(exc.message, **exc.fields) from None
+        failed = exc if isinstance(exc, SignatureFailed) else SignatureFailed(exc.message, **exc.fields)
+        # The access key's id names the caller; the signature itself never goes into the trail.
+        await run_in_threadpool(audit.record, face_context(request).deps.uow, audit.event(
+            audit.SIGNATURE, _claimed_key(request), outcome=audit.FAILURE, detail=scheme.dialect))
+        raise failed from None
+
+
+def _claimed_key(request: Request) -> str | None:
+    """The access key the request says it was signed with, once its Authorization parsed."""
+    return getattr(request.state, _CLAIMED_KEY, None)
 
 
 async def _verify(request: Request, scheme: SignatureScheme) -> Verified:
@@ -151,6 +160,7 @@ async def _verify(request: Request, scheme: SignatureScheme) -> Verified:
         claim = scheme.parse(wire)
     except scheme.errors as exc:
         raise SignatureFailed(str(exc)) from None
+    setattr(request.state, _CLAIMED_KEY, claim.access_key)
     if "host" not in claim.signed_headers:
         raise SignatureFailed("The host header must be signed")
     context = face_context(request)

@@ -89,8 +89,8 @@ class ExternalKeystone:
     def subject_token(self, auth_token_id: str, subject_token_id: str) -> Token:
         return self._local.subject_token(auth_token_id, subject_token_id)
 
-    def revoke(self, token_id: str) -> None:
-        self._local.revoke(token_id)
+    def revoke(self, token_id: str, by: Token | None = None) -> None:
+        self._local.revoke(token_id, by)
 
     async def caller_for_password(self, user_name: str, password: str, client: str | None = None) -> Caller:
         return await self._local.caller_for_password(user_name, password, client)

@@ -7,6 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from vmimage.core.audit import AuditRepository
 from vmimage.core.identity import AccessKey, Project, User
 from vmimage.identity.limiter import Failures
 from vmimage.identity.model import TokenRecord
@@ -71,6 +72,7 @@ class RevocationFeed(Protocol):
 class IdentityUnitOfWork(Protocol):
     """Rolled back unless committed, like the core's UnitOfWork (one adapter serves both)."""
     identity: IdentityRepository
+    audit: AuditRepository
 
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

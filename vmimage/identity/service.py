@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from anyio.to_thread import run_sync
 
+from vmimage.core import audit
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, LoginFailed, NotFound, TooManyRequests, Unauthenticated
 from vmimage.core.policy import Caller, expand_roles
 from vmimage.core.identity import (DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, ROLES, AccessKey, AccessKeyGrant,
@@ -60,6 +61,16 @@ def _refuse_if_any_blocked(found: dict[str, Failures], subjects: list[str], now:
     waits = [w for w in (retry_after(found.get(s), now) for s in subjects) if w is not None]
     if waits:
         raise TooManyRequests("Too many failed logins; try again later", retry_after=max(waits))
+
+
+def _braked(ref: str, domain: str | None, origin: audit.Origin) -> audit.AuditEvent:
+    """A login refused by the brake, its password unchecked."""
+    return audit.event(audit.LOGIN, ref, outcome=audit.BRAKED, user_name=ref, detail=domain, origin=origin)
+
+
+def _key_event(kind: str, key: AccessKey) -> audit.AuditEvent:
+    """An access key's event: its id (public, unlike its secret), its user and project."""
+    return audit.event(kind, key.access_key, target_project_id=key.project_id, detail=f"user {key.user_id}")
 
 
 def may_inspect_tokens_of_others(token: Token) -> bool:
@@ -118,7 +129,9 @@ class IdentityService:
                 uow.identity.add_user(user)
             else:
                 uow.identity.set_password(user.id, hash_password(password))
-            uow.identity.assign_role(user.id, proj.id, role)
+            if role not in uow.identity.roles_on(user.id, proj.id):
+                uow.identity.assign_role(user.id, proj.id, role)
+                uow.audit.add(audit.event(audit.ROLE_GRANT, user.id, target_project_id=proj.id, detail=role))
             uow.commit()
         return user
 
@@ -132,6 +145,7 @@ class IdentityService:
                 secret=secrets.token_urlsafe(30), user_id=user.id,
                 project_id=user.default_project_id, created_at=_now())
             uow.identity.add_access_key(replace(key, secret=self._seal(key)))
+            uow.audit.add(_key_event(audit.ACCESS_KEY_CREATE, key))
             uow.commit()
         return key      # the only time the secret is shown
 
@@ -150,6 +164,7 @@ class IdentityService:
             uow.identity.set_access_key_enabled(access_key, enabled)
             if not enabled:
                 uow.identity.note_revocation()
+            uow.audit.add(_key_event(audit.ACCESS_KEY_ENABLE if enabled else audit.ACCESS_KEY_DISABLE, key))
             uow.commit()
         return replace(key, secret="", enabled=enabled)
 
@@ -158,6 +173,7 @@ class IdentityService:
             key = self._key(uow, access_key)
             uow.identity.delete_access_key(access_key)
             uow.identity.note_revocation()
+            uow.audit.add(_key_event(audit.ACCESS_KEY_DELETE, key))
             uow.commit()
         return replace(key, secret="")
 
@@ -172,6 +188,9 @@ class IdentityService:
             if not enabled:
                 revoked = uow.identity.revoke_tokens_of(user.id)
                 uow.identity.note_revocation()
+            uow.audit.add(audit.event(audit.USER_ENABLE if enabled else audit.USER_DISABLE, user.id,
+                                      target_project_id=user.default_project_id,
+                                      detail=None if enabled else f"{revoked} tokens revoked"))
             uow.commit()
         return replace(user, enabled=enabled), revoked
 
@@ -184,6 +203,8 @@ class IdentityService:
             tokens = uow.identity.delete_tokens_of(user.id)
             uow.identity.delete_user(user.id)
             uow.identity.note_revocation()
+            uow.audit.add(audit.event(audit.USER_DELETE, user.id, target_project_id=user.default_project_id,
+                                      detail=f"{keys} access keys, {tokens} tokens deleted"))
             uow.commit()
         return user, keys, tokens
 
@@ -266,30 +287,42 @@ class IdentityService:
             raise Unauthenticated("The request you have made requires authentication.")
         domain = None if spec.get("id") else _resolve_domain(spec.get("domain") or {"id": DEFAULT_DOMAIN_ID})
         subjects = [user_subject(domain, ref)] + ([address_subject(client)] if client else [])
+        origin = audit.current_origin()
         # A braked subject is refused at once, without waiting in line for a check.
-        await run_sync(self._refuse_if_blocked, subjects)
+        await run_sync(self._refuse_if_blocked, subjects, ref, domain, origin)
         return await self._password_checks.run(self._check_password_in_turn, ref, domain, spec["password"],
-                                               subjects)
+                                               subjects, origin)
 
-    def _check_password_in_turn(self, ref: str, domain: str | None, password: str, subjects: list[str]) -> User:
+    def _check_password_in_turn(self, ref: str, domain: str | None, password: str, subjects: list[str],
+                                origin: audit.Origin) -> User:
         """On a password-check thread: the attempt is counted, then the password hashed."""
-        user, braking = self._count_attempt(subjects, ref, domain)
+        user, braking = self._count_attempt(subjects, ref, domain, origin)
         # An unknown user costs the same scrypt as a wrong password: timing tells nothing.
         stored = user.password_hash if user is not None else _DUMMY_HASH
         if not verify_password(password, stored) or user is None or not user.enabled:
+            failed = audit.event(audit.LOGIN, ref, outcome=audit.FAILURE, user_name=ref,
+                                 user_id=user.id if user else None, origin=origin,
+                                 detail="brake engaged" if braking else domain)
             if braking:
-                self._brake_from_now(subjects[0])
+                self._brake_from_now(subjects[0], failed)
+            else:
+                audit.record(self._uow, failed)
             raise LoginFailed("The request you have made requires authentication.")
         self._take_back_attempt(subjects)
         return user
 
     # --- failed-login brake (identity/limiter.py) ----------------------------------------
 
-    def _refuse_if_blocked(self, subjects: list[str]) -> None:
-        with self._uow() as uow:
-            _refuse_if_any_blocked(uow.identity.failures(subjects), subjects)
+    def _refuse_if_blocked(self, subjects: list[str], ref: str, domain: str | None, origin: audit.Origin) -> None:
+        try:
+            with self._uow() as uow:
+                _refuse_if_any_blocked(uow.identity.failures(subjects), subjects)
+        except TooManyRequests:
+            audit.record(self._uow, _braked(ref, domain, origin))
+            raise
 
-    def _count_attempt(self, subjects: list[str], ref: str, domain: str | None) -> tuple[User | None, bool]:
+    def _count_attempt(self, subjects: list[str], ref: str, domain: str | None,
+                       origin: audit.Origin) -> tuple[User | None, bool]:
         """Count the attempt as a failure before its password is checked (a success takes it
         back), refused if a subject is braked by now. The user it names, if any, and whether
         the count blocks the user from now on."""
@@ -309,16 +342,20 @@ class IdentityService:
             except Duplicate:
                 if attempt == 3:
                     raise
+            except TooManyRequests:     # braked by now (another attempt's failure)
+                audit.record(self._uow, _braked(ref, domain, origin))
+                raise
         raise AssertionError("unreachable")
 
-    def _brake_from_now(self, user_subject: str) -> None:
+    def _brake_from_now(self, user_subject: str, failed: audit.AuditEvent) -> None:
         """A failure that blocks its user: the block runs from now, the failure known, rather
-        than from the count before the hash."""
+        than from the count before the hash; the failure's audit event in the same write."""
         with self._uow(write=True) as uow:
             found = uow.identity.failures([user_subject], for_update=True)
             if user_subject in found:
                 uow.identity.save_failures(blocked_from(found[user_subject], _now()), new=False)
-                uow.commit()
+            uow.audit.add(failed)
+            uow.commit()
 
     def _take_back_attempt(self, subjects: list[str]) -> None:
         """A success: the user's count starts over, the address's loses this attempt."""
@@ -410,11 +447,18 @@ class IdentityService:
             raise NotFound("Could not find token")
         return subject
 
-    def revoke(self, token_id: str) -> None:
-        self.validate(token_id)
+    def revoke(self, token_id: str, by: Token | None = None) -> None:
+        """by: the token of whoever revokes it (the token's own user when not given)."""
+        token = self.validate(token_id)
+        who = by or token
         with self._uow(write=True) as uow:
             uow.identity.revoke_token(_hash_token(token_id))
             uow.identity.note_revocation()
+            # The token's audit id names it; the token itself never goes into the trail.
+            uow.audit.add(audit.event(audit.TOKEN_REVOKE, token.audit_id,
+                                      target_project_id=token.project.id if token.project else None,
+                                      detail=f"user {token.user.id}", user_id=who.user.id, user_name=who.user.name,
+                                      project_id=who.project.id if who.project else None))
             uow.commit()
         with self._lock:
             self._cache.pop(token_id, None)

@@ -272,6 +272,23 @@ data_to_reap = Table(
     Column("claimed_by", String(255)),                   # the process reaping it now (core/liveness.py id)
 )
 
+# The audit trail (core/audit.py): kept VMIMAGE_AUDIT_DAYS, pruned at the service's start.
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("outcome", String(10), nullable=False),       # success | failure | braked
+    Column("target", String(300)),
+    Column("target_project_id", String(255)),
+    Column("detail", String(300)),
+    Column("user_id", String(255)),
+    Column("user_name", String(300)),
+    Column("project_id", String(255)),
+    Column("address", String(100)),                      # the client's, or "cli"
+    Column("request_id", String(100)),
+)
+
 # Failed logins, counted across processes: per user (consecutive) and per client address.
 auth_failures = Table(
     "auth_failures", metadata,

@@ -8,6 +8,7 @@ from types import TracebackType
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from vmimage.adapters.db.audit_repository import SqlAuditRepository
 from vmimage.adapters.db.bucket_repository import SqlBucketGrantRepository
 from vmimage.adapters.db.identity_repository import SqlIdentityRepository
 from vmimage.adapters.db.image_repository import SqlImageRepository
@@ -17,6 +18,7 @@ from vmimage.adapters.db.metadef_repository import SqlMetadefRepository
 from vmimage.adapters.db.nonce_repository import SqlNonceRepository
 from vmimage.adapters.db.reap_repository import SqlReapRepository
 from vmimage.adapters.db.upload_repository import SqlUploadRepository
+from vmimage.core.audit import AuditRepository
 from vmimage.core.errors import BackendUnavailable, Duplicate, Invalid
 from vmimage.core.ports import (BucketGrantRepository, ImageRepository, InventoryRepository, JobRepository,
                                 MetadefRepository, NonceRepository, ReapRepository, UploadRepository)
@@ -50,6 +52,7 @@ class SqlUnitOfWork:
         self.buckets: BucketGrantRepository = SqlBucketGrantRepository(self.conn)
         self.uploads: UploadRepository = SqlUploadRepository(self.conn)
         self.reaps: ReapRepository = SqlReapRepository(self.conn)
+        self.audit: AuditRepository = SqlAuditRepository(self.conn)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

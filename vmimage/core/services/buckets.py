@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmimage.core import audit
 from vmimage.core.buckets import BucketGrant, check_bucket, check_key, not_granted
 from vmimage.core.errors import BackendUnavailable, Conflict, Gone, Invalid, NotFound
 from vmimage.core.formats import decide
@@ -47,6 +48,7 @@ def grant_bucket(deps: Deps, bucket: str, project_id: str) -> BucketGrant:
             return grant                       # granted already
         grant = BucketGrant(bucket, project_id, deps.clock())
         uow.buckets.add(grant)
+        uow.audit.add(audit.event(audit.BUCKET_GRANT, bucket, target_project_id=project_id))
         uow.commit()
     return grant
 
@@ -73,6 +75,7 @@ def revoke_bucket(deps: Deps, bucket: str, project_id: str) -> None:
     with deps.uow(write=True) as uow:
         if not uow.buckets.remove(bucket, project_id):
             raise NotFound(f"Bucket '{bucket}' is not granted to project {project_id}", bucket=bucket)
+        uow.audit.add(audit.event(audit.BUCKET_REVOKE, bucket, target_project_id=project_id))
         uow.commit()
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vmimage.core import os_catalogue
+from vmimage.core import audit, os_catalogue
 from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Duplicate, Forbidden, InUse, Invalid, NameTaken, NotFound, Protected
 from vmimage.core.images import (CONTAINER_FORMATS, KNOWN_DISK_FORMATS, MAX_NAME, OS_IDENTITY, BootMode, Location, TagSet,
@@ -248,7 +248,7 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
             uow.images.lock_project(find_visible(uow, caller, image_id).owner)
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
-        name = image.name
+        name, visibility = image.name, image.visibility
         for change in changes:
             if change.key == LOCATIONS and not change.property:
                 locations.apply_location_change(deps, caller, image, change.op, change.index, change.value,
@@ -264,6 +264,10 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
             if loc.store in deps.stores:
                 reap_later(deps, uow, loc.store, loc.key, image_id=image.id)
         uow.images.save(image)
+        if image.visibility != visibility:
+            uow.audit.add(audit.event(audit.IMAGE_VISIBILITY, image.id, target_project_id=image.owner,
+                                      detail=f"{visibility.value} -> {image.visibility.value}",
+                                      user_id=caller.user_id, project_id=caller.project_id))
         uow.commit()
     if dropped:
         deps.wake_reaper()
@@ -340,6 +344,8 @@ def delete_image(deps: Deps, caller: Caller, image_id: str) -> None:
         image.locations = []
         image.updated_at = deps.clock()
         uow.images.save(image)
+        uow.audit.add(audit.event(audit.IMAGE_DELETE, image_id, target_project_id=image.owner,
+                                  user_id=caller.user_id, project_id=caller.project_id))
         uow.commit()
     deps.wake_reaper()
     if deps.cache is not None:    # this node's cached copy (local files) goes with the image at once

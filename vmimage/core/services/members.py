@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
+from vmimage.core import audit
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound
 from vmimage.core.images import MemberStatus, Visibility
 from vmimage.core.jobs import Job, new_job_id
@@ -31,8 +33,16 @@ def add_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> Mem
         now = deps.clock()
         member = Member(image_id, member_id, MemberStatus.PENDING, now, now)
         uow.images.save_member(member)
+        _noted(uow, caller, audit.MEMBER_ADD, image, member_id)
         uow.commit()
     return member
+
+
+def _noted(uow, caller: Caller, kind: str, image, member_id: str, status: str | None = None) -> None:
+    """A sharing change in the audit trail (in the change's transaction)."""
+    uow.audit.add(audit.event(kind, image.id, target_project_id=image.owner,
+                              detail=f"member {member_id}" + (f" {status}" if status else ""),
+                              user_id=caller.user_id, project_id=caller.project_id))
 
 
 def list_members(deps: Deps, caller: Caller, image_id: str) -> list[Member]:
@@ -71,6 +81,7 @@ def update_member(deps: Deps, caller: Caller, image_id: str, member_id: str, sta
             raise Forbidden("Only the member project may accept or reject an image")
         member.status, member.updated_at = new_status, deps.clock()
         uow.images.save_member(member)
+        _noted(uow, caller, audit.MEMBER_STATUS, image, member_id, new_status.value)
         uow.commit()
     return member
 
@@ -83,6 +94,7 @@ def remove_member(deps: Deps, caller: Caller, image_id: str, member_id: str) -> 
         if uow.images.get_member(image_id, member_id) is None:
             raise NotFound("Member not found", member_id=member_id)
         uow.images.delete_member(image_id, member_id)
+        _noted(uow, caller, audit.MEMBER_REMOVE, image, member_id)
         uow.commit()
 
 
@@ -121,7 +133,9 @@ def submit_member_batch(deps: Deps, caller: Caller, action: str, image_ids: Any,
         job = Job(new_job_id(), BATCH_KIND, caller.project_id, created_at=deps.clock(),
                   payload={"action": action, "images": images, "projects": projects, "status": status,
                            "caller": {"user_id": caller.user_id, "project_id": caller.project_id,
-                                      "roles": sorted(caller.roles)}},
+                                      "roles": sorted(caller.roles)},
+                           # the changes' audit events name the request that asked for them
+                           "origin": asdict(audit.current_origin())},
                   entities={"image_ids": images})
         queue_jobs(deps, uow, job)
         uow.commit()
@@ -135,23 +149,24 @@ class MemberBatch:
     def run(self, deps: Deps, job: Job, progress) -> dict:
         p = job.payload
         who = Caller(p["caller"]["user_id"], p["caller"]["project_id"], frozenset(p["caller"]["roles"]))
-        results = []
-        for image_id in p["images"]:
-            for project_id in p["projects"]:
-                if p["action"] == "add":
-                    try:
-                        add_member(deps, who, image_id, project_id)
-                    except Duplicate:
-                        pass
-                elif p["action"] == "remove":
-                    try:
-                        remove_member(deps, who, image_id, project_id)
-                    except NotFound:
-                        pass
-                else:
-                    update_member(deps, who, image_id, project_id, p["status"])
-                results.append({"image_id": image_id, "project_id": project_id,
-                                "status": "success"})
+        results: list[dict] = []
+        with audit.origin_of(audit.Origin(**p.get("origin") or {})):
+            for image_id in p["images"]:
+                for project_id in p["projects"]:
+                    if p["action"] == "add":
+                        try:
+                            add_member(deps, who, image_id, project_id)
+                        except Duplicate:
+                            pass
+                    elif p["action"] == "remove":
+                        try:
+                            remove_member(deps, who, image_id, project_id)
+                        except NotFound:
+                            pass
+                    else:
+                        update_member(deps, who, image_id, project_id, p["status"])
+                    results.append({"image_id": image_id, "project_id": project_id,
+                                    "status": "success"})
         return {"results": results}
 
     def cleanup(self, deps: Deps, job: Job) -> None:

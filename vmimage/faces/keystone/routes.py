@@ -104,7 +104,8 @@ def check_head(request: Request) -> Response:
 @router.delete("/v3/auth/tokens", status_code=204)
 def revoke(request: Request) -> Response:
     token = _subject(request)
-    face_context(request).identity.revoke(token.id)
+    identity = face_context(request).identity
+    identity.revoke(token.id, by=identity.validate(request.headers.get("x-auth-token", "")))
     return Response(status_code=204)
 
 

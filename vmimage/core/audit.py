@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import getpass
 import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
@@ -122,11 +125,53 @@ class AuditRepository(Protocol):
         """Forget events older than then; how many."""
 
 
-def record(uow: Callable[..., Any], event: AuditEvent) -> None:
+class RefusalBudget:
+    """Events of one kind from one address that record() writes per minute, per process.
+    Refusals (wrong signatures, wrong logins below the brake) cost the caller nothing, so
+    without a bound an unauthenticated client could make the service write rows at will;
+    beyond the budget an address's events are counted, and the count is written as one
+    event (detail `not recorded: N`) with its next event in a later minute."""
+
+    def __init__(self, per_minute: int = 60, addresses: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute, self.addresses, self.clock = per_minute, addresses, clock
+        self._lock = threading.Lock()
+        self._windows: OrderedDict[tuple[str, str | None], list[float | int]] = OrderedDict()
+
+    def admit(self, event: AuditEvent) -> tuple[bool, int]:
+        """Whether to write the event, and how many of its key's events went unwritten before."""
+        key, now = (event.kind, event.address), self.clock()
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None or now - window[0] >= 60:
+                missed = int(window[2]) if window is not None else 0
+                window = self._windows[key] = [now, 0, 0]
+            else:
+                missed = 0
+            self._windows.move_to_end(key)
+            while len(self._windows) > self.addresses:
+                self._windows.popitem(last=False)
+            if window[1] >= self.per_minute:
+                window[2] += 1
+                return False, 0
+            window[1] += 1
+            return True, missed
+
+
+REFUSALS = RefusalBudget()
+
+
+def record(uow: Callable[..., Any], event: AuditEvent, budget: RefusalBudget = REFUSALS) -> None:
     """An event that has no transaction of its own to join (a refused signature), in one small
-    write; a failure to write is logged, never raised: the trail must not change the answer."""
+    write, within the address's budget (above); a failure to write is logged, never raised:
+    the trail must not change the answer."""
+    admitted, missed = budget.admit(event)
+    if not admitted:
+        return
     try:
         with uow(write=True) as tx:
+            if missed:
+                tx.audit.add(replace(event, detail=f"not recorded: {missed}", id=None))
             tx.audit.add(event)
             tx.commit()
     except Exception:  # noqa: BLE001 - see above

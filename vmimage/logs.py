@@ -20,8 +20,10 @@ FORMATS = ("text", "json")
 
 _SECRETS = [
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?#'\"]*)\?[^\s'\"]*", re.I), r"\1?<redacted>"),
-    (re.compile(r"\b(authorization|x-auth-token|x-subject-token|x-amz-security-token)(['\"]?\s*[:=,]\s*['\"]?)"
-                r"[^'\"\n]+", re.I), r"\1\2<redacted>"),
+    # An Authorization header's value has spaces (scheme, then parameters): to the line's end.
+    (re.compile(r"\b(authorization)(['\"]?\s*[:=,]\s*['\"]?)[^;'\"\n]+", re.I), r"\1\2<redacted>"),
+    (re.compile(r"\b(x-auth-token|x-subject-token|x-amz-security-token)(['\"]?\s*[:=,]\s*['\"]?)[^\s,;'\"]+", re.I),
+     r"\1\2<redacted>"),
     (re.compile(r"\b((?:[\w-]*(?:password|passwd|secret|token|signature|credential)[\w-]*|sk|ak_sk))(['\"]?\s*[:=]\s*['\"]?)[^\s,;&'\"}]+",
                 re.I), r"\1\2<redacted>"),
 ]

@@ -13,6 +13,7 @@ import socket
 import time
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.api.test_import import _db, do_import, new_image, web  # noqa: F401 - web is a fixture
@@ -166,3 +167,26 @@ def test_sigterm_with_an_upload_and_a_job_in_flight(tmp_path, database_factory, 
     finally:
         again.stop()
 
+
+
+def test_sigterm_to_the_supervisor_of_two_workers(tmp_path, database_factory):
+    url = database_factory()
+    if not url:
+        pytest.skip("--workers above 1 needs PostgreSQL (VMIMAGE_TEST_DB=postgres)")
+    srv = start_server(tmp_path, url, VMIMAGE_WORKERS="2", VMIMAGE_SHUTDOWN_GRACE_SECONDS="2",
+                       VMIMAGE_LOG_FORMAT="json")
+    sock = None
+    try:
+        with srv.client() as c:
+            uploading = new_image(c)
+            sock = _slow_upload(srv, uploading, srv.token("demo"))
+            wait_for(lambda: c.get(f"/v2/images/{uploading}").json()["status"] == "saving", what="the upload")
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=60) == 0, server_log(srv)
+    finally:
+        if sock is not None:
+            sock.close()
+        srv.stop()
+    assert _image_status(srv, uploading) == "queued"
+    assert not [name for name in srv.stored_blobs() if uploading in name], srv.stored_blobs()
+    assert all(json_lines(server_log(srv)))     # every worker's lines parse

@@ -34,12 +34,18 @@ Progress = Callable[[int], None]
 class StopRequested(Exception):
     """Raised into a running job at its next progress report once a clean stop's grace is over."""
 
+    def __init__(self, at: int) -> None:
+        super().__init__(f"stop requested at {at}%")
+        self.at = at
+
 
 class JobHandler(Protocol):
     def run(self, deps: Deps, job: Job, progress: Progress) -> dict:
         """Do the work; return the job's entities. Raise a core error to fail it."""
     def cleanup(self, deps: Deps, job: Job) -> None:
         """Undo what a failed or interrupted run left behind."""
+    # Optional: `resumable_at(job, pct) -> bool`: whether a run stopped at this progress
+    # report may be handed back to the queue as it is and run again from its start.
 
 
 @dataclass
@@ -175,8 +181,12 @@ class JobEngine:
             return
         try:
             entities = handler.run(self.deps, job, lambda pct: self._progress(job.id, pct))
-        except StopRequested:
-            self._finish(job, None, "interrupted", "The service stopped before the job finished")
+        except StopRequested as stop:
+            resumable = getattr(handler, "resumable_at", None)
+            if resumable is not None and resumable(job, stop.at):
+                self._hand_back(job)
+            else:
+                self._finish(job, None, "interrupted", "The service stopped before the job finished")
         except VmImageError as exc:
             self._finish(job, None, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
@@ -187,7 +197,7 @@ class JobEngine:
 
     def _progress(self, job_id: str, pct: int) -> None:
         if self._interrupt.is_set():
-            raise StopRequested
+            raise StopRequested(pct)
         with self.deps.uow(write=True) as uow:
             job = uow.jobs.get(job_id)
             if job is not None and job.status == JobStatus.RUNNING:
@@ -195,6 +205,22 @@ class JobEngine:
                 job.heartbeat_at = self.deps.clock()
                 uow.jobs.save(job)
                 uow.commit()
+
+    def _hand_back(self, job: Job) -> None:
+        """Back to the queue, as it is, for the next start or another process to run from
+        its start. Its heartbeat is now: an import lock it holds stays live for as long as a
+        running job's would."""
+        with self.deps.uow(write=True) as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            if current is None or current.status != JobStatus.RUNNING or current.worker != self.worker_id:
+                return
+            current.move_to(JobStatus.INIT)
+            current.worker, current.begin_time, current.progress = None, None, 0
+            current.heartbeat_at = self.deps.clock()
+            uow.jobs.save(current)
+            uow.commit()
+        log.info("job %s (%s) handed back to the queue", job.id, job.kind,
+                 extra={"job_id": job.id, "kind": job.kind, "outcome": "handed back"})
 
     def _finish(self, job: Job, entities: dict | None, error_code: str | None, reason: str | None) -> None:
         if error_code is not None:

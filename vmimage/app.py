@@ -5,6 +5,7 @@ comes last."""
 
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import asynccontextmanager
 
@@ -13,11 +14,14 @@ from vmimage.bootstrap import Container
 from vmimage.core import metrics
 from vmimage.core.services.health import job_counts
 from vmimage.core.services.servers import reconcile_servers
+from vmimage.core.services.uploads import release_uploads
 from vmimage.faces import aries, glance_v2, huawei_ims, jdcloud, keystone, native
 from vmimage.faces.contract import FaceContext
 from vmimage.faces.limits import BodyLimits
 from vmimage.faces.mount import FaceDispatch
 from vmimage.probes import probe_routes
+
+log = logging.getLogger("vmimage")
 
 FACES = [
     keystone.FACE,
@@ -32,9 +36,12 @@ FACES = [
 def app_from_environment() -> BodyLimits:
     """One worker of `vmimage serve --workers N`: its own container, settings from the environment."""
     from vmimage.bootstrap import build
+    from vmimage.logs import configure as configure_logs
     from vmimage.settings import Settings
 
-    return create_app(build(Settings(), migrate=False))
+    settings = Settings()
+    configure_logs(settings.log_format)     # a spawned worker starts with no logging set up
+    return create_app(build(settings, migrate=False))
 
 
 def face_context(container: Container) -> FaceContext:
@@ -64,8 +71,15 @@ def create_app(container: Container) -> BodyLimits:
                 container.janitor.stop()
             if container.reaper is not None:
                 container.reaper.stop()
+            # A clean stop (SIGTERM): uvicorn has let requests in flight finish within the grace
+            # and cut the rest; uploads they left are undone, running jobs get the grace too.
+            grace = container.settings.shutdown_grace_seconds
+            container.jobs.stop(grace)
             container.uploads.stop()
-            container.jobs.stop()
+            try:
+                release_uploads(container.deps, wait_seconds=min(grace, 5))
+            except Exception:  # noqa: BLE001 - the database gone: the next start recovers them
+                log.exception("could not undo the uploads left at stop")
 
     # One meter per serving process (each worker builds its own app).
     meter = PrometheusMeter(lambda: job_counts(container.deps))

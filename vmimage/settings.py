@@ -79,6 +79,10 @@ class Settings:
     # Client addresses or networks (CIDR) GET /metrics answers without an admin's token.
     metrics_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_METRICS_ALLOW")
                                      if "VMIMAGE_METRICS_ALLOW" in os.environ else ["127.0.0.1", "::1"])
+    # "text" (warnings and errors as plain lines) or "json" (one object a line, one a request).
+    log_format: str = field(default_factory=lambda: os.environ.get("VMIMAGE_LOG_FORMAT", "text").strip().lower())
+    # SIGTERM: how long requests in flight (and running jobs) may take to finish.
+    shutdown_grace_seconds: int = field(default_factory=lambda: _int("VMIMAGE_SHUTDOWN_GRACE_SECONDS", 30))
     # Where an import that names no store goes: "all" writable stores or the "default" one.
     import_default_stores: str = field(
         default_factory=lambda: os.environ.get("VMIMAGE_IMPORT_DEFAULT_STORES", "all").strip().lower())

@@ -284,3 +284,61 @@ def test_of_two_processes_recovering_at_once_one_cleans_up(make_container):
     ended = status_of(first.deps, job.id)
     assert ended.status == JobStatus.FAIL and ended.error_code == "interrupted"
     assert ended.worker in (e.worker_id for e in engines)
+
+
+class Steps(Probe):
+    """A job of ten steps of 0.1 s, reporting its progress after each; resumable (handed back
+    by a clean stop) when `resumable`."""
+
+    def __init__(self, resumable: bool) -> None:
+        super().__init__()
+        self.resumable = resumable
+        self.finished: list[str] = []
+
+    def run(self, deps, job, progress) -> dict:
+        self.started.append((job.project_id, job.id))
+        for step in range(10):
+            time.sleep(0.1)
+            progress(10 * (step + 1))
+        self.finished.append(job.id)
+        return {}
+
+    def resumable_at(self, job, pct: int) -> bool:
+        return self.resumable
+
+
+@pytest.mark.parametrize("resumable", [False, True])
+def test_a_clean_stop_lets_jobs_finish_within_the_grace_then_interrupts_or_hands_back(make_container, resumable):
+    c = make_container()
+    steps = Steps(resumable)
+    e = engine(c, steps, workers=2)
+    e.start()
+    quick, slow = submit(c.deps, "a"), submit(c.deps, "b")
+    wait_until(lambda: len(steps.started) == 2, what="both jobs to start")
+    # A job takes a second: a 0.3 s grace ends in the middle of both.
+    e.stop(grace_seconds=0.3)
+    assert steps.finished == [] and e.running() is False
+    for job in (quick, slow):
+        ended = status_of(c.deps, job.id)
+        if resumable:
+            assert (ended.status, ended.worker, ended.progress) == (JobStatus.INIT, None, 0)
+        else:
+            assert (ended.status, ended.error_code) == (JobStatus.FAIL, "interrupted")
+    assert sorted(steps.cleaned) == ([] if resumable else sorted([quick.id, slow.id]))
+    if resumable:     # another process (or the next start) runs them from their start
+        again = engine(make_container(), steps, workers=2)
+        again.start()
+        wait_until(lambda: all(status_of(c.deps, j.id).status == JobStatus.SUCCESS for j in (quick, slow)),
+                   what="the handed back jobs to run")
+        assert sorted(steps.finished) == sorted([quick.id, slow.id])
+
+
+def test_a_clean_stop_within_the_grace_lets_a_job_finish(make_container):
+    c = make_container()
+    steps = Steps(resumable=False)
+    e = engine(c, steps, workers=1)
+    e.start()
+    job = submit(c.deps, "a")
+    wait_until(lambda: steps.started, what="the job to start")
+    e.stop(grace_seconds=10)
+    assert steps.finished == [job.id] and status_of(c.deps, job.id).status == JobStatus.SUCCESS

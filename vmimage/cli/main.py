@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +91,16 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     from vmimage.core.errors import VmImageError
     from vmimage.core.services.buckets import refuse_granted_store_buckets
     from vmimage.http_protocol import BoundedHttpToolsProtocol, limits
+    from vmimage.logs import configure as configure_logs
 
     _return_big_buffers_to_the_system()
     os.umask(0o077)   # every file vmimage (and qemu-img, QEMU, SQLite) writes: 0600, every folder: 0700
     settings = local_settings(data_dir, host, port)
+    try:
+        configure_logs(settings.log_format)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     if workers is not None:
         settings.workers = workers
     if settings.workers > 1 and not settings.db_url.startswith("postgresql"):
@@ -121,10 +128,17 @@ def serve(host: str = typer.Option(None, help="Address to bind (default 127.0.0.
     if 0 <= connections < settings.max_connections:
         typer.echo(f"serving at most {connections} connections per process (VMIMAGE_MAX_CONNECTIONS is "
                    f"{settings.max_connections}): the open-file limit allows no more", err=True)
-    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False,
-                                   http=BoundedHttpToolsProtocol, ws="none", loop="uvloop",
-                                   timeout_graceful_shutdown=5)
+    # Logging is ours (vmimage/logs.py): uvicorn's lines reach the same handler, its access log
+    # stays off (each request has one line of ours). SIGTERM: uvicorn stops accepting and waits
+    # up to the grace for requests in flight (the supervisor of --workers N forwards it).
+    options: dict[str, Any] = dict(host=settings.host, port=settings.port, log_config=None,
+                                   log_level="info" if settings.log_format == "json" else "warning",
+                                   access_log=False, http=BoundedHttpToolsProtocol, ws="none", loop="uvloop",
+                                   timeout_graceful_shutdown=settings.shutdown_grace_seconds)
     if settings.workers == 1:
+        # uvicorn raises the signal that stopped it again once done, to its handler before it:
+        # this one lets the clean stop end with status 0 rather than die of SIGTERM.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: None)
         uvicorn.run(create_app(container), **options)
         return
     # Each worker process builds its own container from the environment (the schema, seed

@@ -21,7 +21,8 @@ class JobStatus(enum.StrEnum):
 
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.INIT: frozenset({JobStatus.RUNNING, JobStatus.FAIL}),
-    JobStatus.RUNNING: frozenset({JobStatus.SUCCESS, JobStatus.FAIL}),
+    # RUNNING -> INIT: handed back to the queue by a clean stop (job_engine.py).
+    JobStatus.RUNNING: frozenset({JobStatus.SUCCESS, JobStatus.FAIL, JobStatus.INIT}),
     JobStatus.SUCCESS: frozenset(),
     JobStatus.FAIL: frozenset(),
 }

@@ -19,6 +19,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmimage.core import audit, errors as e
+from vmimage.core.log_context import enter_request, leave_request, note_caller
 from vmimage.core.policy import Caller
 from vmimage.core.ports import READ_CHUNK
 from vmimage.faces import limits
@@ -61,7 +62,7 @@ def caller(request: Request) -> Caller:
     token = request.headers.get("x-auth-token")
     if not token:
         raise e.Unauthenticated("This server could not verify that you are authorized")
-    return face_context(request).identity.caller(token)
+    return note_caller(face_context(request).identity.caller(token))
 
 
 async def caller_async(request: Request) -> Caller:
@@ -71,7 +72,7 @@ async def caller_async(request: Request) -> Caller:
     if token:
         known = face_context(request).identity.cached_caller(token)
         if known is not None:
-            return known
+            return note_caller(known)
     return await run_in_threadpool(caller, request)
 
 
@@ -147,19 +148,40 @@ class FaceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = self.new_id()
+        header = self.header
+        rid = client_request_id(scope, header) or self.new_id()
         state = scope.setdefault("state", {})
         state["request_id"], state["face_context"] = rid, self.context
         client = scope.get("client")
         audit.set_origin(audit.Origin(address=client[0] if client else None, request_id=rid))
-        header, value = self.header, rid.encode()
+        state["log_context"], token = enter_request(rid)
+        value = rid.encode()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = list(message.get("headers", [])) + [(header, value)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            leave_request(token)
+
+
+# A client's request id is kept when it could be one of ours or a tracing system's: 8 to 128
+# characters of letters, digits and - _ . : (no spaces, quotes or control characters that
+# would let a client forge log lines or headers); anything else gets a new id.
+_REQUEST_ID_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def client_request_id(scope: Scope, header: bytes) -> str | None:
+    """The request id the client sent in the face's header, if valid."""
+    for name, value in scope.get("headers", ()):
+        if name == header:
+            if 8 <= len(value) <= 128 and _REQUEST_ID_CHARS.issuperset(value):
+                return value.decode("ascii")
+            return None
+    return None
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -19,11 +19,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vmimage.core.errors import LoginFailed, SignatureFailed, VmImageError
+from vmimage.core.log_context import RequestContext
 from vmimage.core.metrics import UNMATCHED, meter
 from vmimage.faces.contract import Face, FaceContext
 from vmimage.faces.http import FaceMiddleware
 
 log = logging.getLogger("vmimage")
+requests_log = logging.getLogger("vmimage.requests")
 
 
 def face_app(face: Face, context: FaceContext) -> FastAPI:
@@ -85,7 +87,7 @@ class CountedRequests:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        status, received, sent, data_out = 500, 0, 0, False
+        status, received, sent, sent_total, data_out = 500, 0, 0, 0, False
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -95,13 +97,16 @@ class CountedRequests:
             return message
 
         async def counting_send(message: Message) -> None:
-            nonlocal status, sent, data_out
+            nonlocal status, sent, sent_total, data_out
             if message["type"] == "http.response.start":
                 status = message["status"]
                 data_out = any(name == b"content-type" and value.startswith(b"application/octet-stream")
                                for name, value in message.get("headers", ()))
-            elif data_out and message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.body":
+                size = len(message.get("body", b""))
+                sent_total += size
+                if data_out:
+                    sent += size
             await send(message)
 
         try:
@@ -115,6 +120,22 @@ class CountedRequests:
                 counted.uploaded(self.face, received)
             if sent:
                 counted.downloaded(self.face, sent)
+            if requests_log.isEnabledFor(logging.INFO):
+                self._log(scope, template, status, time.perf_counter() - started, received, sent_total)
+
+
+    def _log(self, scope: Scope, route: str, status: int, seconds: float, received: int, sent: int) -> None:
+        """The request's one log line (VMIMAGE_LOG_FORMAT=json): the route's template, never
+        the raw path or query (which may carry a presigned URL's signature or a token)."""
+        state = scope.get("state", {})
+        context: RequestContext | None = state.get("log_context")
+        client = scope.get("client")
+        requests_log.info("request", extra={
+            "request_id": state.get("request_id"), "face": self.face, "method": scope["method"],
+            "route": route, "status": status, "duration_ms": round(seconds * 1000, 3),
+            "bytes_in": received, "bytes_out": sent,
+            "user_id": context.user_id if context else None, "project_id": context.project_id if context else None,
+            "remote": client[0] if client else None})
 
 
 class FaceDispatch:

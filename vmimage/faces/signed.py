@@ -45,6 +45,7 @@ from starlette.requests import Request
 
 from vmimage.core import audit
 from vmimage.core.errors import SignatureFailed, Unauthenticated
+from vmimage.core.log_context import note_caller
 from vmimage.core.policy import Caller
 from vmimage.core.services.replay import check_date, check_fresh, signature_key
 from vmimage.faces import limits
@@ -185,7 +186,7 @@ async def _verify(request: Request, scheme: SignatureScheme) -> Verified:
     if claim.nonce or write:
         once = signature_key(scheme.dialect, claim.signature) if write else None
         await run_in_threadpool(check_fresh, context.deps, claim.signed_at, claim.nonce, once)
-    verified = Verified(grant.caller, body, headers)
+    verified = Verified(note_caller(grant.caller), body, headers)
     setattr(request.state, _STATE, verified)
     return verified
 

@@ -21,6 +21,7 @@ from vmimage.core.errors import BackendUnavailable, Conflict, Gone, Invalid, Not
 from vmimage.core.formats import decide
 from vmimage.core.images import DISK_FORMATS, KNOWN_DISK_FORMATS, Image, ImageSource, ImageStatus, require_readable
 from vmimage.core.jobs import Job, new_job_id
+from vmimage.core.log_context import current_request_id
 from vmimage.core.policy import Caller, require_owner, require_writer
 from vmimage.core.ports import READ_CHUNK, BlobStore
 from vmimage.core.services.deps import Deps
@@ -188,7 +189,8 @@ def _import_target(deps: Deps, caller: Caller, req: BucketImport, bucket: str, k
 def _import_job(deps: Deps, caller: Caller, req: BucketImport, image: Image, bucket: str, key: str,
                 store: str, sub_jobs: list[str] | None = None) -> Job:
     return Job(new_job_id(), IMPORT_KIND, caller.project_id, created_at=deps.clock(),
-               payload={"image_id": image.id, "bucket": bucket, "key": key, "store": store,
+               payload={"request_id": current_request_id(), "image_id": image.id, "bucket": bucket,
+                        "key": key, "store": store,
                         "registered": req.image_id is not None, "keep_failed": req.keep_failed,
                         "formats": list(req.formats)},
                entities={"image_ids": [image.id], **({"sub_jobs": list(sub_jobs)} if sub_jobs else {})})
@@ -293,8 +295,8 @@ def export_to_bucket(deps: Deps, caller: Caller, image_id: str, bucket: str | No
         if disk_format not in (None, image.disk_format):
             require_readable(image.disk_format, f"convert this image to {disk_format}")
         job = Job(new_job_id(), EXPORT_KIND, caller.project_id, created_at=deps.clock(),
-                  payload={"image_id": image.id, "bucket": bucket, "key": key,
-                           "disk_format": disk_format or image.disk_format},
+                  payload={"request_id": current_request_id(), "image_id": image.id, "bucket": bucket,
+                           "key": key, "disk_format": disk_format or image.disk_format},
                   entities={"image_ids": [image.id]})
         queue_jobs(deps, uow, job)
         uow.commit()

@@ -29,6 +29,12 @@ class ImportHandler:
             return self._copy(deps, job, progress)
         return self._import(deps, job, progress)
 
+    def resumable_at(self, job: Job, pct: int) -> bool:
+        """A glance-direct or web-download import stopped at its first progress report has its
+        data staged whole and nothing converted or written to a store: run again from its start
+        (still holding the image's lock), it does the same. Later, or a copy-image, it is not."""
+        return job.payload["method"] != COPY_IMAGE and pct <= 20
+
     def cleanup(self, deps: Deps, job: Job) -> None:
         """A failed or interrupted import: no staged or half-imported data, image retryable."""
         p = job.payload

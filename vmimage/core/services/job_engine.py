@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from typing import Protocol
 
 from vmimage.core.errors import VmImageError
 from vmimage.core.jobs import Job, JobStatus, end_part, turn_order
+from vmimage.core.log_context import enter_request, leave_request
 from vmimage.core.liveness import abandoned, new_worker_id
 from vmimage.core.metrics import meter
 from vmimage.core.services.deps import Deps
@@ -29,11 +31,21 @@ log = logging.getLogger("vmimage.jobs")
 Progress = Callable[[int], None]
 
 
+class StopRequested(Exception):
+    """Raised into a running job at its next progress report once a clean stop's grace is over."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(f"stop requested at {at}%")
+        self.at = at
+
+
 class JobHandler(Protocol):
     def run(self, deps: Deps, job: Job, progress: Progress) -> dict:
         """Do the work; return the job's entities. Raise a core error to fail it."""
     def cleanup(self, deps: Deps, job: Job) -> None:
         """Undo what a failed or interrupted run left behind."""
+    # Optional: `resumable_at(job, pct) -> bool`: whether a run stopped at this progress
+    # report may be handed back to the queue as it is and run again from its start.
 
 
 @dataclass
@@ -49,7 +61,9 @@ class JobEngine:
         self.deps, self.handlers = deps, handlers
         self.settings = settings or EngineSettings()
         self.worker_id = new_worker_id()
-        self._stop = threading.Event()
+        self._stop = threading.Event()        # no more claims
+        self._interrupt = threading.Event()   # running jobs stop at their next progress report
+        self._stopped = threading.Event()     # heartbeats end
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -66,9 +80,18 @@ class JobEngine:
             t.start()
             self._threads.append(t)
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = 0) -> None:
+        """No more claims; running jobs may finish within the grace (still heartbeated), then
+        each is interrupted at its next progress report, cleaned up by its handler and failed
+        as `interrupted`. One that reports no progress before the process ends stays RUNNING
+        under a dead process id: the next start, or another process, recovers it the same way."""
         self._stop.set()
         self._wake.set()
+        deadline = time.monotonic() + grace_seconds
+        for t in self._threads:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._interrupt.set()
+        self._stopped.set()
         for t in self._threads:
             t.join(timeout=10)
 
@@ -143,12 +166,27 @@ class JobEngine:
             self.run(job)
 
     def run(self, job: Job) -> None:
+        # The job's log lines (and its stores') name the request that submitted it.
+        _context, token = enter_request(job.payload.get("request_id"))
+        try:
+            log.info("job %s (%s) started", job.id, job.kind, extra={"job_id": job.id, "kind": job.kind})
+            self._run(job)
+        finally:
+            leave_request(token)
+
+    def _run(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
         if handler is None:
             self._finish(job, None, "unknown_job", f"No handler for job kind '{job.kind}'")
             return
         try:
             entities = handler.run(self.deps, job, lambda pct: self._progress(job.id, pct))
+        except StopRequested as stop:
+            resumable = getattr(handler, "resumable_at", None)
+            if resumable is not None and resumable(job, stop.at):
+                self._hand_back(job)
+            else:
+                self._finish(job, None, "interrupted", "The service stopped before the job finished")
         except VmImageError as exc:
             self._finish(job, None, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
@@ -158,6 +196,8 @@ class JobEngine:
             self._finish(job, entities, None, None)
 
     def _progress(self, job_id: str, pct: int) -> None:
+        if self._interrupt.is_set():
+            raise StopRequested(pct)
         with self.deps.uow(write=True) as uow:
             job = uow.jobs.get(job_id)
             if job is not None and job.status == JobStatus.RUNNING:
@@ -165,6 +205,22 @@ class JobEngine:
                 job.heartbeat_at = self.deps.clock()
                 uow.jobs.save(job)
                 uow.commit()
+
+    def _hand_back(self, job: Job) -> None:
+        """Back to the queue, as it is, for the next start or another process to run from
+        its start. Its heartbeat is now: an import lock it holds stays live for as long as a
+        running job's would."""
+        with self.deps.uow(write=True) as uow:
+            current = uow.jobs.get(job.id, for_update=True)
+            if current is None or current.status != JobStatus.RUNNING or current.worker != self.worker_id:
+                return
+            current.move_to(JobStatus.INIT)
+            current.worker, current.begin_time, current.progress = None, None, 0
+            current.heartbeat_at = self.deps.clock()
+            uow.jobs.save(current)
+            uow.commit()
+        log.info("job %s (%s) handed back to the queue", job.id, job.kind,
+                 extra={"job_id": job.id, "kind": job.kind, "outcome": "handed back"})
 
     def _finish(self, job: Job, entities: dict | None, error_code: str | None, reason: str | None) -> None:
         if error_code is not None:
@@ -191,10 +247,12 @@ class JobEngine:
                     end_part(part, current)
                     uow.jobs.save(part)
             uow.commit()
+        log.info("job %s (%s) ended: %s", job.id, job.kind, error_code or "success",
+                 extra={"job_id": job.id, "kind": job.kind, "outcome": error_code or "success"})
         meter().job_finished(current.kind, current.status.value, (ended - (current.begin_time or ended)).total_seconds())
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.settings.heartbeat_seconds):
+        while not self._stopped.wait(self.settings.heartbeat_seconds):
             try:
                 with self.deps.uow(write=True) as uow:
                     uow.jobs.heartbeat(self.worker_id, self.deps.clock())

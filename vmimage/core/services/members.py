@@ -9,6 +9,7 @@ from vmimage.core import audit
 from vmimage.core.errors import Duplicate, Forbidden, Invalid, NotFound
 from vmimage.core.images import MemberStatus, Visibility
 from vmimage.core.jobs import Job, new_job_id
+from vmimage.core.log_context import current_request_id
 from vmimage.core.members import Member
 from vmimage.core.policy import Caller, owns, require_owner, require_writer
 from vmimage.core.quotas import check_members
@@ -131,7 +132,7 @@ def submit_member_batch(deps: Deps, caller: Caller, action: str, image_ids: Any,
                 require_owner(caller, image)
             _require_shared(image)
         job = Job(new_job_id(), BATCH_KIND, caller.project_id, created_at=deps.clock(),
-                  payload={"action": action, "images": images, "projects": projects, "status": status,
+                  payload={"request_id": current_request_id(), "action": action, "images": images, "projects": projects, "status": status,
                            "caller": {"user_id": caller.user_id, "project_id": caller.project_id,
                                       "roles": sorted(caller.roles)},
                            # the changes' audit events name the request that asked for them

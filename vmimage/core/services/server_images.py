@@ -22,6 +22,7 @@ from vmimage.core.inventory import (SYSTEM_DEVICE, DiskCategory, ServerStatus, c
                                     check_size_gb, check_volume_type, device_order, new_id)
 from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
+from vmimage.core.log_context import current_request_id
 from vmimage.core.paging import PageRequest
 from vmimage.core.policy import Caller, require_owned, require_writer
 from vmimage.core.ports import READ_CHUNK, UnitOfWork
@@ -424,7 +425,7 @@ def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description:
         volume.require_idle()
         volume.busy = job.id
         uow.inventory.save_volume(volume)
-    job.payload = {**source, "disks": disks, "busy": busy, "scope": kind}
+    job.payload = {**source, "disks": disks, "busy": busy, "scope": kind, "request_id": current_request_id()}
     job.entities = {"image_ids": image_ids}
     if len(image_ids) > 1:    # one part per image, each with a status (and id) of its own
         parts = [new_part(job, image_id) for image_id in image_ids]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from vmimage.core.errors import VmImageError
@@ -59,6 +60,22 @@ def recover_uploads(deps: Deps, stale_after: timedelta) -> list[str]:
     return recovered
 
 
+def release_uploads(deps: Deps, wait_seconds: float) -> list[str]:
+    """A clean stop: this process's uploads still unfinished (their requests were cut at the
+    end of the shutdown grace) are undone as a dead process's would be: partial data removed,
+    the images back to `queued`. Their threads are given wait_seconds to undo their own first."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with deps.uow() as uow:
+            ours = [upload for upload in uow.uploads.list() if upload.worker == deps.worker_id]
+        if not ours or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    for upload in ours:
+        _undo(deps, upload)
+    return [upload.image_id for upload in ours]
+
+
 def _undo(deps: Deps, upload: Upload) -> None:
     store = deps.stores.get(upload.store)
     committed = False
@@ -79,7 +96,8 @@ def _undo(deps: Deps, upload: Upload) -> None:
             uow.images.save(image)
         uow.uploads.end(upload.image_id, deps.worker_id)
         uow.commit()
-    log.warning("upload of image %s by %s ended with its process; image reset", upload.image_id, upload.worker)
+    log.warning("upload of image %s by %s ended with its process; image reset", upload.image_id, upload.worker,
+                extra={"image_id": upload.image_id})
 
 
 class UploadWatch:

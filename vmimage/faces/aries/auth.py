@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from vmimage.core.errors import Unauthenticated
+from vmimage.core.log_context import note_caller
 from vmimage.core.policy import Caller
 from vmimage.faces.contract import face_context
 
@@ -26,6 +27,10 @@ def basic_credentials(credentials: str) -> tuple[str, str]:
 
 async def aries_caller(request: Request) -> Caller:
     """Awaited on the event loop: a password check waits its turn without a thread."""
+    return note_caller(await _aries_caller(request))
+
+
+async def _aries_caller(request: Request) -> Caller:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     identity = face_context(request).identity
     credentials = credentials.strip()

@@ -145,6 +145,9 @@ def image_tasks(client, **filters) -> dict:
 
 
 def test_image_tasks_filter_and_page_in_the_database(jsrv):
+    # Times are kept to the second: the exports below must be newer than the module's imports
+    # (an import of the test before may have ended within this second).
+    time.sleep(1.1)
     exports = []
     for n in range(12):
         params = ExportImageParameters(REGION, jsrv.imported, "any-role", f"s3://{jsrv.bucket}")

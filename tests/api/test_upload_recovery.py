@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import start_server
+from tests.conftest import reaped, start_server
 
 pytestmark = pytest.mark.skipif(os.environ.get("VMIMAGE_TEST_DB", "sqlite") != "postgres",
                                 reason="several processes on one database: PostgreSQL (VMIMAGE_TEST_DB=postgres)")
@@ -90,12 +90,13 @@ def test_a_survivor_resets_a_dead_process_uploads_and_spares_live_ones(tmp_path,
             killed = time.monotonic()
             wait_for(lambda: status(http, doomed) == "queued", timeout=60)
             print(f"reset {time.monotonic() - killed:.1f} s after the kill")
-            assert partials(second, doomed) == []
+            reaped(lambda: partials(second, doomed) == [], what="the dead upload's partial data")
             assert status(http, live) == "saving" and partials(second, live)   # the live one untouched
 
-            # DELETE during an upload takes its partial data at once; the upload answers 410.
+            # DELETE during an upload: its partial data goes (the reaper's, soon after the
+            # answer); the upload answers 410.
             assert http.delete(f"/v2/images/{deleted}").status_code == 204
-            assert partials(second, deleted) == []
+            reaped(lambda: partials(second, deleted) == [], what="the deleted image's partial data")
             ended = uploads[2].finish()
             assert ended is not None and ended.status_code == 410, ended.text if ended else uploads[2].error
 
@@ -108,7 +109,7 @@ def test_a_survivor_resets_a_dead_process_uploads_and_spares_live_ones(tmp_path,
             assert http.put(f"/v2/images/{doomed}/file", content=data, headers=OCTETS).status_code == 204
             assert http.get(f"/v2/images/{doomed}/file").content == data
         assert sorted(p.name for p in second.store_dir.iterdir() if p.is_file()) == sorted([doomed, live])
-        assert list((second.store_dir / ".partial").iterdir()) == []
+        reaped(lambda: list((second.store_dir / ".partial").iterdir()) == [], what="partial data")
     finally:
         for upload in uploads:
             upload.finish()
@@ -131,7 +132,7 @@ def test_a_dead_node_local_partial_files_go_at_its_next_start(tmp_path, database
             wait_for(lambda: status(http, doomed) == "queued", timeout=60)
         assert partials(first, doomed), "the other node cannot reach these files"
         first = start_server(tmp_path, db, provision=False, data_dir=first.data_dir, **FAST)
-        assert partials(first, doomed) == []
+        reaped(lambda: partials(first, doomed) == [], what="the dead node's partial data")
         with first.client("demo") as http:
             assert http.put(f"/v2/images/{doomed}/file", content=b"data", headers=OCTETS).status_code == 204
     finally:

@@ -342,3 +342,14 @@ def test_a_clean_stop_within_the_grace_lets_a_job_finish(make_container):
     wait_until(lambda: steps.started, what="the job to start")
     e.stop(grace_seconds=10)
     assert steps.finished == [job.id] and status_of(c.deps, job.id).status == JobStatus.SUCCESS
+
+
+def test_a_clean_stop_with_nothing_running_does_not_wait_out_the_grace(make_container):
+    """The grace is for jobs: an engine with none running stops at once (its heartbeat and
+    recovery threads are not waited for as if they were jobs)."""
+    c = make_container()
+    e = engine(c, Steps(resumable=False), workers=2)
+    e.start()
+    started = time.monotonic()
+    e.stop(grace_seconds=30)
+    assert time.monotonic() - started < 5 and e.running() is False

@@ -88,8 +88,9 @@ class JobEngine:
         self._stop.set()
         self._wake.set()
         deadline = time.monotonic() + grace_seconds
-        for t in self._threads:
-            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        for t in self._threads:      # the workers (the heartbeat runs until they are done)
+            if t.name.startswith("job-worker-"):
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
         self._interrupt.set()
         self._stopped.set()
         for t in self._threads:

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,12 +91,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def database_factory():
-    """Returns a function making a fresh database URL (None = SQLite in the data dir)."""
-    if os.environ.get("VMIMAGE_TEST_DB", "sqlite") != "postgres":
-        yield lambda: None
-        return
+@contextmanager
+def pg_databases(prefix: str = "vmimage_test") -> Iterator[Callable[[], str]]:
+    """A function making fresh PostgreSQL databases (vmimage URLs), each dropped at the end;
+    the test is skipped, with the reason printed, when no PostgreSQL answers."""
     psycopg = pytest.importorskip("psycopg")
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
@@ -104,16 +104,28 @@ def database_factory():
     made: list[str] = []
 
     def make() -> str:
-        name = f"vmimage_test_{uuid.uuid4().hex[:12]}"
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         admin.execute(f'CREATE DATABASE "{name}"')
         made.append(name)
         base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
         return f"{base}/{name}"
 
-    yield make
-    for name in made:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        yield make
+    finally:
+        for name in made:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def database_factory():
+    """Returns a function making a fresh database URL (None = SQLite in the data dir)."""
+    if os.environ.get("VMIMAGE_TEST_DB", "sqlite") != "postgres":
+        yield lambda: None
+        return
+    with pg_databases() as make:
+        yield make
 
 
 # Every vmimage process the tests started: a data dir's guests are stopped when its last one stops.

@@ -15,25 +15,15 @@ import httpx
 import pytest
 
 from tests.api.test_import import OCTET, new_image, stage, wait_import
-from tests.conftest import PG_ADMIN_URL, ROOT, Server, provision_personas
+from tests.conftest import ROOT, Server, pg_databases, provision_personas
 
 SCRIPT = ROOT / "scripts" / "scale-out.sh"
 
 
 @pytest.fixture(scope="module")
 def pg_database():
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        print(f"\nSKIP: PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    name = f"vmimage_scale_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{base}/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with pg_databases("vmimage_scale") as make:
+        yield make()
 
 
 @pytest.fixture(scope="module")

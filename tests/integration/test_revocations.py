@@ -6,12 +6,11 @@ process)."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from sqlalchemy import event, text
 
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import pg_databases
 from vmimage.bootstrap import build
 from vmimage.core.errors import NotFound, Unauthenticated
 from vmimage.settings import Settings
@@ -23,18 +22,8 @@ def database_url(request):
     if request.param == "sqlite":
         yield None
         return
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        print(f"\nSKIP: PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
-    name = f"vmimage_revoke_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    yield f"{base}/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with pg_databases("vmimage_revoke") as make:
+        yield make()
 
 
 @pytest.fixture

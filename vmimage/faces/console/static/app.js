@@ -1,0 +1,592 @@
+// The vmimage console: plain DOM, no framework. Everything it shows comes from the service's
+// own APIs (Keystone, Glance v2, the native API) called with the signed-in person's token,
+// which lives in sessionStorage only. Text from the service is always set as text
+// (textContent / text nodes), never parsed as HTML.
+import { LANGUAGES, language, setLanguage, t } from './i18n.js';
+
+const SESSION_KEY = 'vmimage.console.session';
+const NATIVE = '/vmimage/v1';
+const PAGE_SIZE = 20;
+const DISK_FORMATS = ['qcow2', 'raw', 'vmdk', 'vhd', 'vhdx', 'vdi', 'iso', 'ploop', 'aki', 'ari', 'ami'];
+const IMAGE_STATUSES = ['queued', 'saving', 'uploading', 'importing', 'active', 'deactivated', 'killed'];
+const JOB_POLL_MS = 1500;
+
+// --- small helpers -----------------------------------------------------------------------------
+
+// h('a', {href: '#/x', onclick: f}, 'text', child): an element; strings become text nodes.
+function h(tag, props = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
+    else if (key === 'class') el.className = value;
+    else if (key === 'value') el.value = value;
+    else if (key === 'checked') el.checked = value;
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+function humanSize(bytes) {
+  if (bytes === null || bytes === undefined) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes, unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function shown(value) {
+  if (value === null || value === undefined || value === '') return '—';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+let idCounter = 0;
+function fieldId(stem) { idCounter += 1; return `${stem}-${idCounter}`; }
+
+// A labelled control: <label for=id>words</label> + the control.
+function field(words, control) {
+  control.id = control.id || fieldId('field');
+  return h('div', { class: 'field' }, h('label', { for: control.id }, words), control);
+}
+
+// --- the session -------------------------------------------------------------------------------
+
+let session = null;
+let expiryTimer = null;
+let endedNotice = false;
+
+function loadSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || 'null');
+    if (saved && saved.token && Date.parse(saved.expiresAt) > Date.now()) return saved;
+  } catch { /* a damaged entry is no session */ }
+  sessionStorage.removeItem(SESSION_KEY);
+  return null;
+}
+
+function startSession(value) {
+  session = value;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+  watchExpiry();
+}
+
+function watchExpiry() {
+  clearTimeout(expiryTimer);
+  if (!session) return;
+  const left = Date.parse(session.expiresAt) - Date.now();
+  // Timers beyond ~24 days overflow; a token never lives that long here.
+  expiryTimer = setTimeout(() => endSession(true), Math.max(0, Math.min(left, 2 ** 31 - 1)));
+}
+
+function endSession(expired) {
+  clearTimeout(expiryTimer);
+  session = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  endedNotice = expired;
+  stopPolling();
+  if (location.hash !== '#/signin') history.replaceState(null, '', '#/signin');
+  render();
+}
+
+const canWrite = () => !!session && session.roles.some((role) => role === 'admin' || role === 'member');
+const isAdmin = () => !!session && session.roles.includes('admin');
+
+// --- the APIs ----------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function errorMessage(resp) {
+  try {
+    const body = await resp.json();
+    const error = body.error ?? body;
+    return error.message ?? error.error_msg ?? body.message ?? `${resp.status} ${resp.statusText}`;
+  } catch {
+    return `${resp.status} ${resp.statusText}`;
+  }
+}
+
+async function api(method, path, { json, headers = {} } = {}) {
+  const init = { method, headers: { 'X-Auth-Token': session?.token ?? '', ...headers } };
+  if (json !== undefined) {
+    init.headers['Content-Type'] = init.headers['Content-Type'] ?? 'application/json';
+    init.body = JSON.stringify(json);
+  }
+  const resp = await fetch(path, init);
+  if (resp.status === 401) {       // expired or revoked: back to sign-in
+    endSession(true);
+    throw new ApiError(401, t('Your session has ended. Sign in again.'));
+  }
+  if (!resp.ok) throw new ApiError(resp.status, await errorMessage(resp));
+  if (resp.status === 204) return null;
+  const type = resp.headers.get('Content-Type') || '';
+  return type.includes('json') ? resp.json() : resp.text();
+}
+
+async function signIn(user, password, project) {
+  const resp = await fetch('/identity/v3/auth/tokens', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ auth: {
+      identity: { methods: ['password'], password: { user: { name: user, password, domain: { name: 'Default' } } } },
+      scope: { project: { name: project, domain: { name: 'Default' } } } } }),
+  });
+  if (!resp.ok) throw new ApiError(resp.status, await errorMessage(resp));
+  const token = resp.headers.get('X-Subject-Token');
+  const body = (await resp.json()).token;
+  startSession({ token, expiresAt: body.expires_at, user: body.user.name, userId: body.user.id,
+    project: body.project.name, projectId: body.project.id, roles: body.roles.map((role) => role.name) });
+}
+
+async function signOut() {
+  const token = session?.token;
+  if (token) {
+    try {
+      await fetch('/identity/v3/auth/tokens', { method: 'DELETE',
+        headers: { 'X-Auth-Token': token, 'X-Subject-Token': token } });
+    } catch { /* the session ends here whatever the network says */ }
+  }
+  endSession(false);
+}
+
+// --- live updates ------------------------------------------------------------------------------
+
+let pollTimer = null;
+function poll(fn) { stopPolling(); pollTimer = setInterval(fn, JOB_POLL_MS); }
+function stopPolling() { clearInterval(pollTimer); pollTimer = null; }
+
+// --- the frame ---------------------------------------------------------------------------------
+
+const root = () => document.getElementById('app');
+
+function languageControl() {
+  const select = h('select', { onchange: (ev) => { setLanguage(ev.target.value); render(); } },
+    LANGUAGES.map(([code, words]) => h('option', { value: code, lang: code === 'zh' ? 'zh-CN' : 'en',
+      selected: code === language() }, words)));
+  return h('div', { class: 'language' }, field(t('Language'), select));
+}
+
+const SECTIONS = [['images', 'Images'], ['servers', 'Servers'], ['volumes', 'Volumes'],
+  ['snapshots', 'Snapshots'], ['jobs', 'Jobs']];
+
+function frame(section, content) {
+  const links = SECTIONS.map(([key, words]) => h('li', {}, h('a', { href: `#/${key}`,
+    'aria-current': key === section ? 'page' : false }, t(words))));
+  return [
+    h('header', { class: 'top' },
+      h('span', { class: 'brand' }, t('vmimage console')),
+      h('nav', { 'aria-label': t('Main') }, h('ul', {}, links)),
+      h('div', { class: 'who' },
+        h('span', {}, t('Signed in as {user} in {project}', { user: session.user, project: session.project })),
+        canWrite() ? null : h('span', { class: 'badge' }, t('Read only'))),
+      languageControl(),
+      h('button', { type: 'button', onclick: signOut }, t('Sign out'))),
+    h('main', { id: 'main' }, content),
+  ];
+}
+
+function notice(words, kind = 'error') {
+  return h('p', { class: `notice ${kind}`, role: kind === 'error' ? 'alert' : 'status' }, words);
+}
+
+function table(headers, rows, empty = t('Nothing here.')) {
+  if (!rows.length) return h('p', { class: 'empty' }, empty);
+  return h('table', {}, h('thead', {}, h('tr', {}, headers)), h('tbody', {}, rows));
+}
+
+function render() {
+  idCounter = 0;
+  document.title = t('vmimage console');
+  const app = root();
+  if (!session) { stopPolling(); app.replaceChildren(...signInPage()); return; }
+  const [section, id] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const pages = { images: id ? imagePage : imagesPage, servers: id ? serverPage : serversPage,
+    volumes: volumesPage, snapshots: snapshotsPage, jobs: jobsPage };
+  const page = pages[section];
+  if (!page) { location.hash = '#/images'; return; }
+  stopPolling();
+  const content = h('div', { class: 'page' });
+  app.replaceChildren(...frame(section, content));
+  page(content, id).catch((error) => {
+    if (error.status !== 401) content.replaceChildren(notice(error.message));
+  });
+}
+
+// --- sign in -----------------------------------------------------------------------------------
+
+function signInPage() {
+  const user = h('input', { name: 'user', autocomplete: 'username', required: true });
+  const password = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const project = h('input', { name: 'project', required: true });
+  const message = h('div', { 'aria-live': 'polite' }, endedNotice ? notice(t('Your session has ended. Sign in again.'), 'info') : null);
+  const submit = h('button', { type: 'submit' }, t('Sign in'));
+  const form = h('form', { class: 'signin', onsubmit: async (ev) => {
+    ev.preventDefault();
+    submit.disabled = true;
+    message.replaceChildren(notice(t('Signing in…'), 'info'));
+    try {
+      await signIn(user.value, password.value, project.value);
+      endedNotice = false;
+      if (!location.hash || location.hash === '#/signin') history.replaceState(null, '', '#/images');
+      render();
+    } catch (error) {
+      message.replaceChildren(notice(error.message));
+      submit.disabled = false;
+    }
+  } }, h('h1', {}, t('vmimage console')), field(t('User'), user), field(t('Password'), password),
+  field(t('Project'), project), submit, message);
+  return [h('header', { class: 'top' }, h('span', { class: 'brand' }, 'vmimage'), languageControl()),
+    h('main', { id: 'main' }, form)];
+}
+
+// --- images ------------------------------------------------------------------------------------
+
+const imageQuery = { sortKey: 'created_at', sortDir: 'desc', name: '', status: '', format: '', markers: [null] };
+
+function imagesUrl(marker) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), sort_key: imageQuery.sortKey,
+    sort_dir: imageQuery.sortDir });
+  if (imageQuery.name) params.set('name', imageQuery.name);
+  if (imageQuery.status) params.set('status', imageQuery.status);
+  if (imageQuery.format) params.set('disk_format', imageQuery.format);
+  if (marker) params.set('marker', marker);
+  return `/v2/images?${params}`;
+}
+
+async function imagesPage(content) {
+  const listing = h('div', { class: 'listing', 'aria-live': 'polite' }, h('p', {}, t('Loading…')));
+  const search = h('input', { type: 'search', name: 'search', value: imageQuery.name,
+    placeholder: t('Search by name') });
+  const status = h('select', { name: 'status' }, h('option', { value: '' }, t('All')),
+    IMAGE_STATUSES.map((s) => h('option', { value: s, selected: s === imageQuery.status }, s)));
+  const format = h('select', { name: 'format' }, h('option', { value: '' }, t('All')),
+    DISK_FORMATS.map((f) => h('option', { value: f, selected: f === imageQuery.format }, f)));
+  const reload = () => { imageQuery.markers = [null]; showImages(listing); };
+  const filters = h('form', { class: 'toolbar', role: 'search', onsubmit: (ev) => {
+    ev.preventDefault(); imageQuery.name = search.value.trim(); reload();
+  } }, field(t('Search'), search), field(t('Status'), status), field(t('Format'), format));
+  status.addEventListener('change', () => { imageQuery.status = status.value; reload(); });
+  format.addEventListener('change', () => { imageQuery.format = format.value; reload(); });
+  content.replaceChildren(h('div', { class: 'heading' }, h('h1', {}, t('Images')),
+    canWrite() ? h('button', { type: 'button', onclick: () => uploadDialog(() => reload()) }, t('Upload image')) : null),
+  filters, listing);
+  await showImages(listing);
+}
+
+async function showImages(listing) {
+  const page = imageQuery.markers.length;
+  const body = await api('GET', imagesUrl(imageQuery.markers[page - 1]));
+  const sortable = (key, words) => {
+    const active = imageQuery.sortKey === key;
+    return h('th', { scope: 'col', 'aria-sort': active ? (imageQuery.sortDir === 'asc' ? 'ascending' : 'descending') : false },
+      h('button', { type: 'button', class: 'sort', onclick: () => {
+        imageQuery.sortDir = active && imageQuery.sortDir === 'asc' ? 'desc' : 'asc';
+        imageQuery.sortKey = key; imageQuery.markers = [null]; showImages(listing);
+      } }, t(words), active ? h('span', { class: 'arrow', 'aria-hidden': 'true' },
+        imageQuery.sortDir === 'asc' ? ' ▲' : ' ▼') : null));
+  };
+  const headers = [sortable('name', 'Name'), sortable('status', 'Status'), sortable('disk_format', 'Format'),
+    sortable('size', 'Size'), h('th', { scope: 'col' }, t('Visibility')), sortable('created_at', 'Created')];
+  const rows = body.images.map((image) => h('tr', {},
+    h('td', {}, h('a', { href: `#/images/${encodeURIComponent(image.id)}` }, image.name ?? image.id)),
+    h('td', {}, h('span', { class: `status ${image.status}` }, image.status)), h('td', {}, shown(image.disk_format)),
+    h('td', {}, humanSize(image.size)), h('td', {}, image.visibility), h('td', {}, shown(image.created_at))));
+  const nextMarker = body.next ? new URLSearchParams(body.next.split('?')[1] || '').get('marker') : null;
+  const pager = h('div', { class: 'pager' },
+    h('button', { type: 'button', disabled: page === 1, onclick: () => { imageQuery.markers.pop(); showImages(listing); } }, t('Previous')),
+    h('span', {}, t('Page {n}', { n: page })),
+    h('button', { type: 'button', disabled: !nextMarker, onclick: () => { imageQuery.markers.push(nextMarker); showImages(listing); } }, t('Next')));
+  listing.replaceChildren(table(headers, rows, t('No images.')), pager);
+}
+
+function dialog(title, body, { onclose } = {}) {
+  const titleId = fieldId('dialog-title');
+  const box = h('dialog', { 'aria-labelledby': titleId }, h('h2', { id: titleId }, title), body);
+  box.addEventListener('close', () => { box.remove(); if (onclose) onclose(); });
+  document.body.append(box);
+  box.showModal();
+  return box;
+}
+
+function uploadDialog(done) {
+  const name = h('input', { name: 'name', required: true });
+  const format = h('select', { name: 'disk_format' }, DISK_FORMATS.map((f) => h('option', { value: f }, f)));
+  const file = h('input', { name: 'file', type: 'file', required: true });
+  const progress = h('progress', { max: '100', value: '0', 'aria-label': t('Upload progress') });
+  const message = h('div', { 'aria-live': 'polite' });
+  const upload = h('button', { type: 'submit' }, t('Upload'));
+  const cancel = h('button', { type: 'button' }, t('Cancel'));
+  let xhr = null, imageId = null, finished = false;
+  file.addEventListener('change', () => {
+    if (!name.value && file.files[0]) name.value = file.files[0].name.replace(/\.[^.]*$/, '');
+  });
+  const form = h('form', { onsubmit: async (ev) => {
+    ev.preventDefault();
+    const chosen = file.files[0];
+    if (!chosen) return;
+    upload.disabled = true;
+    message.replaceChildren(notice(t('Uploading…'), 'info'));
+    try {
+      const image = await api('POST', '/v2/images', { json: { name: name.value, disk_format: format.value,
+        container_format: 'bare' } });
+      imageId = image.id;
+      await sendFile(chosen, image.id, (sent) => { progress.value = Math.floor((sent * 100) / (chosen.size || 1)); },
+        (request) => { xhr = request; });
+      progress.value = 100;
+      const stored = await api('GET', `/v2/images/${encodeURIComponent(image.id)}`);
+      finished = true;
+      message.replaceChildren(notice(t('Image {name} is {status}.', { name: stored.name, status: stored.status }), 'info'));
+      cancel.textContent = t('Close');
+      done();
+    } catch (error) {
+      if (error.name !== 'AbortError') message.replaceChildren(notice(error.message));
+      upload.disabled = false;
+    } finally {
+      xhr = null;
+    }
+  } }, field(t('Name'), name), field(t('Disk format'), format), field(t('Image file'), file), progress, message,
+  h('div', { class: 'buttons' }, upload, cancel));
+  const box = dialog(t('Upload image'), form);
+  cancel.addEventListener('click', async () => {
+    if (xhr) xhr.abort();
+    // An upload cut short leaves a queued image with nothing stored: take it away too.
+    if (imageId && !finished) {
+      try { await api('DELETE', `/v2/images/${encodeURIComponent(imageId)}`); } catch { /* already gone */ }
+      done();
+    }
+    box.close();
+  });
+}
+
+// The file goes as the request body, read from disk by the browser as it is sent (never
+// whole into memory); XMLHttpRequest because fetch reports no upload progress.
+function sendFile(file, imageId, onProgress, onStart) {
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('PUT', `/v2/images/${encodeURIComponent(imageId)}/file`);
+    request.setRequestHeader('X-Auth-Token', session.token);
+    request.setRequestHeader('Content-Type', 'application/octet-stream');
+    request.upload.addEventListener('progress', (ev) => onProgress(ev.loaded));
+    request.addEventListener('load', async () => {
+      if (request.status === 401) { endSession(true); reject(new ApiError(401, t('Your session has ended. Sign in again.'))); return; }
+      if (request.status >= 200 && request.status < 300) { resolve(); return; }
+      let text = `${request.status} ${request.statusText}`;
+      try { const body = JSON.parse(request.responseText); text = (body.error ?? body).message ?? text; } catch { /* not JSON */ }
+      reject(new ApiError(request.status, text));
+    });
+    request.addEventListener('error', () => reject(new ApiError(0, 'Network error')));
+    request.addEventListener('abort', () => { const e = new Error(t('Upload cancelled.')); e.name = 'AbortError'; reject(e); });
+    onStart(request);
+    request.send(file);
+  });
+}
+
+function attributes(entries) {
+  return h('dl', { class: 'attributes' }, entries.map(([key, value]) => [h('dt', {}, key), h('dd', {}, shown(value))]));
+}
+
+async function imagePage(content, id) {
+  const image = await api('GET', `/v2/images/${encodeURIComponent(id)}`);
+  const [members, tasks, jobs] = await Promise.all([
+    api('GET', `/v2/images/${encodeURIComponent(id)}/members`).then((b) => b.members).catch(() => []),
+    api('GET', `/v2/images/${encodeURIComponent(id)}/tasks`).then((b) => b.tasks).catch(() => []),
+    api('GET', `${NATIVE}/jobs`).then((b) => b.jobs).catch(() => []),
+  ]);
+  const madeBy = jobs.filter((job) => (job.entities?.image_ids ?? []).includes(image.id));
+  const actions = [];
+  if (canWrite() && image.owner === session.projectId) {
+    actions.push(h('button', { type: 'button', onclick: () => shareDialog(image, () => render()) }, t('Share')));
+    actions.push(h('button', { type: 'button', class: 'danger', onclick: () => deleteDialog(image) }, t('Delete')));
+  }
+  content.replaceChildren(
+    h('p', {}, h('a', { href: '#/images' }, t('Back to images'))),
+    h('div', { class: 'heading' }, h('h1', {}, image.name ?? image.id), actions),
+    h('h2', {}, t('Identifiers')), attributes([[t('Glance id'), image.id]]),
+    h('h2', {}, t('Attributes')),
+    attributes(Object.keys(image).sort().filter((k) => k !== 'tags').map((k) => [k, image[k]])),
+    h('h2', {}, t('Tags')), image.tags.length ? h('ul', { class: 'tags' }, image.tags.map((tag) => h('li', {}, tag))) : h('p', {}, '—'),
+    h('h2', {}, t('Stores')), h('p', {}, shown(image.stores)),
+    h('h2', {}, t('Members')), table([h('th', { scope: 'col' }, t('Member')), h('th', { scope: 'col' }, t('Status'))],
+      members.map((m) => h('tr', {}, h('td', {}, m.member_id), h('td', {}, m.status)))),
+    h('h2', {}, t('Made by job')), jobsTable(madeBy),
+    h('h2', {}, t('Tasks')), table([h('th', { scope: 'col' }, t('ID')), h('th', { scope: 'col' }, t('Status')),
+      h('th', { scope: 'col' }, t('Failure'))],
+    tasks.map((task) => h('tr', {}, h('td', {}, task.id), h('td', {}, task.status), h('td', {}, shown(task.message))))));
+}
+
+function deleteDialog(image) {
+  const message = h('div', { 'aria-live': 'polite' });
+  const yes = h('button', { type: 'button', class: 'danger' }, t('Delete'));
+  const no = h('button', { type: 'button' }, t('Cancel'));
+  const box = dialog(t('Delete image'), [h('p', {}, t('Delete image {name}?', { name: image.name ?? image.id })), message,
+    h('div', { class: 'buttons' }, yes, no)]);
+  no.addEventListener('click', () => box.close());
+  yes.addEventListener('click', async () => {
+    try {
+      await api('DELETE', `/v2/images/${encodeURIComponent(image.id)}`);
+      box.close();
+      location.hash = '#/images';
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  });
+}
+
+function shareDialog(image, done) {
+  const project = h('input', { name: 'member', required: true });
+  const message = h('div', { 'aria-live': 'polite' });
+  const cancel = h('button', { type: 'button' }, t('Cancel'));
+  const form = h('form', { onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      if (image.visibility !== 'shared') {
+        await api('PATCH', `/v2/images/${encodeURIComponent(image.id)}`, {
+          json: [{ op: 'replace', path: '/visibility', value: 'shared' }],
+          headers: { 'Content-Type': 'application/openstack-images-v2.1-json-patch' } });
+      }
+      await api('POST', `/v2/images/${encodeURIComponent(image.id)}/members`, { json: { member: project.value.trim() } });
+      box.close();
+      done();
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  } }, field(t('Project id'), project), message, h('div', { class: 'buttons' }, h('button', { type: 'submit' }, t('Share')), cancel));
+  const box = dialog(t('Share with project'), form);
+  cancel.addEventListener('click', () => box.close());
+}
+
+// --- servers, volumes, snapshots ---------------------------------------------------------------
+
+const col = (words) => h('th', { scope: 'col' }, t(words));
+
+async function serversPage(content) {
+  const { servers } = await api('GET', `${NATIVE}/servers`);
+  content.replaceChildren(h('h1', {}, t('Servers')), table(
+    [col('Name'), col('Status'), col('Image'), col('Memory (MiB)'), col('Created')],
+    servers.map((s) => h('tr', {}, h('td', {}, h('a', { href: `#/servers/${encodeURIComponent(s.id)}` }, s.name ?? s.id)),
+      h('td', {}, h('span', { class: `status ${s.status}` }, s.status)), h('td', {}, shown(s.image_id)),
+      h('td', {}, shown(s.memory_mb)), h('td', {}, shown(s.created_at))))));
+}
+
+function disksTable(server) {
+  const disks = [server.system_disk, ...server.data_disks].filter(Boolean);
+  return table([col('Device'), col('Name'), col('Size'), col('Type'), col('Status')],
+    disks.map((d) => h('tr', {}, h('td', {}, shown(d.device)), h('td', {}, shown(d.name)), h('td', {}, `${d.size_gb} GB`),
+      h('td', {}, shown(d.type)), h('td', {}, d.status))));
+}
+
+async function serverPage(content, id) {
+  const { server } = await api('GET', `${NATIVE}/servers/${encodeURIComponent(id)}`);
+  const message = h('div', { 'aria-live': 'polite' });
+  const act = (action) => async () => {
+    try {
+      await api('POST', `${NATIVE}/servers/${encodeURIComponent(id)}/actions/${action}`);
+      render();
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  };
+  const actions = canWrite() ? [
+    server.status === 'stopped' ? h('button', { type: 'button', onclick: act('start') }, t('Start')) : null,
+    server.status === 'running' ? h('button', { type: 'button', onclick: act('stop') }, t('Stop')) : null,
+    h('button', { type: 'button', onclick: () => createImageDialog(server, message) }, t('Create image')),
+  ] : [];
+  content.replaceChildren(
+    h('p', {}, h('a', { href: '#/servers' }, t('Back to servers'))),
+    h('div', { class: 'heading' }, h('h1', {}, server.name ?? server.id), actions), message,
+    h('h2', {}, t('Attributes')), attributes(['id', 'name', 'status', 'image_id', 'memory_mb', 'task', 'created_at']
+      .map((k) => [k, server[k]])),
+    h('h2', {}, t('Disks')), disksTable(server));
+}
+
+async function createImageDialog(server, pageMessage) {
+  const snapshots = await api('GET', `${NATIVE}/snapshots`).then((b) => b.snapshots).catch(() => []);
+  const name = h('input', { name: 'name', required: true });
+  const kind = h('select', { name: 'kind' }, h('option', { value: 'system' }, t('System disk')),
+    h('option', { value: 'whole' }, t('Whole server')));
+  const description = h('input', { name: 'description' });
+  // Per data disk: exclude it or give it a new size; and optionally a disk inserted from a snapshot.
+  const perDisk = server.data_disks.map((disk) => {
+    const exclude = h('input', { type: 'checkbox', 'aria-label': `${t('Exclude')} ${disk.device}` });
+    const resize = h('input', { type: 'number', min: String(disk.size_gb), 'aria-label': `${t('Resize (GB)')} ${disk.device}` });
+    return { disk, exclude, resize, row: h('tr', {}, h('td', {}, disk.device), h('td', {}, `${disk.size_gb} GB`),
+      h('td', {}, exclude), h('td', {}, resize)) };
+  });
+  const insertDevice = h('input', { name: 'insert_device', placeholder: 'vdd' });
+  const insertSnapshot = h('select', { name: 'insert_snapshot' }, h('option', { value: '' }, t('none')),
+    snapshots.map((s) => h('option', { value: s.id }, `${s.name ?? s.id} (${s.size_gb} GB)`)));
+  const wholeOptions = h('fieldset', { hidden: true }, h('legend', {}, t('Disks')),
+    perDisk.length ? h('table', {}, h('thead', {}, h('tr', {}, col('Device'), col('Size'), col('Exclude'), col('Resize (GB)'))),
+      h('tbody', {}, perDisk.map((p) => p.row))) : null,
+    h('p', {}, t('Insert a disk from a snapshot at')), field(t('Device'), insertDevice), field(t('Snapshot'), insertSnapshot));
+  kind.addEventListener('change', () => { wholeOptions.hidden = kind.value !== 'whole'; });
+  const message = h('div', { 'aria-live': 'polite' });
+  const cancel = h('button', { type: 'button' }, t('Cancel'));
+  const form = h('form', { onsubmit: async (ev) => {
+    ev.preventDefault();
+    const spec = { name: name.value, kind: kind.value };
+    if (description.value) spec.description = description.value;
+    if (kind.value === 'whole') {
+      const disks = [];
+      for (const p of perDisk) {
+        if (p.exclude.checked) disks.push({ device: p.disk.device, exclude: true });
+        else if (p.resize.value) disks.push({ device: p.disk.device, size_gb: Number(p.resize.value) });
+      }
+      if (insertSnapshot.value && insertDevice.value) disks.push({ device: insertDevice.value.trim(), snapshot_id: insertSnapshot.value });
+      if (disks.length) spec.data_disks = disks;
+    }
+    try {
+      const { job } = await api('POST', `${NATIVE}/servers/${encodeURIComponent(server.id)}/images`, { json: spec });
+      box.close();
+      pageMessage.replaceChildren(h('p', { class: 'notice info', role: 'status' }, t('Job {id} started.', { id: job.id }), ' ',
+        h('a', { href: '#/jobs' }, t('Jobs'))));
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  } }, field(t('Name'), name), field(t('Kind'), kind), field(t('Description'), description), wholeOptions, message,
+  h('div', { class: 'buttons' }, h('button', { type: 'submit' }, t('Create')), cancel));
+  const box = dialog(t('Create image'), form);
+  cancel.addEventListener('click', () => box.close());
+}
+
+async function volumesPage(content) {
+  const { volumes } = await api('GET', `${NATIVE}/volumes`);
+  content.replaceChildren(h('h1', {}, t('Volumes')), table(
+    [col('Name'), col('Status'), col('Size'), col('Type'), col('Server'), col('Device'), col('Created')],
+    volumes.map((v) => h('tr', {}, h('td', {}, shown(v.name ?? v.id)), h('td', {}, v.status), h('td', {}, `${v.size_gb} GB`),
+      h('td', {}, shown(v.type)), h('td', {}, v.server_id ? h('a', { href: `#/servers/${encodeURIComponent(v.server_id)}` }, v.server_id) : '—'),
+      h('td', {}, shown(v.device)), h('td', {}, shown(v.created_at))))));
+}
+
+async function snapshotsPage(content) {
+  const { snapshots } = await api('GET', `${NATIVE}/snapshots`);
+  content.replaceChildren(h('h1', {}, t('Snapshots')), table(
+    [col('Name'), col('Status'), col('Size'), col('Volume'), col('Created')],
+    snapshots.map((s) => h('tr', {}, h('td', {}, shown(s.name ?? s.id)), h('td', {}, s.status), h('td', {}, `${s.size_gb} GB`),
+      h('td', {}, shown(s.volume_id)), h('td', {}, shown(s.created_at))))));
+}
+
+// --- jobs --------------------------------------------------------------------------------------
+
+function jobsTable(jobs) {
+  return table([col('ID'), col('Kind of job'), col('Status'), col('Progress'), col('Failure'), col('Created')],
+    jobs.map((job) => h('tr', { 'data-job': job.id }, h('td', {}, job.id), h('td', {}, job.kind),
+      h('td', {}, h('span', { class: `status ${job.status}` }, job.status)),
+      h('td', {}, h('progress', { max: '100', value: String(job.progress ?? 0), 'aria-label': `${t('Progress')} ${job.id}` })),
+      h('td', {}, shown(job.fail_reason ?? job.error_code)), h('td', {}, shown(job.created_at)))));
+}
+
+async function jobsPage(content) {
+  const holder = h('div', { 'aria-live': 'off' });
+  content.replaceChildren(h('h1', {}, t('Jobs')), h('p', { class: 'hint' }, t('Refreshed live.')), holder);
+  const refresh = async () => {
+    const { jobs } = await api('GET', `${NATIVE}/jobs`);
+    jobs.sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
+    holder.replaceChildren(jobsTable(jobs));
+  };
+  await refresh();
+  poll(() => { refresh().catch(() => { /* the next round tries again */ }); });
+}
+
+// --- start -------------------------------------------------------------------------------------
+
+session = loadSession();
+watchExpiry();
+window.addEventListener('hashchange', render);
+render();

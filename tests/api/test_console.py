@@ -204,6 +204,13 @@ def test_sign_in_upload_xss_search_detail_and_sign_out(server, console_users, pa
     expect(page.get_by_role("heading", name=XSS_NAME, exact=True)).to_be_visible()
     expect(page.get_by_text(mine[0]["checksum"])).to_be_visible()
     expect(page.get_by_text("os_hash_value")).to_be_visible()
+    # its ids as each dialect shows them: Glance's UUID, JD Cloud's img- ref, Aries' integer
+    with api(server) as http:
+        ids = http.get(f"{V1}/images/{xss_id}").json()["image"]["ids"]
+    assert ids["glance"] == xss_id and ids["jdcloud"].startswith("img-") and isinstance(ids["aries"], int)
+    identifiers = page.locator("dl").first
+    for value in (xss_id, ids["jdcloud"], str(ids["aries"])):
+        expect(identifiers.get_by_text(value, exact=True).first).to_be_visible()
     assert page.locator("main img").count() == 0
     shot(page, "image-detail")
 
@@ -365,9 +372,83 @@ def test_an_image_from_a_running_server_and_its_job(server, console_users, page,
         page.get_by_role("link", name="Volumes", exact=True).click()
         expect(page.get_by_role("heading", name="Volumes")).to_be_visible()
         shot(page, "volumes")
+        # an image from a volume: the server's data disk, on its own page
+        page.get_by_role("link", name=srv["data_disks"][0]["name"] or srv["data_disks"][0]["id"]).click()
+        page.get_by_role("button", name="Create image").click()
+        dialog = page.get_by_role("dialog", name="Create image")
+        dialog.get_by_label("Name", exact=True).fill("from-volume")
+        dialog.get_by_role("button", name="Create").click()
+        started = page.get_by_role("status").filter(has_text="started")
+        expect(started).to_be_visible()
+        job_id = re.search(r"Job (\S+) started", started.inner_text()).group(1)
+        page.get_by_role("link", name="Jobs", exact=True).first.click()
+        expect(page.get_by_role("row").filter(has_text=job_id).get_by_role("cell", name="SUCCESS")).to_be_visible(
+            timeout=180_000)
         page.get_by_role("link", name="Snapshots", exact=True).click()
         expect(page.get_by_role("heading", name="Snapshots")).to_be_visible()
     finally:
         with api(server) as http:
             http.post(f"{V1}/servers/{srv['id']}/actions/stop", timeout=120)
             http.delete(f"{V1}/servers/{srv['id']}", timeout=120)
+
+
+def test_the_native_image_route_names_every_dialects_id(server, console_users):
+    with api(server) as http:
+        image = new_image(http, "ids-of-dialects")
+        shown = http.get(f"{V1}/images/{image['id']}")
+        assert shown.status_code == 200, shown.text
+        body = shown.json()["image"]
+        assert body["id"] == image["id"] and body["status"] == "queued"
+        assert re.fullmatch(r"img-[0-9a-z]{8,32}", body["ids"]["jdcloud"]) and body["ids"]["aries"] >= 1
+        missing = http.get(f"{V1}/images/00000000-0000-0000-0000-000000000000")
+        assert missing.status_code == 404 and missing.json()["error"]["code"]
+    with server.client("alt") as other:     # another project's image is not there for it
+        assert other.get(f"{V1}/images/{image['id']}").status_code == 404
+
+
+def test_import_from_and_export_to_a_granted_bucket(tmp_path, database_factory, swift_s3, page, images_dir):
+    import uuid
+
+    srv = start_server(tmp_path, database_factory(), **swift_s3.env)
+    try:
+        srv.admin_cli("project", "create", PROJECT)
+        srv.admin_cli("user", "create", "console", "--project", PROJECT, "--role", "member", "--password", "console-pw")
+        s3 = swift_s3.client()
+        bucket = f"console-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        srv.admin_cli("bucket", "grant", bucket, "--project", PROJECT)
+        qcow2 = (images_dir / "disk.qcow2").read_bytes()
+        s3.put_object(Bucket=bucket, Key="in/disk.qcow2", Body=qcow2)
+        sign_in(page, srv)
+        page.get_by_role("button", name="Import from bucket").click()
+        dialog = page.get_by_role("dialog", name="Import from bucket")
+        dialog.get_by_label("Name", exact=True).fill("imported")
+        dialog.get_by_label("Bucket").fill(bucket)
+        dialog.get_by_label("Object key").fill("in/disk.qcow2")
+        dialog.get_by_label("Disk format").select_option("qcow2")
+        dialog.get_by_role("button", name="Import").click()
+        expect(page.get_by_role("status").filter(has_text="started")).to_be_visible()
+        page.get_by_role("link", name="Jobs", exact=True).first.click()
+        expect(page.get_by_role("cell", name="SUCCESS")).to_be_visible(timeout=120_000)
+        page.get_by_role("link", name="Images", exact=True).click()
+        page.get_by_role("link", name="imported").click()
+        page.get_by_role("button", name="Export to bucket").click()
+        dialog = page.get_by_role("dialog", name="Export to bucket")
+        dialog.get_by_label("Bucket").fill(bucket)
+        dialog.get_by_label("Object key").fill("out/copy.qcow2")
+        dialog.get_by_role("button", name="Export").click()
+        expect(page.get_by_role("status").filter(has_text="started")).to_be_visible()
+        page.get_by_role("link", name="Jobs", exact=True).first.click()
+        expect(page.get_by_role("cell", name="SUCCESS")).to_have_count(2, timeout=120_000)
+        assert s3.get_object(Bucket=bucket, Key="out/copy.qcow2")["Body"].read() == qcow2
+        # a bucket not granted: the API's refusal, shown in the dialog, nothing started
+        page.get_by_role("link", name="Images", exact=True).click()
+        page.get_by_role("button", name="Import from bucket").click()
+        dialog = page.get_by_role("dialog", name="Import from bucket")
+        dialog.get_by_label("Name", exact=True).fill("nope")
+        dialog.get_by_label("Bucket").fill("not-granted")
+        dialog.get_by_label("Object key").fill("x")
+        dialog.get_by_role("button", name="Import").click()
+        expect(dialog.get_by_role("alert")).to_be_visible()
+    finally:
+        srv.stop()

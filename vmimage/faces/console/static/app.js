@@ -205,7 +205,7 @@ function render() {
   if (!session) { stopPolling(); app.replaceChildren(...signInPage()); return; }
   const [section, id] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const pages = { images: id ? imagePage : imagesPage, servers: id ? serverPage : serversPage,
-    volumes: volumesPage, snapshots: snapshotsPage, jobs: jobsPage };
+    volumes: id ? volumePage : volumesPage, snapshots: id ? snapshotPage : snapshotsPage, jobs: jobsPage };
   const page = pages[section];
   if (!page) { location.hash = '#/images'; return; }
   stopPolling();
@@ -266,14 +266,16 @@ async function imagesPage(content) {
   const format = h('select', { name: 'format' }, h('option', { value: '' }, t('All')),
     DISK_FORMATS.map((f) => h('option', { value: f, selected: f === imageQuery.format }, f)));
   const reload = () => { imageQuery.markers = [null]; showImages(listing); };
+  const pageMessage = h('div', { 'aria-live': 'polite' });
   const filters = h('form', { class: 'toolbar', role: 'search', onsubmit: (ev) => {
     ev.preventDefault(); imageQuery.name = search.value.trim(); reload();
   } }, field(t('Search'), search), field(t('Status'), status), field(t('Format'), format));
   status.addEventListener('change', () => { imageQuery.status = status.value; reload(); });
   format.addEventListener('change', () => { imageQuery.format = format.value; reload(); });
   content.replaceChildren(h('div', { class: 'heading' }, h('h1', {}, t('Images')),
+    canWrite() ? h('button', { type: 'button', onclick: () => importDialog(pageMessage) }, t('Import from bucket')) : null,
     canWrite() ? h('button', { type: 'button', onclick: () => uploadDialog(() => reload()) }, t('Upload image')) : null),
-  filters, listing);
+  pageMessage, filters, listing);
   await showImages(listing);
 }
 
@@ -391,21 +393,27 @@ function attributes(entries) {
 
 async function imagePage(content, id) {
   const image = await api('GET', `/v2/images/${encodeURIComponent(id)}`);
-  const [members, tasks, jobs] = await Promise.all([
+  const [ids, members, tasks, jobs] = await Promise.all([
+    api('GET', `${NATIVE}/images/${encodeURIComponent(id)}`).then((b) => b.image.ids).catch(() => ({ glance: image.id })),
     api('GET', `/v2/images/${encodeURIComponent(id)}/members`).then((b) => b.members).catch(() => []),
     api('GET', `/v2/images/${encodeURIComponent(id)}/tasks`).then((b) => b.tasks).catch(() => []),
     api('GET', `${NATIVE}/jobs`).then((b) => b.jobs).catch(() => []),
   ]);
+  const pageMessage = h('div', { 'aria-live': 'polite' });
   const madeBy = jobs.filter((job) => (job.entities?.image_ids ?? []).includes(image.id));
   const actions = [];
   if (canWrite() && image.owner === session.projectId) {
     actions.push(h('button', { type: 'button', onclick: () => shareDialog(image, () => render()) }, t('Share')));
+    if (image.status === 'active') {
+      actions.push(h('button', { type: 'button', onclick: () => exportDialog(image, pageMessage) }, t('Export to bucket')));
+    }
     actions.push(h('button', { type: 'button', class: 'danger', onclick: () => deleteDialog(image) }, t('Delete')));
   }
   content.replaceChildren(
     h('p', {}, h('a', { href: '#/images' }, t('Back to images'))),
-    h('div', { class: 'heading' }, h('h1', {}, image.name ?? image.id), actions),
-    h('h2', {}, t('Identifiers')), attributes([[t('Glance id'), image.id]]),
+    h('div', { class: 'heading' }, h('h1', {}, image.name ?? image.id), actions), pageMessage,
+    h('h2', {}, t('Identifiers')), attributes([[t('Glance id'), ids.glance], [t('Huawei IMS id'), ids.huawei_ims],
+      [t('JD Cloud id'), ids.jdcloud], [t('Aries id'), ids.aries]]),
     h('h2', {}, t('Attributes')),
     attributes(Object.keys(image).sort().filter((k) => k !== 'tags').map((k) => [k, image[k]])),
     h('h2', {}, t('Tags')), image.tags.length ? h('ul', { class: 'tags' }, image.tags.map((tag) => h('li', {}, tag))) : h('p', {}, '—'),
@@ -431,6 +439,47 @@ function deleteDialog(image) {
       box.close();
       location.hash = '#/images';
     } catch (error) { message.replaceChildren(notice(error.message)); }
+  });
+}
+
+function jobStarted(where, job) {
+  where.replaceChildren(h('p', { class: 'notice info', role: 'status' }, t('Job {id} started.', { id: job.id }), ' ',
+    h('a', { href: '#/jobs' }, t('Jobs'))));
+}
+
+// A form in a dialog whose submit calls the API; a refusal is shown in it, success closes it.
+function formDialog(title, fields, submitWords, action) {
+  const message = h('div', { 'aria-live': 'polite' });
+  const cancel = h('button', { type: 'button' }, t('Cancel'));
+  const form = h('form', { onsubmit: async (ev) => {
+    ev.preventDefault();
+    try { await action(); box.close(); } catch (error) { message.replaceChildren(notice(error.message)); }
+  } }, fields, message, h('div', { class: 'buttons' }, h('button', { type: 'submit' }, submitWords), cancel));
+  const box = dialog(title, form);
+  cancel.addEventListener('click', () => box.close());
+  return box;
+}
+
+function importDialog(pageMessage) {
+  const name = h('input', { name: 'name', required: true });
+  const bucket = h('input', { name: 'bucket', required: true });
+  const key = h('input', { name: 'key', required: true });
+  const format = h('select', { name: 'disk_format' }, DISK_FORMATS.map((f) => h('option', { value: f }, f)));
+  formDialog(t('Import from bucket'), [field(t('Name'), name), field(t('Bucket'), bucket), field(t('Object key'), key),
+    field(t('Disk format'), format)], t('Import'), async () => {
+    const { job } = await api('POST', `${NATIVE}/images/import`, { json: { name: name.value, bucket: bucket.value,
+      key: key.value, disk_format: format.value } });
+    jobStarted(pageMessage, job);
+  });
+}
+
+function exportDialog(image, pageMessage) {
+  const bucket = h('input', { name: 'bucket', required: true });
+  const key = h('input', { name: 'key', required: true, value: `${image.name ?? image.id}.${image.disk_format ?? 'img'}` });
+  formDialog(t('Export to bucket'), [field(t('Bucket'), bucket), field(t('Object key'), key)], t('Export'), async () => {
+    const { job } = await api('POST', `${NATIVE}/images/${encodeURIComponent(image.id)}/export`,
+      { json: { bucket: bucket.value, key: key.value } });
+    jobStarted(pageMessage, job);
   });
 }
 
@@ -536,8 +585,7 @@ async function createImageDialog(server, pageMessage) {
     try {
       const { job } = await api('POST', `${NATIVE}/servers/${encodeURIComponent(server.id)}/images`, { json: spec });
       box.close();
-      pageMessage.replaceChildren(h('p', { class: 'notice info', role: 'status' }, t('Job {id} started.', { id: job.id }), ' ',
-        h('a', { href: '#/jobs' }, t('Jobs'))));
+      jobStarted(pageMessage, job);
     } catch (error) { message.replaceChildren(notice(error.message)); }
   } }, field(t('Name'), name), field(t('Kind'), kind), field(t('Description'), description), wholeOptions, message,
   h('div', { class: 'buttons' }, h('button', { type: 'submit' }, t('Create')), cancel));
@@ -549,7 +597,7 @@ async function volumesPage(content) {
   const { volumes } = await api('GET', `${NATIVE}/volumes`);
   content.replaceChildren(h('h1', {}, t('Volumes')), table(
     [col('Name'), col('Status'), col('Size'), col('Type'), col('Server'), col('Device'), col('Created')],
-    volumes.map((v) => h('tr', {}, h('td', {}, shown(v.name ?? v.id)), h('td', {}, v.status), h('td', {}, `${v.size_gb} GB`),
+    volumes.map((v) => h('tr', {}, h('td', {}, h('a', { href: `#/volumes/${encodeURIComponent(v.id)}` }, v.name ?? v.id)), h('td', {}, v.status), h('td', {}, `${v.size_gb} GB`),
       h('td', {}, shown(v.type)), h('td', {}, v.server_id ? h('a', { href: `#/servers/${encodeURIComponent(v.server_id)}` }, v.server_id) : '—'),
       h('td', {}, shown(v.device)), h('td', {}, shown(v.created_at))))));
 }
@@ -558,8 +606,34 @@ async function snapshotsPage(content) {
   const { snapshots } = await api('GET', `${NATIVE}/snapshots`);
   content.replaceChildren(h('h1', {}, t('Snapshots')), table(
     [col('Name'), col('Status'), col('Size'), col('Volume'), col('Created')],
-    snapshots.map((s) => h('tr', {}, h('td', {}, shown(s.name ?? s.id)), h('td', {}, s.status), h('td', {}, `${s.size_gb} GB`),
+    snapshots.map((s) => h('tr', {}, h('td', {}, h('a', { href: `#/snapshots/${encodeURIComponent(s.id)}` }, s.name ?? s.id)), h('td', {}, s.status), h('td', {}, `${s.size_gb} GB`),
       h('td', {}, shown(s.volume_id)), h('td', {}, shown(s.created_at))))));
+}
+
+async function volumePage(content, id) {
+  const { volume } = await api('GET', `${NATIVE}/volumes/${encodeURIComponent(id)}`);
+  const message = h('div', { 'aria-live': 'polite' });
+  const create = () => {
+    const name = h('input', { name: 'name', required: true });
+    const description = h('input', { name: 'description' });
+    formDialog(t('Create image'), [field(t('Name'), name), field(t('Description'), description)], t('Create'), async () => {
+      const spec = { name: name.value };
+      if (description.value) spec.description = description.value;
+      const { job } = await api('POST', `${NATIVE}/volumes/${encodeURIComponent(id)}/images`, { json: spec });
+      jobStarted(message, job);
+    });
+  };
+  content.replaceChildren(h('p', {}, h('a', { href: '#/volumes' }, t('Back to volumes'))),
+    h('div', { class: 'heading' }, h('h1', {}, volume.name ?? volume.id),
+      canWrite() ? h('button', { type: 'button', onclick: create }, t('Create image')) : null), message,
+    h('h2', {}, t('Attributes')), attributes(Object.keys(volume).sort().map((k) => [k, volume[k]])));
+}
+
+async function snapshotPage(content, id) {
+  const { snapshot } = await api('GET', `${NATIVE}/snapshots/${encodeURIComponent(id)}`);
+  content.replaceChildren(h('p', {}, h('a', { href: '#/snapshots' }, t('Back to snapshots'))),
+    h('h1', {}, snapshot.name ?? snapshot.id),
+    h('h2', {}, t('Attributes')), attributes(Object.keys(snapshot).sort().map((k) => [k, snapshot[k]])));
 }
 
 // --- jobs --------------------------------------------------------------------------------------

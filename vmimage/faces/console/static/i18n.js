@@ -91,6 +91,17 @@ const ZH = {
   'Back to images': '返回镜像列表',
   'Back to servers': '返回云主机列表',
   'Refreshed live.': '自动刷新。',
+  'Huawei IMS id': '华为云 IMS ID',
+  'JD Cloud id': '京东云 ID',
+  'Aries id': 'Aries ID',
+  'Import from bucket': '从存储桶导入',
+  'Export to bucket': '导出到存储桶',
+  'Import': '导入',
+  'Export': '导出',
+  'Bucket': '存储桶',
+  'Object key': '对象键',
+  'Back to volumes': '返回云盘列表',
+  'Back to snapshots': '返回快照列表',
 };
 
 const TABLES = { en: {}, zh: ZH };

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -407,8 +408,6 @@ def test_the_native_image_route_names_every_dialects_id(server, console_users):
 
 
 def test_import_from_and_export_to_a_granted_bucket(tmp_path, database_factory, swift_s3, page, images_dir):
-    import uuid
-
     srv = start_server(tmp_path, database_factory(), **swift_s3.env)
     try:
         srv.admin_cli("project", "create", PROJECT)
@@ -452,3 +451,88 @@ def test_import_from_and_export_to_a_granted_bucket(tmp_path, database_factory, 
         expect(dialog.get_by_role("alert")).to_be_visible()
     finally:
         srv.stop()
+
+
+def test_administration(server, console_users, page):
+    sign_in(page, server)                        # a member sees no Administration
+    expect(page.get_by_role("link", name="Images", exact=True)).to_be_visible()
+    expect(page.get_by_role("link", name="Administration")).to_have_count(0)
+    page.get_by_role("button", name="Sign out").click()
+
+    page.get_by_label("User").fill("admin")
+    page.get_by_label("Password").fill("admin")
+    page.get_by_label("Project").fill("admin")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Administration").click()
+    expect(page.get_by_role("heading", name="Administration")).to_be_visible()
+    suffix = uuid.uuid4().hex[:6]
+    project, user, bucket = f"team-{suffix}", f"ops-{suffix}", f"share-{suffix}"
+
+    page.get_by_role("button", name="Create project").click()
+    dialog = page.get_by_role("dialog", name="Create project")
+    dialog.get_by_label("Name").fill(project)
+    dialog.get_by_role("button", name="Create").click()
+    projects = page.get_by_role("region", name="Projects")
+    expect(projects.get_by_role("cell", name=project, exact=True)).to_be_visible()
+
+    projects.get_by_role("button", name=f"Quotas of {project}").click()
+    dialog = page.get_by_role("dialog", name=f"Quotas of {project}")
+    dialog.get_by_label("Images (-1: unlimited)").fill("5")
+    dialog.get_by_role("button", name="Save").click()
+    expect(projects.get_by_role("row").filter(has_text=project).get_by_role("cell", name="5", exact=True)).to_be_visible()
+
+    page.get_by_role("button", name="Create user").click()
+    dialog = page.get_by_role("dialog", name="Create user")
+    dialog.get_by_label("Name").fill(user)
+    dialog.get_by_label("Password").fill("ops-pw")
+    dialog.get_by_label("Project").select_option(project)
+    dialog.get_by_label("Role").select_option("member")
+    dialog.get_by_role("button", name="Create").click()
+    users = page.get_by_role("region", name="Users")
+    expect(users.get_by_role("cell", name=user, exact=True)).to_be_visible()
+    users.get_by_role("button", name=f"Grant a role to {user}").click()
+    dialog = page.get_by_role("dialog", name=f"Grant a role to {user}")
+    dialog.get_by_label("Project").select_option(PROJECT)
+    dialog.get_by_label("Role").select_option("reader")
+    dialog.get_by_role("button", name="Grant").click()
+    expect(users.get_by_role("row").filter(has_text=user)).to_contain_text(f"{PROJECT}: reader")
+    assert httpx.post(f"{server.url}/identity/v3/auth/tokens",
+                      json=auth_body(user, "ops-pw", PROJECT)).status_code == 201
+
+    page.get_by_role("button", name="Create access key").click()
+    dialog = page.get_by_role("dialog", name="Create access key")
+    dialog.get_by_label("User").select_option(user)
+    dialog.get_by_role("button", name="Create").click()
+    once = page.get_by_role("dialog", name="New access key")
+    expect(once).to_contain_text("shown this once")
+    values = once.locator("dd").all_inner_texts()
+    access_key, secret = values[0], values[1]
+    assert len(secret) >= 30
+    shot(page, "admin-access-key")
+    once.get_by_role("button", name="Close").click()
+    keys = page.get_by_role("region", name="Access keys")
+    expect(keys.get_by_role("cell", name=access_key, exact=True)).to_be_visible()
+    assert secret not in page.content()
+    keys.get_by_role("button", name=f"Disable {access_key}").click()
+    expect(keys.get_by_role("button", name=f"Enable {access_key}")).to_be_visible()
+    keys.get_by_role("button", name=f"Delete {access_key}").click()
+    expect(keys.get_by_role("cell", name=access_key, exact=True)).to_have_count(0)
+
+    page.get_by_role("button", name="Grant a bucket").click()
+    dialog = page.get_by_role("dialog", name="Grant a bucket")
+    dialog.get_by_label("Bucket").fill(bucket)
+    dialog.get_by_label("Project").select_option(project)
+    dialog.get_by_role("button", name="Grant").click()
+    grants = page.get_by_role("region", name="Bucket grants")
+    expect(grants.get_by_role("cell", name=bucket, exact=True)).to_be_visible()
+    shot(page, "administration")
+    grants.get_by_role("button", name=f"Revoke {bucket}").click()
+    expect(grants.get_by_role("cell", name=bucket, exact=True)).to_have_count(0)
+
+    users.get_by_role("button", name=f"Disable {user}").click()
+    expect(users.get_by_role("button", name=f"Enable {user}")).to_be_visible()
+    assert httpx.post(f"{server.url}/identity/v3/auth/tokens",
+                      json=auth_body(user, "ops-pw", PROJECT)).status_code == 401
+    users.get_by_role("button", name=f"Delete {user}").click()
+    page.get_by_role("dialog", name="Delete user").get_by_role("button", name="Delete").click()
+    expect(users.get_by_role("cell", name=user, exact=True)).to_have_count(0)

@@ -174,7 +174,8 @@ const SECTIONS = [['images', 'Images'], ['servers', 'Servers'], ['volumes', 'Vol
   ['snapshots', 'Snapshots'], ['jobs', 'Jobs']];
 
 function frame(section, content) {
-  const links = SECTIONS.map(([key, words]) => h('li', {}, h('a', { href: `#/${key}`,
+  const sections = isAdmin() ? [...SECTIONS, ['admin', 'Administration']] : SECTIONS;
+  const links = sections.map(([key, words]) => h('li', {}, h('a', { href: `#/${key}`,
     'aria-current': key === section ? 'page' : false }, t(words))));
   return [
     h('header', { class: 'top' },
@@ -205,7 +206,8 @@ function render() {
   if (!session) { stopPolling(); app.replaceChildren(...signInPage()); return; }
   const [section, id] = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const pages = { images: id ? imagePage : imagesPage, servers: id ? serverPage : serversPage,
-    volumes: id ? volumePage : volumesPage, snapshots: id ? snapshotPage : snapshotsPage, jobs: jobsPage };
+    volumes: id ? volumePage : volumesPage, snapshots: id ? snapshotPage : snapshotsPage, jobs: jobsPage,
+    admin: adminPage };
   const page = pages[section];
   if (!page) { location.hash = '#/images'; return; }
   stopPolling();
@@ -656,6 +658,140 @@ async function jobsPage(content) {
   };
   await refresh();
   poll(() => { refresh().catch(() => { /* the next round tries again */ }); });
+}
+
+// --- administration (admins only; the API refuses anyone else) --------------------------------
+
+const ADMIN = `${NATIVE}/admin`;
+const ROLES = ['reader', 'member', 'admin', 'service'];
+
+function confirmDialog(title, question, words, action) {
+  return formDialog(title, [h('p', {}, question)], words, action);
+}
+
+function quota(value) { return value === -1 ? '∞' : String(value); }
+
+async function adminPage(content) {
+  const [projects, users, keys, grants] = await Promise.all([
+    api('GET', `${ADMIN}/projects`).then((b) => b.projects), api('GET', `${ADMIN}/users`).then((b) => b.users),
+    api('GET', `${ADMIN}/access-keys`).then((b) => b.access_keys),
+    api('GET', `${ADMIN}/bucket-grants`).then((b) => b.bucket_grants)]);
+  const projectName = Object.fromEntries(projects.map((p) => [p.id, p.name]));
+  const message = h('div', { 'aria-live': 'polite' });
+  const small = (words, onclick, extra = {}) => h('button', { type: 'button', onclick, ...extra }, words);
+  const projectSelect = (name) => h('select', { name }, projects.map((p) => h('option', { value: p.name }, p.name)));
+  const roleSelect = () => h('select', { name: 'role' }, ROLES.map((r) => h('option', { value: r, selected: r === 'member' }, r)));
+
+  const newProject = () => {
+    const name = h('input', { name: 'name', required: true });
+    formDialog(t('Create project'), [field(t('Name'), name)], t('Create'), async () => {
+      await api('POST', `${ADMIN}/projects`, { json: { name: name.value } }); render();
+    });
+  };
+  const setQuotas = (project) => {
+    const images = h('input', { type: 'number', min: '-1', value: String(project.quotas.images) });
+    const bytes = h('input', { type: 'number', min: '-1', value: String(project.quotas.bytes) });
+    formDialog(t('Quotas of {name}', { name: project.name }), [field(t('Images (-1: unlimited)'), images),
+      field(t('Bytes (-1: unlimited)'), bytes)], t('Save'), async () => {
+      await api('PUT', `${ADMIN}/projects/${encodeURIComponent(project.id)}/quotas`,
+        { json: { images: Number(images.value), bytes: Number(bytes.value) } });
+      render();
+    });
+  };
+  const newUser = () => {
+    const name = h('input', { name: 'name', required: true });
+    const password = h('input', { name: 'password', type: 'password', autocomplete: 'new-password', required: true });
+    const project = projectSelect('project');
+    const role = roleSelect();
+    formDialog(t('Create user'), [field(t('Name'), name), field(t('Password'), password), field(t('Project'), project),
+      field(t('Role'), role)], t('Create'), async () => {
+      await api('POST', `${ADMIN}/users`, { json: { name: name.value, password: password.value, project: project.value,
+        role: role.value } });
+      render();
+    });
+  };
+  const grantRole = (user) => {
+    const project = projectSelect('project');
+    const role = roleSelect();
+    formDialog(t('Grant a role to {name}', { name: user.name }), [field(t('Project'), project), field(t('Role'), role)],
+      t('Grant'), async () => {
+        await api('POST', `${ADMIN}/users/${encodeURIComponent(user.id)}/roles`, { json: { project: project.value, role: role.value } });
+        render();
+      });
+  };
+  const toggleUser = (user) => async () => {
+    try {
+      await api('POST', `${ADMIN}/users/${encodeURIComponent(user.id)}/actions/${user.enabled ? 'disable' : 'enable'}`);
+      render();
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  };
+  const deleteUser = (user) => confirmDialog(t('Delete user'), t('Delete user {name}?', { name: user.name }), t('Delete'),
+    async () => { await api('DELETE', `${ADMIN}/users/${encodeURIComponent(user.id)}`); render(); });
+  const newKey = () => {
+    const user = h('select', { name: 'user' }, users.map((u) => h('option', { value: u.name }, u.name)));
+    formDialog(t('Create access key'), [field(t('User'), user)], t('Create'), async () => {
+      const { access_key: made } = await api('POST', `${ADMIN}/access-keys`, { json: { user: user.value } });
+      const close = h('button', { type: 'button' }, t('Close'));
+      const shownOnce = dialog(t('New access key'), [
+        notice(t('The secret is shown this once: keep it now.'), 'info'),
+        attributes([[t('Access key'), made.access_key], [t('Secret key'), made.secret_key]]),
+        h('div', { class: 'buttons' }, close)], { onclose: () => render() });
+      close.addEventListener('click', () => shownOnce.close());
+    });
+  };
+  const keyAction = (key, action) => async () => {
+    try {
+      if (action === 'delete') await api('DELETE', `${ADMIN}/access-keys/${encodeURIComponent(key.access_key)}`);
+      else await api('POST', `${ADMIN}/access-keys/${encodeURIComponent(key.access_key)}/actions/${action}`);
+      render();
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  };
+  const newGrant = () => {
+    const bucket = h('input', { name: 'bucket', required: true });
+    const project = projectSelect('project');
+    formDialog(t('Grant a bucket'), [field(t('Bucket'), bucket), field(t('Project'), project)], t('Grant'), async () => {
+      await api('POST', `${ADMIN}/bucket-grants`, { json: { bucket: bucket.value, project: project.value } }); render();
+    });
+  };
+  const revokeGrant = (grant) => async () => {
+    try {
+      await api('DELETE', `${ADMIN}/bucket-grants/${encodeURIComponent(grant.bucket)}/projects/${encodeURIComponent(grant.project_id)}`);
+      render();
+    } catch (error) { message.replaceChildren(notice(error.message)); }
+  };
+  const section = (title, button, body) => h('section', { 'aria-label': title },
+    h('div', { class: 'heading' }, h('h2', {}, title), button), body);
+
+  content.replaceChildren(h('h1', {}, t('Administration')), message,
+    section(t('Projects'), small(t('Create project'), newProject), table(
+      [col('Name'), col('ID'), col('Images'), col('Bytes'), col('Actions')],
+      projects.map((p) => h('tr', {}, h('td', {}, p.name), h('td', {}, p.id), h('td', {}, quota(p.quotas.images)),
+        h('td', {}, quota(p.quotas.bytes)), h('td', {}, small(t('Quotas'), () => setQuotas(p),
+          { 'aria-label': t('Quotas of {name}', { name: p.name }) })))))),
+    section(t('Users'), small(t('Create user'), newUser), table(
+      [col('Name'), col('Roles'), col('Enabled'), col('Actions')],
+      users.map((u) => h('tr', {}, h('td', {}, u.name),
+        h('td', {}, u.roles.map((r) => `${projectName[r.project_id] ?? r.project_id}: ${r.role}`).join(', ') || '—'),
+        h('td', {}, u.enabled ? t('yes') : t('no')),
+        h('td', { class: 'actions' },
+          small(t('Grant role'), () => grantRole(u), { 'aria-label': t('Grant a role to {name}', { name: u.name }) }),
+          small(u.enabled ? t('Disable') : t('Enable'), toggleUser(u),
+            { 'aria-label': `${u.enabled ? t('Disable') : t('Enable')} ${u.name}` }),
+          u.id === session.userId ? null : small(t('Delete'), () => deleteUser(u),
+            { class: 'danger', 'aria-label': `${t('Delete')} ${u.name}` })))))),
+    section(t('Access keys'), small(t('Create access key'), newKey), table(
+      [col('Access key'), col('User'), col('Enabled'), col('Created'), col('Actions')],
+      keys.map((k) => h('tr', {}, h('td', {}, k.access_key), h('td', {}, shown(k.user_name)),
+        h('td', {}, k.enabled ? t('yes') : t('no')), h('td', {}, shown(k.created_at)),
+        h('td', { class: 'actions' },
+          small(k.enabled ? t('Disable') : t('Enable'), keyAction(k, k.enabled ? 'disable' : 'enable'),
+            { 'aria-label': `${k.enabled ? t('Disable') : t('Enable')} ${k.access_key}` }),
+          small(t('Delete'), keyAction(k, 'delete'), { class: 'danger', 'aria-label': `${t('Delete')} ${k.access_key}` })))))),
+    section(t('Bucket grants'), small(t('Grant a bucket'), newGrant), table(
+      [col('Bucket'), col('Project'), col('Created'), col('Actions')],
+      grants.map((g) => h('tr', {}, h('td', {}, g.bucket), h('td', {}, projectName[g.project_id] ?? g.project_id),
+        h('td', {}, shown(g.created_at)), h('td', {}, small(t('Revoke'), revokeGrant(g),
+          { 'aria-label': `${t('Revoke')} ${g.bucket}` })))))));
 }
 
 // --- start -------------------------------------------------------------------------------------

@@ -281,9 +281,13 @@ async function imagesPage(content) {
   await showImages(listing);
 }
 
+let imagesShown = 0;     // the latest listing asked for: an earlier answer arriving late is dropped
+
 async function showImages(listing) {
+  const asked = ++imagesShown;
   const page = imageQuery.markers.length;
   const body = await api('GET', imagesUrl(imageQuery.markers[page - 1]));
+  if (asked !== imagesShown) return;
   const sortable = (key, words) => {
     const active = imageQuery.sortKey === key;
     return h('th', { scope: 'col', 'aria-sort': active ? (imageQuery.sortDir === 'asc' ? 'ascending' : 'descending') : false },

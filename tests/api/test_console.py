@@ -367,9 +367,26 @@ def test_an_image_from_a_running_server_and_its_job(server, console_users, page,
         expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=60_000)
         page.get_by_role("button", name="Create image").click()
         dialog = page.get_by_role("dialog", name="Create image")
+        dialog.get_by_label("Name", exact=True).fill("whole-from-console")
         dialog.get_by_label("Kind").select_option("whole")
         expect(dialog.get_by_label("Exclude vdb")).to_be_visible()
-        dialog.get_by_role("button", name="Cancel").click()
+        dialog.get_by_label("Resize (GB) vdb").fill("2")
+        dialog.get_by_label("Device", exact=True).fill("vdc")
+        dialog.get_by_label("Snapshot").select_option("empty")
+        dialog.get_by_label("Size of an empty disk (GB)").fill("1")
+        dialog.get_by_role("button", name="Create").click()
+        started = page.get_by_role("status").filter(has_text="started")
+        expect(started).to_be_visible()
+        job_id = re.search(r"Job (\S+) started", started.inner_text()).group(1)
+        page.get_by_role("link", name="Jobs", exact=True).first.click()
+        expect(page.get_by_role("row").filter(has_text=job_id).get_by_role("cell", name="SUCCESS")).to_be_visible(
+            timeout=180_000)
+        with api(server) as http:
+            ids = http.get(f"{V1}/jobs/{job_id}").json()["job"]["entities"]["image_ids"]
+            sizes = [http.get(f"/v2/images/{i}").json()["virtual_size"] for i in ids]
+        assert sizes == [1 << 30, 2 << 30, 1 << 30], sizes      # system, vdb resized, vdc inserted empty
+        page.get_by_role("link", name="Servers", exact=True).click()
+        page.get_by_role("link", name="console-web").click()
         page.get_by_role("link", name="Volumes", exact=True).click()
         expect(page.get_by_role("heading", name="Volumes")).to_be_visible()
         shot(page, "volumes")

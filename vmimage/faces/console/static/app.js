@@ -567,11 +567,14 @@ async function createImageDialog(server, pageMessage) {
   });
   const insertDevice = h('input', { name: 'insert_device', placeholder: 'vdd' });
   const insertSnapshot = h('select', { name: 'insert_snapshot' }, h('option', { value: '' }, t('none')),
+    h('option', { value: 'empty' }, t('An empty disk')),
     snapshots.map((s) => h('option', { value: s.id }, `${s.name ?? s.id} (${s.size_gb} GB)`)));
+  const emptySize = h('input', { type: 'number', min: '1', name: 'insert_size' });
   const wholeOptions = h('fieldset', { hidden: true }, h('legend', {}, t('Disks')),
     perDisk.length ? h('table', {}, h('thead', {}, h('tr', {}, col('Device'), col('Size'), col('Exclude'), col('Resize (GB)'))),
       h('tbody', {}, perDisk.map((p) => p.row))) : null,
-    h('p', {}, t('Insert a disk from a snapshot at')), field(t('Device'), insertDevice), field(t('Snapshot'), insertSnapshot));
+    h('p', {}, t('Insert a disk from a snapshot at')), field(t('Device'), insertDevice), field(t('Snapshot'), insertSnapshot),
+    field(t('Size of an empty disk (GB)'), emptySize));
   kind.addEventListener('change', () => { wholeOptions.hidden = kind.value !== 'whole'; });
   const message = h('div', { 'aria-live': 'polite' });
   const cancel = h('button', { type: 'button' }, t('Cancel'));
@@ -585,7 +588,11 @@ async function createImageDialog(server, pageMessage) {
         if (p.exclude.checked) disks.push({ device: p.disk.device, exclude: true });
         else if (p.resize.value) disks.push({ device: p.disk.device, size_gb: Number(p.resize.value) });
       }
-      if (insertSnapshot.value && insertDevice.value) disks.push({ device: insertDevice.value.trim(), snapshot_id: insertSnapshot.value });
+      if (insertSnapshot.value === 'empty' && insertDevice.value) {
+        disks.push({ device: insertDevice.value.trim(), size_gb: Number(emptySize.value) });
+      } else if (insertSnapshot.value && insertDevice.value) {
+        disks.push({ device: insertDevice.value.trim(), snapshot_id: insertSnapshot.value });
+      }
       if (disks.length) spec.data_disks = disks;
     }
     try {

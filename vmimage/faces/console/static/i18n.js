@@ -77,6 +77,8 @@ const ZH = {
   'Insert a disk from a snapshot at': '从快照插入磁盘，设备',
   'Snapshot': '快照',
   'none': '无',
+  'An empty disk': '空盘',
+  'Size of an empty disk (GB)': '空盘大小 (GB)',
   'Job {id} started.': '任务 {id} 已开始。',
   'Server': '云主机',
   'Volume': '云盘',

@@ -200,7 +200,6 @@ function table(headers, rows, empty = t('Nothing here.')) {
 }
 
 function render() {
-  idCounter = 0;
   document.title = t('vmimage console');
   const app = root();
   if (!session) { stopPolling(); app.replaceChildren(...signInPage()); return; }

@@ -215,6 +215,16 @@ def test_sign_in_upload_xss_search_detail_and_sign_out(server, console_users, pa
     assert page.locator("main img").count() == 0
     shot(page, "image-detail")
 
+    # share with another project: it becomes a member, and the image shows in its list when accepted
+    alt = server.project_id("alt")
+    page.get_by_role("button", name="Share").click()
+    share = page.get_by_role("dialog", name="Share with project")
+    share.get_by_label("Project id").fill(alt)
+    share.get_by_role("button", name="Share").click()
+    expect(page.get_by_role("cell", name=alt, exact=True)).to_be_visible()
+    with server.client("alt") as other:
+        assert other.get(f"/v2/images/{xss_id}/members/{alt}").json()["status"] == "pending"
+
     # delete with confirmation
     page.goto(f"{server.url}/console/#/images/{needle['id']}")
     page.get_by_role("button", name="Delete").click()

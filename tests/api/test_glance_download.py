@@ -174,6 +174,11 @@ def test_store_weights_order_stores_and_locations_and_pick_the_copy_a_download_r
     got = c.get(f"/v2/images/{image_id}/file")
     assert got.status_code == 200 and hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
     assert glance(weighed).images.get(image_id)["stores"] == "slow,fast"
+    # A location's index counts in that order: /locations/1 is the lighter store's copy.
+    resp = admin.patch(f"/v2/images/{image_id}", json=[{"op": "remove", "path": "/locations/1"}],
+                   headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["stores"] == "slow"
 
 
 def test_the_catalog_lists_the_extra_image_remote_service(weighed):

@@ -97,7 +97,11 @@ pg_admin() {    # create|drop NAME: a database on the TEMPEST_PG server
 import sys
 import psycopg
 action, name, url = sys.argv[1:]
-with psycopg.connect(url, autocommit=True, connect_timeout=5) as admin:
+try:
+    admin = psycopg.connect(url, autocommit=True, connect_timeout=5)
+except psycopg.OperationalError as exc:
+    sys.exit(f"PostgreSQL not reachable at {url} (TEMPEST_PG): {exc}")
+with admin:
     if action == "create":
         admin.execute(f'CREATE DATABASE "{name}"')
     else:
@@ -132,8 +136,9 @@ case "$DEPLOYMENT" in
         # Both processes share the database, the stores and the secret key; each has its own
         # data dir (and so its own image cache, as two Glance API workers on two hosts).
         TEMPEST_PG="${TEMPEST_PG:-postgresql://postgres@127.0.0.1:5432/test}"
-        PG_DB="vmimage_tempest_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-        pg_admin create "$PG_DB"
+        db_name="vmimage_tempest_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        pg_admin create "$db_name"
+        PG_DB="$db_name"    # made: dropped at exit
         export VMIMAGE_DATABASE_URL="${TEMPEST_PG%/*}/$PG_DB"
         VMIMAGE_DATABASE_URL="${VMIMAGE_DATABASE_URL/postgresql:\/\//postgresql+psycopg://}"
         VMIMAGE_SECRET_KEY="$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')"

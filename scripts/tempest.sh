@@ -12,6 +12,7 @@
 # compete for them (tempest then hands `alt` the reader account, or primary the alt one).
 #
 # Environment: TEMPEST_VENV (default .venv-tempest), TEMPEST_VERSION (default 47.0.0),
+# TEMPEST_MIN_PASSED=N fails the run when fewer than N tests pass (none failing, more skipping),
 # KEEP_TEMPEST_DIR=1 keeps the temp dir (server data, log, tempest workspace),
 # TEMPEST_STORES (the deployment):
 #   file  (default) one process on SQLite with two file stores;
@@ -356,7 +357,18 @@ for cls in sorted(counts):
     total.update(c)
     print("%-80s %6d %6d %7d" % (cls, c["passed"], c["failed"], c["skipped"]))
 print("%d passed, %d failed, %d skipped" % (total["passed"], total["failed"], total["skipped"]))
-' || true
+with open(sys.argv[1], "w") as out:
+    out.write("%d\n" % total["passed"])
+' "$WORK/passed" || true
+
+# A floor on passed tests (CI sets it): a test that starts skipping is a regression too.
+if [ -n "${TEMPEST_MIN_PASSED:-}" ] && [ "$RC" -eq 0 ]; then
+    passed="$(cat "$WORK/passed" 2>/dev/null || echo 0)"
+    if [ "$passed" -lt "$TEMPEST_MIN_PASSED" ]; then
+        echo "only $passed tests passed; at least $TEMPEST_MIN_PASSED must (TEMPEST_MIN_PASSED)" >&2
+        RC=1
+    fi
+fi
 
 if [ "$RC" -ne 0 ]; then
     echo "tempest run failed (exit $RC); last server log lines:" >&2

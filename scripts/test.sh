@@ -41,9 +41,11 @@ wait
 finish sqlite
 finish postgres 5           # 5: nothing collected (no PostgreSQL: skipped with a reason)
 
-suite tempest_file "Tempest tempest.api.image.v2 (the classes vmimage must pass)" bash scripts/tempest.sh
+# The floors are today's figures (README): a test that starts skipping fails the run.
+suite tempest_file "Tempest tempest.api.image.v2 (the classes vmimage must pass)" \
+  env TEMPEST_MIN_PASSED=89 bash scripts/tempest.sh
 suite tempest_pair "Tempest tempest.api.image.v2 against two processes on PostgreSQL (image_remote), an S3 default store and a weighed file store" \
-  env TEMPEST_STORES=pair bash scripts/tempest.sh
+  env TEMPEST_STORES=pair TEMPEST_MIN_PASSED=93 bash scripts/tempest.sh
 wait
 finish tempest_file
 finish tempest_pair

@@ -1,6 +1,6 @@
 """The import job: glance-direct, web-download and glance-download (staged data into the
-target stores, then active) and copy-image (an active image's data into more stores). Every image write re-checks
-that the job still holds the image's import lock."""
+target stores, then active) and copy-image (an active image's data into more stores). Every
+image write re-checks that the job still holds the image's import lock."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ class ImportHandler:
         if p["method"] == WEB_DOWNLOAD:
             _download_to_staging(deps, p["uri"], staging, key, limits)
         elif p["method"] == GLANCE_DOWNLOAD:
-            source = gd.find_source(deps, gd.caller_from_payload(p["caller"]), gd.RemoteSource.from_payload(p["remote"]))
+            source = gd.find_source(deps, gd.caller_from_payload(p["caller"]),
+                                    gd.RemoteSource.from_payload(p["remote"]))
             gd.download_to_staging(deps, image.owner, source, staging, key, limits)
             gd.take_source_metadata(image, source)      # the formats the import pass checks against
         elif not staging.exists(key):

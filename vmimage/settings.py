@@ -70,6 +70,9 @@ class Settings:
     # Named stores, "name=file:/path,name=s3://BUCKET[/PREFIX],..."; the first is the default. Unset: one file store
     # in the data dir (and Glance's single-store answers).
     stores_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORES", "").strip())
+    # Glance's per-store weight, "name=INT,...": a store unnamed here weighs 0. An image's
+    # locations (and `stores`) are listed heaviest first, and a download reads the heaviest copy.
+    store_weights_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORE_WEIGHTS", "").strip())
     # The read-only store that holds locations at http(s) URLs; empty turns it off.
     http_store: str = field(default_factory=lambda: os.environ.get("VMIMAGE_HTTP_STORE", "web").strip())
     # Hosts or networks web-download may reach although they are loopback/private/link-local.
@@ -193,6 +196,26 @@ class Settings:
                 raise ValueError(f"VMIMAGE_STORES: store '{name}' named twice")
             found.append((name, kind, where))
         return found
+
+    def store_weights(self) -> dict[str, int]:
+        """VMIMAGE_STORE_WEIGHTS as {store: weight}; every name must be a configured store."""
+        known = {name for name, _, _ in self.store_specs()} | ({self.http_store} if self.http_store else set())
+        weights: dict[str, int] = {}
+        for item in filter(None, (i.strip() for i in self.store_weights_spec.split(","))):
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            try:
+                weight = int(value.strip())
+            except ValueError:
+                weight = None
+            if not sep or weight is None:
+                raise ValueError(f"VMIMAGE_STORE_WEIGHTS: '{item}' is not name=INTEGER")
+            if name not in known or not self.multi_store:
+                raise ValueError(f"VMIMAGE_STORE_WEIGHTS: '{name}' is not a store named in VMIMAGE_STORES")
+            if name in weights:
+                raise ValueError(f"VMIMAGE_STORE_WEIGHTS: store '{name}' weighed twice")
+            weights[name] = weight
+        return weights
 
     def file_stores(self) -> list[tuple[str, Path]]:
         """(name, directory) of each file store."""

@@ -112,9 +112,10 @@ def test_discovery_and_create_headers(multi, server):
     assert [s["id"] for s in stores] == ["fast", "slow", "web"]
     assert stores[0]["default"] == "true" and stores[2]["read-only"] == "true"
     assert c.get("/v2/info/import").json()["import-methods"]["value"] == [
-        "glance-direct", "web-download", "copy-image"]
+        "glance-direct", "web-download", "copy-image", "glance-download"]
     resp = c.post("/v2/images", json={"name": "h"})
-    assert resp.headers["OpenStack-image-import-methods"] == "glance-direct,web-download,copy-image"
+    assert resp.headers["OpenStack-image-import-methods"] == (
+        "glance-direct,web-download,copy-image,glance-download")
     assert resp.headers["OpenStack-image-store-ids"] == "fast,slow"
     # A single-store service has no store list, as Glance without multi-store.
     assert server.client().get("/v2/info/stores").status_code == 404

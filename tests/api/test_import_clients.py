@@ -13,7 +13,8 @@ from tests.conftest import openstack_cli
 
 def test_glanceclient_discovers_and_imports(multi, web):  # noqa: F811
     gc = glance(multi, "demo")
-    assert gc.images.get_import_info()["import-methods"]["value"] == ["glance-direct", "web-download", "copy-image"]
+    assert gc.images.get_import_info()["import-methods"]["value"] == [
+        "glance-direct", "web-download", "copy-image", "glance-download"]
     assert [s["id"] for s in gc.images.get_stores_info()["stores"]] == ["fast", "slow", "web"]
 
     image = gc.images.create(name="gc-web", disk_format="qcow2", container_format="bare")

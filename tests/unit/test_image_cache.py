@@ -152,7 +152,7 @@ def fake_deps(cache, images: FakeImages, blobs: dict[str, bytes]):
     def uow(write=False):
         yield SimpleNamespace(images=images)
     store = FakeStore(blobs)
-    return SimpleNamespace(cache=cache, uow=uow, store=lambda name: store)
+    return SimpleNamespace(cache=cache, uow=uow, store=lambda name: store, by_weight=lambda locations: locations)
 
 
 def image_of(image_id: str, data: bytes) -> Image:

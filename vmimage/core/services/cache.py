@@ -217,7 +217,7 @@ def cache_one(deps: Deps, image_id: str, stopping: Callable[[], bool] = lambda: 
     if writer is None:
         return False            # being written by a download right now: look again later
     hasher, expected = _verifier(image)
-    loc = image.locations[0]
+    loc = deps.by_weight(image.locations)[0]
     size = 0
     try:
         for chunk in deps.store(loc.store).read(loc.key):

@@ -59,6 +59,12 @@ class Deps:
     job_limits: JobLimits = field(default_factory=JobLimits)
     # The built-in identity's administration (None: not offered, e.g. in unit tests).
     identity_admin: IdentityAdmin | None = None
+    # Glance's per-store weight (unnamed stores weigh 0): locations heaviest first, and the
+    # heaviest copy is the one a download reads.
+    store_weights: dict[str, int] = field(default_factory=dict)
+    # The regions whose image endpoints the catalog lists (all served by this core):
+    # glance-download may pull from any of them.
+    catalog_regions: tuple[str, ...] = ("RegionOne",)
 
     @property
     def writable_stores(self) -> list[str]:
@@ -75,6 +81,10 @@ class Deps:
     def limits_for(self, uow: UnitOfWork, project_id: str) -> Limits:
         """The project's limits: the defaults with its overrides."""
         return self.limits.for_project(uow.images.quota_overrides(project_id))
+
+    def by_weight(self, locations: list[Location]) -> list[Location]:
+        """Heaviest store first (Glance's store weights); equal weights keep their order."""
+        return sorted(locations, key=lambda loc: -self.store_weights.get(loc.store, 0))
 
     def location_url(self, loc: Location) -> str:
         """A location as a URL (file:///..., http://...); its key when the store is gone."""

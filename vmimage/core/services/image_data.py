@@ -103,7 +103,7 @@ def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | No
     image = load_image_for_read(deps, caller, image_id)
     if not image.locations or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
         return None     # no data yet (a location whose import failed is not data)
-    loc = image.locations[0]
+    loc = deps.by_weight(image.locations)[0]     # the heaviest store's copy
     store = deps.store(loc.store)
     size = image.size if image.size is not None else store.size(loc.key)
     # This node's cached copy when it holds exactly these bytes; a full read fills it when

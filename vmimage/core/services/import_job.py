@@ -1,6 +1,6 @@
-"""The import job: glance-direct and web-download (staged data into the target stores, then
-active) and copy-image (an active image's data into more stores). Every image write re-checks
-that the job still holds the image's import lock."""
+"""The import job: glance-direct, web-download and glance-download (staged data into the
+target stores, then active) and copy-image (an active image's data into more stores). Every
+image write re-checks that the job still holds the image's import lock."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from vmimage.core.jobs import Job
 from vmimage.core.ports import READ_CHUNK, UnitOfWork
 from vmimage.core.quotas import Limits, check_size_cap
 from vmimage.core.services.deps import Deps
-from vmimage.core.services.imports import (COPY_IMAGE, FAILED, IMPORTING, LOCK, WEB_DOWNLOAD, locked_image,
-                                          project_limits)
+from vmimage.core.services import glance_download as gd
+from vmimage.core.services.imports import (COPY_IMAGE, FAILED, GLANCE_DOWNLOAD, IMPORTING, LOCK, WEB_DOWNLOAD,
+                                          locked_image, project_limits)
 from vmimage.core.services.intake import activate_from_stream, write_inspected
 from vmimage.core.services.reaper import reap_later
 from vmimage.core.streaming import StreamResult, stream_into_store
@@ -74,8 +75,14 @@ class ImportHandler:
         staging = deps.store(None)
         key = staging_key(image_id)
         limits = project_limits(deps, image.owner)
+        source = None
         if p["method"] == WEB_DOWNLOAD:
             _download_to_staging(deps, p["uri"], staging, key, limits)
+        elif p["method"] == GLANCE_DOWNLOAD:
+            source = gd.find_source(deps, gd.caller_from_payload(p["caller"]),
+                                    gd.RemoteSource.from_payload(p["remote"]))
+            gd.download_to_staging(deps, image.owner, source, staging, key, limits)
+            gd.take_source_metadata(image, source)      # the formats the import pass checks against
         elif not staging.exists(key):
             raise Gone("The staged data is gone", image_id=image_id)
         progress(20)
@@ -88,6 +95,8 @@ class ImportHandler:
         with deps.uow(write=True) as uow:
             uow.images.lock_project(image.owner)
             image = self._image(deps, job, uow)
+            if source is not None:
+                gd.take_source_metadata(image, source)
             activate_from_stream(deps, uow, image, result, verdict, limits=limits,
                                  locations=[Location(name, image_id) for name in done])
             image.disk_format = disk_format
@@ -137,7 +146,7 @@ class ImportHandler:
         p = job.payload
         image_id = p["image_id"]
         image = self._image(deps, job)
-        source = next((loc for loc in image.locations
+        source = next((loc for loc in deps.by_weight(image.locations)
                        if loc.store in deps.stores and not deps.stores[loc.store].read_only), None)
         if source is None:
             raise Conflict("Image has no data in a store to copy from", image_id=image_id)

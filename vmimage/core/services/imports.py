@@ -18,6 +18,7 @@ from vmimage.core.jobs import Job, JobStatus, new_job_id
 from vmimage.core.policy import Caller, require_admin, require_owner
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.glance_download import RemoteSource, caller_payload
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.intake import back_to_queued, gone_if_deleted, start_upload, write_inspected
 from vmimage.core.services.jobs import queue_jobs
@@ -26,13 +27,14 @@ from vmimage.core.services.uploads import end_upload
 
 KIND = "image_import"
 GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE = "glance-direct", "web-download", "copy-image"
-METHODS = (GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE)
+GLANCE_DOWNLOAD = "glance-download"
+METHODS = (GLANCE_DIRECT, WEB_DOWNLOAD, COPY_IMAGE, GLANCE_DOWNLOAD)
 LOCK = "os_glance_import_task"
 IMPORTING = "os_glance_importing_to_stores"
 FAILED = "os_glance_failed_import"
 # The status each method starts from.
 _NEEDS = {GLANCE_DIRECT: ImageStatus.UPLOADING, WEB_DOWNLOAD: ImageStatus.QUEUED,
-          COPY_IMAGE: ImageStatus.ACTIVE}
+          COPY_IMAGE: ImageStatus.ACTIVE, GLANCE_DOWNLOAD: ImageStatus.QUEUED}
 
 
 @dataclass
@@ -46,6 +48,7 @@ class ImportRequest:
     request_id: str | None = None
     kind: str = KIND                                       # the legacy Tasks API's import has its own
     task_input: dict[str, Any] | None = None
+    remote: RemoteSource | None = None                     # glance-download's source
 
 
 # --- stage --------------------------------------------------------------------------------
@@ -148,6 +151,8 @@ def start_import(deps: Deps, caller: Caller, image_id: str, req: ImportRequest) 
         with deps.uow() as uow:
             find_visible(uow, caller, image_id)     # an unknown image is a 404 before any URL check
         deps.fetcher.check(req.uri)
+    if req.method == GLANCE_DOWNLOAD and req.remote is None:
+        raise Invalid("glance-download needs 'method.glance_image_id' and 'method.glance_region'")
     with deps.uow(write=True) as uow:
         image = find_visible(uow, caller, image_id, for_update=True)
         if req.method == COPY_IMAGE:
@@ -155,7 +160,8 @@ def start_import(deps: Deps, caller: Caller, image_id: str, req: ImportRequest) 
         else:
             require_owner(caller, image)
         try:
-            require_formats(image)
+            if req.method != GLANCE_DOWNLOAD:       # glance-download takes the source's formats
+                require_formats(image)
         except Invalid as exc:
             raise Conflict(exc.message, image_id=image_id) from None
         if image.status != _NEEDS[req.method]:
@@ -169,6 +175,8 @@ def start_import(deps: Deps, caller: Caller, image_id: str, req: ImportRequest) 
                            "all_stores_must_succeed": req.all_stores_must_succeed,
                            "import_req": req.body, "request_id": req.request_id,
                            "user_id": caller.user_id, "image_id": image.id, "task_input": req.task_input})
+        if req.remote is not None:      # the source is read with the rights of the caller who asked
+            job.payload.update({"remote": req.remote.to_payload(), "caller": caller_payload(caller)})
         image.properties.update({IMPORTING: ",".join(targets), FAILED: ""})
         hand_to_job(deps, uow, image, job, to_importing=req.method != COPY_IMAGE)
     return job

@@ -90,6 +90,7 @@ def location_sizes(deps: Deps, values: list[Any]) -> dict[str, int | None]:
 def apply_location_change(deps: Deps, caller: Caller, image: Image, op: str, index: str | None, value: Any,
                           sizes: dict[str, int | None], dropped: list[Location]) -> None:
     """One PATCH operation on /locations; `dropped` collects locations whose data must go."""
+    image.locations = deps.by_weight(image.locations)    # indexes count in the order callers see
     if op == "remove":
         _remove(caller, image, index, dropped)
     elif op == "add":

@@ -20,13 +20,16 @@ class StoreInfo:
     description: str
     default: bool
     read_only: bool
+    weight: int | None = None        # None: no store weights configured
 
 
 def list_stores(deps: Deps) -> list[StoreInfo]:
     """The named stores; NotFound when the service runs a single, unnamed store."""
     if not deps.multi_store:
         raise NotFound("This service has a single store")
-    return [StoreInfo(name, store.kind, store.description, name == deps.default_store, store.read_only)
+    weighed = bool(deps.store_weights)
+    return [StoreInfo(name, store.kind, store.description, name == deps.default_store, store.read_only,
+                      deps.store_weights.get(name, 0) if weighed else None)
             for name, store in deps.stores.items()]
 
 

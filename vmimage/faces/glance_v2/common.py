@@ -18,7 +18,7 @@ def image_view(request: Request, who: Caller) -> t.ImageView:
     show = glance_settings(request).show_locations
     return t.ImageView(multi_store=context.deps.multi_store,
                        show_locations=lambda image: show and can_see_locations(who, image),
-                       location_url=context.deps.location_url)
+                       location_url=context.deps.location_url, ordered=context.deps.by_weight)
 
 
 def declared_size(request: Request) -> int | None:

@@ -15,6 +15,7 @@ from vmimage.core.services import imports as isvc
 from vmimage.core.services import location_import as lsvc
 from vmimage.core.services import stores as ssvc
 from vmimage.core.services import tasks as tsvc
+from vmimage.core.services.glance_download import remote_source
 from vmimage.faces.contract import deps, face_router
 from vmimage.faces.glance_v2 import translate as t
 from vmimage.faces.glance_v2.common import image_view, receive_body
@@ -53,7 +54,11 @@ def import_body_to_core(body: Any, header_store: str | None, request_id: str | N
     uri = method.get("uri")
     if uri is not None and not isinstance(uri, str):
         raise Invalid("'method.uri' must be a string")
-    return isvc.ImportRequest(method=method["name"], uri=uri, stores=stores,
+    remote = None
+    if method["name"] == isvc.GLANCE_DOWNLOAD:
+        remote = remote_source(method.get("glance_image_id"), method.get("glance_region"),
+                               method.get("glance_service_interface"))
+    return isvc.ImportRequest(method=method["name"], uri=uri, stores=stores, remote=remote,
                               all_stores=_flag(body, "all_stores", False),
                               all_stores_must_succeed=_flag(body, "all_stores_must_succeed", True),
                               body=body, request_id=request_id)
@@ -101,6 +106,8 @@ def _store_body(store: ssvc.StoreInfo, detail: bool) -> dict:
         body["default"] = "true"
     if store.read_only:
         body["read-only"] = "true"
+    if store.weight is not None:
+        body["weight"] = store.weight
     if detail:
         body.update({"type": store.kind, "properties": {}})
     return body

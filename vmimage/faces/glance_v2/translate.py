@@ -41,11 +41,13 @@ class ImageView:
     multi_store: bool = False
     show_locations: Callable[[Image], bool] = lambda image: False
     location_url: Callable[[Location], str] = lambda loc: loc.key
+    # The core's order of an image's locations (heaviest store first).
+    ordered: Callable[[list[Location]], list[Location]] = lambda locations: locations
 
 
 def locations_to_glance(image: Image, view: ImageView) -> list[dict[str, Any]]:
     out = []
-    for loc in image.locations:
+    for loc in view.ordered(image.locations):
         metadata = dict(loc.metadata)
         if view.multi_store:
             metadata["store"] = loc.store
@@ -56,7 +58,7 @@ def locations_to_glance(image: Image, view: ImageView) -> list[dict[str, Any]]:
 def image_to_glance(image: Image, view: ImageView = ImageView()) -> dict[str, Any]:
     body: dict[str, Any] = dict(image.properties)
     if view.multi_store and image.locations:
-        body["stores"] = ",".join(dict.fromkeys(loc.store for loc in image.locations))
+        body["stores"] = ",".join(dict.fromkeys(loc.store for loc in view.ordered(image.locations)))
     if view.show_locations(image):
         body["locations"] = locations_to_glance(image, view)
         if body["locations"]:

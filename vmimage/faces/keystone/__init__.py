@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmimage.faces.contract import Face, path_prefix
 from vmimage.faces.http import OpenStackErrors, caller
-from vmimage.faces.keystone import routes
+from vmimage.faces.keystone import routes, settings
 
 FACE = Face(name="keystone", claims=path_prefix(routes.PREFIX), routers=lambda _context: [routes.router],
-            errors=OpenStackErrors(), caller=caller)
+            errors=OpenStackErrors(), caller=caller, settings=settings.from_environment)

@@ -14,6 +14,7 @@ from vmimage.faces.bodies import validated
 from vmimage.faces.contract import face_context, face_router
 from vmimage.faces.http import iso_time, parse_json
 from vmimage.faces.keystone.schemas import AuthRequest
+from vmimage.faces.keystone.settings import keystone_settings
 
 PREFIX = "/identity"
 router = face_router(prefix=PREFIX)
@@ -68,7 +69,8 @@ def token_body(request: Request, token: Token) -> dict[str, Any]:
                  "endpoints": endpoints(base, "image")},
                 {"type": "identity", "name": "keystone", "id": "identity",
                  "endpoints": endpoints(f"{base}/identity/v3", "identity")},
-            ],
+            ] + [{"type": kind, "name": kind, "id": kind, "endpoints": endpoints(url, kind)}
+                 for kind, url in keystone_settings(request).catalog_extra],
         })
     return {"token": body}
 

@@ -265,10 +265,27 @@ def test_upload_cancel_leaves_nothing(server, console_users, page, tmp_path):
     assert int(progress.get_attribute("value") or 0) < 100
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
+    gone(server, "cancelled-upload")
+
+    # Escape cancels too (a dialog closes on Escape by itself; the upload must not go on unseen)
+    page.get_by_role("button", name="Upload image").click()
+    dialog = page.get_by_role("dialog", name="Upload image")
+    dialog.get_by_label("Name", exact=True).fill("escaped-upload")
+    dialog.get_by_label("Disk format").select_option("raw")
+    dialog.get_by_label("Image file").set_input_files(str(big))
+    dialog.get_by_role("button", name="Upload").click()
+    expect(dialog.get_by_role("progressbar")).not_to_have_attribute("value", "0", timeout=30_000)
+    assert int(dialog.get_by_role("progressbar").get_attribute("value") or 0) < 100
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    gone(server, "escaped-upload")
+
+
+def gone(server: Server, name: str) -> None:
     with api(server) as http:
         deadline = time.monotonic() + 30
-        while http.get("/v2/images", params={"name": "cancelled-upload"}).json()["images"]:
-            assert time.monotonic() < deadline, "the cancelled upload's image is still there"
+        while http.get("/v2/images", params={"name": name}).json()["images"]:
+            assert time.monotonic() < deadline, f"the cancelled upload's image {name} is still there"
             time.sleep(0.2)
 
 

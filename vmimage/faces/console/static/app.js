@@ -358,6 +358,8 @@ function uploadDialog(done) {
   } }, field(t('Name'), name), field(t('Disk format'), format), field(t('Image file'), file), progress, message,
   h('div', { class: 'buttons' }, upload, cancel));
   const box = dialog(t('Upload image'), form);
+  // Escape closes a dialog by itself: here it must cancel the upload as the button does.
+  box.addEventListener('cancel', (ev) => { ev.preventDefault(); cancel.click(); });
   cancel.addEventListener('click', async () => {
     if (xhr) xhr.abort();
     // An upload cut short leaves a queued image with nothing stored: take it away too.

@@ -484,6 +484,24 @@ def test_import_from_and_export_to_a_granted_bucket(tmp_path, database_factory, 
         page.get_by_role("link", name="Jobs", exact=True).first.click()
         expect(page.get_by_role("cell", name="SUCCESS")).to_have_count(2, timeout=120_000)
         assert s3.get_object(Bucket=bucket, Key="out/copy.qcow2")["Body"].read() == qcow2
+        # an object that is not there: the job fails, and the jobs page says why
+        page.get_by_role("link", name="Images", exact=True).click()
+        page.get_by_role("button", name="Import from bucket").click()
+        dialog = page.get_by_role("dialog", name="Import from bucket")
+        dialog.get_by_label("Name", exact=True).fill("missing")
+        dialog.get_by_label("Bucket").fill(bucket)
+        dialog.get_by_label("Object key").fill("in/not-there.qcow2")
+        dialog.get_by_role("button", name="Import").click()
+        started = page.get_by_role("status").filter(has_text="started")
+        expect(started).to_be_visible()
+        job_id = re.search(r"Job (\S+) started", started.inner_text()).group(1)
+        page.get_by_role("link", name="Jobs", exact=True).first.click()
+        row = page.get_by_role("row").filter(has_text=job_id)
+        expect(row.get_by_role("cell", name="FAIL", exact=True)).to_be_visible(timeout=120_000)
+        with api(srv) as http:
+            failed = http.get(f"{V1}/jobs/{job_id}").json()["job"]
+        assert failed["status"] == "FAIL" and failed["fail_reason"]
+        expect(row).to_contain_text(failed["fail_reason"])
         # a bucket not granted: the API's refusal, shown in the dialog, nothing started
         page.get_by_role("link", name="Images", exact=True).click()
         page.get_by_role("button", name="Import from bucket").click()

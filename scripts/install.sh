@@ -15,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v glance-api >/dev/null 2>&1 || need_apt+=(glance-api)
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+  # The console's tests drive a real browser (Playwright, pip) and use Debian's, never a download.
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

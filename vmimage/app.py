@@ -15,7 +15,7 @@ from vmimage.core import metrics
 from vmimage.core.services.health import job_counts
 from vmimage.core.services.servers import reconcile_servers
 from vmimage.core.services.uploads import release_uploads
-from vmimage.faces import aries, glance_v2, huawei_ims, jdcloud, keystone, native
+from vmimage.faces import aries, console, glance_v2, huawei_ims, jdcloud, keystone, native
 from vmimage.faces.contract import FaceContext
 from vmimage.faces.limits import BodyLimits
 from vmimage.faces.mount import FaceDispatch
@@ -29,6 +29,7 @@ FACES = [
     aries.FACE,
     huawei_ims.FACE,
     jdcloud.FACE,
+    console.FACE,
     glance_v2.FACE,
 ]
 

@@ -152,6 +152,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
         with startup_lock(engine):
             if identity.seal_plaintext_secrets():
                 forget_old_versions(engine)    # no plaintext left behind in SQLite's -wal
+    deps.identity_admin = identity
     auth: Identity = identity
     if settings.keystone_url:
         auth = ExternalKeystone(settings.keystone_url, settings.keystone_user,

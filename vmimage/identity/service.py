@@ -135,6 +135,29 @@ class IdentityService:
             uow.commit()
         return user
 
+    def list_users(self) -> list[tuple[User, list[tuple[str, str]]]]:
+        """Every user with their (project id, role) grants."""
+        with self._uow() as uow:
+            found = uow.identity.list_users()
+            grants: dict[str, list[tuple[str, str]]] = {}
+            for user_id, project_id, role in uow.identity.role_assignments():
+                grants.setdefault(user_id, []).append((project_id, role))
+        return [(user, grants.get(user.id, [])) for user in found]
+
+    def grant_role(self, user_name: str, project: str, role: str) -> None:
+        """Give an existing user a role on a project (kept when it is there already)."""
+        if role not in ROLES:
+            raise Invalid(f"Role must be one of {', '.join(ROLES)}")
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            proj = uow.identity.find_project(project, DEFAULT_DOMAIN_ID)
+            if proj is None:
+                raise NotFound(f"Project '{project}' not found")
+            if role not in uow.identity.roles_on(user.id, proj.id):
+                uow.identity.assign_role(user.id, proj.id, role)
+                uow.audit.add(audit.event(audit.ROLE_GRANT, user.id, target_project_id=proj.id, detail=role))
+            uow.commit()
+
     def create_access_key(self, user_name: str) -> AccessKey:
         with self._uow(write=True) as uow:
             user = uow.identity.find_user(user_name, DEFAULT_DOMAIN_ID)

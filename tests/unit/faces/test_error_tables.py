@@ -152,7 +152,7 @@ def _jd(body: dict, status: int, exc: e.VmImageError) -> None:
 
 
 ENVELOPES = {"keystone": _openstack, "glance_v2": _openstack, "native": _native, "aries": _aries,
-             "huawei_ims": _ims, "jdcloud": _jd}
+             "huawei_ims": _ims, "jdcloud": _jd, "console": _native}
 
 
 @pytest.mark.parametrize("face", FACES, ids=lambda face: face.name)

@@ -56,6 +56,15 @@ class SqlIdentityRepository:
         self.conn.execute(delete(role_assignments).where(role_assignments.c.user_id == user_id))
         self.conn.execute(delete(users).where(users.c.id == user_id))
 
+    def list_users(self) -> list[User]:
+        return [User(**r._mapping) for r in self.conn.execute(select(users).order_by(users.c.name))]
+
+    def role_assignments(self) -> list[tuple[str, str, str]]:
+        rows = self.conn.execute(select(role_assignments.c.user_id, role_assignments.c.project_id,
+                                        role_assignments.c.role).order_by(role_assignments.c.project_id,
+                                                                          role_assignments.c.role))
+        return [(u, p, r) for u, p, r in rows]
+
     def assign_role(self, user_id: str, project_id: str, role: str) -> None:
         exists = self.conn.execute(select(role_assignments).where(
             role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,

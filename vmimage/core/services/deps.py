@@ -10,8 +10,8 @@ from vmimage.core.errors import Invalid
 from vmimage.core.images import Location
 from vmimage.core.jobs import JobLimits
 from vmimage.core.liveness import new_worker_id
-from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, ImageCache,
-                                UnitOfWork, UnitOfWorkFactory, UrlFetcher)
+from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, IdentityAdmin,
+                                ImageCache, UnitOfWork, UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
 
@@ -57,6 +57,8 @@ class Deps:
     worker_id: str = field(default_factory=new_worker_id)
     # Jobs per project running at once (every process) and waiting (core/jobs.py).
     job_limits: JobLimits = field(default_factory=JobLimits)
+    # The built-in identity's administration (None: not offered, e.g. in unit tests).
+    identity_admin: IdentityAdmin | None = None
     # Glance's per-store weight (unnamed stores weigh 0): locations heaviest first, and the
     # heaviest copy is the one a download reads.
     store_weights: dict[str, int] = field(default_factory=dict)

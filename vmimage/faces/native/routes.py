@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from vmimage.core.errors import Invalid
 from vmimage.core.policy import Caller
+from vmimage.core.services import images as imgsvc
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
@@ -124,6 +125,12 @@ def show_snapshot(request: Request, snapshot_id: str, who: Caller = Depends(call
 def delete_snapshot(request: Request, snapshot_id: str, who: Caller = Depends(caller)) -> Response:
     svc.delete_snapshot(deps(request), who, snapshot_id)
     return Response(status_code=204)
+
+
+@router.get("/images/{image_id}")
+def show_image(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
+    """An image as the native API knows it: its ids in each dialect (the console's detail page)."""
+    return {"image": t.image(imgsvc.load_visible(deps(request), who, image_id))}
 
 
 @router.get("/jobs")

@@ -99,3 +99,35 @@ class BucketExport(_Closed):
     bucket: Name | None = None
     key: Text | None = None
     disk_format: Name | None = None
+
+
+# --- administration (admins only; unknown fields refused) ---------------------------------------
+
+class CreateProject(_Closed):
+    name: Name
+
+
+class SetQuotas(_Closed):
+    images: Int63 | None = None      # image count, -1 unlimited
+    bytes: Int63 | None = None       # bytes of image data, -1 unlimited
+
+
+class CreateUser(_Closed):
+    name: Name
+    password: Text
+    project: Name
+    role: Name = "member"
+
+
+class GrantRole(_Closed):
+    project: Name
+    role: Name
+
+
+class CreateAccessKey(_Closed):
+    user: Name
+
+
+class GrantBucket(_Closed):
+    bucket: Name
+    project: Name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmimage.core.images import Image
 from vmimage.core.inventory import Server, Snapshot, Volume
 from vmimage.core.jobs import Job
 from vmimage.faces.http import iso_time as _iso
@@ -32,3 +33,10 @@ def job(j: Job) -> dict[str, Any]:
     return {"id": j.id, "kind": j.kind, "status": j.status.value, "progress": j.progress, "attempts": j.attempts,
             "entities": j.entities, "error_code": j.error_code, "fail_reason": j.fail_reason,
             "begin_time": _iso(j.begin_time), "end_time": _iso(j.end_time), "created_at": _iso(j.created_at)}
+
+
+def image(i: Image) -> dict[str, Any]:
+    # Glance and Huawei IMS name an image by its UUID, JD Cloud by its ref ("img-..."), Aries by
+    # its small integer.
+    return {"id": i.id, "name": i.name, "status": i.status.value, "owner": i.owner,
+            "ids": {"glance": i.id, "huawei_ims": i.id, "jdcloud": i.ref, "aries": i.seq}}

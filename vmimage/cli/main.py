@@ -48,7 +48,7 @@ def write_clouds_yaml(settings: Settings, password: str) -> Path:
     cloud = {"auth": {"auth_url": f"{settings.base_url}/identity/v3", "username": "admin",
                       "password": password, "project_name": "admin",
                       "user_domain_name": "Default", "project_domain_name": "Default"},
-             "region_name": settings.region, "identity_api_version": 3, "image_api_version": 2,
+             "region_name": settings.regions[0], "identity_api_version": 3, "image_api_version": 2,
              "interface": "public"}
     path = settings.data_dir / "clouds.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -177,14 +177,23 @@ def admin_options(ctx: typer.Context, data_dir: Path = DataDir) -> None:
 
 
 @project_cmd.command("create")
-def project_create(ctx: typer.Context, name: str) -> None:
-    p = _identity(ctx.obj).create_project(name)
-    typer.echo(json.dumps({"id": p.id, "name": p.name}))
+def project_create(ctx: typer.Context, name: str,
+                   region: str = typer.Option(None, "--region",
+                                              help="where the project acts (Huawei IMS); default: the default region")
+                   ) -> None:
+    regions = local_settings(ctx.obj).regions
+    if region is not None and region not in regions:
+        raise typer.BadParameter(f"unknown region '{region}' (VMIMAGE_REGIONS: {', '.join(regions)})",
+                                 param_hint="--region")
+    p = _identity(ctx.obj).create_project(name, region)
+    typer.echo(json.dumps({"id": p.id, "name": p.name, "region": p.region or regions[0]}))
 
 
 @project_cmd.command("list")
 def project_list(ctx: typer.Context) -> None:
-    typer.echo(json.dumps([{"id": p.id, "name": p.name} for p in _identity(ctx.obj).list_projects()]))
+    default = local_settings(ctx.obj).regions[0]
+    typer.echo(json.dumps([{"id": p.id, "name": p.name, "region": p.region or default}
+                           for p in _identity(ctx.obj).list_projects()]))
 
 
 @user_cmd.command("create")

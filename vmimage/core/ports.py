@@ -109,7 +109,7 @@ class ImageRepository(Protocol):
         """The live image whose ref this is."""
     def get_by_seq(self, seq: int) -> Image | None:
         """The live image with this sequence number."""
-    def ids_named(self, name: str, owner: str | None = None) -> list[str]:
+    def ids_named(self, name: str, owner: str | None = None, region: str | None = None) -> list[str]:
         """Live images with exactly this name (of one project, when given)."""
     def save(self, image: Image) -> None: ...
     # `list` below is the method; builtins.list is the type from there on.
@@ -454,4 +454,7 @@ class Identity(Protocol):
     def access_key(self, access_key: str) -> AccessKeyGrant:
         """The key's secret and caller, for a request signature check; Unauthenticated when
         the key is unknown or its user cannot act."""
+    def caller_in_project(self, caller: Caller, project: str) -> Caller:
+        """The same user acting in another project (id or name) it holds a role in, with its
+        roles there and that project's region; Forbidden otherwise."""
     def list_projects(self) -> list[Project]: ...

@@ -101,11 +101,12 @@ class IdentityService:
 
     # --- administration -----------------------------------------------------------------
 
-    def create_project(self, name: str) -> Project:
+    def create_project(self, name: str, region: str | None = None) -> Project:
+        """region: where the project acts in the dialects whose projects are regional (IMS)."""
         with self._uow(write=True) as uow:
             if uow.identity.find_project(name, DEFAULT_DOMAIN_ID):
                 raise Duplicate(f"Project '{name}' exists")
-            project = Project(uuid.uuid4().hex, name, created_at=_now())
+            project = Project(uuid.uuid4().hex, name, created_at=_now(), region=region)
             uow.identity.add_project(project)
             uow.commit()
         return project
@@ -486,7 +487,7 @@ class IdentityService:
             roles = uow.identity.roles_on(user.id, project.id) if project else set()
         if project is None or not roles:
             raise Unauthenticated("The user has no role on its default project")
-        return Caller(user.id, project.id, expand_roles(roles))
+        return Caller(user.id, project.id, expand_roles(roles), region=project.region)
 
     def access_key(self, access_key: str) -> AccessKeyGrant:
         with self._uow() as uow:
@@ -498,7 +499,15 @@ class IdentityService:
             raise Unauthenticated("The access key is unknown or disabled")
         if project is None or not roles:
             raise Unauthenticated("The access key's user has no role on its project")
-        return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles)))
+        return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles), region=project.region))
+
+    def caller_in_project(self, caller: Caller, project: str) -> Caller:
+        with self._uow() as uow:
+            found = uow.identity.find_project(project)
+            roles = uow.identity.roles_on(caller.user_id, found.id) if found is not None else set()
+        if found is None or not found.enabled or not roles:
+            raise Forbidden(f"The user holds no role on project '{project}'", field="project_id")
+        return Caller(caller.user_id, found.id, expand_roles(roles), region=found.region)
 
     def bootstrap_admin(self, password: str) -> bool:
         """Create the admin project and user once; returns True when it did."""

@@ -21,7 +21,7 @@ class SqlIdentityRepository:
     def add_project(self, project: Project) -> None:
         self.conn.execute(insert(projects).values(
             id=project.id, name=project.name, domain_id=project.domain_id, enabled=project.enabled,
-            created_at=project.created_at))
+            created_at=project.created_at, region=project.region))
 
     def find_project(self, ref: str, domain_id: str | None = None) -> Project | None:
         """By id, or by name within a domain."""

@@ -57,6 +57,33 @@ class Deps:
     worker_id: str = field(default_factory=new_worker_id)
     # Jobs per project running at once (every process) and waiting (core/jobs.py).
     job_limits: JobLimits = field(default_factory=JobLimits)
+    # The regions served, the default first, and the region each writable store serves
+    # (a store not listed serves the default region).
+    regions: tuple[str, ...] = ("RegionOne",)
+    store_regions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def default_region(self) -> str:
+        return self.regions[0]
+
+    def region_of(self, caller_region: str | None) -> str:
+        """Where a caller acts: its region, or the default one."""
+        return caller_region or self.default_region
+
+    def require_region(self, region: object, field_name: str = "region") -> str:
+        if not isinstance(region, str) or region not in self.regions:
+            raise Invalid(f"Unknown region '{region}'", field=field_name, reason="unknown_region")
+        return region
+
+    def stores_of_region(self, region: str) -> list[str]:
+        """The writable stores that keep a region's images, its home store first."""
+        return [name for name in self.writable_stores
+                if self.store_regions.get(name, self.default_region) == region]
+
+    def home_store(self, region: str | None) -> str:
+        """Where a region's image data goes when no store is named."""
+        found = self.stores_of_region(self.region_of(region))
+        return found[0] if found else self.default_store
 
     @property
     def writable_stores(self) -> list[str]:

@@ -19,17 +19,18 @@ from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.http import int_param, json_object, parse_json, request_id
 from vmimage.faces.jdcloud import translate as t
 from vmimage.faces.jdcloud.auth import jd_body, jd_caller
-from vmimage.faces.jdcloud.settings import jd_settings
+from vmimage.faces.jdcloud.settings import core_region
 
 PREFIX = "/v1/regions"
 JD_ID_LENGTH = 10          # img- + 10 lowercase base36
 
 
 def region(request: Request, region_id: str, _who: Caller = Depends(jd_caller)) -> str:
-    """A region this deployment serves (checked once the caller is known)."""
-    if region_id not in jd_settings(request).regions:
+    """The service's region a regionId names (checked once the caller is known)."""
+    found = core_region(request, region_id)
+    if found is None:
         raise Invalid(f"Invalid regionId '{region_id}'", field="regionId")
-    return region_id
+    return found
 
 
 router = face_router(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
@@ -98,14 +99,16 @@ def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_calle
     sources = b.get("sourceImageIds")
     if not isinstance(sources, list) or not 1 <= len(sources) <= 10 or not all(isinstance(i, str) for i in sources):
         raise Invalid("Parameter sourceImageIds must list 1 to 10 image ids", field="sourceImageIds")
-    region(request, b.get("destinationRegion", region_id), who)
+    destination = region(request, b.get("destinationRegion", region_id), who)
     name = t.name(b["name"]) if "name" in b else None
+    description = t.description(b.get("description"))
+    # Every source is found (in the path's region) before any copy is asked for.
+    machines = [msvc.find_machine_image(deps(request), who, source) for source in sources]
     copies = []
-    for source in sources:
-        machine = msvc.find_machine_image(deps(request), who, source)
+    for source, machine in zip(sources, machines):
         ref = new_image_ref(JD_ID_LENGTH)
         ssvc.create_image_copy(deps(request), who, machine.image.id, {
-            "name": name, "description": t.description(b.get("description")), "ref": ref, "keep_failed": True})
+            "name": name, "description": description, "ref": ref, "keep_failed": True}, region=destination)
         copies.append({"sourceImageId": source, "destinationImageId": ref})
     return reply(request, {"copyImages": copies})
 

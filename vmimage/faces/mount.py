@@ -175,11 +175,15 @@ class FaceDispatch:
         """A request to a region's endpoint (/region/NAME/...): served as the same path at the
         root, the region noted for the faces (faces.http.caller), links under the prefix
         (root_path). An unknown region is left as it is (no route: 404)."""
-        region, _, _rest = scope["path"][len(REGION_PREFIX):].partition("/")
+        region = scope["path"][len(REGION_PREFIX):].partition("/")[0]
         if region not in self.regions:
             return scope
         prefix = f"{REGION_PREFIX}{region}"
         state = dict(scope.get("state") or {})
         state["region"] = region
         state["region_prefix"] = prefix
-        return {**scope, "root_path": scope.get("root_path", "") + prefix, "state": state}
+        regional = {**scope, "root_path": scope.get("root_path", "") + prefix, "state": state}
+        if scope["path"] == prefix:     # the endpoint itself (version discovery): its root
+            regional["path"] = prefix + "/"
+            regional["raw_path"] = (prefix + "/").encode()
+        return regional

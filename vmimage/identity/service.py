@@ -136,6 +136,50 @@ class IdentityService:
             uow.commit()
         return user
 
+    def grant_role(self, user_name: str, project: str, role: str) -> tuple[User, Project]:
+        """The user holds the role on the project: its tokens may be scoped to it, its access
+        keys may act in it (a request naming the project)."""
+        if role not in ROLES:
+            raise Invalid(f"Role must be one of {', '.join(ROLES)}")
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            proj = self._project(uow, project)
+            if role not in uow.identity.roles_on(user.id, proj.id):
+                uow.identity.assign_role(user.id, proj.id, role)
+                uow.audit.add(audit.event(audit.ROLE_GRANT, user.id, target_project_id=proj.id, detail=role))
+            uow.commit()
+        return user, proj
+
+    def revoke_role(self, user_name: str, project: str, role: str) -> tuple[User, Project]:
+        """Effective at once in every process (cached tokens are dropped); NotFound when the
+        user does not hold it."""
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            proj = self._project(uow, project)
+            if not uow.identity.remove_role(user.id, proj.id, role):
+                raise NotFound(f"User '{user.name}' holds no role '{role}' on project '{proj.name}'")
+            uow.identity.note_revocation()
+            uow.audit.add(audit.event(audit.ROLE_REVOKE, user.id, target_project_id=proj.id, detail=role))
+            uow.commit()
+        return user, proj
+
+    def list_roles(self, user_name: str | None = None, project: str | None = None) -> list[tuple[User, Project, str]]:
+        with self._uow() as uow:
+            user = self._user(uow, user_name) if user_name is not None else None
+            proj = self._project(uow, project) if project is not None else None
+            found = uow.identity.role_assignments(user.id if user else None, proj.id if proj else None)
+            users = {u: uow.identity.find_user(u) for u in {u for u, _, _ in found}}
+            projects = {p: uow.identity.find_project(p) for p in {p for _, p, _ in found}}
+        return [(u, p, role) for user_id, project_id, role in found
+                if (u := users[user_id]) is not None and (p := projects[project_id]) is not None]
+
+    @staticmethod
+    def _project(uow: IdentityUnitOfWork, ref: str) -> Project:
+        found = uow.identity.find_project(ref, DEFAULT_DOMAIN_ID)
+        if found is None:
+            raise NotFound(f"Project '{ref}' not found")
+        return found
+
     def create_access_key(self, user_name: str) -> AccessKey:
         with self._uow(write=True) as uow:
             user = uow.identity.find_user(user_name, DEFAULT_DOMAIN_ID)
@@ -423,6 +467,8 @@ class IdentityService:
             roles = uow.identity.roles_on(rec.user_id, project.id) if project else set()
         if user is None or not user.enabled:
             raise Unauthenticated("The token's user is gone")
+        if project is not None and not roles:     # as Keystone: a revoked role ends the project's tokens
+            raise Unauthenticated("The token's user holds no role on its project any more")
         token = Token(token_id, user, project, expand_roles(roles), rec.methods, rec.audit_id,
                       rec.issued_at, rec.expires_at)
         if epoch is not None:

@@ -63,6 +63,23 @@ class SqlIdentityRepository:
         if not exists:
             self.conn.execute(insert(role_assignments).values(user_id=user_id, project_id=project_id, role=role))
 
+    def remove_role(self, user_id: str, project_id: str, role: str) -> bool:
+        done = self.conn.execute(delete(role_assignments).where(
+            role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
+            role_assignments.c.role == role))
+        return bool(done.rowcount)
+
+    def role_assignments(self, user_id: str | None = None,
+                         project_id: str | None = None) -> list[tuple[str, str, str]]:
+        stmt = select(role_assignments.c.user_id, role_assignments.c.project_id, role_assignments.c.role)
+        if user_id is not None:
+            stmt = stmt.where(role_assignments.c.user_id == user_id)
+        if project_id is not None:
+            stmt = stmt.where(role_assignments.c.project_id == project_id)
+        rows = self.conn.execute(stmt.order_by(role_assignments.c.user_id, role_assignments.c.project_id,
+                                               role_assignments.c.role))
+        return [(u, p, r) for u, p, r in rows]
+
     def roles_on(self, user_id: str, project_id: str) -> set[str]:
         rows = self.conn.execute(select(role_assignments.c.role).where(
             role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id))

@@ -20,6 +20,7 @@ from huaweicloudsdkims.v2 import ImsClient  # noqa: E402
 from huaweicloudsdkims.v2 import model as m  # noqa: E402
 
 from tests.api.test_regions import ONE, TWO, files_in, payload, region_url, upload_image  # noqa: E402
+from tests.conftest import reaped  # noqa: E402
 from tests.api.test_regions import server  # noqa: E402,F401  (a server of this module's own, two regions)
 
 
@@ -155,6 +156,7 @@ def test_ims_copy_refusals_create_nothing(server, demo_key, projects):
 
     cases = [
         (cross(region="Nowhere"), 400, "IMG.0001"),                       # unknown region
+        (cross(description="a <b>"), 400, "IMG.0054"),                    # a description IMS refuses
         (cross(region=ONE, project_name="demo"), 400, "IMG.0001"),        # the same region, cross-region route
         (cross(project_name="alt"), 403, "IMG.0067"),                     # a project demo holds no role in
         (in_region(queued["id"]), 400, "IMG.0046"),                       # not active
@@ -173,3 +175,22 @@ def test_ims_copy_refusals_create_nothing(server, demo_key, projects):
     assert files_in(server.data_dir / "images") + files_in(server.data_dir / f"images-{TWO}") == stored
 
 
+
+
+def test_a_copy_that_does_not_hash_as_its_source_fails_and_leaves_nothing(server, demo_key, projects):
+    """The source's stored bytes changed behind the service's back (same length): the copy's
+    hashes differ from the source's, so the job fails and the target region keeps no data."""
+    source = upload_image(server, ONE, f"ims-rot-{uuid.uuid4().hex[:6]}", b"a" * (1 << 20))
+    blob = server.data_dir / "images" / source["id"]
+    blob.write_bytes(b"b" * (1 << 20))
+    ims = demo_key.client()
+    name = f"rotten-{uuid.uuid4().hex[:6]}"
+    body = m.CopyImageCrossRegionRequestBody(name=name, region=TWO, project_name="demo-two", agency_name="a")
+    job = wait_job(ims, ims.copy_image_cross_region(
+        m.CopyImageCrossRegionRequest(image_id=source["id"], body=body)).job_id)
+    assert job.status == "FAIL" and job.error_code
+    copy_id = job.entities.image_id
+    reaped(lambda: copy_id not in files_in(server.data_dir / f"images-{TWO}"))
+    assert name not in ims_names(demo_key.client(projects["demo-two"]))
+    with server.client("demo") as http:
+        assert http.get(f"/v2/images/{source['id']}").json()["status"] == "active"

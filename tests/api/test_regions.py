@@ -216,6 +216,19 @@ def test_jd_copy_refusals_create_nothing(server, jd):
                            (CopyImagesParameters(ONE, [ref, "img-nosuchimag"], TWO), "NOT_FOUND")):
         resp = jd.send(CopyImagesRequest(params))
         assert resp.error is not None and resp.error.status == status, resp.error
+    with server.client("demo") as http:     # an image with no data yet: not ready
+        queued = http.post("/v2/images", json={"name": f"jd-queued-{uuid.uuid4().hex[:6]}", "disk_format": "raw",
+                                               "container_format": "bare"}).json()
+    queued_ref = {i["name"]: i["imageId"] for i in jd.send(DescribeImagesRequest(
+        _private_params(ONE))).result["images"]}[queued["name"]]
+    resp = jd.send(CopyImagesRequest(CopyImagesParameters(ONE, [ref, queued_ref], TWO)))
+    assert resp.error is not None and resp.error.status == "FAILED_PRECONDITION", resp.error
+    server.admin_cli("quota", "set", "--project", "demo", "--bytes", "1")
+    try:
+        resp = jd.send(CopyImagesRequest(CopyImagesParameters(ONE, [ref], TWO)))
+        assert resp.error is not None and resp.error.status == "QUOTA_EXCEEDED", resp.error
+    finally:
+        server.admin_cli("quota", "set", "--project", "demo", "--bytes", "-1")
     assert jd.send(DescribeImagesRequest(private)).result["totalCount"] == before
     assert files_in(server.data_dir / f"images-{TWO}") == stored
 

@@ -181,6 +181,16 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
     in the target project and region), the target project's image count and bytes. The job
     copies the bytes store to store and checks them against the source's hashes; a failure
     leaves no data in the target."""
+    return create_image_copies(deps, caller, [(image_id, spec)], target, region, cross_region, own_only,
+                               unique_name, names)[0]
+
+
+def create_image_copies(deps: Deps, caller: Caller, sources: list[tuple[str, dict[str, Any]]],
+                        target: Caller | None = None, region: str | None = None, cross_region: bool = False,
+                        own_only: bool = False, unique_name: bool = False,
+                        names: TextRule | None = None) -> list[Job]:
+    """Copies of several images (image id, spec), one job each, as create_image_copy: all
+    checked together (quotas counting them all) before any is made, all made or none."""
     require_writer(caller)
     here = deps.region_of(caller.region)
     where = deps.require_region(region) if region is not None else here
@@ -188,32 +198,38 @@ def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str,
         raise Invalid(f"The image is already in region '{where}'", field="region", reason="same_region")
     target = replace(target or caller, region=where)
     require_writer(target)
+    jobs = []
     with deps.uow(write=True) as uow:
-        source = find_visible(uow, caller, image_id)
-        if own_only and not owns(caller, source.owner):
-            raise Forbidden("Only the image's project may copy it", image_id=source.id)
-        query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": source.id},
-                           page=PageRequest.everything())
-        images = [source, *sorted(uow.images.list(query), key=lambda i: device_order(i.device or ""))]
-        for image in images:
-            if image.status != ImageStatus.ACTIVE or not image.locations:
-                raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
-        disks: list[dict[str, Any]] = [{"device": i.device or SYSTEM_DEVICE, "volume_id": None, "snapshot_id": None,
-                  "source_image_id": i.id, "disk_format": i.disk_format, "size_gb": i.min_disk, "resize_gb": None,
-                  "type": i.volume_type, "iops": i.iops} for i in images]
-        disks[0]["properties"] = _properties(spec.get("properties"))
-        kind = "whole" if len(images) > 1 or source.kind == ImageKind.WHOLE_MACHINE else "copy"
-        name = _name({"name": spec.get("name") or source.name}, names)
         limits = deps.limits_for(uow, target.project_id)
         uow.images.lock_project(target.project_id)
-        check_image_bytes(limits, lambda: uow.images.usage(target.project_id)[1], sum(i.size or 0 for i in images))
-        job = _submit(deps, target, uow, name,
-                      spec.get("description") if spec.get("description") is not None else source.description,
-                      disks, kind, {**_source(spec), "copy": "cross_region" if where != here else "in_region"},
-                      busy=[], unique_name=unique_name, job_project=caller.project_id)
+        adding = 0
+        for image_id, spec in sources:
+            source = find_visible(uow, caller, image_id)
+            if own_only and not owns(caller, source.owner):
+                raise Forbidden("Only the image's project may copy it", image_id=source.id)
+            query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL,
+                               equals={"parent_id": source.id}, page=PageRequest.everything())
+            images = [source, *sorted(uow.images.list(query), key=lambda i: device_order(i.device or ""))]
+            for image in images:
+                if image.status != ImageStatus.ACTIVE or not image.locations:
+                    raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
+            disks: list[dict[str, Any]] = [
+                {"device": i.device or SYSTEM_DEVICE, "volume_id": None, "snapshot_id": None,
+                 "source_image_id": i.id, "disk_format": i.disk_format, "size_gb": i.min_disk, "resize_gb": None,
+                 "type": i.volume_type, "iops": i.iops} for i in images]
+            disks[0]["properties"] = _properties(spec.get("properties"))
+            kind = "whole" if len(images) > 1 or source.kind == ImageKind.WHOLE_MACHINE else "copy"
+            name = _name({"name": spec.get("name") or source.name}, names)
+            # The copies' bytes are not in the project's usage until their jobs fill them: count them all here.
+            adding += sum(i.size or 0 for i in images)
+            check_image_bytes(limits, lambda: uow.images.usage(target.project_id)[1], adding)
+            jobs.append(_submit(deps, target, uow, name,
+                                spec.get("description") if spec.get("description") is not None else source.description,
+                                disks, kind, {**_source(spec), "copy": "cross_region" if where != here else "in_region"},
+                                busy=[], unique_name=unique_name, job_project=caller.project_id))
         uow.commit()
     deps.submit_job()
-    return job
+    return jobs
 
 
 def _source(spec: dict[str, Any], server_id: str | None = None, running: bool = False) -> dict[str, Any]:

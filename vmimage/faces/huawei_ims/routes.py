@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
-from vmimage.core.images import CLOUD_IMAGE_NAME
+from vmimage.core.images import CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME
 from vmimage.core.jobs import Job
 from vmimage.core.policy import Caller
 from vmimage.core.services import buckets as bsvc
@@ -99,8 +99,8 @@ def copy_image_in_region(request: Request, image_id: str, who: Caller = Depends(
     _, properties = t.cloud_fields({k: body.get(k) for k in ("cmk_id", "enterprise_project_id")})
     name = t.text(body, "name", required=True)
     return job_id_of(isvc.create_image_copy(
-        deps(request), who, image_id, {"name": name, "description": body.get("description"),
-                                       "properties": properties},
+        deps(request), who, image_id, {"name": name, "properties": properties,
+                                       "description": CLOUD_DESCRIPTION.check(body.get("description"), "description")},
         own_only=True, unique_name=True, names=CLOUD_IMAGE_NAME))
 
 
@@ -120,7 +120,8 @@ def copy_image_cross_region(request: Request, image_id: str, who: Caller = Depen
     if target.region is not None and target.region != region:
         raise Invalid(f"Project '{project}' is not in region '{region}'", field="project_name")
     return job_id_of(isvc.create_image_copy(
-        deps(request), who, image_id, {"name": name, "description": body.get("description")},
+        deps(request), who, image_id,
+        {"name": name, "description": CLOUD_DESCRIPTION.check(body.get("description"), "description")},
         target=target, region=region, cross_region=True, own_only=True, unique_name=True, names=CLOUD_IMAGE_NAME))
 
 

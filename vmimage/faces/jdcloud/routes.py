@@ -102,14 +102,13 @@ def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_calle
     destination = region(request, b.get("destinationRegion", region_id), who)
     name = t.name(b["name"]) if "name" in b else None
     description = t.description(b.get("description"))
-    # Every source is found (in the path's region) before any copy is asked for.
     machines = [msvc.find_machine_image(deps(request), who, source) for source in sources]
-    copies = []
-    for source, machine in zip(sources, machines):
-        ref = new_image_ref(JD_ID_LENGTH)
-        ssvc.create_image_copy(deps(request), who, machine.image.id, {
-            "name": name, "description": description, "ref": ref, "keep_failed": True}, region=destination)
-        copies.append({"sourceImageId": source, "destinationImageId": ref})
+    refs = [new_image_ref(JD_ID_LENGTH) for _ in sources]
+    # All copies are checked together and made together (or none).
+    ssvc.create_image_copies(deps(request), who, [
+        (machine.image.id, {"name": name, "description": description, "ref": ref, "keep_failed": True})
+        for machine, ref in zip(machines, refs)], region=destination)
+    copies = [{"sourceImageId": source, "destinationImageId": ref} for source, ref in zip(sources, refs)]
     return reply(request, {"copyImages": copies})
 
 

@@ -238,3 +238,36 @@ def _private_params(region: str) -> DescribeImagesParameters:
     params.setImageSource("private")
     params.setPageSize(100)
     return params
+
+
+def test_named_stores_serve_their_region(tmp_path_factory, database_factory):
+    """VMIMAGE_STORES with `name@REGION`: each region's Glance endpoint offers its own stores
+    (and the read-only web store), its data goes there, another region's store is refused."""
+    where = tmp_path_factory.mktemp("named-stores")
+    srv = start_server(where, database_factory(), VMIMAGE_REGIONS="East,West",
+                       VMIMAGE_STORES=f"e1=file:{where}/e1,w1@West=file:{where}/w1,w2@West=file:{where}/w2")
+    try:
+        token = {"X-Auth-Token": srv.token("demo")}
+        with httpx.Client(base_url=srv.url, headers=token) as east, \
+                httpx.Client(base_url=f"{srv.url}/region/West", headers=token) as west:
+            assert [(s["id"], s.get("default")) for s in east.get("/v2/info/stores").json()["stores"]] \
+                == [("e1", "true"), ("web", None)]
+            assert [(s["id"], s.get("default")) for s in west.get("/v2/info/stores").json()["stores"]] \
+                == [("w1", "true"), ("w2", None), ("web", None)]
+            made = west.post("/v2/images", json={"name": "w", "disk_format": "raw", "container_format": "bare"})
+            assert made.headers["OpenStack-image-store-ids"] == "w1,w2"
+            image_id = made.json()["id"]
+            refused = west.put(f"/v2/images/{image_id}/file", content=b"w" * 4096,
+                               headers={**OCTET, "X-Image-Meta-Store": "e1"})
+            assert refused.status_code == 400 and west.get(f"/v2/images/{image_id}").json()["status"] == "queued"
+            assert west.put(f"/v2/images/{image_id}/file", content=b"w" * 4096,
+                            headers={**OCTET, "X-Image-Meta-Store": "w2"}).status_code == 204
+            assert west.get(f"/v2/images/{image_id}").json()["stores"] == "w2"
+            assert files_in(where / "w2") == [image_id] and files_in(where / "e1") == []
+            other = west.post("/v2/images", json={"name": "w-default", "disk_format": "raw",
+                                                  "container_format": "bare"}).json()["id"]
+            assert west.put(f"/v2/images/{other}/file", content=b"v" * 4096, headers=OCTET).status_code == 204
+            assert files_in(where / "w1") == [other]
+    finally:
+        srv.stop()
+        shutil.rmtree(srv.data_dir, ignore_errors=True)

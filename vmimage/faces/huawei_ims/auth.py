@@ -4,17 +4,16 @@ The checks every access-key dialect shares (date window, replays, body, query co
 vmimage.faces.signed's; this is what is IMS's own: how its signature is read and checked,
 and the project the request acts in: the one it names (X-Project-Id, or the `{project_id}` of
 the path), which must be one the key's user holds a role in (403 otherwise), else the key's;
-the request acts in that project's region (the default region when it has none). JSON bodies are signed; an upload declares `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`
-and streams.
+the request acts in that project's region (the default region when it has none). JSON bodies
+are signed; an upload declares `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` and streams.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
-
-from dataclasses import replace
 
 from fastapi import Depends
 from starlette.concurrency import run_in_threadpool

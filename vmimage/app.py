@@ -48,7 +48,7 @@ def app_from_environment() -> BodyLimits:
 def face_context(container: Container) -> FaceContext:
     settings = container.settings
     return FaceContext(deps=container.deps, identity=container.auth, public_url=settings.public_url or None,
-                       region=settings.region, environ=dict(os.environ))
+                       region=settings.regions[0], environ=dict(os.environ))
 
 
 def create_app(container: Container) -> BodyLimits:

@@ -125,7 +125,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 upload_slots=UploadSlots(settings.uploads_per_project), worker_id=worker_id,
                 job_limits=JobLimits(settings.jobs_per_project, settings.queued_jobs_per_project),
                 store_buckets=store_buckets(settings), store_weights=settings.store_weights(),
-                catalog_regions=(settings.region,))
+                regions=tuple(settings.regions), store_regions=settings.store_regions())
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
                             BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_DATABASE_URL"))
     public_url: str | None = field(default_factory=lambda: os.environ.get("VMIMAGE_PUBLIC_URL"))
     region: str = field(default_factory=lambda: os.environ.get("VMIMAGE_REGION", "RegionOne"))
+    # The regions this service serves, the default first (unset: the one VMIMAGE_REGION).
+    regions_given: list[str] = field(default_factory=lambda: _list("VMIMAGE_REGIONS"))
     format_enforcement: bool = field(default_factory=lambda: _bool("VMIMAGE_FORMAT_ENFORCEMENT", True))
     max_image_size: int = field(default_factory=lambda: _int("VMIMAGE_MAX_IMAGE_SIZE", 1 << 40))
     quota_images: int = field(default_factory=lambda: _int("VMIMAGE_QUOTA_IMAGES", -1))
@@ -175,14 +178,49 @@ class Settings:
     def multi_store(self) -> bool:
         return bool(self.stores_spec)
 
+    @property
+    def regions(self) -> list[str]:
+        """Every region, the default first."""
+        names = self.regions_given or [self.region]
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+                raise ValueError(f"VMIMAGE_REGIONS: '{name}' is not a region name (letters, digits, '.', '_', '-')")
+        if len(set(names)) != len(names):
+            raise ValueError("VMIMAGE_REGIONS: a region is named twice")
+        return names
+
     def store_specs(self) -> list[tuple[str, str, str]]:
         """(name, kind, where) of each writable store, the default first: kind "file" with a
         directory, or "s3" with "BUCKET[/PREFIX]"."""
+        return [(name, kind, where) for name, kind, where, _ in self.regional_store_specs()]
+
+    def store_regions(self) -> dict[str, str]:
+        """Store name -> the region it serves."""
+        return {name: region for name, _, _, region in self.regional_store_specs()}
+
+    def regional_store_specs(self) -> list[tuple[str, str, str, str]]:
+        """(name, kind, where, region) of each writable store, the default region's default
+        store first. A store named "name@REGION=..." serves REGION, others the default
+        region; a region given no store gets a file store "file-REGION" in the data dir."""
+        regions = self.regions
         if not self.stores_spec:
-            return [("file", "file", str(self.store_dir))]
-        found: list[tuple[str, str, str]] = []
+            found = [("file", "file", str(self.store_dir), regions[0])]
+        else:
+            found = self._named_store_specs(regions)
+        served = {region for *_, region in found}
+        for region in regions:
+            if region not in served:
+                found.append((f"file-{region}", "file", str(self.data_dir / f"images-{region}"), region))
+        return found
+
+    def _named_store_specs(self, regions: list[str]) -> list[tuple[str, str, str, str]]:
+        found: list[tuple[str, str, str, str]] = []
         for item in self.stores_spec.split(","):
-            name, sep, spec = item.strip().partition("=")
+            named, sep, spec = item.strip().partition("=")
+            name, at, region = named.partition("@")
+            if at and region not in regions:
+                raise ValueError(f"VMIMAGE_STORES: '{item}' names region '{region}', not one of VMIMAGE_REGIONS")
+            region = region or regions[0]
             kind, colon, where = spec.partition(":")
             if kind == "s3":
                 where = where[2:] if where.startswith("//") else ""
@@ -192,10 +230,11 @@ class Settings:
                 raise ValueError(f"VMIMAGE_STORES: '{item}' is not name=file:/path or name=s3://BUCKET[/PREFIX]")
             if not sep or not name:
                 raise ValueError(f"VMIMAGE_STORES: '{item}' has no store name")
-            if any(name == n for n, _, _ in found) or name == self.http_store:
+            if any(name == n for n, *_ in found) or name == self.http_store:
                 raise ValueError(f"VMIMAGE_STORES: store '{name}' named twice")
-            found.append((name, kind, where))
-        return found
+            found.append((name, kind, where, region))
+        # The default region's stores first: the first of them is the default store.
+        return sorted(found, key=lambda spec: spec[3] != regions[0])
 
     def store_weights(self) -> dict[str, int]:
         """VMIMAGE_STORE_WEIGHTS as {store: weight}; every name must be a configured store."""

@@ -1,5 +1,5 @@
 """The whole operation surface of huaweicloudsdkims's ImsClient: every operation is called by a
-test through the SDK's own method (the three copies are the regions issue's), and the ones this
+test through the SDK's own method (the three copies in test_huawei_ims_regions.py), and the ones this
 file owns — the Glance patch, the six key/value tag operations, the four schema reads, the
 version documents, a member read and the safe-mode twins — assert the state they leave."""
 
@@ -19,8 +19,6 @@ from tests.api.test_huawei_ims import Key, error_of, glance_image, image_data, n
 # the IMS module's fixtures: this module gets its own server (module scope), set up the same way
 from tests.api.test_huawei_ims import alt, demo, ims, obs, server  # noqa: E402,F401
 
-# Copies between and within regions: built with the regions issue, not here.
-LEFT_TO_THE_REGIONS_ISSUE = {"copy_image_cross_region", "copy_image_in_region", "copy_image_in_region_in_safe_mode"}
 TESTS = Path(__file__).parent
 
 
@@ -42,8 +40,8 @@ def operations_called_by_tests() -> set[str]:
 
 def test_every_sdk_operation_is_called_by_a_test():
     operations = sdk_operations()
-    assert len(operations) == 51 and LEFT_TO_THE_REGIONS_ISSUE <= operations
-    missing = operations - operations_called_by_tests() - LEFT_TO_THE_REGIONS_ISSUE
+    assert len(operations) == 51
+    missing = operations - operations_called_by_tests()
     assert missing == set(), f"SDK operations no test calls: {sorted(missing)}"
 
 

@@ -48,7 +48,7 @@ def write_clouds_yaml(settings: Settings, password: str) -> Path:
     cloud = {"auth": {"auth_url": f"{settings.base_url}/identity/v3", "username": "admin",
                       "password": password, "project_name": "admin",
                       "user_domain_name": "Default", "project_domain_name": "Default"},
-             "region_name": settings.region, "identity_api_version": 3, "image_api_version": 2,
+             "region_name": settings.regions[0], "identity_api_version": 3, "image_api_version": 2,
              "interface": "public"}
     path = settings.data_dir / "clouds.yaml"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -160,12 +160,14 @@ user_cmd = typer.Typer(help="Users", no_args_is_help=True)
 key_cmd = typer.Typer(help="Access keys (AK/SK) for the Huawei and JD signatures", no_args_is_help=True)
 quota_cmd = typer.Typer(help="Per-project quotas", no_args_is_help=True)
 server_cmd = typer.Typer(help="The servers' QEMU guests of this data directory", no_args_is_help=True)
+role_cmd = typer.Typer(help="Role assignments: a user may hold roles in several projects", no_args_is_help=True)
 admin.add_typer(project_cmd, name="project")
 admin.add_typer(user_cmd, name="user")
 admin.add_typer(key_cmd, name="access-key")
 admin.add_typer(quota_cmd, name="quota")
 admin.add_typer(buckets_cli.bucket_cmd, name="bucket")
 admin.add_typer(server_cmd, name="server")
+admin.add_typer(role_cmd, name="role")
 admin.add_typer(audit_cli.audit_cmd, name="audit")
 
 
@@ -177,14 +179,23 @@ def admin_options(ctx: typer.Context, data_dir: Path = DataDir) -> None:
 
 
 @project_cmd.command("create")
-def project_create(ctx: typer.Context, name: str) -> None:
-    p = _identity(ctx.obj).create_project(name)
-    typer.echo(json.dumps({"id": p.id, "name": p.name}))
+def project_create(ctx: typer.Context, name: str,
+                   region: str = typer.Option(None, "--region",
+                                              help="where the project acts (Huawei IMS); default: the default region")
+                   ) -> None:
+    regions = local_settings(ctx.obj).regions
+    if region is not None and region not in regions:
+        raise typer.BadParameter(f"unknown region '{region}' (VMIMAGE_REGIONS: {', '.join(regions)})",
+                                 param_hint="--region")
+    p = _identity(ctx.obj).create_project(name, region)
+    typer.echo(json.dumps({"id": p.id, "name": p.name, "region": p.region or regions[0]}))
 
 
 @project_cmd.command("list")
 def project_list(ctx: typer.Context) -> None:
-    typer.echo(json.dumps([{"id": p.id, "name": p.name} for p in _identity(ctx.obj).list_projects()]))
+    default = local_settings(ctx.obj).regions[0]
+    typer.echo(json.dumps([{"id": p.id, "name": p.name, "region": p.region or default}
+                           for p in _identity(ctx.obj).list_projects()]))
 
 
 @user_cmd.command("create")
@@ -215,6 +226,33 @@ def user_delete(ctx: typer.Context, name: str) -> None:
     u, keys, tokens = _identity(ctx.obj).delete_user(name)
     typer.echo(json.dumps({"id": u.id, "name": u.name, "deleted": True, "access_keys_deleted": keys,
                            "tokens_deleted": tokens}))
+
+
+RoleUser = typer.Option(..., "--user", help="user name or id")
+RoleProject = typer.Option(..., "--project", help="project name or id")
+RoleName = typer.Option(..., "--role", help="member | reader | admin | service")
+
+
+@role_cmd.command("grant")
+def role_grant(ctx: typer.Context, user: str = RoleUser, project: str = RoleProject, role: str = RoleName) -> None:
+    """The user may scope tokens to the project, and its access keys act in it when a request names it."""
+    u, p = _identity(ctx.obj).grant_role(user, project, role)
+    typer.echo(json.dumps({"user_id": u.id, "user": u.name, "project_id": p.id, "project": p.name, "role": role}))
+
+
+@role_cmd.command("revoke")
+def role_revoke(ctx: typer.Context, user: str = RoleUser, project: str = RoleProject, role: str = RoleName) -> None:
+    """Effective at once in every process."""
+    u, p = _identity(ctx.obj).revoke_role(user, project, role)
+    typer.echo(json.dumps({"user_id": u.id, "user": u.name, "project_id": p.id, "project": p.name, "role": role,
+                           "revoked": True}))
+
+
+@role_cmd.command("list")
+def role_list(ctx: typer.Context, user: str = typer.Option(None, "--user", help="one user's"),
+              project: str = typer.Option(None, "--project", help="one project's")) -> None:
+    typer.echo(json.dumps([{"user_id": u.id, "user": u.name, "project_id": p.id, "project": p.name, "role": r}
+                           for u, p, r in _identity(ctx.obj).list_roles(user, project)]))
 
 
 @key_cmd.command("create")

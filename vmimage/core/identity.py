@@ -19,6 +19,7 @@ class Project:
     domain_id: str = DEFAULT_DOMAIN_ID
     enabled: bool = True
     created_at: datetime | None = None
+    region: str | None = None     # the region the project acts in (IMS); None: the default
 
 
 @dataclass

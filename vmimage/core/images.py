@@ -202,6 +202,7 @@ class Image:
     locations: list[Location] = field(default_factory=list)
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    region: str = ""      # the region the image lives in (its data in that region's stores)
 
     def move_to(self, target: ImageStatus) -> None:
         """The one place where an image's status changes."""

@@ -51,6 +51,7 @@ class ImageQuery:
     times: list[TimeFilter] = field(default_factory=list)
     os_hidden: bool | None = None            # None = hide hidden images
     owned: bool | None = None                # only the project's own (True) or only others' (False)
+    region: str | None = None                # only this region's images (None: every region's)
     # Attributes as the cloud faces show them: platform_of(image) (core/os_catalogue.py), and
     # the architecture and boot mode with unset taken as DEFAULT_ARCHITECTURE/DEFAULT_BOOT_MODE.
     platform: str | None = None

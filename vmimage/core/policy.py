@@ -27,6 +27,8 @@ class Caller:
     user_id: str
     project_id: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    # The region the caller acts in (each face sets it its own way); None: the default region.
+    region: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -72,8 +74,16 @@ def require_owned(caller: Caller, entity: OwnedT | None, what: str, ident: str) 
     return entity
 
 
+def in_region(caller: Caller, image: Image) -> bool:
+    """An image is seen, and acted on, in its own region only (None: the default region, which
+    images made before regions carry too)."""
+    return caller.region is None or not image.region or image.region == caller.region
+
+
 def can_see(caller: Caller, image: Image, member_status: str | None) -> bool:
     """member_status is the caller's membership status on the image, if any."""
+    if not in_region(caller, image):
+        return False
     if owns(caller, image.owner):
         return True
     if image.visibility in (Visibility.PUBLIC, Visibility.COMMUNITY):

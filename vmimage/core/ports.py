@@ -109,7 +109,7 @@ class ImageRepository(Protocol):
         """The live image whose ref this is."""
     def get_by_seq(self, seq: int) -> Image | None:
         """The live image with this sequence number."""
-    def ids_named(self, name: str, owner: str | None = None) -> list[str]:
+    def ids_named(self, name: str, owner: str | None = None, region: str | None = None) -> list[str]:
         """Live images with exactly this name (of one project, when given)."""
     def save(self, image: Image) -> None: ...
     # `list` below is the method; builtins.list is the type from there on.
@@ -454,6 +454,9 @@ class Identity(Protocol):
     def access_key(self, access_key: str) -> AccessKeyGrant:
         """The key's secret and caller, for a request signature check; Unauthenticated when
         the key is unknown or its user cannot act."""
+    def caller_in_project(self, caller: Caller, project: str) -> Caller:
+        """The same user acting in another project (id or name) it holds a role in, with its
+        roles there and that project's region; Forbidden otherwise."""
     def list_projects(self) -> list[Project]: ...
 
 
@@ -469,7 +472,7 @@ class IdentityAdmin(Protocol):
     def list_users(self) -> list[tuple[User, list[tuple[str, str]]]]:
         """Every user with their (project id, role) grants."""
     def create_user(self, name: str, password: str, project: str, role: str) -> User: ...
-    def grant_role(self, user_name: str, project: str, role: str) -> None: ...
+    def grant_role(self, user_name: str, project: str, role: str) -> tuple[User, Project]: ...
     def set_user_enabled(self, user_name: str, enabled: bool) -> tuple[User, int]: ...
     def delete_user(self, user_name: str) -> tuple[User, int, int]: ...
     def create_access_key(self, user_name: str) -> AccessKey:

@@ -31,6 +31,15 @@ from vmimage.core.ports import Identity
 from vmimage.core.services.deps import Deps
 
 
+REGION_PREFIX = "/region/"
+
+
+def region_endpoint(base: str, region: str, default_region: str) -> str:
+    """The image endpoint of a region: the service's root for the default region, else the
+    root under /region/NAME (each answers for its region's images only; faces/mount.py)."""
+    return base if region == default_region else f"{base}{REGION_PREFIX}{region}"
+
+
 @dataclass(frozen=True)
 class FaceContext:
     """What a face may touch: the core's use-case dependencies, the identity port, the
@@ -44,7 +53,9 @@ class FaceContext:
     settings: Any = None              # this face's own (Face.settings), set by mount.face_app
 
     def base_url(self, request: Request) -> str:
-        return (self.public_url or str(request.base_url)).rstrip("/")
+        if self.public_url:     # a regional endpoint's links stay under its prefix
+            return self.public_url.rstrip("/") + request.scope.get("state", {}).get("region_prefix", "")
+        return str(request.base_url).rstrip("/")
 
 
 def face_context(request: Request) -> FaceContext:

@@ -7,6 +7,7 @@ import asyncio
 import queue
 from http import HTTPStatus
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -62,7 +63,14 @@ def caller(request: Request) -> Caller:
     token = request.headers.get("x-auth-token")
     if not token:
         raise e.Unauthenticated("This server could not verify that you are authorized")
-    return note_caller(face_context(request).identity.caller(token))
+    return note_caller(in_endpoint_region(request, face_context(request).identity.caller(token)))
+
+
+def in_endpoint_region(request: Request, who: Caller) -> Caller:
+    """A token is not regional: its caller acts in the region of the endpoint it called (a
+    region's /region/NAME prefix; the default region at the root)."""
+    region = request.scope.get("state", {}).get("region") or face_context(request).region
+    return who if who.region == region else replace(who, region=region)
 
 
 async def caller_async(request: Request) -> Caller:
@@ -72,7 +80,7 @@ async def caller_async(request: Request) -> Caller:
     if token:
         known = face_context(request).identity.cached_caller(token)
         if known is not None:
-            return note_caller(known)
+            return note_caller(in_endpoint_region(request, known))
     return await run_in_threadpool(caller, request)
 
 

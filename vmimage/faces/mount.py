@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vmimage.core.errors import LoginFailed, SignatureFailed, VmImageError
 from vmimage.core.log_context import RequestContext
 from vmimage.core.metrics import UNMATCHED, meter
-from vmimage.faces.contract import Face, FaceContext
+from vmimage.faces.contract import REGION_PREFIX, Face, FaceContext
 from vmimage.faces.http import FaceMiddleware
 
 log = logging.getLogger("vmimage")
@@ -145,6 +145,7 @@ class FaceDispatch:
     def __init__(self, faces: Sequence[Face], context: FaceContext, lifespan,
                  openapi_url: str = "/vmimage/openapi.json", routes: Sequence[Route] = ()) -> None:
         self.faces = [(face, face_app(face, context)) for face in faces]
+        self.regions = frozenset(context.deps.regions)
         self.mounted = [(face, CountedRequests(app, face.name)) for face, app in self.faces]
         self.openapi_url = openapi_url
         self._openapi: dict | None = None
@@ -160,6 +161,8 @@ class FaceDispatch:
         return JSONResponse(self._openapi)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(REGION_PREFIX):
+            scope = self._regional(scope)
         if scope["type"] == "http" and scope["path"] not in self.own_paths:
             conn = HTTPConnection(scope)
             for face, app in self.mounted:
@@ -167,3 +170,20 @@ class FaceDispatch:
                     await app(scope, receive, send)
                     return
         await self.root(scope, receive, send)
+
+    def _regional(self, scope: Scope) -> Scope:
+        """A request to a region's endpoint (/region/NAME/...): served as the same path at the
+        root, the region noted for the faces (faces.http.caller), links under the prefix
+        (root_path). An unknown region is left as it is (no route: 404)."""
+        region = scope["path"][len(REGION_PREFIX):].partition("/")[0]
+        if region not in self.regions:
+            return scope
+        prefix = f"{REGION_PREFIX}{region}"
+        state = dict(scope.get("state") or {})
+        state["region"] = region
+        state["region_prefix"] = prefix
+        regional = {**scope, "root_path": scope.get("root_path", "") + prefix, "state": state}
+        if scope["path"] == prefix:     # the endpoint itself (version discovery): its root
+            regional["path"] = prefix + "/"
+            regional["raw_path"] = (prefix + "/").encode()
+        return regional

@@ -98,5 +98,8 @@ class ExternalKeystone:
     def access_key(self, access_key: str) -> AccessKeyGrant:
         return self._local.access_key(access_key)
 
+    def caller_in_project(self, caller: Caller, project: str) -> Caller:
+        return self._local.caller_in_project(caller, project)
+
     def list_projects(self) -> list[Project]:
         return self._local.list_projects()

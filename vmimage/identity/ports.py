@@ -30,9 +30,12 @@ class IdentityRepository(Protocol):
     def list_users(self) -> list[User]:
         """Every user, by name."""
     def assign_role(self, user_id: str, project_id: str, role: str) -> None: ...
-    def role_assignments(self) -> list[tuple[str, str, str]]:
-        """Every (user id, project id, role)."""
     def roles_on(self, user_id: str, project_id: str) -> set[str]: ...
+    def remove_role(self, user_id: str, project_id: str, role: str) -> bool:
+        """False when the user did not hold it."""
+    def role_assignments(self, user_id: str | None = None,
+                         project_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(user id, project id, role) of every assignment (of one user and/or project)."""
 
     def add_token(self, token: TokenRecord) -> None: ...
     def get_token(self, id_hash: str) -> TokenRecord | None: ...

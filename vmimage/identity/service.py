@@ -101,11 +101,12 @@ class IdentityService:
 
     # --- administration -----------------------------------------------------------------
 
-    def create_project(self, name: str) -> Project:
+    def create_project(self, name: str, region: str | None = None) -> Project:
+        """region: where the project acts in the dialects whose projects are regional (IMS)."""
         with self._uow(write=True) as uow:
             if uow.identity.find_project(name, DEFAULT_DOMAIN_ID):
                 raise Duplicate(f"Project '{name}' exists")
-            project = Project(uuid.uuid4().hex, name, created_at=_now())
+            project = Project(uuid.uuid4().hex, name, created_at=_now(), region=region)
             uow.identity.add_project(project)
             uow.commit()
         return project
@@ -144,19 +145,49 @@ class IdentityService:
                 grants.setdefault(user_id, []).append((project_id, role))
         return [(user, grants.get(user.id, [])) for user in found]
 
-    def grant_role(self, user_name: str, project: str, role: str) -> None:
-        """Give an existing user a role on a project (kept when it is there already)."""
+    def grant_role(self, user_name: str, project: str, role: str) -> tuple[User, Project]:
+        """The user holds the role on the project: its tokens may be scoped to it, its access
+        keys may act in it (a request naming the project)."""
         if role not in ROLES:
             raise Invalid(f"Role must be one of {', '.join(ROLES)}")
         with self._uow(write=True) as uow:
             user = self._user(uow, user_name)
-            proj = uow.identity.find_project(project, DEFAULT_DOMAIN_ID)
-            if proj is None:
-                raise NotFound(f"Project '{project}' not found")
+            proj = self._project(uow, project)
             if role not in uow.identity.roles_on(user.id, proj.id):
                 uow.identity.assign_role(user.id, proj.id, role)
                 uow.audit.add(audit.event(audit.ROLE_GRANT, user.id, target_project_id=proj.id, detail=role))
             uow.commit()
+        return user, proj
+
+    def revoke_role(self, user_name: str, project: str, role: str) -> tuple[User, Project]:
+        """Effective at once in every process (cached tokens are dropped); NotFound when the
+        user does not hold it."""
+        with self._uow(write=True) as uow:
+            user = self._user(uow, user_name)
+            proj = self._project(uow, project)
+            if not uow.identity.remove_role(user.id, proj.id, role):
+                raise NotFound(f"User '{user.name}' holds no role '{role}' on project '{proj.name}'")
+            uow.identity.note_revocation()
+            uow.audit.add(audit.event(audit.ROLE_REVOKE, user.id, target_project_id=proj.id, detail=role))
+            uow.commit()
+        return user, proj
+
+    def list_roles(self, user_name: str | None = None, project: str | None = None) -> list[tuple[User, Project, str]]:
+        with self._uow() as uow:
+            user = self._user(uow, user_name) if user_name is not None else None
+            proj = self._project(uow, project) if project is not None else None
+            found = uow.identity.role_assignments(user.id if user else None, proj.id if proj else None)
+            users = {u: uow.identity.find_user(u) for u in {u for u, _, _ in found}}
+            projects = {p: uow.identity.find_project(p) for p in {p for _, p, _ in found}}
+        return [(u, p, role) for user_id, project_id, role in found
+                if (u := users[user_id]) is not None and (p := projects[project_id]) is not None]
+
+    @staticmethod
+    def _project(uow: IdentityUnitOfWork, ref: str) -> Project:
+        found = uow.identity.find_project(ref, DEFAULT_DOMAIN_ID)
+        if found is None:
+            raise NotFound(f"Project '{ref}' not found")
+        return found
 
     def create_access_key(self, user_name: str) -> AccessKey:
         with self._uow(write=True) as uow:
@@ -445,6 +476,8 @@ class IdentityService:
             roles = uow.identity.roles_on(rec.user_id, project.id) if project else set()
         if user is None or not user.enabled:
             raise Unauthenticated("The token's user is gone")
+        if project is not None and not roles:     # as Keystone: a revoked role ends the project's tokens
+            raise Unauthenticated("The token's user holds no role on its project any more")
         token = Token(token_id, user, project, expand_roles(roles), rec.methods, rec.audit_id,
                       rec.issued_at, rec.expires_at)
         if epoch is not None:
@@ -509,7 +542,7 @@ class IdentityService:
             roles = uow.identity.roles_on(user.id, project.id) if project else set()
         if project is None or not roles:
             raise Unauthenticated("The user has no role on its default project")
-        return Caller(user.id, project.id, expand_roles(roles))
+        return Caller(user.id, project.id, expand_roles(roles), region=project.region)
 
     def access_key(self, access_key: str) -> AccessKeyGrant:
         with self._uow() as uow:
@@ -521,7 +554,15 @@ class IdentityService:
             raise Unauthenticated("The access key is unknown or disabled")
         if project is None or not roles:
             raise Unauthenticated("The access key's user has no role on its project")
-        return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles)))
+        return AccessKeyGrant(self._open(key), Caller(user.id, project.id, expand_roles(roles), region=project.region))
+
+    def caller_in_project(self, caller: Caller, project: str) -> Caller:
+        with self._uow() as uow:
+            found = uow.identity.find_project(project)
+            roles = uow.identity.roles_on(caller.user_id, found.id) if found is not None else set()
+        if found is None or not found.enabled or not roles:
+            raise Forbidden(f"The user holds no role on project '{project}'", field="project_id")
+        return Caller(caller.user_id, found.id, expand_roles(roles), region=found.region)
 
     def bootstrap_admin(self, password: str) -> bool:
         """Create the admin project and user once; returns True when it did."""

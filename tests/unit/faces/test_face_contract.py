@@ -113,14 +113,14 @@ def test_every_route_of_a_face_is_a_face_route_and_matches_as_fastapi_would():
 def test_a_face_reads_its_own_settings_when_mounted():
     from dataclasses import replace
     from vmimage.faces import glance_v2, jdcloud
-    environ = {"VMIMAGE_JD_REGIONS": " cn-east-2, ,cn-south-1", "VMIMAGE_SHOW_LOCATIONS": "true"}
+    environ = {"VMIMAGE_REGIONS": " cn-east-2, ,cn-south-1", "VMIMAGE_SHOW_LOCATIONS": "true"}
     context = replace(_context(), environ=environ)
     mounted = {face.name: face_app(face, context) for face in (jdcloud.FACE, glance_v2.FACE)}
     settings = {name: app.user_middleware[0].kwargs["context"].settings for name, app in mounted.items()}
-    assert settings["jdcloud"].regions == ("cn-east-2", "cn-south-1")
+    assert settings["jdcloud"].single_region_alias is None     # its regions are the service's
     assert settings["glance_v2"].show_locations is True
     defaults = {face.name: face.settings({}) for face in (jdcloud.FACE, glance_v2.FACE)}
-    assert defaults["jdcloud"].regions == ("cn-north-1",) and defaults["glance_v2"].show_locations is False
+    assert defaults["jdcloud"].single_region_alias == "cn-north-1" and defaults["glance_v2"].show_locations is False
 
 
 def test_adding_a_face_is_one_mount_line():

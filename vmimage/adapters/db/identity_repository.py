@@ -21,7 +21,7 @@ class SqlIdentityRepository:
     def add_project(self, project: Project) -> None:
         self.conn.execute(insert(projects).values(
             id=project.id, name=project.name, domain_id=project.domain_id, enabled=project.enabled,
-            created_at=project.created_at))
+            created_at=project.created_at, region=project.region))
 
     def find_project(self, ref: str, domain_id: str | None = None) -> Project | None:
         """By id, or by name within a domain."""
@@ -59,18 +59,29 @@ class SqlIdentityRepository:
     def list_users(self) -> list[User]:
         return [User(**r._mapping) for r in self.conn.execute(select(users).order_by(users.c.name))]
 
-    def role_assignments(self) -> list[tuple[str, str, str]]:
-        rows = self.conn.execute(select(role_assignments.c.user_id, role_assignments.c.project_id,
-                                        role_assignments.c.role).order_by(role_assignments.c.project_id,
-                                                                          role_assignments.c.role))
-        return [(u, p, r) for u, p, r in rows]
-
     def assign_role(self, user_id: str, project_id: str, role: str) -> None:
         exists = self.conn.execute(select(role_assignments).where(
             role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
             role_assignments.c.role == role)).first()
         if not exists:
             self.conn.execute(insert(role_assignments).values(user_id=user_id, project_id=project_id, role=role))
+
+    def remove_role(self, user_id: str, project_id: str, role: str) -> bool:
+        done = self.conn.execute(delete(role_assignments).where(
+            role_assignments.c.user_id == user_id, role_assignments.c.project_id == project_id,
+            role_assignments.c.role == role))
+        return bool(done.rowcount)
+
+    def role_assignments(self, user_id: str | None = None,
+                         project_id: str | None = None) -> list[tuple[str, str, str]]:
+        stmt = select(role_assignments.c.user_id, role_assignments.c.project_id, role_assignments.c.role)
+        if user_id is not None:
+            stmt = stmt.where(role_assignments.c.user_id == user_id)
+        if project_id is not None:
+            stmt = stmt.where(role_assignments.c.project_id == project_id)
+        rows = self.conn.execute(stmt.order_by(role_assignments.c.user_id, role_assignments.c.project_id,
+                                               role_assignments.c.role))
+        return [(u, p, r) for u, p, r in rows]
 
     def roles_on(self, user_id: str, project_id: str) -> set[str]:
         rows = self.conn.execute(select(role_assignments.c.role).where(

@@ -61,7 +61,7 @@ _ROW_ORDER = ("id", "owner", "name", "status", "visibility", "protected", "os_hi
               "os_hash_algo", "os_hash_value", "os_version", "architecture", "boot_mode", "kind",
               "source", "source_ref", "description", "created_at", "updated_at", "seq", "ref",
               "os_family", "os_distribution", "parent_id", "device", "volume_type", "iops",
-              "os_release", "auto_delete")
+              "os_release", "auto_delete", "region")
 _ROW_FIELDS = itemgetter(*[_BASE_COLUMNS.index(name) for name in _ROW_ORDER])
 _STATUS = {e.value: e for e in ImageStatus}
 _VISIBILITY = {e.value: e for e in Visibility}
@@ -82,7 +82,7 @@ def _row_to_image(row) -> Image:
      min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, os_hash_value, os_version,
      architecture, boot_mode, kind, source, source_ref, description, created_at,
      updated_at, seq, ref, os_family, os_distribution, parent_id, device, volume_type, iops,
-     os_release, auto_delete) = _ROW_FIELDS(row)
+     os_release, auto_delete, region) = _ROW_FIELDS(row)
     return Image(
         id=id_, owner=owner, name=name, status=_enum(_STATUS, ImageStatus, status),
         visibility=_enum(_VISIBILITY, Visibility, visibility), protected=protected, os_hidden=os_hidden,
@@ -95,7 +95,7 @@ def _row_to_image(row) -> Image:
         source_ref=source_ref, description=description, created_at=created_at, updated_at=updated_at,
         seq=seq, ref=ref, os_family=_enum(_OS_FAMILY, OsFamily, os_family) if os_family else None,
         os_distribution=os_distribution, parent_id=parent_id, device=device, volume_type=volume_type, iops=iops,
-        os_release=os_release, auto_delete=auto_delete,
+        os_release=os_release, auto_delete=auto_delete, region=region,
     )
 
 
@@ -259,11 +259,13 @@ class SqlImageRepository:
         row = self.conn.execute(select(images.c.id).where(images.c.seq == seq, _LIVE)).first()
         return self.get(row[0]) if row else None
 
-    def ids_named(self, name: str, owner: str | None = None) -> list[str]:
-        """Live images with exactly this name (of one project, when given)."""
+    def ids_named(self, name: str, owner: str | None = None, region: str | None = None) -> list[str]:
+        """Live images with exactly this name (of one project, of one region, when given)."""
         stmt = select(images.c.id).where(images.c.name == name, _LIVE)
         if owner is not None:
             stmt = stmt.where(images.c.owner == owner)
+        if region is not None:
+            stmt = stmt.where(images.c.region == region)
         return [r[0] for r in self.conn.execute(stmt.order_by(images.c.seq))]
 
     def ids_in_status(self, status) -> list[str]:
@@ -314,6 +316,8 @@ class SqlImageRepository:
             col = images.c[tf.field]
             conds.append({"gt": col > tf.value, "gte": col >= tf.value, "eq": col == tf.value,
                           "neq": col != tf.value, "lt": col < tf.value, "lte": col <= tf.value}[tf.op])
+        if q.region is not None:
+            conds.append(images.c.region == q.region)
         if q.owned is not None:
             conds.append(images.c.owner == q.project_id if q.owned else images.c.owner != q.project_id)
         if q.platform is not None:

@@ -49,10 +49,12 @@ images = Table(
     Column("iops", Integer),
     Column("os_release", String(64)),
     Column("auto_delete", Boolean),
+    Column("region", String(64), nullable=False, server_default=""),
     Index("ix_images_owner_status", "owner", "status"),
     Index("ix_images_visibility_status", "visibility", "status"),
     Index("ix_images_created_at_id", "created_at", "id"),
     Index("ix_images_name", "name"),
+    Index("ix_images_region_owner", "region", "owner"),
 )
 
 image_properties = Table(
@@ -115,6 +117,7 @@ projects = Table(
     Column("domain_id", String(64), nullable=False),
     Column("enabled", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
+    Column("region", String(64)),       # the region the project acts in (IMS); None: the default
     UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),
 )
 

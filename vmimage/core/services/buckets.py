@@ -157,7 +157,7 @@ def _checked_import(deps: Deps, caller: Caller, req: BucketImport) -> tuple[str,
     """(bucket, key, store name) of an import the caller may ask for; nothing is made yet."""
     bucket = _granted_store(deps, caller, req.bucket)
     key = check_key(req.key)
-    target = deps.store(req.store)
+    target = deps.store(req.store or deps.home_store(caller.region))
     if target.read_only:
         raise Invalid(f"Store '{req.store}' is read-only", store=req.store)
     if req.disk_format is not None and req.disk_format not in KNOWN_DISK_FORMATS:

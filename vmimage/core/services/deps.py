@@ -62,9 +62,33 @@ class Deps:
     # Glance's per-store weight (unnamed stores weigh 0): locations heaviest first, and the
     # heaviest copy is the one a download reads.
     store_weights: dict[str, int] = field(default_factory=dict)
-    # The regions whose image endpoints the catalog lists (all served by this core):
-    # glance-download may pull from any of them.
-    catalog_regions: tuple[str, ...] = ("RegionOne",)
+    # The regions served, the default first, and the region each writable store serves
+    # (a store not listed serves the default region).
+    regions: tuple[str, ...] = ("RegionOne",)
+    store_regions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def default_region(self) -> str:
+        return self.regions[0]
+
+    def region_of(self, caller_region: str | None) -> str:
+        """Where a caller acts: its region, or the default one."""
+        return caller_region or self.default_region
+
+    def require_region(self, region: object, field_name: str = "region") -> str:
+        if not isinstance(region, str) or region not in self.regions:
+            raise Invalid(f"Unknown region '{region}'", field=field_name, reason="unknown_region")
+        return region
+
+    def stores_of_region(self, region: str) -> list[str]:
+        """The writable stores that keep a region's images, its home store first."""
+        return [name for name in self.writable_stores
+                if self.store_regions.get(name, self.default_region) == region]
+
+    def home_store(self, region: str | None) -> str:
+        """Where a region's image data goes when no store is named."""
+        found = self.stores_of_region(self.region_of(region))
+        return found[0] if found else self.default_store
 
     @property
     def writable_stores(self) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmimage.core.errors import Conflict, Invalid, NotFound
@@ -77,13 +77,14 @@ def caller_from_payload(data: dict[str, Any]) -> Caller:
 def find_source(deps: Deps, caller: Caller, source: RemoteSource) -> Image:
     """The source image through the catalog's endpoint of its region and interface (in the job:
     an unknown region or interface, a missing or inactive image fail the task)."""
-    if source.region not in deps.catalog_regions:
+    if source.region not in deps.regions:
         raise NotFound(f"The catalog has no image endpoint in region '{source.region}'", region=source.region)
     if source.interface not in INTERFACES:
         raise NotFound(f"The catalog has no '{source.interface}' image endpoint in region '{source.region}'",
                        region=source.region)
     with deps.uow() as uow:
-        image = find_visible(uow, caller, source.image_id)
+        # Read as through that region's endpoint: the source is one of its images.
+        image = find_visible(uow, replace(caller, region=source.region), source.image_id)
     if image.status != ImageStatus.ACTIVE:
         raise Conflict(f"Source image status should be active instead of {image.status}", image_id=image.id)
     if not image.locations or not image.os_hash_value:

@@ -26,8 +26,19 @@ def upload_image_data(deps: Deps, caller: Caller, image_id: str, chunks: Iterabl
         with deps.uow(write=True) as uow:
             image = find_visible(uow, caller, image_id, for_update=True)
             require_owner(caller, image)
+            store = _store_in_region(deps, image, store)
             start_upload(deps, uow, image, ImageStatus.SAVING, declared_size, store)
         return receive_data(deps, image, chunks, store, declared_size)
+
+
+def _store_in_region(deps: Deps, image: Image, store: str | None) -> str:
+    """The store an image's data goes to: the one named, which must serve the image's region,
+    else the region's home store."""
+    if store is None:
+        return deps.home_store(image.region)
+    if store not in deps.stores_of_region(deps.region_of(image.region)):
+        raise Invalid(f"Store '{store}' does not serve region '{image.region}'", store=store)
+    return store
 
 
 def begin_saving(deps: Deps, image_id: str) -> Image:
@@ -51,7 +62,7 @@ def receive_data(deps: Deps, image: Image, chunks: Iterable[bytes], store: str |
 
 def _receive(deps: Deps, image: Image, chunks: Iterable[bytes], store: str | None,
              declared_size: int | None) -> Image:
-    blob_store = deps.store(store)
+    blob_store = deps.store(store or deps.home_store(image.region))
     image_id = image.id
     with deps.uow() as uow:
         limits = deps.limits_for(uow, image.owner)

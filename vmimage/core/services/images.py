@@ -152,7 +152,7 @@ def _require_unique_name(uow: UnitOfWork, image: Image) -> None:
         return
     if not isinstance(image.name, str) or not image.name:
         raise Invalid("'name' is required", field="name")
-    if any(other != image.id for other in uow.images.ids_named(image.name, image.owner)):
+    if any(other != image.id for other in uow.images.ids_named(image.name, image.owner, image.region or None)):
         raise NameTaken(f"An image named '{image.name}' already exists", name=image.name)
 
 
@@ -168,7 +168,8 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
         except ValueError:
             raise Invalid("Image id must be a UUID") from None
     now = deps.clock()
-    image = Image(id=image_id or new_image_id(), owner=caller.project_id, created_at=now, updated_at=now)
+    image = Image(id=image_id or new_image_id(), owner=caller.project_id, created_at=now, updated_at=now,
+                  region=deps.region_of(caller.region))
     if ref is not None:
         image.ref = check_ref(ref)
     for key, value in attributes.items():
@@ -212,6 +213,7 @@ def create_image(deps: Deps, caller: Caller, attributes: dict[str, Any],
 
 def list_images(deps: Deps, caller: Caller, query: ImageQuery) -> Page[Image]:
     query.project_id, query.is_admin = caller.project_id, caller.is_admin
+    query.region = caller.region
     query.validate()
     marker_id = query.page.marker
     with deps.uow() as uow:

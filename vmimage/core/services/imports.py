@@ -90,7 +90,7 @@ def _stage(deps: Deps, caller: Caller, image_id: str, chunks: Iterable[bytes], d
 # --- import request -----------------------------------------------------------------------
 
 def _target_stores(deps: Deps, req: ImportRequest, image: Image) -> list[str]:
-    writable = deps.writable_stores
+    writable = deps.stores_of_region(deps.region_of(image.region))   # an image's data stays in its region
     if req.all_stores and req.stores is not None:
         raise Invalid("'all_stores' cannot be used together with 'stores'")
     if not req.all_stores_must_succeed and not deps.multi_store:
@@ -101,7 +101,7 @@ def _target_stores(deps: Deps, req: ImportRequest, image: Image) -> list[str]:
         if not req.stores:
             raise Invalid("'stores' must name at least one store")
         for name in req.stores:
-            if name not in deps.stores:
+            if name not in deps.stores or (not deps.stores[name].read_only and name not in writable):
                 raise Conflict(f"Unknown store '{name}'", store=name)
             if deps.stores[name].read_only:
                 raise Conflict(f"Store '{name}' is read-only", store=name)
@@ -109,7 +109,7 @@ def _target_stores(deps: Deps, req: ImportRequest, image: Image) -> list[str]:
     elif req.all_stores or (deps.multi_store and deps.import_to_all_stores):
         targets = list(writable)
     else:
-        targets = [deps.default_store]
+        targets = [deps.home_store(image.region)]
     if req.method == COPY_IMAGE:
         held = {loc.store for loc in image.locations}
         if req.stores is not None and held & set(targets):

@@ -37,7 +37,8 @@ def start_upload(deps: Deps, uow: UnitOfWork, image: Image, to: ImageStatus, dec
     image.updated_at = deps.clock()
     uow.images.save(image)
     key = image.id if to == ImageStatus.SAVING else staging_key(image.id)
-    begin_upload(deps, uow, image, deps.store(store if to == ImageStatus.SAVING else None).name, key)
+    begin_upload(deps, uow, image, deps.store((store or deps.home_store(image.region))
+                                              if to == ImageStatus.SAVING else None).name, key)
     uow.commit()
     return limits
 

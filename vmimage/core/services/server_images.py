@@ -10,11 +10,12 @@ to keep them, leaves them `killed` without data) and frees the server.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from vmimage.core import os_catalogue
-from vmimage.core.errors import (Busy, Conflict, Duplicate, Gone, Invalid, MustBeStopped, NameTaken, NotFound,
+from vmimage.core.errors import (Busy, Conflict, Duplicate, Forbidden, Gone, Invalid, MustBeStopped, NameTaken, NotFound,
                                  OutOfRange)
 from vmimage.core.images import (Image, ImageKind, ImageSource, ImageStatus, TagSet, TextRule, Visibility,
                                  check_range, check_ref, inherit_os, new_image_id, validate_property, validate_tag)
@@ -24,9 +25,9 @@ from vmimage.core.jobs import Job, JobStatus, new_job_id, new_part
 from vmimage.core.listing import ImageQuery, ListScope
 from vmimage.core.log_context import current_request_id
 from vmimage.core.paging import PageRequest
-from vmimage.core.policy import Caller, require_owned, require_writer
+from vmimage.core.policy import Caller, owns, require_owned, require_writer
 from vmimage.core.ports import READ_CHUNK, UnitOfWork
-from vmimage.core.quotas import check_image_count
+from vmimage.core.quotas import check_image_bytes, check_image_count
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.image_data import begin_saving, receive_data
 from vmimage.core.services.images import find_visible, set_os_attribute
@@ -168,29 +169,67 @@ def create_snapshots_image(deps: Deps, caller: Caller, spec: dict[str, Any]) -> 
     return job
 
 
-def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str, Any]) -> Job:
-    """A copy of an active image the caller may see, with the disks of a whole-machine image
-    (parent_id = its id) copied along; the copies are the caller's project's."""
+def create_image_copy(deps: Deps, caller: Caller, image_id: str, spec: dict[str, Any],
+                      target: Caller | None = None, region: str | None = None, cross_region: bool = False,
+                      own_only: bool = False, unique_name: bool = False, names: TextRule | None = None) -> Job:
+    """A copy of an active image the caller may see (own_only: of the caller's project), with
+    the disks of a whole-machine image (parent_id = its id) copied along, by a job.
+
+    The copies are the target's project's (default: the caller's) and live in `region`
+    (default: the caller's); cross_region: the region must be another one. Everything is
+    checked before anything is made: the region, the source, the name (unique_name: no clash
+    in the target project and region), the target project's image count and bytes. The job
+    copies the bytes store to store and checks them against the source's hashes; a failure
+    leaves no data in the target."""
+    return create_image_copies(deps, caller, [(image_id, spec)], target, region, cross_region, own_only,
+                               unique_name, names)[0]
+
+
+def create_image_copies(deps: Deps, caller: Caller, sources: list[tuple[str, dict[str, Any]]],
+                        target: Caller | None = None, region: str | None = None, cross_region: bool = False,
+                        own_only: bool = False, unique_name: bool = False,
+                        names: TextRule | None = None) -> list[Job]:
+    """Copies of several images (image id, spec), one job each, as create_image_copy: all
+    checked together (quotas counting them all) before any is made, all made or none."""
     require_writer(caller)
+    here = deps.region_of(caller.region)
+    where = deps.require_region(region) if region is not None else here
+    if cross_region and where == here:
+        raise Invalid(f"The image is already in region '{where}'", field="region", reason="same_region")
+    target = replace(target or caller, region=where)
+    require_writer(target)
+    jobs = []
     with deps.uow(write=True) as uow:
-        source = find_visible(uow, caller, image_id)
-        query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL, equals={"parent_id": source.id},
-                           page=PageRequest.everything())
-        images = [source, *sorted(uow.images.list(query), key=lambda i: device_order(i.device or ""))]
-        for image in images:
-            if image.status != ImageStatus.ACTIVE or not image.locations:
-                raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
-        disks = [{"device": i.device or SYSTEM_DEVICE, "volume_id": None, "snapshot_id": None,
-                  "source_image_id": i.id, "disk_format": i.disk_format, "size_gb": i.min_disk, "resize_gb": None,
-                  "type": i.volume_type, "iops": i.iops} for i in images]
-        kind = "whole" if len(images) > 1 or source.kind == ImageKind.WHOLE_MACHINE else "copy"
-        job = _submit(deps, caller, uow, _name({"name": spec.get("name") or source.name}),
-                      spec.get("description") if spec.get("description") is not None else source.description,
-                      disks, kind,
-                      _source(spec), busy=[])
+        limits = deps.limits_for(uow, target.project_id)
+        uow.images.lock_project(target.project_id)
+        adding = 0
+        for image_id, spec in sources:
+            source = find_visible(uow, caller, image_id)
+            if own_only and not owns(caller, source.owner):
+                raise Forbidden("Only the image's project may copy it", image_id=source.id)
+            query = ImageQuery(caller.project_id, is_admin=True, scope=ListScope.ALL,
+                               equals={"parent_id": source.id}, page=PageRequest.everything())
+            images = [source, *sorted(uow.images.list(query), key=lambda i: device_order(i.device or ""))]
+            for image in images:
+                if image.status != ImageStatus.ACTIVE or not image.locations:
+                    raise Conflict(f"Image {source.ref} is {source.status}, not active", image_id=source.ref)
+            disks: list[dict[str, Any]] = [
+                {"device": i.device or SYSTEM_DEVICE, "volume_id": None, "snapshot_id": None,
+                 "source_image_id": i.id, "disk_format": i.disk_format, "size_gb": i.min_disk, "resize_gb": None,
+                 "type": i.volume_type, "iops": i.iops} for i in images]
+            disks[0]["properties"] = _properties(spec.get("properties"))
+            kind = "whole" if len(images) > 1 or source.kind == ImageKind.WHOLE_MACHINE else "copy"
+            name = _name({"name": spec.get("name") or source.name}, names)
+            # The copies' bytes are not in the project's usage until their jobs fill them: count them all here.
+            adding += sum(i.size or 0 for i in images)
+            check_image_bytes(limits, lambda: uow.images.usage(target.project_id)[1], adding)
+            jobs.append(_submit(deps, target, uow, name,
+                                spec.get("description") if spec.get("description") is not None else source.description,
+                                disks, kind, {**_source(spec), "copy": "cross_region" if where != here else "in_region"},
+                                busy=[], unique_name=unique_name, job_project=caller.project_id))
         uow.commit()
     deps.submit_job()
-    return job
+    return jobs
 
 
 def _source(spec: dict[str, Any], server_id: str | None = None, running: bool = False) -> dict[str, Any]:
@@ -369,23 +408,26 @@ def _whole_machine_plan(caller: Caller, uow: UnitOfWork, server, specs: Any, inc
 
 
 def _submit(deps: Deps, caller: Caller, uow: UnitOfWork, name: str, description: str | None, disks: list[dict],
-            kind: str, source: dict, busy: list[str], unique_name: bool = False) -> Job:
+            kind: str, source: dict, busy: list[str], unique_name: bool = False,
+            job_project: str | None = None) -> Job:
+    """job_project: whose job it is when not the images' project (a copy asked for another
+    project of the caller's user: the asker follows the job)."""
     limits = deps.limits_for(uow, caller.project_id)
     uow.images.lock_project(caller.project_id)
     check_image_count(limits, lambda: uow.images.usage(caller.project_id)[0], adding=len(disks))
     now = deps.clock()
-    job = Job(new_job_id(), KIND, caller.project_id, created_at=now)
+    job = Job(new_job_id(), KIND, job_project or caller.project_id, created_at=now)
     image_ids = []
     parent = None
     for i, disk in enumerate(disks):
         system = kind != "volume" and i == 0
         image_name = disk.get("name") or (name if system or kind == "volume" else f"{name}-{disk['device']}")
-        if unique_name and (uow.images.ids_named(image_name, caller.project_id)
+        if unique_name and (uow.images.ids_named(image_name, caller.project_id, deps.region_of(caller.region))
                             or image_name in [d.get("image_name") for d in disks[:i]]):
             raise NameTaken(f"An image named '{image_name}' already exists", name=image_name)
         disk["image_name"] = image_name
         image = Image(
-            id=new_image_id(), owner=caller.project_id, name=image_name,
+            id=new_image_id(), owner=caller.project_id, name=image_name, region=deps.region_of(caller.region),
             visibility=Visibility.PRIVATE, disk_format=disk.get("disk_format") or "qcow2", container_format="bare",
             kind=ImageKind(disk["kind"]) if disk.get("kind") else
             (ImageKind.WHOLE_MACHINE if kind == "whole" else ImageKind.SYSTEM_DISK) if system
@@ -468,13 +510,21 @@ class ImageFromDisks:
 
     @staticmethod
     def _copy_image(deps: Deps, disk: dict) -> None:
+        """The source's bytes, store to store (the target image's region's home store), through
+        the upload's one pass (hashes, format verdict); bytes that hash otherwise than the
+        source's are not kept (the job fails, the copy's data goes)."""
         with deps.uow() as uow:
             source = uow.images.get(disk["source_image_id"])
         if source is None or source.status != ImageStatus.ACTIVE or not source.locations:
             raise Gone("The image being copied went away", image_id=disk["source_image_id"])
         loc = source.locations[0]
         image = begin_saving(deps, disk["image_id"])
-        receive_data(deps, image, deps.store(loc.store).read(loc.key, chunk_size=READ_CHUNK))
+        copy = receive_data(deps, image, deps.store(loc.store).read(loc.key, chunk_size=READ_CHUNK))
+        if ((source.checksum and copy.checksum != source.checksum)
+                or (source.os_hash_value and (copy.os_hash_algo, copy.os_hash_value)
+                    != (source.os_hash_algo, source.os_hash_value))):
+            raise Conflict(f"The copy of image {source.id} does not hash as its source",
+                           image_id=source.id, reason="copy_mismatch")
 
     def _copy(self, deps: Deps, job: Job, disk: dict, target: Path) -> None:
         if disk["volume_id"] is None:   # an inserted disk: from a snapshot, or empty

@@ -23,18 +23,20 @@ class StoreInfo:
     weight: int | None = None        # None: no store weights configured
 
 
-def list_stores(deps: Deps) -> list[StoreInfo]:
-    """The named stores; NotFound when the service runs a single, unnamed store."""
+def list_stores(deps: Deps, region: str | None = None) -> list[StoreInfo]:
+    """The named stores of a region (None: the default region's) and the read-only ones, its
+    home store the default; NotFound when the service runs a single, unnamed store."""
     if not deps.multi_store:
         raise NotFound("This service has a single store")
+    home, own = deps.home_store(region), set(deps.stores_of_region(deps.region_of(region)))
     weighed = bool(deps.store_weights)
-    return [StoreInfo(name, store.kind, store.description, name == deps.default_store, store.read_only,
+    return [StoreInfo(name, store.kind, store.description, name == home, store.read_only,
                       deps.store_weights.get(name, 0) if weighed else None)
-            for name, store in deps.stores.items()]
+            for name, store in deps.stores.items() if store.read_only or name in own]
 
 
 def store_details(deps: Deps, caller: Caller) -> list[StoreInfo]:
-    stores = list_stores(deps)      # 404 first when there are no named stores, as Glance
+    stores = list_stores(deps, caller.region)      # 404 first when there are no named stores, as Glance
     require_admin(caller, "see the stores' details")
     return stores
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,7 +28,9 @@ def basic_credentials(credentials: str) -> tuple[str, str]:
 
 async def aries_caller(request: Request) -> Caller:
     """Awaited on the event loop: a password check waits its turn without a thread."""
-    return note_caller(await _aries_caller(request))
+    # Aries has no regions: its callers act in their project's region, else the default one.
+    who = await _aries_caller(request)
+    return note_caller(replace(who, region=who.region or face_context(request).region))
 
 
 async def _aries_caller(request: Request) -> Caller:

@@ -115,7 +115,7 @@ def _store_body(store: ssvc.StoreInfo, detail: bool) -> dict:
 
 @router.get("/v2/info/stores")
 def info_stores(request: Request, who: Caller = Depends(caller)) -> dict:
-    return {"stores": [_store_body(s, False) for s in ssvc.list_stores(deps(request))]}
+    return {"stores": [_store_body(s, False) for s in ssvc.list_stores(deps(request), who.region)]}
 
 
 @router.get("/v2/info/stores/detail")

@@ -132,7 +132,7 @@ async def create_image(request: Request) -> JSONResponse:
     image = await run_in_threadpool(svc.create_image, found, who, attributes, properties)
     headers = {"Location": f"/v2/images/{image.id}", "OpenStack-image-import-methods": ",".join(METHODS)}
     if found.multi_store:
-        headers["OpenStack-image-store-ids"] = ",".join(found.writable_stores)
+        headers["OpenStack-image-store-ids"] = ",".join(found.stores_of_region(image.region))
     return JSONResponse(t.image_to_glance(image, image_view(request, who)), status_code=201, headers=headers)
 
 

@@ -2,22 +2,27 @@
 
 The checks every access-key dialect shares (date window, replays, body, query coverage) are
 vmimage.faces.signed's; this is what is IMS's own: how its signature is read and checked,
-and that the request's project (X-Project-Id, or the `{project_id}` of the path) must be the
-key's. JSON bodies are signed; an upload declares `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD`
-and streams.
+and the project the request acts in: the one it names (X-Project-Id, or the `{project_id}` of
+the path), which must be one the key's user holds a role in (403 otherwise), else the key's;
+the request acts in that project's region (the default region when it has none). JSON bodies
+are signed; an upload declares `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` and streams.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import unquote
 
 from fastapi import Depends
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from vmimage.core.errors import Forbidden, Invalid
+from vmimage.core.log_context import note_caller
 from vmimage.core.policy import Caller
+from vmimage.faces.contract import face_context
 from vmimage.faces.signed import Claim, SignedRequest, signed_body, verify
 from vmimage.faces.http import json_object, parse_json
 from vmimage.faces.huawei_ims import signature as sig
@@ -66,10 +71,15 @@ SCHEME = ImsSignature()
 async def ims_caller(request: Request) -> Caller:
     """FastAPI dependency: the caller of a correctly signed request (Unauthenticated otherwise)."""
     verified = await verify(request, SCHEME)
-    project = verified.headers.get("x-project-id")
-    if project is not None and project != verified.caller.project_id:
-        raise Forbidden("X-Project-Id is not the access key's project", field="project_id")
-    return verified.caller
+    who = verified.caller
+    header = verified.headers.get("x-project-id")
+    path = request.path_params.get("project_id")
+    if header is not None and path is not None and header != path:
+        raise Forbidden("X-Project-Id is not the path's project", field="project_id")
+    named = path if path is not None else header
+    if named is not None and named != who.project_id:
+        who = await run_in_threadpool(face_context(request).identity.caller_in_project, who, named)
+    return note_caller(replace(who, region=who.region or face_context(request).region))
 
 
 ims_body = signed_body(ims_caller)

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from vmimage.core import os_catalogue
 from vmimage.core.errors import Invalid
-from vmimage.core.images import CLOUD_IMAGE_NAME
+from vmimage.core.images import CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME
 from vmimage.core.jobs import Job
 from vmimage.core.policy import Caller
 from vmimage.core.services import buckets as bsvc
@@ -17,7 +17,7 @@ from vmimage.core.services import images as svc
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import refs
 from vmimage.core.services import server_images as isvc
-from vmimage.faces.contract import deps, face_router
+from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.huawei_ims import translate as t
 from vmimage.faces.huawei_ims.auth import body_object, body_value, ims_caller, same_project
 
@@ -88,6 +88,41 @@ def create_whole_image(request: Request, who: Caller = Depends(ims_caller), body
     del spec["data_volumes"]
     return job_id_of(isvc.create_server_image(deps(request), who, instance_id, spec, names=CLOUD_IMAGE_NAME,
                                               unique_name=True))
+
+
+@router.post("/v1/cloudimages/{image_id}/copy")
+@router.post("/v2.1/cloudimages/{image_id}/copy")
+def copy_image_in_region(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                         body: dict = Depends(body_object)) -> dict:
+    """A copy of one of the project's images in its region (v2.1: the "safe mode", which
+    differs in how Huawei runs it, not in what it makes)."""
+    _, properties = t.cloud_fields({k: body.get(k) for k in ("cmk_id", "enterprise_project_id")})
+    name = t.text(body, "name", required=True)
+    return job_id_of(isvc.create_image_copy(
+        deps(request), who, image_id, {"name": name, "properties": properties,
+                                       "description": CLOUD_DESCRIPTION.check(body.get("description"), "description")},
+        own_only=True, unique_name=True, names=CLOUD_IMAGE_NAME))
+
+
+@router.post("/v1/cloudimages/{image_id}/cross_region_copy")
+def copy_image_cross_region(request: Request, image_id: str, who: Caller = Depends(ims_caller),
+                            body: dict = Depends(body_object)) -> dict:
+    """A copy in another region, for the project `project_name` names there (a project of the
+    key's user; Huawei names a region's project after the region). agency_name (the IAM
+    agency Huawei copies under) is accepted: vmimage copies under the caller's own rights."""
+    if body.get("vault_id") is not None:
+        raise Invalid("vmimage keeps no backup vaults", field="vault_id")
+    t.text(body, "agency_name", required=True)
+    region = t.text(body, "region", required=True)
+    project = t.text(body, "project_name", required=True)
+    name = t.text(body, "name", required=True)
+    target = face_context(request).identity.caller_in_project(who, project)
+    if target.region is not None and target.region != region:
+        raise Invalid(f"Project '{project}' is not in region '{region}'", field="project_name")
+    return job_id_of(isvc.create_image_copy(
+        deps(request), who, image_id,
+        {"name": name, "description": CLOUD_DESCRIPTION.check(body.get("description"), "description")},
+        target=target, region=region, cross_region=True, own_only=True, unique_name=True, names=CLOUD_IMAGE_NAME))
 
 
 @router.get("/v1/{project_id}/jobs/{job_id}")

@@ -137,6 +137,8 @@ def job_type(job: Job) -> str:
             disks = job.payload.get("disks") or [{}]
             return "imsVolumeCreateImageJob" if disks[0].get("kind") == ImageKind.SYSTEM_DISK.value \
                 else "imsVolumesToSysDataImagesJob"
+        if job.payload.get("copy"):
+            return "imsCrossRegionCopyImageJob" if job.payload["copy"] == "cross_region" else "imsCopyImageInRegionJob"
         return "imsCreateWholeImageByInstanceJob" if scope == "whole" else "imsCreateImageByInstance"
     if job.kind == IMPORT_KIND:
         return "imsNativeImportImageJob" if job.payload.get("registered") else "imsImportImageJob"

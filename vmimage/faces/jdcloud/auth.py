@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
+from dataclasses import replace
+
 from starlette.requests import Request
 
 from vmimage.core.policy import Caller
 from vmimage.faces.signed import Claim, SignedRequest, signed_body, verify
 from vmimage.faces.jdcloud import signature as sig
+from vmimage.faces.jdcloud.settings import core_region
 
 
 class JdSignature:
@@ -62,7 +65,10 @@ SCHEME = JdSignature()
 
 async def jd_caller(request: Request) -> Caller:
     """FastAPI dependency: the signed request's caller (Unauthenticated otherwise)."""
-    return (await verify(request, SCHEME)).caller
+    who = (await verify(request, SCHEME)).caller
+    # The key's project acts in the path's region (an unknown one is refused by the routes).
+    region = core_region(request, request.path_params.get("region_id"))
+    return replace(who, region=region or str(request.path_params.get('region_id')))
 
 
 jd_body = signed_body(jd_caller)

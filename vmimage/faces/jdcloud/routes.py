@@ -19,17 +19,18 @@ from vmimage.faces.contract import deps, face_context, face_router
 from vmimage.faces.http import int_param, json_object, parse_json, request_id
 from vmimage.faces.jdcloud import translate as t
 from vmimage.faces.jdcloud.auth import jd_body, jd_caller
-from vmimage.faces.jdcloud.settings import jd_settings
+from vmimage.faces.jdcloud.settings import core_region
 
 PREFIX = "/v1/regions"
 JD_ID_LENGTH = 10          # img- + 10 lowercase base36
 
 
 def region(request: Request, region_id: str, _who: Caller = Depends(jd_caller)) -> str:
-    """A region this deployment serves (checked once the caller is known)."""
-    if region_id not in jd_settings(request).regions:
+    """The service's region a regionId names (checked once the caller is known)."""
+    found = core_region(request, region_id)
+    if found is None:
         raise Invalid(f"Invalid regionId '{region_id}'", field="regionId")
-    return region_id
+    return found
 
 
 router = face_router(prefix=PREFIX + "/{region_id}", dependencies=[Depends(region)])
@@ -98,15 +99,16 @@ def copy_images(request: Request, region_id: str, who: Caller = Depends(jd_calle
     sources = b.get("sourceImageIds")
     if not isinstance(sources, list) or not 1 <= len(sources) <= 10 or not all(isinstance(i, str) for i in sources):
         raise Invalid("Parameter sourceImageIds must list 1 to 10 image ids", field="sourceImageIds")
-    region(request, b.get("destinationRegion", region_id), who)
+    destination = region(request, b.get("destinationRegion", region_id), who)
     name = t.name(b["name"]) if "name" in b else None
-    copies = []
-    for source in sources:
-        machine = msvc.find_machine_image(deps(request), who, source)
-        ref = new_image_ref(JD_ID_LENGTH)
-        ssvc.create_image_copy(deps(request), who, machine.image.id, {
-            "name": name, "description": t.description(b.get("description")), "ref": ref, "keep_failed": True})
-        copies.append({"sourceImageId": source, "destinationImageId": ref})
+    description = t.description(b.get("description"))
+    machines = [msvc.find_machine_image(deps(request), who, source) for source in sources]
+    refs = [new_image_ref(JD_ID_LENGTH) for _ in sources]
+    # All copies are checked together and made together (or none).
+    ssvc.create_image_copies(deps(request), who, [
+        (machine.image.id, {"name": name, "description": description, "ref": ref, "keep_failed": True})
+        for machine, ref in zip(machines, refs)], region=destination)
+    copies = [{"sourceImageId": source, "destinationImageId": ref} for source, ref in zip(sources, refs)]
     return reply(request, {"copyImages": copies})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request, Response
@@ -11,7 +12,7 @@ from vmimage.core.errors import Forbidden, NotFound
 from vmimage.core.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Token
 from vmimage.core.policy import owns
 from vmimage.faces.bodies import validated
-from vmimage.faces.contract import face_context, face_router
+from vmimage.faces.contract import face_context, face_router, region_endpoint
 from vmimage.faces.http import iso_time, parse_json
 from vmimage.faces.keystone.schemas import AuthRequest
 from vmimage.faces.keystone.settings import keystone_settings
@@ -47,6 +48,10 @@ def _ref(id_: str, name: str) -> dict[str, Any]:
     return {"id": id_, "name": name, "domain": {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}}
 
 
+def _fixed(url: str) -> Callable[[str], str]:
+    return lambda _region: url
+
+
 def token_body(request: Request, token: Token) -> dict[str, Any]:
     base = _base(request)
     body: dict[str, Any] = {
@@ -55,21 +60,27 @@ def token_body(request: Request, token: Token) -> dict[str, Any]:
                                                 "password_expires_at": None},
     }
     if token.project is not None:
-        region = face_context(request).region
+        context = face_context(request)
+        default = context.region
+        root = base
 
-        def endpoints(url: str, sid: str) -> list[dict[str, Any]]:
-            return [{"id": f"{sid}-{i}", "interface": i, "region": region, "region_id": region, "url": url}
-                    for i in ("public", "internal", "admin")]
+        def endpoints(url_of: Callable[[str], str], sid: str) -> list[dict[str, Any]]:
+            # One endpoint per region and interface; a region's image endpoint answers for
+            # that region's images (faces/mount.py), the identity is the same everywhere.
+            return [{"id": f"{sid}-{i}" if region == default else f"{sid}-{region}-{i}", "interface": i,
+                     "region": region, "region_id": region, "url": url_of(region)}
+                    for region in context.deps.regions for i in ("public", "internal", "admin")]
         body.update({
             "project": _ref(token.project.id, token.project.name),
             "is_domain": False,
             "roles": [{"id": r, "name": r} for r in sorted(token.roles)],
             "catalog": [
                 {"type": "image", "name": "glance", "id": "image",
-                 "endpoints": endpoints(base, "image")},
+                 "endpoints": endpoints(lambda region: region_endpoint(root, region, default), "image")},
                 {"type": "identity", "name": "keystone", "id": "identity",
-                 "endpoints": endpoints(f"{base}/identity/v3", "identity")},
-            ] + [{"type": kind, "name": kind, "id": kind, "endpoints": endpoints(url, kind)}
+                 "endpoints": endpoints(lambda _region: f"{root}/identity/v3", "identity")},
+            ] + [{"type": kind, "name": kind, "id": kind,
+                  "endpoints": [e for e in endpoints(_fixed(url), kind) if e["region"] == default]}
                  for kind, url in keystone_settings(request).catalog_extra],
         })
     return {"token": body}

@@ -131,7 +131,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                             MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
-    reaper = Reaper(deps)
+    reaper = Reaper(deps, audit_days=settings.audit_days)
     deps.wake_reaper = reaper.wake
     if settings.s3_endpoint:
         deps.buckets = buckets = S3Buckets(s3_connection(settings), limits_of_backends.backend("S3 buckets"), janitor)

@@ -1,17 +1,24 @@
 """LocalFileBlobStore: one file per blob; write to a temp name, fsync, rename.
 
-Blob data is written with O_DIRECT where the file system allows it: the bytes go from an
-aligned buffer straight to the device instead of being copied into the page cache, which
-is most of the CPU a buffered write costs (and, in a VM, faulting in fresh page-cache memory
-costs more still). The tail that does not fill an aligned block is written through the page
-cache at commit; fdatasync then makes all of it durable, as before.
+Blob data is written through the page cache with the writeback kept right behind the writer
+(Linux's sync_file_range): each 8 MiB window written is sent to the device at once, and
+the writer waits for the window two behind it, so a large upload never holds more than a
+few windows of dirty data (no flood of dirty pages for the kernel to flush at its own
+pace, nor a long fdatasync at the end), while its pages stay in the cache, clean: the
+first download right after an upload reads memory, not the disk. fdatasync at commit
+then makes the tail and the file's size durable before the image turns active, as before.
+
+Measured against the options (README, "First download after an upload"): O_DIRECT, which
+this replaces, wrote the same bytes for less CPU but left the first download to the disk
+(0.3x Glance's); warming the cache after active re-reads the whole file from the disk,
+racing the client's first download.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
-import fcntl
-import mmap
 import os
 import re
 import socket
@@ -25,8 +32,24 @@ from vmimage.core.ports import READ_CHUNK
 
 _TMP = ".partial"
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
-_DIRECT_BUFFER = 4 << 20     # a multiple of any logical block size; mmap memory is page aligned
-_O_DIRECT = getattr(os, "O_DIRECT", 0)
+WRITEBACK_WINDOW = 8 << 20    # bytes sent to the device at once behind the writer
+_WINDOWS_IN_FLIGHT = 2        # windows being written back while the writer goes on
+# sync_file_range(2) flags
+_WAIT_BEFORE, _WRITE, _WAIT_AFTER = 1, 2, 4
+
+
+def _sync_file_range() -> "ctypes._CFuncPtr | None":
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        call = libc.sync_file_range
+    except (OSError, AttributeError):      # not Linux: fdatasync bounds the dirty data instead
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
 
 
 def _write_all(fd: int, data) -> None:
@@ -43,58 +66,39 @@ class _LocalWriter:
     def __init__(self, final: Path, tmp: Path, store: str) -> None:
         self._final, self._tmp, self._store = final, tmp, store
         self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._buf: mmap.mmap | None = None      # the aligned staging buffer, while O_DIRECT
-        self._fill = 0
-        if _O_DIRECT:
-            try:
-                fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) | _O_DIRECT)
-                self._buf = mmap.mmap(-1, _DIRECT_BUFFER)
-            except OSError:       # the file system does not do O_DIRECT: buffered writes
-                self._buf = None
+        self._written = 0       # bytes written so far
+        self._sent = 0          # bytes whose writeback was started (whole windows)
 
     def write(self, chunk: bytes) -> None:
         try:
-            self._write(chunk)
+            _write_all(self._fd, chunk)
+            self._written += len(chunk)
+            while self._written - self._sent >= WRITEBACK_WINDOW:
+                self._write_back_window()
         except OSError as exc:     # disk full, I/O error: the store failed, not the caller
             raise _unavailable(self._store, exc) from None
 
-    def _write(self, chunk: bytes) -> None:
-        if self._buf is None:
-            _write_all(self._fd, chunk)
+    def _write_back_window(self) -> None:
+        """Start writing the next window to the device and wait for the one
+        _WINDOWS_IN_FLIGHT behind it (ctypes lets other threads run meanwhile)."""
+        start = self._sent
+        self._sent += WRITEBACK_WINDOW
+        if _SYNC_FILE_RANGE is None:
+            if self._sent % (WRITEBACK_WINDOW * (_WINDOWS_IN_FLIGHT + 1)) == 0:
+                os.fdatasync(self._fd)
             return
-        view = memoryview(chunk)
-        while view:
-            n = min(len(view), _DIRECT_BUFFER - self._fill)
-            self._buf[self._fill:self._fill + n] = view[:n]
-            self._fill += n
-            view = view[n:]
-            if self._fill == _DIRECT_BUFFER:
-                self._flush_staged()
+        self._sync_range(start, WRITEBACK_WINDOW, _WRITE)
+        behind = start - _WINDOWS_IN_FLIGHT * WRITEBACK_WINDOW
+        if behind >= 0:
+            self._sync_range(behind, WRITEBACK_WINDOW, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
 
-    def _flush_staged(self) -> None:
-        """Write the staging buffer (whole aligned blocks while O_DIRECT) and empty it."""
-        assert self._buf is not None     # only writers that stage call this
-        view = memoryview(self._buf)[:self._fill]
-        while view:
-            try:
-                n = os.write(self._fd, view)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL or not self._direct():
-                    raise
-                # O_DIRECT refused at write time (this device's alignment rules); nothing
-                # was written, so carry on buffered from the same offset.
-                self._to_buffered()
-                continue
-            view = view[n:]
-            if view and self._direct() and n % 4096:
-                self._to_buffered()   # a short direct write left us unaligned
-        self._fill = 0
-
-    def _direct(self) -> bool:
-        return bool(fcntl.fcntl(self._fd, fcntl.F_GETFL) & _O_DIRECT)
-
-    def _to_buffered(self) -> None:
-        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+    def _sync_range(self, offset: int, length: int, flags: int) -> None:
+        assert _SYNC_FILE_RANGE is not None
+        if _SYNC_FILE_RANGE(self._fd, offset, length, flags) != 0:
+            code = ctypes.get_errno()
+            if code in (errno.ENOSYS, errno.EINVAL, errno.ESPIPE):
+                return      # a file system without it: the fdatasync at commit still holds
+            raise OSError(code, os.strerror(code))
 
     def commit(self) -> None:
         try:
@@ -103,10 +107,6 @@ class _LocalWriter:
             raise _unavailable(self._store, exc) from None
 
     def _commit(self) -> None:
-        if self._buf is not None:
-            self._to_buffered()        # the tail is not a whole block
-            self._flush_staged()
-            self._buf = None           # unmapped once no view refers to it
         os.fdatasync(self._fd)
         os.close(self._fd)
         self._fd = -1
@@ -118,7 +118,6 @@ class _LocalWriter:
             os.close(dir_fd)
 
     def abort(self) -> None:
-        self._buf = None
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

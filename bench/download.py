@@ -136,15 +136,14 @@ def main() -> None:
             sides.append(Side("baseline", base, get_token(base), lambda: [base.pid]))
         print(f"vmimage PID {server.pid} port {server.port}; Glance (glance-api) PIDs "
               f"{glance.pids()} port {glance.port}", flush=True)
-        for side in sides:
+        for side in sides:     # the first download right after the upload, as a compute node would
             t0 = time.perf_counter()
             side.image_id = upload(side.server.port, side.token, size, buf)
             print(f"  {side.name}: uploaded {size / MB:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
-        path = str(server.data_dir / "images" / vm.image_id)
-        for side in sides:     # each right after its upload would favour the last: all uploaded, then read
             side.first, side.first_cpu, cpu = side.measure(size)
             print(f"  {side.name} first download {side.first:.1f} MB/s, {side.first_cpu:.2f} CPU-s/GiB, "
                   f"{side.faults:.0f} page faults/GiB; {cpu.text()}", flush=True)
+        path = str(server.data_dir / "images" / vm.image_id)
         baseline = []
         for k in range(args.repeat):
             for side in (sides if k % 2 == 0 else sides[::-1]):

@@ -192,7 +192,7 @@ def make_stores(settings: Settings, janitor: UploadJanitor | None = None) -> dic
             except BackendUnavailable as exc:     # tried again at the first write
                 log.warning("%s", exc.message)
         else:
-            stores[name] = LocalFileBlobStore(name, where)
+            stores[name] = LocalFileBlobStore(name, where, writes=settings.file_writes)
     return stores
 
 

@@ -246,11 +246,11 @@ class JobEngine:
             if job_id in self._running:
                 self._running[job_id] = (job, pct)
         with self.deps.uow(write=True) as uow:
-            job = uow.jobs.get(job_id)
-            if job is not None and job.status == JobStatus.RUNNING:
-                job.progress = max(0, min(99, pct))
-                job.heartbeat_at = self.deps.clock()
-                uow.jobs.save(job)
+            current = uow.jobs.get(job_id)
+            if current is not None and current.status == JobStatus.RUNNING:
+                current.progress = max(0, min(99, pct))
+                current.heartbeat_at = self.deps.clock()
+                uow.jobs.save(current)
                 uow.commit()
 
     def _hand_back(self, job: Job) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import glob
 import json
 import math
+import mmap
 import os
 import shutil
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.mmap_dict import _read_all_values
 from prometheus_client.utils import floatToGoString
 
 from vmimage.core.metrics import Meter
@@ -103,7 +105,7 @@ class _Series:
     their values have in the files, the heads of their lines, and their text at the last
     scrape (most series have not moved since: only their values are compared then)."""
 
-    __slots__ = ("key", "line", "buckets", "sum_key", "sum_line", "count_line", "keys", "last")
+    __slots__ = ("key", "line", "buckets", "sum_key", "sum_line", "count_line", "keys", "last", "start", "end")
 
     def __init__(self) -> None:
         self.key = self.line = self.sum_key = self.sum_line = self.count_line = ""
@@ -111,13 +113,13 @@ class _Series:
         self.keys: tuple[str, ...] = ()
         # (values, text) of the last scrape, replaced whole: scrapes may run at once.
         self.last: tuple[tuple[float, ...], str] = ((), "")
+        self.start = self.end = 0      # where its values are in a scrape's values, in layout order
 
     def ready(self) -> None:
         self.buckets.sort()
         self.keys = (self.key,) if self.key else (*(key for _, key, _ in self.buckets), self.sum_key)
 
-    def render(self, totals: dict[str, float]) -> str:
-        values = tuple([totals.get(key, 0.0) for key in self.keys])
+    def render(self, values: tuple[float, ...]) -> str:
         last_values, last_text = self.last
         if values == last_values:
             return last_text
@@ -134,6 +136,43 @@ class _Series:
         return text
 
 
+class _SamplesFile:
+    """One process's file of samples, read at each scrape. Its entries only ever grow (a key
+    is appended when a label set is first counted, its value rewritten in place), so their
+    keys and the offsets of their values are parsed once per size, and the values read in a
+    single struct call, in C, rather than entry by entry."""
+
+    __slots__ = ("path", "kind", "used", "keys", "values_at", "kinds", "fd")
+
+    def __init__(self, path: str, kind: str) -> None:
+        self.path, self.kind = path, kind
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)     # kept: the file is never replaced
+        self.used = -1
+        self.keys: tuple[str, ...] = ()
+        self.values_at = struct.Struct("")
+        self.kinds: dict[str, str] = {}
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def read(self) -> tuple[float, ...]:
+        data = os.pread(self.fd, max(mmap.PAGESIZE, self.used), 0)    # most often all of it at once
+        used = struct.unpack_from("i", data, 0)[0]
+        if used > len(data):
+            data += os.pread(self.fd, used - len(data), len(data))
+        if used != self.used:
+            entries = list(_read_all_values(data, used))
+            self.keys = tuple(key for key, _, _, _ in entries)
+            layout, at = ["="], 0
+            for _, _, _, pos in entries:     # each value a native double at pos (its timestamp unused)
+                layout.append(f"{pos - at}xd")
+                at = pos + 8
+            self.values_at = struct.Struct("".join(layout))
+            self.kinds = dict.fromkeys(self.keys, self.kind)
+            self.used = used
+        return self.values_at.unpack_from(data, 0)
+
+
 class _SharedExposition:
     """The samples in the processes' files, summed and rendered in the text format.
 
@@ -147,6 +186,11 @@ class _SharedExposition:
         self.directory = directory
         self.known: frozenset[str] = frozenset()
         self.layout: list[tuple[str, list[_Series]]] = []     # (HELP and TYPE lines, series)
+        self.files: dict[str, _SamplesFile] = {}
+        self.order: tuple[str, ...] = ()       # every series' keys, in layout order
+        self.lock = threading.Lock()           # scrapes at once (event loop and a thread) share the open files
+        # (values in layout order, text) of the last scrape, replaced whole: scrapes may run at once.
+        self.last: tuple[tuple[float, ...], str] = ((), "")
 
     def _rebuild(self, kinds: dict[str, str]) -> None:
         metrics: dict[str, tuple[str, dict[tuple, _Series]]] = {}
@@ -166,27 +210,54 @@ class _SharedExposition:
                 one.sum_key, one.sum_line = key, f"{sample}{_label_text(ordered)} "
                 one.count_line = f"{metric}_count{_label_text(ordered)} "
         self.layout = []
+        order: list[str] = []
         for _, (head, series) in sorted(metrics.items()):
-            for one in series.values():
+            ordered_series = [series[labels] for labels in sorted(series)]
+            for one in ordered_series:
                 one.ready()
-            self.layout.append((head, [series[labels] for labels in sorted(series)]))
+                one.start = len(order)
+                order.extend(one.keys)
+                one.end = len(order)
+            self.layout.append((head, ordered_series))
+        self.order = tuple(order)
+        self.last = ((), "")
         self.known = frozenset(kinds)
 
     def render(self) -> str:
+        with self.lock:
+            return self._render()
+
+    def _render(self) -> str:
         totals: dict[str, float] = {}
         kinds: dict[str, str] = {}
+        files = {}
         for path in glob.glob(os.path.join(self.directory, "*.db")):
-            kind = os.path.basename(path).split("_", 1)[0]
-            for key, value, _, _ in MmapedDict.read_all_values_from_file(path):
-                totals[key] = totals.get(key, 0.0) + value
-                kinds[key] = kind
+            found = files[path] = self.files.get(path) or _SamplesFile(path, os.path.basename(path).split("_", 1)[0])
+            values = found.read()
+            if totals.keys().isdisjoint(found.kinds):    # one process's file: no sums to make
+                totals.update(zip(found.keys, values))
+            else:                                        # the same series in several processes' files
+                for key, value in zip(found.keys, values):
+                    totals[key] = totals.get(key, 0.0) + value
+            kinds.update(found.kinds)
+        for path, gone in self.files.items():
+            if path not in files:
+                gone.close()
+        self.files = files
         if kinds.keys() != self.known:
             self._rebuild(kinds)
+        totals[""] = 0.0       # a histogram without its sum yet (a key not written)
+        values = tuple(map(totals.__getitem__, self.order))     # every value, in C
+        last_values, last_text = self.last
+        if values == last_values:                       # nothing counted since: the same text
+            return last_text
         lines: list[str] = []
         for head, series in self.layout:
             lines.append(head)
-            lines.extend(one.render(totals) for one in series)
-        return "".join(lines)
+            lines.extend(one.render(values[one.start:one.end]) for one in series)
+        text = "".join(lines)
+        self.last = (values, text)
+        return text
 
 
 class PrometheusMeter(Meter):

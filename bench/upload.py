@@ -18,7 +18,9 @@ With --baseline CMD (a command starting another build's `vmimage`, e.g. `env
 PYTHONPATH=/path/to/main-worktree .venv/bin/python -m vmimage.cli.main`, run from outside
 this checkout), a second server of that build runs beside this one and the uploads
 alternate between them (which goes first swaps every round): the figure is the ratio of the
-median rates, this build / the baseline, measured under the same load.
+median rates, this build / the baseline, measured under the same load. --delete deletes each
+image after its upload (its file goes, its page cache is freed for the next), as on a server
+whose page cache has filled memory, instead of letting the cache grow round after round.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ def main() -> None:
     p.add_argument("--calib", type=int, default=3, help="runs of the disk write measurement (best is used)")
     p.add_argument("--no-rss", action="store_true", help="skip the RSS-sampled upload")
     p.add_argument("--baseline", default=None, help="command of another build to compare with, side by side")
+    p.add_argument("--delete", action="store_true", help="with --baseline: delete each image after its upload")
     args = p.parse_args()
     size = int(args.size_gib * GIB)
     buf = os.urandom(MIB)
@@ -242,6 +245,10 @@ def side_by_side(args, size: int, buf: bytes) -> None:
                 with CpuWatch(server) as cpu:
                     elapsed = upload(server, token, image_id, size, buf)
                 verify(server, token, image_id, size)
+                if args.delete:
+                    status, _ = api(server, token, "DELETE", f"/v2/images/{image_id}")
+                    assert status == 204, status
+                    time.sleep(1)      # the reaper deletes the file
                 rates[name].append(size / elapsed / MB)
                 print(f"  round {i + 1}: {name} {size / elapsed / MB:.1f} MB/s; server CPU {cpu.server_cpu:.2f} s; "
                       f"{cpu.text()}", flush=True)

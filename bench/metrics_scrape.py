@@ -127,7 +127,8 @@ def main() -> None:
         print(f"create: {cpu_plain * 1e6:.0f} CPU-us per create without scraping, {cpu_scraped * 1e6:.0f} with "
               f"(medians of {args.rounds}; difference {direct * 100:+.2f} %)")
         print(f"scraping at {args.rate:g}/s costs {share * 100:.2f} % of the server's CPU while it creates "
-              f"at {create_rate:.0f}/s (target < {TARGET * 100:g} %): {'reached' if share < TARGET else 'NOT reached'}; "
+              f"at {create_rate:.0f}/s (target < {TARGET * 100:g} %): "
+              f"{'reached' if share < TARGET else 'NOT reached'}; "
               f"the scrape's own part (less a /healthz's) {own_share * 100:.2f} %")
 
 

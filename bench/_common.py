@@ -47,7 +47,7 @@ class Server:
     """A `vmimage serve` child process with its own data directory."""
 
     def __init__(self, data_root: str | None = None, keep: bool = False,
-                 env_for: "Callable[[Path], dict[str, str]] | None" = None) -> None:
+                 env_for: "Callable[[Path], dict[str, str]] | None" = None, command: str | None = None) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="vmimage-bench-", dir=data_root))
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
@@ -55,8 +55,9 @@ class Server:
         self.log = open(self.data_dir / "server.log", "wb")
         exe = VENV_BIN / "vmimage"
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vmimage.cli.main"]
-        if os.environ.get("VMIMAGE_BENCH_SERVER"):      # e.g. another build, for before/after runs
-            cmd = shlex.split(os.environ["VMIMAGE_BENCH_SERVER"])
+        command = command or os.environ.get("VMIMAGE_BENCH_SERVER")
+        if command:      # e.g. another build, for before/after runs
+            cmd = shlex.split(command)
         env = dict(os.environ, VMIMAGE_ADMIN_PASSWORD=PASSWORD)
         if env_for is not None:     # settings that name paths inside the data directory
             env.update(env_for(self.data_dir))

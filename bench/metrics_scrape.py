@@ -1,7 +1,9 @@
 """What scraping GET /metrics costs the server, against what a metadata create costs it.
 
 1. Scrapes alone: an idle server scraped --rate times a second for --seconds; the server's
-   CPU per scrape (less what the idle server spends in as long without scrapes).
+   CPU per scrape (less what the idle server spends in as long without scrapes). The same
+   for GET /healthz (no work at all) at the same rate: what any request costs a server it
+   wakes, so the scrape's own part is the difference.
 2. Creates (POST /v2/images from --clients concurrent keep-alive connections, as in
    bench/create.py, --n per round) with and without a thread scraping --rate times a second
    beside them, alternating over --rounds rounds (which goes first swaps); the server's CPU
@@ -28,10 +30,10 @@ TARGET = 0.01
 
 
 class Scraper:
-    """GET /metrics `rate` times a second on its own connection until stopped."""
+    """GET `path` (/metrics) `rate` times a second on its own connection until stopped."""
 
-    def __init__(self, server: Server, rate: float) -> None:
-        self.server, self.interval = server, 1.0 / rate
+    def __init__(self, server: Server, rate: float, path: str = "/metrics") -> None:
+        self.server, self.interval, self.path = server, 1.0 / rate, path
         self.done = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -40,10 +42,10 @@ class Scraper:
         conn = http.client.HTTPConnection(HOST, self.server.port, timeout=30)
         next_at = time.monotonic()
         while not self._stop.is_set():
-            conn.request("GET", "/metrics")
+            conn.request("GET", self.path)
             resp = conn.getresponse()
             body = resp.read()
-            if resp.status != 200 or b"vmimage_http_requests_total" not in body:
+            if resp.status != 200 or (self.path == "/metrics" and b"vmimage_http_requests_total" not in body):
                 raise RuntimeError(f"scrape failed: {resp.status}")
             self.done += 1
             next_at += self.interval
@@ -99,6 +101,13 @@ def main() -> None:
         print(f"scrapes alone: {scraper.done} in {args.seconds:g} s, server CPU {per_scrape * 1000:.2f} ms per scrape "
               f"({per_scrape * args.rate * 100:.2f} % of a core at {args.rate:g}/s; the idle server itself "
               f"{idle_cpu.server_cpu / args.seconds * 100:.2f} %)")
+        with CpuWatch(server) as probe_cpu:
+            with Scraper(server, args.rate, "/healthz") as prober:
+                time.sleep(args.seconds)
+        per_probe = max(0.0, probe_cpu.server_cpu - idle_cpu.server_cpu) / max(1, prober.done)
+        own = max(0.0, per_scrape - per_probe)
+        print(f"GET /healthz alone at the same rate: {per_probe * 1000:.2f} ms per request; the scrape's own part "
+              f"{own * 1000:.2f} ms")
 
         plain, scraped, rates = [], [], {"plain": [], "scraped": []}
         for r in range(args.rounds):
@@ -113,11 +122,14 @@ def main() -> None:
         create_rate = statistics.median(rates["plain"])
         # The server's CPU in a second of creates, against what `rate` scrapes cost in a second.
         share = per_scrape * args.rate / (cpu_plain * create_rate)
+        own_share = own * args.rate / (cpu_plain * create_rate)
         direct = (cpu_scraped - cpu_plain) / cpu_plain
         print(f"create: {cpu_plain * 1e6:.0f} CPU-us per create without scraping, {cpu_scraped * 1e6:.0f} with "
               f"(medians of {args.rounds}; difference {direct * 100:+.2f} %)")
         print(f"scraping at {args.rate:g}/s costs {share * 100:.2f} % of the server's CPU while it creates "
-              f"at {create_rate:.0f}/s (target < {TARGET * 100:g} %): {'reached' if share < TARGET else 'NOT reached'}")
+              f"at {create_rate:.0f}/s (target < {TARGET * 100:g} %): "
+              f"{'reached' if share < TARGET else 'NOT reached'}; "
+              f"the scrape's own part (less a /healthz's) {own_share * 100:.2f} %")
 
 
 if __name__ == "__main__":

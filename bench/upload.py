@@ -12,7 +12,15 @@ The upload client is the cheapest one in CPU (client and server share the cores)
 http.client with a Content-Length body, sending one reused 1 MiB random buffer with
 socket.sendall. MB = 10^6 bytes.
 
-    .venv/bin/python bench/upload.py [--size-gib 1] [--repeat 5] [--rss-gib 4 | --no-rss]
+    .venv/bin/python bench/upload.py [--size-gib 1] [--repeat 5] [--rss-gib 4 | --no-rss] [--baseline CMD]
+
+With --baseline CMD (a command starting another build's `vmimage`, e.g. `env
+PYTHONPATH=/path/to/main-worktree .venv/bin/python -m vmimage.cli.main`, run from outside
+this checkout), a second server of that build runs beside this one and the uploads
+alternate between them (which goes first swaps every round): the figure is the ratio of the
+median rates, this build / the baseline, measured under the same load. --delete deletes each
+image after its upload (its file goes, its page cache is freed for the next), as on a server
+whose page cache has filled memory, instead of letting the cache grow round after round.
 """
 
 from __future__ import annotations
@@ -153,9 +161,14 @@ def main() -> None:
     p.add_argument("--rss-gib", type=float, default=4.0, help="size of the RSS-sampled upload")
     p.add_argument("--calib", type=int, default=3, help="runs of the disk write measurement (best is used)")
     p.add_argument("--no-rss", action="store_true", help="skip the RSS-sampled upload")
+    p.add_argument("--baseline", default=None, help="command of another build to compare with, side by side")
+    p.add_argument("--delete", action="store_true", help="with --baseline: delete each image after its upload")
     args = p.parse_args()
     size = int(args.size_gib * GIB)
     buf = os.urandom(MIB)
+    if args.baseline:
+        side_by_side(args, size, buf)
+        return
 
     with Server(args.data_root, args.keep) as server:
         print(f"server PID {server.pid}, port {server.port}, data dir {server.data_dir}")
@@ -217,6 +230,50 @@ def main() -> None:
           f"[medians of {args.repeat} uploads and of the sha512 runs]")
     if peak_mb is not None:
         print(f"upload rss: peak {peak_mb:.1f} MB during a {args.rss_gib:g} GiB upload (target < 200 MB)")
+
+
+def side_by_side(args, size: int, buf: bytes) -> None:
+    """This build and the baseline's, uploads alternating; medians and their ratio."""
+    with Server(args.data_root, args.keep) as ours, Server(args.data_root, args.keep, command=args.baseline) as base:
+        sides = [("this build", ours, get_token(ours)), ("baseline", base, get_token(base))]
+        rates: dict[str, list[float]] = {name: [] for name, _, _ in sides}
+        print(f"this build PID {ours.pid} port {ours.port}; baseline PID {base.pid} port {base.port}", flush=True)
+        for i in range(args.repeat):
+            for name, server, token in (sides if i % 2 == 0 else sides[::-1]):
+                image_id = create_image(server, token, f"bench-upload-{i}")
+                os.sync()
+                with CpuWatch(server) as cpu:
+                    elapsed = upload(server, token, image_id, size, buf)
+                verify(server, token, image_id, size)
+                if args.delete:
+                    status, _ = api(server, token, "DELETE", f"/v2/images/{image_id}")
+                    assert status == 204, status
+                    time.sleep(1)      # the reaper deletes the file
+                rates[name].append(size / elapsed / MB)
+                print(f"  round {i + 1}: {name} {size / elapsed / MB:.1f} MB/s; server CPU {cpu.server_cpu:.2f} s; "
+                      f"{cpu.text()}", flush=True)
+        peaks = {}
+        if not args.no_rss:
+            rss_size = int(args.rss_gib * GIB)
+            for name, server, token in sides:
+                image_id = create_image(server, token, "bench-upload-rss")
+                os.sync()
+                sampler = RssSampler(server)
+                sampler.start()
+                try:
+                    elapsed = upload(server, token, image_id, rss_size, buf)
+                finally:
+                    sampler.stop()
+                verify(server, token, image_id, rss_size)
+                peaks[name] = sampler.peak_kb / 1024
+                print(f"  rss upload ({name}): {rss_size / GIB:.2f} GiB at {rss_size / elapsed / MB:.1f} MB/s, "
+                      f"peak RSS {peaks[name]:.1f} MB", flush=True)
+    mine, theirs = statistics.median(rates["this build"]), statistics.median(rates["baseline"])
+    per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(rates["this build"], rates["baseline"]))
+    print(f"upload, median of {args.repeat}: this build {mine:.1f} MB/s vs baseline {theirs:.1f} MB/s: ratio "
+          f"{mine / theirs:.2f} (per round {per_round}; target >= 0.95)")
+    for name, peak in peaks.items():
+        print(f"upload rss ({name}): peak {peak:.1f} MB during a {args.rss_gib:g} GiB upload (target < 200 MB)")
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                             MEMBER_BATCH: MemberBatch()},
                      EngineSettings(workers=settings.job_workers))
     deps.submit_job = jobs.wake
-    reaper = Reaper(deps)
+    reaper = Reaper(deps, audit_days=settings.audit_days)
     deps.wake_reaper = reaper.wake
     if settings.s3_endpoint:
         deps.buckets = buckets = S3Buckets(s3_connection(settings), limits_of_backends.backend("S3 buckets"), janitor)
@@ -194,7 +194,7 @@ def make_stores(settings: Settings, janitor: UploadJanitor | None = None) -> dic
             except BackendUnavailable as exc:     # tried again at the first write
                 log.warning("%s", exc.message)
         else:
-            stores[name] = LocalFileBlobStore(name, where)
+            stores[name] = LocalFileBlobStore(name, where, writes=settings.file_writes)
     return stores
 
 

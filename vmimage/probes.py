@@ -65,7 +65,10 @@ def probe_routes(deps: Deps, identity: Identity, meter: PrometheusMeter, jobs_ru
         if not admitted:
             return JSONResponse({"error": "metrics are answered to the allowed addresses or an admin's token"},
                                 status_code=403)
-        return Response(await run_in_threadpool(meter.scrape), media_type=CONTENT_TYPE)
+        body = meter.scrape_without_waiting()
+        if body is None:
+            body = await run_in_threadpool(meter.scrape)
+        return Response(body, media_type=CONTENT_TYPE)
 
     return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"])]

@@ -78,6 +78,9 @@ class Settings:
     store_weights_spec: str = field(default_factory=lambda: os.environ.get("VMIMAGE_STORE_WEIGHTS", "").strip())
     # The read-only store that holds locations at http(s) URLs; empty turns it off.
     http_store: str = field(default_factory=lambda: os.environ.get("VMIMAGE_HTTP_STORE", "web").strip())
+    # How file stores write blob data: "cached" (through the page cache, the writeback kept behind
+    # the writer: a first download reads memory) or "direct" (O_DIRECT: less CPU per byte written).
+    file_writes: str = field(default_factory=lambda: os.environ.get("VMIMAGE_FILE_WRITES", "cached").strip().lower())
     # Hosts or networks web-download may reach although they are loopback/private/link-local.
     web_download_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_WEB_DOWNLOAD_ALLOW"))
     # Audit events are kept this many days, then pruned when the service starts (-1: for ever).

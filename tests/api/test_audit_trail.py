@@ -199,6 +199,58 @@ def test_old_events_are_pruned_when_the_service_starts(tmp_path, database_factor
         first.stop()
 
 
+def test_old_events_are_pruned_while_the_service_runs_one_process_at_a_time(tmp_path, database_factory):
+    """Each serving process's reaper prunes now and then; on PostgreSQL a process finding
+    another pruning (its advisory lock held) leaves the rows to it."""
+    from sqlalchemy import text
+
+    from vmimage.bootstrap import build
+    from vmimage.core.audit import AuditEvent
+    from vmimage.core.services.reaper import Reaper
+    from vmimage.settings import Settings
+
+    container = build(Settings(data_dir=tmp_path / "data", database_url=database_factory()))
+    reaper = None
+    try:
+        def add_old(target: str) -> None:
+            with container.deps.uow(write=True) as uow:
+                now = datetime.now(timezone.utc).replace(tzinfo=None)
+                uow.audit.add(AuditEvent("bucket.grant", "success", target, at=now - timedelta(days=31)))
+                uow.commit()
+
+        def targets() -> set[str | None]:
+            with container.deps.uow() as uow:
+                return {e.target for e in uow.audit.recent(kind="bucket.grant")}
+
+        add_old("old-bucket")
+        with container.deps.uow(write=True) as uow:
+            uow.audit.add(AuditEvent("bucket.grant", "success", "new-bucket"))
+            uow.commit()
+        if container.engine.dialect.name == "postgresql":
+            with container.engine.connect() as other:      # another process pruning: this one skips
+                other.execute(text("SELECT pg_advisory_lock(x'61756470'::int)"))
+                with container.deps.uow(write=True) as uow:
+                    assert uow.audit.prune(datetime.now(timezone.utc).replace(tzinfo=None)) == 0
+                    uow.commit()
+                other.execute(text("SELECT pg_advisory_unlock(x'61756470'::int)"))
+                other.commit()
+            assert targets() == {"old-bucket", "new-bucket"}
+        reaper = Reaper(container.deps, audit_days=30, audit_prune_seconds=0.3)
+        reaper.start()
+        deadline = time.monotonic() + 10
+        while targets() != {"new-bucket"}:
+            assert time.monotonic() < deadline, targets()
+            time.sleep(0.1)
+        add_old("older-bucket")           # and again at the next interval
+        while targets() != {"new-bucket"}:
+            assert time.monotonic() < deadline, targets()
+            time.sleep(0.1)
+    finally:
+        if reaper is not None:
+            reaper.stop()
+        container.close()
+
+
 def test_members_added_by_an_ims_batch_job_name_the_request_that_asked(srv):
     image = sdk_connect(srv, "demo").image.create_image(name="batch-audited", disk_format="raw",
                                                         container_format="bare", visibility="shared")

@@ -22,9 +22,24 @@ OCTET = {"Content-Type": "application/octet-stream"}
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
-    """Serves a directory; /redirect?to=URL answers 302 to URL; /slow trickles 8 MiB."""
+    """Serves a directory; /redirect?to=URL answers 302 to URL; /slow trickles 8 MiB; /stall
+    sends 8 MiB, the first time its first 64 KiB and then nothing for a minute."""
 
     def do_GET(self):  # noqa: N802
+        if self.path == "/stall":
+            first, self.server.stalled = not getattr(self.server, "stalled", False), True
+            self.send_response(200)
+            self.send_header("Content-Length", str(8 << 20))
+            self.end_headers()
+            try:
+                self.wfile.write(b"\0" * (64 << 10))
+                if first:
+                    self.wfile.flush()
+                    time.sleep(60)
+                self.wfile.write(b"\0" * ((8 << 20) - (64 << 10)))
+            except OSError:
+                pass
+            return
         if self.path == "/slow":
             self.send_response(200)
             self.send_header("Content-Length", str(8 << 20))

@@ -353,3 +353,56 @@ def test_a_clean_stop_with_nothing_running_does_not_wait_out_the_grace(make_cont
     started = time.monotonic()
     e.stop(grace_seconds=30)
     assert time.monotonic() - started < 5 and e.running() is False
+
+
+class LongStep(Probe):
+    """A job in a long step without progress reports (a stalled download, a conversion) until
+    the test lets it go; with `reported`, after a first report at 10 %. Resumable from its
+    start (before any report) only."""
+
+    def __init__(self, reported: bool) -> None:
+        super().__init__()
+        self.reported = reported
+        self.let_go = threading.Event()
+        self.returned: list[str] = []
+
+    def run(self, deps, job, progress) -> dict:
+        self.started.append((job.project_id, job.id))
+        if self.reported:
+            progress(10)
+        assert self.let_go.wait(60)
+        self.returned.append(job.id)
+        return {}
+
+    def resumable_at(self, job, pct: int) -> bool:
+        return pct == 0
+
+
+@pytest.mark.parametrize("reported", [False, True])
+def test_a_clean_stop_takes_over_a_job_in_a_long_step_within_the_grace(make_container, reported):
+    """Not waited for until its next report: a second after the grace the stop hands it back
+    (still in its first step) or cleans it up and fails it; the worker, once its step ends,
+    leaves it alone."""
+    c = make_container()
+    long_step = LongStep(reported)
+    e = engine(c, long_step, workers=1)
+    e.start()
+    job = submit(c.deps, "a")
+    wait_until(lambda: status_of(c.deps, job.id).progress == (10 if reported else 0) and long_step.started,
+               what="the job to be in its long step")
+    started = time.monotonic()
+    e.stop(grace_seconds=0.5)
+    assert time.monotonic() - started < 3
+    ended = status_of(c.deps, job.id)
+    if reported:
+        assert (ended.status, ended.error_code) == (JobStatus.FAIL, "interrupted")
+        assert long_step.cleaned == [job.id]
+    else:
+        assert (ended.status, ended.worker, ended.progress) == (JobStatus.INIT, None, 0)
+        assert long_step.cleaned == []
+    long_step.let_go.set()             # the step ends: the worker's run is over, the job not its own now
+    wait_until(lambda: long_step.returned, what="the step to end")
+    time.sleep(0.3)
+    after = status_of(c.deps, job.id)
+    assert (after.status, after.error_code) == (ended.status, ended.error_code)
+    assert long_step.cleaned == ([job.id] if reported else [])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import Connection, String, delete, insert, or_, select
+from sqlalchemy import Connection, String, delete, insert, or_, select, text
 
 from vmimage.adapters.db.tables import audit_events
 from vmimage.core.audit import AuditEvent
+
+_PRUNE_LOCK = 0x61756470    # "audp": one PostgreSQL process prunes at a time
 
 # Columns are bounded; an over-long name (a login attempt's) is cut rather than refused.
 _LIMITS = {c.name: c.type.length for c in audit_events.columns if isinstance(c.type, String) and c.type.length}
@@ -36,4 +38,9 @@ class SqlAuditRepository:
         return [AuditEvent(**r._mapping) for r in self.conn.execute(stmt)]
 
     def prune(self, before: datetime) -> int:
+        # Every serving process prunes now and then; on PostgreSQL one that finds another
+        # pruning leaves it to it rather than queueing behind its row locks.
+        if self.conn.dialect.name == "postgresql" and \
+                not self.conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _PRUNE_LOCK}).scalar():
+            return 0
         return self.conn.execute(delete(audit_events).where(audit_events.c.at < before)).rowcount

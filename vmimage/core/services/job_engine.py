@@ -29,6 +29,7 @@ from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.jobs")
 Progress = Callable[[int], None]
+REPORT_WAIT_SECONDS = 1.0    # after the grace, how long a job at a progress report has to stop itself
 
 
 class StopRequested(Exception):
@@ -45,7 +46,8 @@ class JobHandler(Protocol):
     def cleanup(self, deps: Deps, job: Job) -> None:
         """Undo what a failed or interrupted run left behind."""
     # Optional: `resumable_at(job, pct) -> bool`: whether a run stopped at this progress
-    # report may be handed back to the queue as it is and run again from its start.
+    # report may be handed back to the queue as it is and run again from its start (pct 0:
+    # stopped in its first step, before any report).
 
 
 @dataclass
@@ -66,6 +68,11 @@ class JobEngine:
         self._stopped = threading.Event()     # heartbeats end
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        # The jobs our workers run, with their last progress report; those a clean stop took
+        # over from a worker stuck in a long step (the worker leaves them alone from then on).
+        self._lock = threading.Lock()
+        self._running: dict[str, tuple[Job, int | None]] = {}
+        self._taken_over: set[str] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -82,19 +89,42 @@ class JobEngine:
 
     def stop(self, grace_seconds: float = 0) -> None:
         """No more claims; running jobs may finish within the grace (still heartbeated), then
-        each is interrupted at its next progress report, cleaned up by its handler and failed
-        as `interrupted`. One that reports no progress before the process ends stays RUNNING
-        under a dead process id: the next start, or another process, recovers it the same way."""
+        each stops at its next progress report: handed back to the queue when its handler says
+        it may run again from its start, else cleaned up by its handler and failed as
+        `interrupted`. A job whose worker is in a long step without reports (a slow download, a
+        conversion) is not waited for: a second later the stop takes it over and does the same
+        (handed back only when still in its first step), so every job is dealt with before the
+        process ends, none left RUNNING for the next start to find."""
         self._stop.set()
         self._wake.set()
+        workers = [t for t in self._threads if t.name.startswith("job-worker-")]
         deadline = time.monotonic() + grace_seconds
-        for t in self._threads:      # the workers (the heartbeat runs until they are done)
-            if t.name.startswith("job-worker-"):
-                t.join(timeout=max(0.0, deadline - time.monotonic()))
+        for t in workers:      # the heartbeat runs until they are done
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
         self._interrupt.set()
+        deadline = time.monotonic() + REPORT_WAIT_SECONDS
+        for t in workers:
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._take_over_running()
         self._stopped.set()
         for t in self._threads:
-            t.join(timeout=10)
+            t.join(timeout=0 if t in workers else 10)   # a worker still in its step dies with the process
+
+    def _take_over_running(self) -> None:
+        with self._lock:
+            stuck = list(self._running.values())
+            self._taken_over.update(job.id for job, _ in stuck)
+            self._running.clear()
+        for job, reported in stuck:
+            handler = self.handlers.get(job.kind)
+            resumable = getattr(handler, "resumable_at", None)
+            try:
+                if reported is None and resumable is not None and resumable(job, 0):
+                    self._hand_back(job)
+                else:
+                    self._finish(job, None, "interrupted", "The service stopped before the job finished")
+            except Exception:  # noqa: BLE001 - the others still get their turn; recovery takes this one
+                log.exception("job %s: could not be handed back at the stop", job.id)
 
     def running(self) -> bool:
         """Started, not stopped, and every worker thread alive."""
@@ -180,31 +210,47 @@ class JobEngine:
         if handler is None:
             self._finish(job, None, "unknown_job", f"No handler for job kind '{job.kind}'")
             return
+        with self._lock:
+            self._running[job.id] = (job, None)
         try:
-            entities = handler.run(self.deps, job, lambda pct: self._progress(job.id, pct))
+            entities = handler.run(self.deps, job, lambda pct: self._progress(job, pct))
         except StopRequested as stop:
-            resumable = getattr(handler, "resumable_at", None)
-            if resumable is not None and resumable(job, stop.at):
-                self._hand_back(job)
-            else:
-                self._finish(job, None, "interrupted", "The service stopped before the job finished")
+            if self._ours_to_end(job):
+                resumable = getattr(handler, "resumable_at", None)
+                if resumable is not None and resumable(job, stop.at):
+                    self._hand_back(job)
+                else:
+                    self._finish(job, None, "interrupted", "The service stopped before the job finished")
         except VmImageError as exc:
-            self._finish(job, None, exc.code, exc.message)
+            if self._ours_to_end(job):
+                self._finish(job, None, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001 - a job must end, whatever happened
-            log.exception("job %s failed", job.id)
-            self._finish(job, None, "internal_error", f"{type(exc).__name__}: {exc}")
+            if self._ours_to_end(job):
+                log.exception("job %s failed", job.id)
+                self._finish(job, None, "internal_error", f"{type(exc).__name__}: {exc}")
         else:
-            self._finish(job, entities, None, None)
+            if self._ours_to_end(job):
+                self._finish(job, entities, None, None)
 
-    def _progress(self, job_id: str, pct: int) -> None:
+    def _ours_to_end(self, job: Job) -> bool:
+        """The worker's run is over: it ends the job unless the stop took it over meanwhile."""
+        with self._lock:
+            self._running.pop(job.id, None)
+            return job.id not in self._taken_over
+
+    def _progress(self, job: Job, pct: int) -> None:
+        job_id = job.id
         if self._interrupt.is_set():
             raise StopRequested(pct)
+        with self._lock:
+            if job_id in self._running:
+                self._running[job_id] = (job, pct)
         with self.deps.uow(write=True) as uow:
-            job = uow.jobs.get(job_id)
-            if job is not None and job.status == JobStatus.RUNNING:
-                job.progress = max(0, min(99, pct))
-                job.heartbeat_at = self.deps.clock()
-                uow.jobs.save(job)
+            current = uow.jobs.get(job_id)
+            if current is not None and current.status == JobStatus.RUNNING:
+                current.progress = max(0, min(99, pct))
+                current.heartbeat_at = self.deps.clock()
+                uow.jobs.save(current)
                 uow.commit()
 
     def _hand_back(self, job: Job) -> None:

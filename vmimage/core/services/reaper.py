@@ -22,8 +22,10 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
+from vmimage.core import audit
 from vmimage.core.errors import NotFound, VmImageError
 from vmimage.core.images import ImageStatus
 from vmimage.core.liveness import known_dead
@@ -39,6 +41,7 @@ IDLE_SECONDS = 10.0         # a look at the table now and then: other processes 
 FIRST_BACKOFF_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 600.0
 UNKNOWN_STORE_SECONDS = 3600.0
+AUDIT_PRUNE_SECONDS = 3600.0   # old audit events are pruned this often by each serving process
 _RECEIVING = (ImageStatus.SAVING, ImageStatus.UPLOADING, ImageStatus.IMPORTING)
 
 
@@ -58,14 +61,18 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Reaper(RoundsThread):
-    """Deletes recorded data on a thread of its own (start/stop/wake)."""
+    """Deletes recorded data on a thread of its own (start/stop/wake), and every
+    `audit_prune_seconds` forgets the audit events older than `audit_days` (the start
+    prunes too: the first time here is one interval after it)."""
 
     # The reapers of this process: same pid, alive (several containers in one process).
     _here: set[str] = set()
 
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, audit_days: int = -1, audit_prune_seconds: float = AUDIT_PRUNE_SECONDS) -> None:
         super().__init__("data-reaper", after_failure=IDLE_SECONDS)
         self.deps = deps
+        self.audit_days, self.audit_prune_seconds = audit_days, audit_prune_seconds
+        self._audit_due = time.monotonic() + audit_prune_seconds
         Reaper._here.add(deps.worker_id)
         self._lock = threading.Lock()
         self._recovered: set[str] = set()       # stores whose backend answers again
@@ -85,7 +92,19 @@ class Reaper(RoundsThread):
         super().stop()
 
     def next_round(self) -> float:
-        return 0 if self.round() >= BATCH else self._idle()
+        self._prune_audit_when_due()
+        if self.round() >= BATCH:
+            return 0
+        return min(self._idle(), max(0.0, self._audit_due - time.monotonic())) if self.audit_days >= 0 \
+            else self._idle()
+
+    def _prune_audit_when_due(self) -> None:
+        if self.audit_days < 0 or time.monotonic() < self._audit_due:
+            return
+        self._audit_due = time.monotonic() + self.audit_prune_seconds   # a failure waits for the next time too
+        pruned = audit.prune(self.deps.uow, self.audit_days)
+        if pruned:
+            log.info("audit: %d events older than %d days pruned", pruned, self.audit_days)
 
     def _idle(self) -> float:
         try:

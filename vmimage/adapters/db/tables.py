@@ -49,6 +49,7 @@ images = Table(
     Column("iops", Integer),
     Column("os_release", String(64)),
     Column("auto_delete", Boolean),
+    Column("insight", Text),        # JSON: core/insight.py
     Index("ix_images_owner_status", "owner", "status"),
     Index("ix_images_visibility_status", "visibility", "status"),
     Index("ix_images_created_at_id", "created_at", "id"),

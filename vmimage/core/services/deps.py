@@ -10,8 +10,8 @@ from vmimage.core.errors import Invalid
 from vmimage.core.images import Location
 from vmimage.core.jobs import JobLimits
 from vmimage.core.liveness import new_worker_id
-from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, ImageCache,
-                                UnitOfWork, UnitOfWorkFactory, UrlFetcher)
+from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, GuestReader, Hypervisor,
+                                ImageCache, UnitOfWork, UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
 
@@ -57,6 +57,8 @@ class Deps:
     worker_id: str = field(default_factory=new_worker_id)
     # Jobs per project running at once (every process) and waiting (core/jobs.py).
     job_limits: JobLimits = field(default_factory=JobLimits)
+    # Reads what is inside an image (image insight); None: images are not inspected.
+    guest_reader: GuestReader | None = None
 
     @property
     def writable_stores(self) -> list[str]:

@@ -51,6 +51,7 @@ class JobHandler(Protocol):
 @dataclass
 class EngineSettings:
     workers: int = 2
+    side_lane_workers: int = 1      # workers of the side lane's jobs (inspections) alone
     poll_seconds: float = 0.5
     heartbeat_seconds: float = 2.0
     stale_after: timedelta = timedelta(seconds=30)
@@ -65,6 +66,7 @@ class JobEngine:
         self._interrupt = threading.Event()   # running jobs stop at their next progress report
         self._stopped = threading.Event()     # heartbeats end
         self._wake = threading.Event()
+        self._wake_side = threading.Event()     # the side lane's own, so neither lane eats the other's wake-up
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -73,6 +75,11 @@ class JobEngine:
         self.recover()
         for i in range(self.settings.workers):
             t = threading.Thread(target=self._work, name=f"job-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        for i in range(self.settings.side_lane_workers):
+            t = threading.Thread(target=self._work, args=(self._claim_side_lane, self._wake_side), name=f"job-worker-side-{i}",
+                                 daemon=True)
             t.start()
             self._threads.append(t)
         for target, name in ((self._heartbeat, "job-heartbeat"), (self._recover_now_and_then, "job-recovery")):
@@ -87,6 +94,7 @@ class JobEngine:
         under a dead process id: the next start, or another process, recovers it the same way."""
         self._stop.set()
         self._wake.set()
+        self._wake_side.set()
         deadline = time.monotonic() + grace_seconds
         for t in self._threads:      # the workers (the heartbeat runs until they are done)
             if t.name.startswith("job-worker-"):
@@ -103,6 +111,7 @@ class JobEngine:
     def wake(self) -> None:
         """A job was submitted: do not wait for the next poll."""
         self._wake.set()
+        self._wake_side.set()
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -153,16 +162,32 @@ class JobEngine:
             uow.commit()
         return job
 
-    def _work(self) -> None:
+    def _claim_side_lane(self) -> Job | None:
+        """The side lane's oldest waiting job (inspections): no turns, no project slots."""
+        with self.deps.uow(write=True) as uow:
+            uow.jobs.lock_claims()
+            job = uow.jobs.oldest_in_side_lane()
+            if job is None:
+                return None
+            now = self.deps.clock()
+            job.move_to(JobStatus.RUNNING)
+            job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
+            job.attempts += 1
+            uow.jobs.save(job)
+            uow.commit()
+        return job
+
+    def _work(self, claim: Callable[[], Job | None] | None = None, wake: threading.Event | None = None) -> None:
+        claim, wake = claim or self._claim, wake or self._wake
         while not self._stop.is_set():
             try:
-                job = self._claim()
+                job = claim()
             except Exception:  # noqa: BLE001 - the database may be briefly unavailable
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
-                self._wake.wait(self.settings.poll_seconds)
-                self._wake.clear()
+                wake.wait(self.settings.poll_seconds)
+                wake.clear()
                 continue
             self.run(job)
 

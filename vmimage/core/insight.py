@@ -83,7 +83,7 @@ def detect(facts: dict[str, Any]) -> Detected:
         os_id = "centos" if "CentOS" in redhat else "rhel" if "Red Hat" in redhat else None
     if os_id in ("centos", "rhel") and redhat:
         finer = _REDHAT_RELEASE.search(redhat)
-        if finer and release and finer.group(1).split(".")[0] == release.split(".")[0]:
+        if finer and (not release or finer.group(1).split(".")[0] == release.split(".")[0]):
             release = finer.group(1)
     if os_id == "debian" and root.get("debian_version") and not release:
         release = root["debian_version"].strip()
@@ -168,6 +168,8 @@ def check_fstab(facts: dict[str, Any]) -> dict[str, str]:
     text = root.get("fstab")
     if text is None:
         return _check("fstab", WARN, "No /etc/fstab: filesystems beyond the root are not mounted at boot")
+    if "\x00" in text:
+        return _check("fstab", WARN, "/etc/fstab is not a text file")
     parts = facts.get("partitions") or []
     uuids = {str(p.get("uuid", "")).lower() for p in parts if p.get("uuid")}
     labels = {p.get("label") for p in parts if p.get("label")}

@@ -149,7 +149,9 @@ def os_disk(workdir: Path, distro: str, *, disk_size: int = 256 * MiB, uefi: boo
 # --- a real Debian root by debootstrap ---------------------------------------------------------
 
 DEBIAN_SUITE = "bookworm"
-FULL_PACKAGES = ("linux-image-amd64", "grub-pc-bin", "grub2-common", "cloud-init", "openssh-server")
+# debootstrap does not resolve virtual packages: python3-cffi-backend provides what cryptography needs.
+FULL_PACKAGES = ("linux-image-amd64", "grub-pc-bin", "grub2-common", "cloud-init", "openssh-server",
+                 "python3-cffi-backend")
 
 
 def debian_recipe(full: bool) -> str:

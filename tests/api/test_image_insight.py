@@ -248,9 +248,8 @@ def test_debian_through_openstacksdk_ims_and_jd(server, debian_full):
     assert (shown.is_config_init, shown.support_kvm) == ("true", "true")
     jd = vm_client(server, access_key(server, "demo"))
     jd_image = describe(jd, _ref(server, image.id)).result["image"]
-    # JD's platforms name no Debian: Other Linux, at release 12
     assert (jd_image["platform"], jd_image["osVersion"], jd_image["architecture"], jd_image["bootMode"]) == (
-        "Other Linux", "12", "x86_64", "bios")
+        "Debian", "12", "x86_64", "bios")
 
 
 @needs_debootstrap

@@ -7,13 +7,14 @@ and whether a burst of inspections slows creates and downloads.
    Then it is inspected again --repeat times (POST .../insight to the report). Printed: the
    seconds, and the bytes the reader read against the image's allocated bytes (its file size).
 2. Creates (--creates image records, 4 clients) and downloads (--downloads of a 64 MiB image,
-   one at a time) are timed on an idle server (baseline), then again right after 20 images
-   became active at once (20 concurrent uploads of a small Ubuntu image: 20 inspections queued),
-   and again right after 20 inspections of the Debian image were asked for at once. Printed:
-   each ratio to the baseline (target <= 1.2) and how many inspections were still waiting or
-   running when the timing ended (so the timing did overlap them).
+   one at a time) are timed on an idle server (baseline), right after 20 images became active
+   at once (20 concurrent uploads of a small Ubuntu image: 20 inspections queued), and right
+   after 20 inspections of the Debian image were asked for at once; --rounds rounds, the three
+   in turn, so all see the same machine load. Printed: the ratios of the medians to the
+   baseline's (target <= 1.2) and how many inspections were still waiting or running when each
+   timing ended (so the timing did overlap them).
 
-    .venv/bin/python bench/inspect.py [--repeat 3] [--creates 200] [--downloads 5]
+    .venv/bin/python bench/inspect.py [--repeat 3] [--creates 1000] [--downloads 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def call(server: Server, token: str, method: str, path: str, body=None, headers=
     return resp.status, data
 
 
-def upload(server: Server, token: str, path: Path, name: str) -> str:
+def upload(server: Server, token: str, path: Path, name: str, disk_format: str = "qcow2") -> str:
     status, data = call(server, token, "POST", "/v2/images",
-                        {"name": name, "disk_format": "qcow2", "container_format": "bare"})
+                        {"name": name, "disk_format": disk_format, "container_format": "bare"})
     assert status == 201, data
     image_id = json.loads(data)["id"]
     with path.open("rb") as f:
@@ -95,8 +96,9 @@ def timed_work(server: Server, token: str, creates: int, downloads: int, downloa
 def main() -> None:
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--creates", type=int, default=200)
-    p.add_argument("--downloads", type=int, default=5)
+    p.add_argument("--creates", type=int, default=1000)
+    p.add_argument("--downloads", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     t0 = time.monotonic()
     debian = debian_disk(full=True)
@@ -106,6 +108,7 @@ def main() -> None:
     small = os_disk(work, "ubuntu")
     blob = work / "blob.raw"
     blob.write_bytes(os.urandom(64 * MIB))
+    os.environ.setdefault("VMIMAGE_UPLOADS_PER_PROJECT", "-1")     # 20 uploads at once
     with Server(args.data_root, args.keep) as server:
         token = get_token(server)
         # 1. active -> report, and bytes read
@@ -132,29 +135,57 @@ def main() -> None:
               f"{read / debian.stat().st_size:.2%} (target <= {TARGET_READ:.0%})")
 
         # 2. creates and downloads, idle and behind bursts of inspections
-        download_id = upload(server, token, blob, "blob")   # random bytes: its inspection fails at once
+        download_id = upload(server, token, blob, "blob", "raw")   # random bytes: its inspection fails at once
         wait_report(server, token, download_id)
-        base = timed_work(server, token, args.creates, args.downloads, download_id)
+        rounds: dict[str, list[tuple[float, float, int]]] = {"baseline": [], "small": [], "debian": [],
+                                                             "control": []}
+        with Server(args.data_root, args.keep, env_for=lambda _d: {"VMIMAGE_INSPECT_IMAGES": "false"}) as control:
+            control_token = get_token(control)
+            control_download = upload(control, control_token, blob, "blob", "raw")
+            for r in range(args.rounds):
+                rounds["baseline"].append((*timed_work(server, token, args.creates, args.downloads, download_id), 0))
 
-        threads = [threading.Thread(target=upload, args=(server, token, small, f"burst-{i}")) for i in range(20)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        burst_small = timed_work(server, token, args.creates, args.downloads, download_id)
-        open_small = inspections_open(server, token)
+                burst(server, token, small, f"burst-{r}")
+                got = timed_work(server, token, args.creates, args.downloads, download_id)
+                rounds["small"].append((*got, inspections_open(server, token)))
+                while inspections_open(server, token):
+                    time.sleep(0.1)
 
-        for _ in range(20):
-            status, data = call(server, token, "POST", f"/vmimage/v1/images/{image_id}/insight")
-            assert status == 202, data
-        burst_debian = timed_work(server, token, args.creates, args.downloads, download_id)
-        open_debian = inspections_open(server, token)
+                for _ in range(20):
+                    status, data = call(server, token, "POST", f"/vmimage/v1/images/{image_id}/insight")
+                    assert status == 202, data
+                got = timed_work(server, token, args.creates, args.downloads, download_id)
+                rounds["debian"].append((*got, inspections_open(server, token)))
+                while inspections_open(server, token):
+                    time.sleep(0.1)
 
-        print(f"baseline: {args.creates} creates in {base[0]:.2f} s, one 64 MiB download {base[1] * 1000:.0f} ms")
-        for label, got, still in (("20 small images active at once", burst_small, open_small),
-                                  ("20 inspections of the 2 GiB Debian image", burst_debian, open_debian)):
-            print(f"{label}: creates x{got[0] / base[0]:.2f}, downloads x{got[1] / base[1]:.2f} "
-                  f"(target <= {TARGET_SLOWDOWN}); {still} inspections still open when the timing ended")
+                burst(control, control_token, small, f"burst-{r}")     # the same burst, nothing inspected
+                rounds["control"].append((*timed_work(control, control_token, args.creates, args.downloads,
+                                                      control_download), 0))
+
+        def med(name: str, i: int) -> float:
+            return statistics.median(x[i] for x in rounds[name])
+        print(f"baseline: {args.creates} creates in {med('baseline', 0):.2f} s, one 64 MiB download "
+              f"{med('baseline', 1) * 1000:.0f} ms (medians of {args.rounds})")
+        print(f"control, a server with VMIMAGE_INSPECT_IMAGES=false right after the same 20 uploads: creates "
+              f"x{med('control', 0) / med('baseline', 0):.2f}, downloads x{med('control', 1) / med('baseline', 1):.2f}")
+        for name, label in (("small", "20 small images active at once"),
+                            ("debian", "20 inspections of the 2 GiB Debian image")):
+            print(f"{label}: creates x{med(name, 0) / med('baseline', 0):.2f} (x{med(name, 0) / med('control', 0):.2f} "
+                  f"of the control), downloads x{med(name, 1) / med('baseline', 1):.2f} (target <= {TARGET_SLOWDOWN}); "
+                  f"inspections still open when each timing ended: {[x[2] for x in rounds[name]]}")
+        for name in rounds:
+            print(f"  {name}: creates " + ", ".join(f"{x[0]:.2f}" for x in rounds[name]) + " s; downloads "
+                  + ", ".join(f"{x[1] * 1000:.0f}" for x in rounds[name]) + " ms")
+
+
+def burst(server: Server, token: str, path: Path, prefix: str) -> None:
+    """20 images become active at once: 20 concurrent uploads."""
+    threads = [threading.Thread(target=upload, args=(server, token, path, f"{prefix}-{i}")) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 if __name__ == "__main__":

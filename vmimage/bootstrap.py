@@ -132,7 +132,8 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
                             BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
                             MEMBER_BATCH: MemberBatch(), INSPECT_KIND: InspectHandler()},
-                     EngineSettings(workers=settings.job_workers, side_lane_workers=settings.inspect_workers))
+                     EngineSettings(workers=settings.job_workers, side_lane_workers=settings.inspect_workers,
+                                    side_lane_duty=settings.inspect_duty))
     deps.submit_job = jobs.wake
     reaper = Reaper(deps)
     deps.wake_reaper = reaper.wake

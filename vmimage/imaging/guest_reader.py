@@ -1,7 +1,7 @@
 """Reads what is inside a disk image without booting or mounting it: the child-process half
 of image insight (core/insight.py makes the report of what this finds).
 
-Run as `python -I guest_reader.py FILE FORMAT` (imaging/insight_reader.py starts it under
+Run as `python -I -S guest_reader.py FILE FORMAT` (imaging/insight_reader.py starts it under
 prlimit CPU/address-space caps and a wall-clock deadline): it prints one JSON object of raw
 facts on stdout, or {"error": "..."}. Standard library only, so it imports nothing of the
 service. Everything is parsed here from the bytes: qcow2 (its L1/L2 tables, compressed clusters)

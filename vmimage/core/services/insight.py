@@ -1,7 +1,7 @@
 """Image insight as use cases: an inspection job queued whenever an image becomes active (and
 on request), the job that reads the image and records its report, and reading the report.
 
-The report lives on the image (Image.insight): {"status": pending | running | done | failed,
+The report lives on the image (Image.insight): {"status": pending (until read) | done | failed,
 "job_id", "inspected_at", "error", "report", "filled"}. A failed inspection changes nothing
 else: the image stays active and usable.
 """
@@ -69,7 +69,8 @@ class InspectHandler:
             image = uow.images.get(image_id)
         if image is None or image.status not in (ImageStatus.ACTIVE, ImageStatus.DEACTIVATED):
             raise NotFound("The image to inspect is gone or not active", image_id=image_id)
-        self._record(deps, job, image_id, {"status": RUNNING})
+        # No "running" write of its own (the job's status says so): each inspection costs the
+        # database three commits (claim, report, job end), beside the creates it must not slow.
         try:
             facts = self._read(deps, image)
             if not facts.get("root"):
@@ -81,7 +82,6 @@ class InspectHandler:
             self._record(deps, job, image_id, {"status": FAILED, "error": reason,
                                                 "inspected_at": deps.clock().isoformat()})
             raise InspectionFailed(reason, image_id=image_id) from exc
-        progress(80)
         self._finish(deps, job, image_id, facts)
         return {"image_ids": [image_id]}
 

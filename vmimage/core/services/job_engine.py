@@ -52,6 +52,10 @@ class JobHandler(Protocol):
 class EngineSettings:
     workers: int = 2
     side_lane_workers: int = 1      # workers of the side lane's jobs (inspections) alone
+    # The share of its time a side-lane worker spends running jobs: after a job of d seconds
+    # it rests d * (1 / duty - 1) before the next, so a burst of inspections takes at most
+    # this share of a core (and of the database's commits) from the service's own requests.
+    side_lane_duty: float = 0.25
     poll_seconds: float = 0.5
     heartbeat_seconds: float = 2.0
     stale_after: timedelta = timedelta(seconds=30)
@@ -78,8 +82,9 @@ class JobEngine:
             t.start()
             self._threads.append(t)
         for i in range(self.settings.side_lane_workers):
-            t = threading.Thread(target=self._work, args=(self._claim_side_lane, self._wake_side), name=f"job-worker-side-{i}",
-                                 daemon=True)
+            t = threading.Thread(target=self._work, args=(self._claim_side_lane, self._wake_side,
+                                                          self.settings.side_lane_duty),
+                                 name=f"job-worker-side-{i}", daemon=True)
             t.start()
             self._threads.append(t)
         for target, name in ((self._heartbeat, "job-heartbeat"), (self._recover_now_and_then, "job-recovery")):
@@ -177,7 +182,8 @@ class JobEngine:
             uow.commit()
         return job
 
-    def _work(self, claim: Callable[[], Job | None] | None = None, wake: threading.Event | None = None) -> None:
+    def _work(self, claim: Callable[[], Job | None] | None = None, wake: threading.Event | None = None,
+              duty: float = 1.0) -> None:
         claim, wake = claim or self._claim, wake or self._wake
         while not self._stop.is_set():
             try:
@@ -189,7 +195,10 @@ class JobEngine:
                 wake.wait(self.settings.poll_seconds)
                 wake.clear()
                 continue
+            started = time.monotonic()
             self.run(job)
+            if duty < 1.0:
+                self._stop.wait((time.monotonic() - started) * (1.0 / duty - 1.0))
 
     def run(self, job: Job) -> None:
         # The job's log lines (and its stores') name the request that submitted it.

@@ -42,7 +42,7 @@ def upload(server, path: Path, name: str, persona: str = "demo", **attributes) -
     return image_id
 
 
-def insight_of(server, image_id: str, timeout: float = 60) -> dict:
+def insight_of(server, image_id: str, timeout: float = 180) -> dict:
     """The insight once its inspection ended."""
     deadline = time.monotonic() + timeout
     with server.client("demo") as http:

@@ -54,8 +54,11 @@ class Disk:
         self.bytes_read += length
         if self.bytes_read > MAX_TOTAL_READ:
             raise ReadError(f"more than {MAX_TOTAL_READ} bytes read: the image's structures lead nowhere")
-        self.f.seek(offset)
-        return self.f.read(length)
+        try:
+            self.f.seek(offset)
+            return self.f.read(length)
+        except OSError as exc:
+            raise ReadError(f"the image's data at offset {offset} cannot be read ({exc.strerror})") from exc
 
     def read(self, offset: int, length: int) -> bytes:
         """Guest bytes [offset, offset+length); zeros past the end of the disk's data."""

@@ -29,6 +29,7 @@ from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.jobs")
 Progress = Callable[[int], None]
+MAX_REST_SECONDS = 2.0      # the longest rest of a side-lane worker between two jobs
 
 
 class StopRequested(Exception):
@@ -53,7 +54,7 @@ class EngineSettings:
     workers: int = 2
     side_lane_workers: int = 1      # workers of the side lane's jobs (inspections) alone
     # The share of its time a side-lane worker spends running jobs: after a job of d seconds
-    # it rests d * (1 / duty - 1) before the next, so a burst of inspections takes at most
+    # it rests d * (1 / duty - 1) (at most MAX_REST_SECONDS) before the next, so a burst of inspections takes at most
     # this share of a core (and of the database's commits) from the service's own requests.
     side_lane_duty: float = 0.25
     poll_seconds: float = 0.5
@@ -197,8 +198,8 @@ class JobEngine:
                 continue
             started = time.monotonic()
             self.run(job)
-            if duty < 1.0:
-                self._stop.wait((time.monotonic() - started) * (1.0 / duty - 1.0))
+            if duty < 1.0:      # at most MAX_REST_SECONDS: one slow job must not stall the lane
+                self._stop.wait(min(MAX_REST_SECONDS, (time.monotonic() - started) * (1.0 / duty - 1.0)))
 
     def run(self, job: Job) -> None:
         # The job's log lines (and its stores') name the request that submitted it.

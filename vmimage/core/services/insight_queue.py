@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from vmimage.core.images import Image, ImageKind
 from vmimage.core.jobs import INSPECT_KIND, Job, new_job_id
+from vmimage.core.log_context import current_request_id
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.jobs import queue_jobs
@@ -32,5 +33,6 @@ def queue_inspection(deps: Deps, uow: UnitOfWork, image: Image, request_id: str 
 
 
 def on_active(deps: Deps, uow: UnitOfWork, image: Image) -> None:
-    """The one hook of every way an image becomes active (core/services/intake.py, locations)."""
-    queue_inspection(deps, uow, image)
+    """The hook of every way an image becomes active with data (core/services/intake.py); the
+    inspection's log lines carry the id of the request (or job's request) that made it active."""
+    queue_inspection(deps, uow, image, current_request_id())

@@ -9,6 +9,7 @@ os-release files, enough to cover the mapping of each dialect.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -168,6 +169,15 @@ def debian_disk(full: bool, disk_size: int = 2048 * MiB) -> Path:
     out = CACHE / f"debian-{'full' if full else 'minimal'}-{key}.qcow2"
     if out.exists():
         return out
+    # The SQLite and PostgreSQL suites run side by side: one builds, the other waits for it.
+    with open(CACHE / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not out.exists():
+            _build_debian(full, disk_size, out, key)
+    return out
+
+
+def _build_debian(full: bool, disk_size: int, out: Path, key: str) -> None:
     work = CACHE / f"work-{key}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -193,4 +203,3 @@ def debian_disk(full: bool, disk_size: int = 2048 * MiB) -> Path:
     to_qcow2(raw, partial)
     partial.rename(out)
     shutil.rmtree(work, ignore_errors=True)
-    return out

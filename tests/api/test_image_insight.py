@@ -374,3 +374,25 @@ def test_reinspection_route_refusals(server, trees):
     insight_of(server, image_id)
     with server.client("alt") as http:      # another project's private image: not even seen
         assert http.post(f"{V1}/images/{image_id}/insight").status_code == 404
+
+
+def test_an_image_made_from_a_server_is_inspected_too(server, trees):
+    """Images of servers become active through the same door as uploads: theirs is read as well,
+    and what the source image declared travels with it (a disagreement stays a warning)."""
+    from tests.api.test_servers_and_images import wait_job
+    source = upload(server, trees["ubuntu"], "insight-server-source")
+    insight_of(server, source)
+    with server.client("demo") as http:
+        http.timeout = 120
+        made = http.post(f"{V1}/servers", json={"name": "insight-machine", "image_id": source, "start": False})
+        assert made.status_code == 201, made.text
+        srv = made.json()["server"]
+        resp = http.post(f"{V1}/servers/{srv['id']}/images", json={"name": "insight-from-server"})
+        assert resp.status_code == 202, resp.text
+        job = wait_job(http, resp.json()["job"]["id"])
+        assert job["status"] == "SUCCESS", job
+        (image_id,) = job["entities"]["image_ids"]
+    found = insight_of(server, image_id)
+    assert found["status"] == "done", found
+    assert (found["report"]["os"]["distribution"], found["report"]["os"]["version"]) == ("ubuntu", "22.04")
+    assert checks(found)["declared_os"] == "pass"

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-system-x86)
+# Image insight's reader is vmimage's own Python; it runs under prlimit (util-linux).
+command -v prlimit >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ "${1:-}" = "--test" ]; then
   # The tests and benchmarks run a one-node OpenStack Swift with s3api (scripts/swift-s3.sh)
   # and two vmimage processes behind nginx (scripts/scale-out.sh); bench/scale_create.py's load
@@ -17,6 +19,10 @@ if [ "${1:-}" = "--test" ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
   # The console's tests drive a real browser (Playwright, pip) and use Debian's, never a download.
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  # Image insight's tests and bench/inspect.py build real Debian roots (debootstrap) into ext4
+  # images without mounting them (mke2fs -d).
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap)
+  command -v mke2fs >/dev/null 2>&1 || [ -x /usr/sbin/mke2fs ] || [ -x /sbin/mke2fs ] || need_apt+=(e2fsprogs)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

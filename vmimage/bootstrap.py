@@ -23,7 +23,7 @@ from vmimage.adapters.db.unit_of_work import SqlUnitOfWorkFactory
 from vmimage.core import audit, metadef_catalogue
 from vmimage.core.backends import Backend, BackendLimits
 from vmimage.core.errors import BackendUnavailable
-from vmimage.core.jobs import JobLimits
+from vmimage.core.jobs import INSPECT_KIND, JobLimits
 from vmimage.core.liveness import new_worker_id
 from vmimage.core.ports import BlobStore, Identity
 from vmimage.core.quotas import Limits
@@ -37,6 +37,7 @@ from vmimage.core.services.deps import Deps
 from vmimage.core.services.job_engine import EngineSettings, JobEngine
 from vmimage.core.services.reaper import Reaper
 from vmimage.core.services.members import BATCH_KIND as MEMBER_BATCH
+from vmimage.core.services.insight import InspectHandler
 from vmimage.core.services.members import MemberBatch
 from vmimage.core.services.metadefs import seed_catalogue
 from vmimage.core.services.imports import KIND as IMAGE_IMPORT
@@ -53,6 +54,7 @@ from vmimage.identity.passwords import PasswordChecks
 from vmimage.identity.secret_box import SecretBox
 from vmimage.identity.service import IdentityService
 from vmimage.imaging import qemu_img
+from vmimage.imaging.insight_reader import ChildGuestReader
 from vmimage.imaging.inspector import OsloContentInspector
 from vmimage.settings import Settings
 
@@ -125,12 +127,14 @@ def build(settings: Settings, migrate: bool = True) -> Container:
                 upload_slots=UploadSlots(settings.uploads_per_project), worker_id=worker_id,
                 job_limits=JobLimits(settings.jobs_per_project, settings.queued_jobs_per_project),
                 store_buckets=store_buckets(settings), store_weights=settings.store_weights(),
-                regions=tuple(settings.regions), store_regions=settings.store_regions())
+                regions=tuple(settings.regions), store_regions=settings.store_regions(),
+                guest_reader=ChildGuestReader() if settings.inspect_images else None)
     jobs = JobEngine(deps, {IMAGE_FROM_DISKS: ImageFromDisks(), IMAGE_IMPORT: ImportHandler(),
                             LEGACY_IMPORT: ImportHandler(), LOCATION_IMPORT: LocationImportHandler(),
                             BUCKET_IMPORT: BucketImportHandler(), BUCKET_EXPORT: BucketExportHandler(),
-                            MEMBER_BATCH: MemberBatch()},
-                     EngineSettings(workers=settings.job_workers))
+                            MEMBER_BATCH: MemberBatch(), INSPECT_KIND: InspectHandler()},
+                     EngineSettings(workers=settings.job_workers, side_lane_workers=settings.inspect_workers,
+                                    side_lane_duty=settings.inspect_duty))
     deps.submit_job = jobs.wake
     reaper = Reaper(deps, audit_days=settings.audit_days)
     deps.wake_reaper = reaper.wake

@@ -60,6 +60,11 @@ class Settings:
     keystone_project: str = field(default_factory=lambda: os.environ.get("VMIMAGE_KEYSTONE_PROJECT", "service"))
     workers: int = field(default_factory=lambda: _int("VMIMAGE_WORKERS", 1))
     job_workers: int = field(default_factory=lambda: _int("VMIMAGE_JOB_WORKERS", 2))
+    # Image insight: every image that becomes active is read (core/insight.py), by this many
+    # workers of the job engine's side lane.
+    inspect_images: bool = field(default_factory=lambda: _bool("VMIMAGE_INSPECT_IMAGES", True))
+    inspect_workers: int = field(default_factory=lambda: _int("VMIMAGE_INSPECT_WORKERS", 1))
+    inspect_duty: float = field(default_factory=lambda: float(os.environ.get("VMIMAGE_INSPECT_DUTY", "0.25")))
     # Per project: jobs running at once over every process sharing the database, and jobs
     # waiting (a submit beyond: 429); -1: no limit.
     jobs_per_project: int = field(default_factory=lambda: _int("VMIMAGE_JOBS_PER_PROJECT", 4))

@@ -235,3 +235,39 @@ def download(ctx: typer.Context, image_id: str, output: Path = typer.Option(...,
 def delete(ctx: typer.Context, image_id: str) -> None:
     ctx.obj().call("DELETE", f"/v2/images/{image_id}")
     typer.echo(f"deleted {image_id}")
+
+
+def _print_insight(found: dict) -> None:
+    """The report as JSON on stdout; the checks that did not pass, and a failure, on stderr too."""
+    typer.echo(json.dumps(found, indent=2))
+    report = found.get("report") or {}
+    for check in report.get("checks") or []:
+        if check["result"] != "pass":
+            console.print(f"[yellow]{check['result']}[/yellow] {check['name']}: {escape(check['reason'])}",
+                          soft_wrap=True)
+    if found.get("status") == "failed":
+        console.print(f"[red]{escape(str(found.get('error')))}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+
+
+@image.command("inspect")
+def inspect(ctx: typer.Context, image_id: str,
+            wait: bool = typer.Option(True, "--wait/--no-wait", help="wait for the reading and print its report")
+            ) -> None:
+    """Read what is inside the image again (OS, kernels, boot mode, checks); prints the report."""
+    import time
+    session = ctx.obj()
+    job = session.call("POST", f"/vmimage/v1/images/{image_id}/insight").json()["job"]
+    if not wait:
+        typer.echo(json.dumps(job, indent=2))
+        return
+    while job["status"] not in ("SUCCESS", "FAIL"):
+        time.sleep(0.3)
+        job = session.call("GET", f"/vmimage/v1/jobs/{job['id']}").json()["job"]
+    _print_insight(session.call("GET", f"/vmimage/v1/images/{image_id}/insight").json()["insight"])
+
+
+@image.command("insight")
+def insight(ctx: typer.Context, image_id: str) -> None:
+    """What the last inspection found inside the image (the full report, declared vs detected)."""
+    _print_insight(ctx.obj().call("GET", f"/vmimage/v1/images/{image_id}/insight").json()["insight"])

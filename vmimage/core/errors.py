@@ -105,6 +105,12 @@ class UnsafeImage(BadImageFormat):
     code = "unsafe_image"
 
 
+class InspectionFailed(Conflict):
+    """An image's contents could not be read (core/insight.py); the image stays usable. Ends
+    an inspection job; a face sees it only as a job's failure."""
+    code = "inspection_failed"
+
+
 class Forbidden(VmImageError):
     code = "forbidden"
 

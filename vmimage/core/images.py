@@ -197,6 +197,8 @@ class Image:
     volume_type: str | None = None
     iops: int | None = None
     auto_delete: bool | None = None     # a disk asked to go with the server made from the image
+    # What an inspection found inside (core/insight.py): status, report, the attributes it filled.
+    insight: dict | None = None
     tags: TagSet = field(default_factory=lambda: TagSet())
     properties: dict[str, str] = field(default_factory=dict)
     locations: list[Location] = field(default_factory=list)

@@ -74,6 +74,13 @@ def new_job_id() -> str:
 PART_KIND = "part"
 
 
+# Jobs of a lane of their own: claimed by workers of their own, oldest first, and left out of
+# the main queue's counts and turns, so a burst of them (every new image is inspected) never
+# holds up creates, imports or downloads, nor takes a project's running slots or queue places.
+INSPECT_KIND = "image_inspect"
+SIDE_LANE_KINDS: tuple[str, ...] = (INSPECT_KIND,)
+
+
 def new_part(parent: Job, image_id: str) -> Job:
     return Job(new_job_id(), PART_KIND, parent.project_id, payload={"parent": parent.id},
                entities={"image_ids": [image_id]}, created_at=parent.created_at, image_id=image_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from vmimage.core.backends import Backend
 from vmimage.core.audit import AuditRepository
@@ -130,6 +130,13 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
+class GuestReader(Protocol):
+    """Reads what is inside a disk file without booting or mounting it (image insight)."""
+
+    def read(self, path: str, disk_format: str) -> dict[str, Any]:
+        """Raw facts (partitions, filesystems, what the root holds); raises InspectionFailed."""
+
+
 class JobRepository(Protocol):
     """The persisted job queue."""
 
@@ -154,6 +161,9 @@ class JobRepository(Protocol):
     def oldest_waiting(self, project_id: str) -> Job | None:
         """The project's oldest waiting job (never a part of another), locked for this
         transaction; one locked by another transaction is skipped."""
+    def oldest_in_side_lane(self) -> Job | None:
+        """The oldest waiting job of the side lane (core/jobs.py SIDE_LANE_KINDS), locked for
+        this transaction; one locked by another transaction is skipped."""
     def running(self) -> list[Job]: ...
     def counts(self) -> dict[tuple[str, str], int]:
         """How many jobs there are by (kind, status), parts of jobs not counted."""

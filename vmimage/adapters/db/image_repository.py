@@ -61,7 +61,7 @@ _ROW_ORDER = ("id", "owner", "name", "status", "visibility", "protected", "os_hi
               "os_hash_algo", "os_hash_value", "os_version", "architecture", "boot_mode", "kind",
               "source", "source_ref", "description", "created_at", "updated_at", "seq", "ref",
               "os_family", "os_distribution", "parent_id", "device", "volume_type", "iops",
-              "os_release", "auto_delete", "region")
+              "os_release", "auto_delete", "region", "insight")
 _ROW_FIELDS = itemgetter(*[_BASE_COLUMNS.index(name) for name in _ROW_ORDER])
 _STATUS = {e.value: e for e in ImageStatus}
 _VISIBILITY = {e.value: e for e in Visibility}
@@ -82,7 +82,7 @@ def _row_to_image(row) -> Image:
      min_disk, min_ram, size, virtual_size, checksum, os_hash_algo, os_hash_value, os_version,
      architecture, boot_mode, kind, source, source_ref, description, created_at,
      updated_at, seq, ref, os_family, os_distribution, parent_id, device, volume_type, iops,
-     os_release, auto_delete, region) = _ROW_FIELDS(row)
+     os_release, auto_delete, region, insight) = _ROW_FIELDS(row)
     return Image(
         id=id_, owner=owner, name=name, status=_enum(_STATUS, ImageStatus, status),
         visibility=_enum(_VISIBILITY, Visibility, visibility), protected=protected, os_hidden=os_hidden,
@@ -96,6 +96,7 @@ def _row_to_image(row) -> Image:
         seq=seq, ref=ref, os_family=_enum(_OS_FAMILY, OsFamily, os_family) if os_family else None,
         os_distribution=os_distribution, parent_id=parent_id, device=device, volume_type=volume_type, iops=iops,
         os_release=os_release, auto_delete=auto_delete, region=region,
+        insight=json.loads(insight) if insight else None,
     )
 
 
@@ -104,6 +105,7 @@ def _image_values(image: Image) -> dict:
     for key in ("status", "visibility", "kind", "source", "boot_mode", "os_family"):
         v = values[key]
         values[key] = v.value if v is not None else None
+    values["insight"] = json.dumps(image.insight) if image.insight is not None else None
     return values
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, insert, select, text, tuple_, update
 
 from vmimage.adapters.db.listing import fetch_page
 from vmimage.adapters.db.tables import jobs
-from vmimage.core.jobs import PART_KIND, Job, JobQuery, JobStatus, ProjectTurn
+from vmimage.core.jobs import PART_KIND, SIDE_LANE_KINDS, Job, JobQuery, JobStatus, ProjectTurn
 from vmimage.core.paging import Page
 
 
@@ -23,7 +23,8 @@ _QUEUE_LOCK = 0x6A6F6271    # "jobq", with the project's hash: one project's lin
 _CLAIM_LOCK = 0x6A6F6263    # "jobc": claiming a job, whatever its project
 
 _COUNTS: dict[str, str] = {}     # the counts query's SQL, by dialect
-_waiting = (jobs.c.status == JobStatus.INIT.value, jobs.c.kind != PART_KIND)
+# The main queue's waiting jobs: neither parts nor the side lane's.
+_waiting = (jobs.c.status == JobStatus.INIT.value, jobs.c.kind.not_in((PART_KIND, *SIDE_LANE_KINDS)))
 
 
 def _job(row) -> Job:
@@ -103,11 +104,11 @@ class SqlJobRepository:
         held, past = jobs.alias("held"), jobs.alias("past")
         running = (select(func.count()).select_from(held)
                    .where(held.c.project_id == waiting.c.project_id, held.c.status == JobStatus.RUNNING.value,
-                          held.c.kind != PART_KIND).scalar_subquery())
+                          held.c.kind.not_in((PART_KIND, *SIDE_LANE_KINDS))).scalar_subquery())
         # The newest start, walking the (project_id, begin_time) index backwards.
         last_started = (select(past.c.begin_time)
                         .where(past.c.project_id == waiting.c.project_id, past.c.begin_time.is_not(None),
-                               past.c.kind != PART_KIND)
+                               past.c.kind.not_in((PART_KIND, *SIDE_LANE_KINDS)))
                         .order_by(past.c.begin_time.desc()).limit(1).scalar_subquery())
         rows = self.conn.execute(select(waiting.c.project_id, running.label("running"),
                                         last_started.label("last_started"), waiting.c.oldest_waiting))
@@ -115,6 +116,14 @@ class SqlJobRepository:
 
     def oldest_waiting(self, project_id: str) -> Job | None:
         stmt = (select(jobs).where(jobs.c.project_id == project_id, *_waiting)
+                .order_by(jobs.c.created_at, jobs.c.id).limit(1))
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        row = self.conn.execute(stmt).first()
+        return _job(row) if row else None
+
+    def oldest_in_side_lane(self) -> Job | None:
+        stmt = (select(jobs).where(jobs.c.status == JobStatus.INIT.value, jobs.c.kind.in_(SIDE_LANE_KINDS))
                 .order_by(jobs.c.created_at, jobs.c.id).limit(1))
         if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)

@@ -50,6 +50,7 @@ images = Table(
     Column("os_release", String(64)),
     Column("auto_delete", Boolean),
     Column("region", String(64), nullable=False, server_default=""),
+    Column("insight", Text),        # JSON: core/insight.py
     Index("ix_images_owner_status", "owner", "status"),
     Index("ix_images_visibility_status", "visibility", "status"),
     Index("ix_images_created_at_id", "created_at", "id"),

@@ -10,7 +10,7 @@ from vmimage.core.errors import Invalid
 from vmimage.core.images import Location
 from vmimage.core.jobs import JobLimits
 from vmimage.core.liveness import new_worker_id
-from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, Hypervisor, IdentityAdmin,
+from vmimage.core.ports import (BlobStore, BucketObjects, ContentInspector, DiskDriver, GuestReader, Hypervisor, IdentityAdmin,
                                 ImageCache, UnitOfWork, UnitOfWorkFactory, UrlFetcher)
 from vmimage.core.quotas import Limits
 from vmimage.core.upload_slots import UploadSlots
@@ -89,6 +89,8 @@ class Deps:
         """Where a region's image data goes when no store is named."""
         found = self.stores_of_region(self.region_of(region))
         return found[0] if found else self.default_store
+    # Reads what is inside an image (image insight); None: images are not inspected.
+    guest_reader: GuestReader | None = None
 
     @property
     def writable_stores(self) -> list[str]:

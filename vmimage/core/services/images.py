@@ -66,6 +66,9 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 
 def _set_attribute(caller: Caller, image: Image, key: str, value: Any, creating: bool) -> None:
+    filled = (image.insight or {}).get("filled")
+    if filled and key in filled:      # now the user's: a later inspection leaves it alone
+        image.insight = {**(image.insight or {}), "filled": [k for k in filled if k != key]}
     if key == "name":
         if value is not None and (not isinstance(value, str) or len(value) > MAX_NAME):
             raise Invalid(f"'name' must be a string of at most {MAX_NAME} characters")

@@ -14,7 +14,7 @@ from typing import Any
 
 from vmimage.core.errors import Conflict, Gone, Invalid
 from vmimage.core.images import Image, ImageStatus, require_formats, staging_key
-from vmimage.core.jobs import Job, JobStatus, new_job_id
+from vmimage.core.jobs import SIDE_LANE_KINDS, Job, JobStatus, new_job_id
 from vmimage.core.policy import Caller, require_admin, require_owner
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
@@ -217,4 +217,5 @@ def project_limits(deps: Deps, owner: str):
 def image_tasks(deps: Deps, caller: Caller, image_id: str) -> list[Job]:
     with deps.uow() as uow:
         find_visible(uow, caller, image_id)
-        return uow.jobs.for_image(image_id)
+        # Glance's tasks of an image are its imports: not the inspections of the side lane.
+        return [job for job in uow.jobs.for_image(image_id) if job.kind not in SIDE_LANE_KINDS]

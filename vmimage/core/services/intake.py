@@ -13,6 +13,7 @@ from vmimage.core.images import Image, ImageStatus, Location, require_formats, s
 from vmimage.core.ports import BlobStore, UnitOfWork
 from vmimage.core.quotas import Limits, check_declared_size, check_image_bytes
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.insight_queue import on_active
 from vmimage.core.services.reaper import reap_later
 from vmimage.core.services.uploads import begin_upload
 from vmimage.core.streaming import StreamResult, stream_into_store
@@ -107,7 +108,8 @@ def write_inspected(deps: Deps, store: BlobStore, key: str, chunks: Iterable[byt
 def activate_from_stream(deps: Deps, uow: UnitOfWork, image: Image, result: StreamResult, verdict: FormatVerdict, *,
                          limits: Limits | None = None, locations: list[Location] | None = None,
                          hash_algo: str = "sha512", hash_value: str | None = None) -> None:
-    """-> active, with the sizes, checksum and hash of the pass over its data (the caller saves).
+    """-> active, with the sizes, checksum and hash of the pass over its data (the caller saves,
+    in the same transaction as the inspection job this queues).
 
     limits: the data counts against the project's quota (lock the project first); checked
     before anything changes. locations: where the data now is (None: unchanged)."""
@@ -120,6 +122,8 @@ def activate_from_stream(deps: Deps, uow: UnitOfWork, image: Image, result: Stre
         image.locations = locations
     image.move_to(ImageStatus.ACTIVE)
     image.updated_at = deps.clock()
+    # Every image with data becomes active here: what is inside it is read next (side lane).
+    on_active(deps, uow, image)
 
 
 def reset_lost_uploads(deps: Deps) -> None:

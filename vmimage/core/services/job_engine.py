@@ -30,6 +30,7 @@ from vmimage.core.services.deps import Deps
 log = logging.getLogger("vmimage.jobs")
 Progress = Callable[[int], None]
 REPORT_WAIT_SECONDS = 1.0    # after the grace, how long a job at a progress report has to stop itself
+MAX_REST_SECONDS = 2.0      # the longest rest of a side-lane worker between two jobs
 
 
 class StopRequested(Exception):
@@ -53,6 +54,11 @@ class JobHandler(Protocol):
 @dataclass
 class EngineSettings:
     workers: int = 2
+    side_lane_workers: int = 1      # workers of the side lane's jobs (inspections) alone
+    # The share of its time a side-lane worker spends running jobs: after a job of d seconds
+    # it rests d * (1 / duty - 1) (at most MAX_REST_SECONDS) before the next, so a burst of inspections takes at most
+    # this share of a core (and of the database's commits) from the service's own requests.
+    side_lane_duty: float = 0.25
     poll_seconds: float = 0.5
     heartbeat_seconds: float = 2.0
     stale_after: timedelta = timedelta(seconds=30)
@@ -67,6 +73,7 @@ class JobEngine:
         self._interrupt = threading.Event()   # running jobs stop at their next progress report
         self._stopped = threading.Event()     # heartbeats end
         self._wake = threading.Event()
+        self._wake_side = threading.Event()     # the side lane's own, so neither lane eats the other's wake-up
         self._threads: list[threading.Thread] = []
         # The jobs our workers run, with their last progress report; those a clean stop took
         # over from a worker stuck in a long step (the worker leaves them alone from then on).
@@ -80,6 +87,12 @@ class JobEngine:
         self.recover()
         for i in range(self.settings.workers):
             t = threading.Thread(target=self._work, name=f"job-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        for i in range(self.settings.side_lane_workers):
+            t = threading.Thread(target=self._work, args=(self._claim_side_lane, self._wake_side,
+                                                          self.settings.side_lane_duty),
+                                 name=f"job-worker-side-{i}", daemon=True)
             t.start()
             self._threads.append(t)
         for target, name in ((self._heartbeat, "job-heartbeat"), (self._recover_now_and_then, "job-recovery")):
@@ -97,6 +110,7 @@ class JobEngine:
         process ends, none left RUNNING for the next start to find."""
         self._stop.set()
         self._wake.set()
+        self._wake_side.set()
         workers = [t for t in self._threads if t.name.startswith("job-worker-")]
         deadline = time.monotonic() + grace_seconds
         for t in workers:      # the heartbeat runs until they are done
@@ -133,6 +147,7 @@ class JobEngine:
     def wake(self) -> None:
         """A job was submitted: do not wait for the next poll."""
         self._wake.set()
+        self._wake_side.set()
 
     # --- recovery -------------------------------------------------------------------------
 
@@ -183,18 +198,38 @@ class JobEngine:
             uow.commit()
         return job
 
-    def _work(self) -> None:
+    def _claim_side_lane(self) -> Job | None:
+        """The side lane's oldest waiting job (inspections): no turns, no project slots."""
+        with self.deps.uow(write=True) as uow:
+            uow.jobs.lock_claims()
+            job = uow.jobs.oldest_in_side_lane()
+            if job is None:
+                return None
+            now = self.deps.clock()
+            job.move_to(JobStatus.RUNNING)
+            job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
+            job.attempts += 1
+            uow.jobs.save(job)
+            uow.commit()
+        return job
+
+    def _work(self, claim: Callable[[], Job | None] | None = None, wake: threading.Event | None = None,
+              duty: float = 1.0) -> None:
+        claim, wake = claim or self._claim, wake or self._wake
         while not self._stop.is_set():
             try:
-                job = self._claim()
+                job = claim()
             except Exception:  # noqa: BLE001 - the database may be briefly unavailable
                 log.exception("claiming a job failed")
                 job = None
             if job is None:
-                self._wake.wait(self.settings.poll_seconds)
-                self._wake.clear()
+                wake.wait(self.settings.poll_seconds)
+                wake.clear()
                 continue
+            started = time.monotonic()
             self.run(job)
+            if duty < 1.0:      # at most MAX_REST_SECONDS: one slow job must not stall the lane
+                self._stop.wait(min(MAX_REST_SECONDS, (time.monotonic() - started) * (1.0 / duty - 1.0)))
 
     def run(self, job: Job) -> None:
         # The job's log lines (and its stores') name the request that submitted it.

@@ -3,7 +3,7 @@ task view comes from here)."""
 
 from __future__ import annotations
 
-from vmimage.core.jobs import PART_KIND, Job, JobQuery, JobStatus, check_queue_room
+from vmimage.core.jobs import PART_KIND, SIDE_LANE_KINDS, Job, JobQuery, JobStatus, check_queue_room
 from vmimage.core.paging import Page, PageRequest
 from vmimage.core.policy import Caller, require_owned
 from vmimage.core.ports import UnitOfWork
@@ -17,7 +17,8 @@ def queue_jobs(deps: Deps, uow: UnitOfWork, *jobs: Job) -> None:
     its last place. Every job is created through here."""
     adding: dict[str, int] = {}
     for job in jobs:
-        if job.kind != PART_KIND:    # parts run in their parent's turn
+        # Parts run in their parent's turn; the side lane's jobs (inspections) in no project's line.
+        if job.kind != PART_KIND and job.kind not in SIDE_LANE_KINDS:
             adding[job.project_id] = adding.get(job.project_id, 0) + 1
     for project_id in sorted(adding):      # one order for every submit: no two wait on each other
         uow.jobs.lock_queue(project_id)

@@ -71,6 +71,8 @@ def image_to_glance(image: Image, view: ImageView = ImageView()) -> dict[str, An
     for key, value in zip(SHOWN_FROM_OS, (image.os_distribution, os_catalogue.release_of(image))):
         if value is not None and key not in body:
             body[key] = value
+    if image.os_family is not None and "os_type" not in body:     # the metadef catalogue's linux | windows
+        body["os_type"] = image.os_family.value
     body.update({
         "id": image.id, "name": image.name, "status": image.status.value,
         "visibility": image.visibility.value, "protected": image.protected, "os_hidden": image.os_hidden,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, overload
 
-from vmimage.core import os_catalogue
+from vmimage.core import insight, os_catalogue
 from vmimage.core.errors import Invalid
 from vmimage.core.images import (CLOUD_DESCRIPTION, CLOUD_IMAGE_NAME, CLOUD_METADATA_NAME, MAX_RAM_PROPERTY,
                                  OPAQUE_DISK_FORMATS, PUBLISHED, Image, ImageKind, ImageRelation, ImageSource,
@@ -91,6 +91,10 @@ FILE_SOURCES = (ImageSource.UPLOAD, ImageSource.FILE, ImageSource.OBJECT)
 def image_info(image: Image, project_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {k: v for k, v in image.properties.items()}
     body.update(os_fields(image.os_version))
+    # What an inspection found, where the user set nothing (their value stays as given).
+    for key, found in (("__is_config_init", insight.cloud_init_found(image)), ("__support_kvm", insight.kvm_ready(image))):
+        if found is not None and key not in body:
+            body[key] = "true" if found else "false"
     if image.boot_mode is not None:
         body["hw_firmware_type"] = image.boot_mode.value
     if image.architecture is not None:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from vmimage.core.errors import Invalid
 from vmimage.core.policy import Caller
 from vmimage.core.services import images as imgsvc
+from vmimage.core.services import insight as insight_svc
 from vmimage.core.services import jobs as jsvc
 from vmimage.core.services import server_images as isvc
 from vmimage.core.services import servers as svc
@@ -141,3 +142,16 @@ def list_jobs(request: Request, who: Caller = Depends(caller)) -> dict:
 @router.get("/jobs/{job_id}")
 def show_job(request: Request, job_id: str, who: Caller = Depends(caller)) -> dict:
     return {"job": t.job(jsvc.get_job(deps(request), who, job_id))}
+
+
+@router.get("/images/{image_id}/insight")
+def image_insight(request: Request, image_id: str, who: Caller = Depends(caller)) -> dict:
+    """What the last inspection found inside the image: OS, checks, declared vs detected."""
+    return {"insight": insight_svc.get_insight(deps(request), who, image_id)}
+
+
+@router.post("/images/{image_id}/insight", status_code=202)
+def inspect_image(request: Request, image_id: str, who: Caller = Depends(caller)):
+    """Inspect the image again; the job's end updates the insight."""
+    job = insight_svc.request_inspection(deps(request), who, image_id)
+    return JSONResponse({"job": t.job(job)}, status_code=202)

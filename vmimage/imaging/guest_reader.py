@@ -1,0 +1,606 @@
+"""Reads what is inside a disk image without booting or mounting it: the child-process half
+of image insight (core/insight.py makes the report of what this finds).
+
+Run as `python -I -S guest_reader.py FILE FORMAT` (imaging/insight_reader.py starts it under
+prlimit CPU/address-space caps and a wall-clock deadline): it prints one JSON object of raw
+facts on stdout, or {"error": "..."}. Standard library only, so it imports nothing of the
+service. Everything is parsed here from the bytes: qcow2 (its L1/L2 tables, compressed clusters)
+or raw, MBR/GPT partition tables, ext2/3/4 (extents and block maps, linear and hashed
+directories, fast and slow symlinks), and the signatures of XFS, Btrfs, VFAT, NTFS, swap and
+LVM. The host kernel never sees the filesystem (no mount, no loop device), no guest code runs,
+and a guest path is resolved inside the guest's filesystem only: `..` at the root stays at
+the root, an absolute link starts again at the guest's root, at most 40 links are followed.
+Every read is bounded (file, directory and total byte caps), so loops, huge or sparse files
+and lying superblocks end as an error or a true reading, never a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import struct
+import sys
+import uuid
+import zlib
+from typing import Any
+
+MAX_FILE_BYTES = 1 << 20           # a config file, os-release, modules.builtin: read at most this
+MAX_DIR_BYTES = 4 << 20            # a directory's blocks read at most
+MAX_DIR_ENTRIES = 20000
+MAX_TOTAL_READ = 256 << 20         # the whole reading stops past this
+MAX_SYMLINK_HOPS = 40
+MAX_EXTENT_DEPTH = 5
+
+
+class ReadError(Exception):
+    """The image cannot be read as it claims to be."""
+
+
+class GuestPathError(Exception):
+    """A guest path that does not resolve (missing, a loop, not a directory)."""
+
+
+# --- the disk: raw or qcow2 -----------------------------------------------------------------
+
+class Disk:
+    def __init__(self, path: str) -> None:
+        self.f = open(path, "rb")
+        self.f.seek(0, 2)
+        self.file_size = self.f.tell()
+        self.bytes_read = 0
+        self.size = self.file_size
+
+    def _pread(self, offset: int, length: int) -> bytes:
+        self.bytes_read += length
+        if self.bytes_read > MAX_TOTAL_READ:
+            raise ReadError(f"more than {MAX_TOTAL_READ} bytes read: the image's structures lead nowhere")
+        try:
+            self.f.seek(offset)
+            return self.f.read(length)
+        except OSError as exc:
+            raise ReadError(f"the image's data at offset {offset} cannot be read ({exc.strerror})") from exc
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Guest bytes [offset, offset+length); zeros past the end of the disk's data."""
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ReadError(f"a read at {offset}+{length} goes past the disk's end ({self.size})")
+        data = self._pread(offset, length)
+        return data + bytes(length - len(data))
+
+
+class Qcow2Disk(Disk):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        head = self._pread(0, 104)
+        if head[:4] != b"QFI\xfb":
+            raise ReadError("not a qcow2 file")
+        (version, backing_offset, _bsize, self.cluster_bits, size, crypt, l1_size,
+         l1_offset) = struct.unpack(">IQIIQIIQ", head[4:48])
+        if version not in (2, 3):
+            raise ReadError(f"qcow2 version {version} is not read")
+        if backing_offset:
+            raise ReadError("a qcow2 with a backing file is not read")
+        if crypt:
+            raise ReadError("an encrypted qcow2 is not read")
+        if not 9 <= self.cluster_bits <= 21:
+            raise ReadError(f"qcow2 cluster bits {self.cluster_bits} out of range")
+        if version == 3:
+            incompatible = struct.unpack(">Q", head[72:80])[0]
+            if incompatible & ~0x3:     # dirty and corrupt bits are fine to read; data files, extended L2 not
+                raise ReadError(f"qcow2 incompatible features {incompatible:#x} are not read")
+            if len(head) >= 105 and head[104:105] not in (b"", b"\x00"):
+                raise ReadError("qcow2 compression other than zlib is not read")
+        self.size = size
+        self.cluster_size = 1 << self.cluster_bits
+        self.l2_entries = self.cluster_size // 8
+        if l1_size > (1 << 25):
+            raise ReadError("qcow2 L1 table is implausibly large")
+        raw = self._pread(l1_offset, l1_size * 8)
+        if len(raw) != l1_size * 8:
+            raise ReadError("qcow2 L1 table lies past the file's end")
+        self.l1 = struct.unpack(f">{l1_size}Q", raw)
+        self.l2_cache: dict[int, tuple[int, ...]] = {}
+        self.cluster_cache: dict[int, bytes | None] = {}    # small reads of one cluster read it once
+
+    def _l2(self, offset: int) -> tuple[int, ...]:
+        table = self.l2_cache.get(offset)
+        if table is None:
+            raw = self._pread(offset, self.cluster_size)
+            if len(raw) != self.cluster_size:
+                raise ReadError("qcow2 L2 table lies past the file's end")
+            table = struct.unpack(f">{self.l2_entries}Q", raw)
+            if len(self.l2_cache) > 256:
+                self.l2_cache.clear()
+            self.l2_cache[offset] = table
+        return table
+
+    def _cluster(self, index: int) -> bytes | None:
+        """A guest cluster's bytes; None: unallocated or zero."""
+        if index in self.cluster_cache:
+            return self.cluster_cache[index]
+        data = self._read_cluster(index)
+        if len(self.cluster_cache) >= 128:
+            self.cluster_cache.pop(next(iter(self.cluster_cache)))
+        self.cluster_cache[index] = data
+        return data
+
+    def _read_cluster(self, index: int) -> bytes | None:
+        l1_index, l2_index = divmod(index, self.l2_entries)
+        if l1_index >= len(self.l1):
+            return None
+        l2_offset = self.l1[l1_index] & 0x00FFFFFFFFFFFE00
+        if not l2_offset:
+            return None
+        entry = self._l2(l2_offset)[l2_index]
+        if entry & (1 << 62):         # compressed
+            bits = 62 - (self.cluster_bits - 8)
+            host = entry & ((1 << bits) - 1)
+            sectors = ((entry >> bits) & ((1 << (self.cluster_bits - 8)) - 1)) + 1
+            raw = self._pread(host, sectors * 512 - (host & 511))
+            try:
+                return zlib.decompressobj(-12).decompress(raw, self.cluster_size).ljust(self.cluster_size, b"\0")
+            except zlib.error as exc:
+                raise ReadError(f"a compressed qcow2 cluster does not inflate: {exc}") from exc
+        if entry & 1:                 # reads as zeros (v3)
+            return None
+        host = entry & 0x00FFFFFFFFFFFE00
+        if not host:
+            return None
+        data = self._pread(host, self.cluster_size)
+        if len(data) != self.cluster_size:
+            raise ReadError("a qcow2 cluster lies past the file's end")
+        return data
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ReadError(f"a read at {offset}+{length} goes past the disk's end ({self.size})")
+        out = bytearray()
+        while length > 0:
+            index, within = divmod(offset, self.cluster_size)
+            take = min(length, self.cluster_size - within)
+            data = self._cluster(index)
+            out += data[within:within + take] if data is not None else bytes(take)
+            offset, length = offset + take, length - take
+        return bytes(out)
+
+
+class Slice:
+    """A partition: reads relative to its start, never past its end."""
+
+    def __init__(self, disk: Disk, start: int, size: int) -> None:
+        self.disk, self.start, self.size = disk, start, size
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or offset + length > self.size:
+            raise ReadError(f"a read at {offset}+{length} goes past the end of its partition ({self.size} bytes)")
+        return self.disk.read(self.start + offset, length)
+
+
+# --- partition tables -----------------------------------------------------------------------
+
+ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+BIOS_BOOT_GUID = "21686148-6449-6e6f-744e-656564454649"
+LVM_GUID = "e6d6d379-f507-44c2-a23c-238f2a3df928"
+
+
+def partitions(disk: Disk) -> tuple[str, list[dict[str, Any]], bool]:
+    """(table kind, partitions, whether the MBR has boot code)."""
+    mbr = disk.read(0, 512)
+    if mbr[510:512] != b"\x55\xaa":
+        return "none", [], False
+    boot_code = any(mbr[:440])
+    entries = [struct.unpack("<B3sB3sII", mbr[446 + 16 * i:462 + 16 * i]) for i in range(4)]
+    if any(e[2] == 0xEE for e in entries):
+        return "gpt", _gpt(disk), boot_code
+    found = []
+    for number, (status, _chs, ptype, _chs2, lba, sectors) in enumerate(entries, 1):
+        if ptype == 0 or sectors == 0:
+            continue
+        found.append({"number": number, "start": lba * 512, "size": sectors * 512, "type": f"{ptype:#04x}",
+                      "bootable": bool(status & 0x80), "esp": ptype == 0xEF, "bios_boot": False,
+                      "lvm": ptype == 0x8E, "extended": ptype in (0x05, 0x0F, 0x85)})
+    return "mbr", found, boot_code
+
+
+def _gpt(disk: Disk) -> list[dict[str, Any]]:
+    head = disk.read(512, 92)
+    if head[:8] != b"EFI PART":
+        raise ReadError("protective MBR but no GPT header")
+    entries_lba, count, entry_size = struct.unpack("<QII", head[72:88])
+    if not 128 <= entry_size <= 4096 or count > 1024:
+        raise ReadError("GPT header with implausible entries")
+    raw = disk.read(entries_lba * 512, count * entry_size)
+    found = []
+    for i in range(count):
+        e = raw[i * entry_size:(i + 1) * entry_size]
+        if not any(e[:16]):
+            continue
+        type_guid = str(uuid.UUID(bytes_le=e[:16]))
+        first, last = struct.unpack("<QQ", e[32:48])
+        if last < first:
+            raise ReadError(f"GPT partition {i + 1} ends before it starts")
+        name = e[56:128].decode("utf-16-le", "replace").rstrip("\0")
+        found.append({"number": i + 1, "start": first * 512, "size": (last - first + 1) * 512, "type": type_guid,
+                      "name": name, "partuuid": str(uuid.UUID(bytes_le=e[16:32])), "esp": type_guid == ESP_GUID,
+                      "bios_boot": type_guid == BIOS_BOOT_GUID, "lvm": type_guid == LVM_GUID, "extended": False})
+    return found
+
+
+# --- filesystem signatures ------------------------------------------------------------------
+
+def probe(dev: Slice | Disk) -> dict[str, Any]:
+    """What a partition holds, by its signature."""
+    if dev.size < 4096:
+        return {"type": "unknown"}
+    first = dev.read(0, 4096)
+    if dev.size >= 2048:
+        sb = dev.read(1024, 1024)
+        if sb[56:58] == b"\x53\xef":
+            features = struct.unpack("<III", sb[92:104])
+            kind = "ext4" if features[1] & 0x2C0 else ("ext3" if features[0] & 0x4 else "ext2")
+            return {"type": kind, "uuid": str(uuid.UUID(bytes=sb[104:120])),
+                    "label": sb[120:136].split(b"\0")[0].decode("utf-8", "replace")}
+    if first[:4] == b"XFSB":
+        return {"type": "xfs", "uuid": str(uuid.UUID(bytes=first[32:48])),
+                "label": first[108:120].split(b"\0")[0].decode("utf-8", "replace")}
+    if dev.size > 0x10048 and dev.read(0x10040, 8) == b"_BHRfS_M":
+        sb = dev.read(0x10000, 0x400)
+        return {"type": "btrfs", "uuid": str(uuid.UUID(bytes=sb[32:48])),
+                "label": sb[0x12B:0x12B + 256].split(b"\0")[0].decode("utf-8", "replace")}
+    if first[3:11] == b"NTFS    ":
+        return {"type": "ntfs", "uuid": f"{struct.unpack('<Q', first[72:80])[0]:016X}"}
+    if first[510:512] == b"\x55\xaa" and (first[82:87] == b"FAT32" or first[54:57] == b"FAT"):
+        at = 67 if first[82:87] == b"FAT32" else 39
+        serial = struct.unpack("<I", first[at:at + 4])[0]
+        label = first[at + 4:at + 15].decode("ascii", "replace").strip()
+        return {"type": "vfat", "uuid": f"{serial >> 16:04X}-{serial & 0xFFFF:04X}",
+                "label": "" if label == "NO NAME" else label}
+    if first[4086:4096] in (b"SWAPSPACE2", b"SWAP-SPACE"):
+        return {"type": "swap", "uuid": str(uuid.UUID(bytes=first[1036:1052])),
+                "label": first[1052:1068].split(b"\0")[0].decode("utf-8", "replace")}
+    if first[512:520] == b"LABELONE":
+        return {"type": "LVM2_member"}
+    return {"type": "unknown"}
+
+
+# --- ext2/3/4 -------------------------------------------------------------------------------
+
+S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
+
+
+class ExtFs:
+    def __init__(self, dev: Slice | Disk) -> None:
+        self.dev = dev
+        sb = dev.read(1024, 1024)
+        if sb[56:58] != b"\x53\xef":
+            raise ReadError("no ext superblock")
+        (self.inodes_count, blocks_lo, _r, free_lo, _fi, self.first_data_block, log_bs, _lc,
+         self.blocks_per_group, _cpg, self.inodes_per_group) = struct.unpack("<11I", sb[0:44])
+        rev = struct.unpack("<I", sb[76:80])[0]
+        self.inode_size = struct.unpack("<H", sb[88:90])[0] if rev >= 1 else 128
+        self.compat, self.incompat, self.ro_compat = struct.unpack("<III", sb[92:104])
+        is64 = bool(self.incompat & 0x80)
+        self.desc_size = (struct.unpack("<H", sb[254:256])[0] or 32) if is64 else 32
+        blocks_hi = struct.unpack("<I", sb[0x150:0x154])[0] if is64 else 0
+        free_hi = struct.unpack("<I", sb[0x158:0x15C])[0] if is64 else 0
+        if log_bs > 6:
+            raise ReadError(f"ext superblock: block size 2^{10 + log_bs} is not possible")
+        self.block_size = 1024 << log_bs
+        self.blocks_count = blocks_lo | (blocks_hi << 32)
+        self.free_blocks = free_lo | (free_hi << 32)
+        if not self.blocks_per_group or not self.inodes_per_group or not self.inodes_count:
+            raise ReadError("ext superblock: zero blocks or inodes per group")
+        if self.inode_size < 128 or self.inode_size > self.block_size or self.inode_size & (self.inode_size - 1):
+            raise ReadError(f"ext superblock: inode size {self.inode_size} is not possible")
+        if not 32 <= self.desc_size <= 1024:
+            raise ReadError(f"ext superblock: group descriptor size {self.desc_size} is not possible")
+        if self.blocks_count * self.block_size > dev.size:
+            raise ReadError(f"the filesystem claims {self.blocks_count * self.block_size} bytes but its "
+                            f"partition holds {dev.size}")
+        if self.free_blocks > self.blocks_count:
+            raise ReadError("ext superblock: more free blocks than blocks")
+        self.groups = -(-(self.blocks_count - self.first_data_block) // self.blocks_per_group)
+        if self.groups * self.inodes_per_group < self.inodes_count:
+            raise ReadError("ext superblock: more inodes than its groups hold")
+        self.gdt_block = self.first_data_block + 1
+        self._tables: dict[int, int] = {}
+
+    def _block(self, number: int, count: int = 1) -> bytes:
+        if number <= 0 and count:
+            raise ReadError("a block pointer to block 0")
+        if number + count > self.blocks_count:
+            raise ReadError(f"a block pointer past the filesystem's end ({number})")
+        return self.dev.read(number * self.block_size, count * self.block_size)
+
+    def _inode_table(self, group: int) -> int:
+        if group not in self._tables:
+            raw = self.dev.read(self.gdt_block * self.block_size + group * self.desc_size, self.desc_size)
+            lo = struct.unpack("<I", raw[8:12])[0]
+            hi = struct.unpack("<I", raw[0x28:0x2C])[0] if self.desc_size >= 64 else 0
+            self._tables[group] = lo | (hi << 32)
+        return self._tables[group]
+
+    def inode(self, number: int) -> dict[str, Any]:
+        if not 1 <= number <= self.inodes_count:
+            raise ReadError(f"inode number {number} out of range")
+        group, index = divmod(number - 1, self.inodes_per_group)
+        table = self._inode_table(group)
+        if table <= 0 or table >= self.blocks_count:
+            raise ReadError(f"group {group}'s inode table lies outside the filesystem")
+        raw = self.dev.read(table * self.block_size + index * self.inode_size, 128)
+        mode = struct.unpack("<H", raw[0:2])[0]
+        size = struct.unpack("<I", raw[4:8])[0] | (struct.unpack("<I", raw[108:112])[0] << 32)
+        flags = struct.unpack("<I", raw[32:36])[0]
+        return {"mode": mode, "size": size, "flags": flags, "block": raw[40:100]}
+
+    # The blocks of a file: (logical block, physical block or 0 for a hole, count).
+    def _extents(self, node: bytes, depth_left: int, out: list[tuple[int, int, int]]) -> None:
+        magic, entries, _max, depth = struct.unpack("<HHHH", node[:8])
+        if magic != 0xF30A or depth > MAX_EXTENT_DEPTH or depth_left < 0:
+            raise ReadError("a broken extent tree")
+        for i in range(min(entries, (len(node) - 12) // 12)):
+            e = node[12 + 12 * i:24 + 12 * i]
+            if depth == 0:
+                logical, length, hi, lo = struct.unpack("<IHHI", e)
+                uninit = length > 32768
+                length = length - 32768 if uninit else length
+                out.append((logical, 0 if uninit else lo | (hi << 32), length))
+            else:
+                _logical, lo, hi = struct.unpack("<IIH", e[:10])
+                self._extents(self._block(lo | (hi << 32)), depth_left - 1, out)
+            if len(out) > 100000:
+                raise ReadError("an extent tree of implausible size")
+
+    def _mapped(self, ino: dict[str, Any], blocks_wanted: int) -> list[tuple[int, int, int]]:
+        if ino["flags"] & 0x80000:
+            out: list[tuple[int, int, int]] = []
+            self._extents(ino["block"], MAX_EXTENT_DEPTH, out)
+            return out
+        pointers = struct.unpack("<15I", ino["block"])
+        out = [(i, p, 1) for i, p in enumerate(pointers[:12])]
+        per = self.block_size // 4
+        logical = 12
+        for level, top in ((1, pointers[12]), (2, pointers[13]), (3, pointers[14])):
+            if logical >= blocks_wanted:
+                break
+            logical = self._indirect(top, level, logical, blocks_wanted, out)
+            if not top:
+                logical += per ** level
+        return out
+
+    def _indirect(self, block: int, level: int, logical: int, wanted: int, out: list[tuple[int, int, int]]) -> int:
+        per = self.block_size // 4
+        if not block:
+            return logical
+        pointers = struct.unpack(f"<{per}I", self._block(block))
+        for p in pointers:
+            if logical >= wanted:
+                return logical
+            if level == 1:
+                out.append((logical, p, 1))
+                logical += 1
+            elif p:
+                logical = self._indirect(p, level - 1, logical, wanted, out)
+            else:
+                logical += per ** (level - 1)
+        return logical
+
+    def read_inode(self, ino: dict[str, Any], cap: int) -> bytes:
+        size = min(ino["size"], cap)
+        if ino["flags"] & 0x10000000:       # inline data: the first 60 bytes live in the inode
+            return ino["block"][:size]
+        blocks = -(-size // self.block_size)
+        data = bytearray(blocks * self.block_size)
+        for logical, physical, count in self._mapped(ino, blocks):
+            if logical >= blocks or not physical:
+                continue
+            count = min(count, blocks - logical)
+            data[logical * self.block_size:(logical + count) * self.block_size] = self._block(physical, count)
+        return bytes(data[:size])
+
+    def _entries(self, ino: dict[str, Any]) -> dict[str, int]:
+        if ino["size"] > MAX_DIR_BYTES:
+            raise GuestPathError("a directory larger than the reader reads")
+        raw = self.read_inode(ino, MAX_DIR_BYTES)
+        names: dict[str, int] = {}
+        for start in range(0, len(raw), self.block_size):
+            block, at = raw[start:start + self.block_size], 0
+            while at + 8 <= len(block):
+                number, rec_len, name_len = struct.unpack("<IHB", block[at:at + 7])
+                if rec_len < 8 or at + rec_len > len(block):
+                    break
+                if number and name_len:
+                    names[block[at + 8:at + 8 + name_len].decode("utf-8", "surrogateescape")] = number
+                at += rec_len
+                if len(names) > MAX_DIR_ENTRIES:
+                    raise GuestPathError("a directory with more entries than the reader reads")
+        return names
+
+    def lookup(self, path: str, follow: bool = True) -> tuple[int, dict[str, Any]]:
+        """The inode at a guest path, links resolved inside this filesystem only."""
+        hops = 0
+        parts = [p for p in path.split("/") if p]
+        stack: list[tuple[int, dict[str, Any]]] = [(2, self.inode(2))]
+        while parts:
+            name = parts.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            _number, current = stack[-1]
+            if current["mode"] & S_IFMT != S_IFDIR:
+                raise GuestPathError(f"{path}: not a directory on the way")
+            child_number = self._entries(current).get(name)
+            if child_number is None:
+                raise GuestPathError(f"{path}: not found")
+            child = self.inode(child_number)
+            if child["mode"] & S_IFMT == S_IFLNK and (parts or follow):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise GuestPathError(f"{path}: too many levels of symbolic links")
+                target = self.read_link(child)
+                if target.startswith("/"):
+                    stack = stack[:1]
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            stack.append((child_number, child))
+        return stack[-1]
+
+    def read_link(self, ino: dict[str, Any]) -> str:
+        if ino["size"] > 4096:
+            raise GuestPathError("a symbolic link longer than a path")
+        if ino["size"] < 60 and not ino["flags"] & 0x80000 and not ino["flags"] & 0x10000000:
+            raw = ino["block"][:ino["size"]]
+        else:
+            raw = self.read_inode(ino, 4096)
+        return raw.decode("utf-8", "surrogateescape")
+
+    def read_file(self, path: str, cap: int = MAX_FILE_BYTES) -> bytes | None:
+        """A regular file's first `cap` bytes; None when it is not there."""
+        try:
+            _n, ino = self.lookup(path)
+        except GuestPathError:
+            return None
+        if ino["mode"] & S_IFMT != S_IFREG:
+            return None
+        return self.read_inode(ino, cap)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.lookup(path)
+        except GuestPathError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            _n, ino = self.lookup(path)
+        except GuestPathError:
+            return []
+        if ino["mode"] & S_IFMT != S_IFDIR:
+            return []
+        return sorted(n for n in self._entries(ino) if n not in (".", ".."))
+
+
+# --- what a root filesystem tells ------------------------------------------------------------
+
+ELF_MACHINES = {0x03: "i686", 0x3E: "x86_64", 0xB7: "aarch64", 0x28: "armv7l", 0xF3: "riscv64",
+                0x15: "ppc64", 0x16: "s390x", 0x102: "loongarch64"}
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+VIRTIO = {"virtio_blk": "kernel/drivers/block/virtio_blk", "virtio_net": "kernel/drivers/net/virtio_net"}
+
+
+def _text(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("utf-8", "replace")
+
+
+def _safe(errors: list[str], what: str, call: Any, default: Any) -> Any:
+    try:
+        return call()
+    except (ReadError, GuestPathError, struct.error) as exc:
+        errors.append(f"{what}: {exc}")
+        return default
+
+
+def read_root(fs: ExtFs, errors: list[str]) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    facts["os_release"] = _text(_safe(errors, "/etc/os-release", lambda: fs.read_file("/etc/os-release")
+                                      or fs.read_file("/usr/lib/os-release"), None))
+    for name in ("/etc/redhat-release", "/etc/alpine-release", "/etc/debian_version", "/etc/hostname",
+                 "/etc/fstab"):
+        facts[posixpath.basename(name).replace("-", "_")] = _text(_safe(errors, name, lambda n=name: fs.read_file(
+            n, 64 << 10), None))
+    elf = _safe(errors, "/bin/sh", lambda: fs.read_file("/bin/sh", 64) or fs.read_file("/usr/bin/env", 64), None)
+    if elf and elf[:4] == b"\x7fELF" and len(elf) >= 20:
+        machine = struct.unpack("<H" if elf[5] == 1 else ">H", elf[18:20])[0]
+        arch = ELF_MACHINES.get(machine, f"elf-machine-{machine}")
+        if arch == "ppc64" and elf[5] == 1:
+            arch = "ppc64le"
+        facts["architecture"] = arch
+    boot = _safe(errors, "/boot", lambda: fs.listdir("/boot"), [])
+    facts["boot_files"] = [n for n in boot if n.startswith(("vmlinuz", "vmlinux", "bzImage", "Image", "kernel"))]
+    modules_dirs = _safe(errors, "/lib/modules", lambda: fs.listdir("/lib/modules"), [])[:32]
+    kernels = []
+    for version in modules_dirs:
+        base = f"/lib/modules/{version}"
+        builtin = _text(_safe(errors, f"{base}/modules.builtin", lambda b=base: fs.read_file(
+            f"{b}/modules.builtin", 4 << 20), None)) or ""
+        drivers: dict[str, str | None] = {}
+        for driver, rel in VIRTIO.items():
+            if f"{rel}.ko\n" in builtin or builtin.endswith(f"{rel}.ko"):
+                drivers[driver] = "built-in"
+            elif any(_safe(errors, f"{base}/{rel}", lambda s=s, b=base, r=rel: fs.exists(f"{b}/{r}{s}"), False)
+                     for s in MODULE_SUFFIXES):
+                drivers[driver] = "module"
+            else:
+                drivers[driver] = None
+        kernels.append({"version": version, "drivers": drivers})
+    facts["kernels"] = kernels
+    present = {}
+    for path in ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg", "/boot/grub/i386-pc", "/boot/grub/x86_64-efi",
+                 "/usr/lib/grub/x86_64-efi", "/boot/extlinux/extlinux.conf", "/boot/syslinux/syslinux.cfg",
+                 "/boot/loader/entries", "/usr/bin/cloud-init", "/etc/cloud/cloud.cfg", "/usr/sbin/sshd",
+                 "/usr/sbin/dropbear", "/etc/ssh/sshd_config", "/boot/efi/EFI",
+                 "/lib/systemd/systemd", "/sbin/init"):
+        present[path] = _safe(errors, path, lambda p=path: fs.exists(p), False)
+    facts["present"] = present
+    facts["free_bytes"] = fs.free_blocks * fs.block_size
+    facts["total_bytes"] = fs.blocks_count * fs.block_size
+    return facts
+
+
+ROOT_MARKERS = ("/etc/os-release", "/usr/lib/os-release", "/etc/redhat-release", "/etc/alpine-release")
+
+
+def inspect(path: str, fmt: str) -> dict[str, Any]:
+    disk: Disk = Qcow2Disk(path) if fmt == "qcow2" else Disk(path)
+    facts: dict[str, Any] = {"virtual_size": disk.size, "file_size": disk.file_size, "errors": []}
+    errors: list[str] = facts["errors"]
+    table, parts, boot_code = partitions(disk)
+    facts.update(partition_table=table, mbr_boot_code=boot_code)
+    devices: list[tuple[dict[str, Any], Slice | Disk]] = []
+    if table == "none":
+        devices.append(({"number": 0, "start": 0, "size": disk.size, "whole_disk": True}, disk))
+    for p in parts:
+        if p["start"] + p["size"] > disk.size:
+            p["beyond_disk"] = True
+            errors.append(f"partition {p['number']} ends past the disk's virtual size")
+            continue
+        if not p.get("extended"):
+            devices.append((p, Slice(disk, p["start"], p["size"])))
+    facts["partitions"] = [p for p, _ in devices] + [p for p in parts if p.get("beyond_disk")]
+    root = None
+    for part, dev in devices:
+        part.update(_safe(errors, f"partition {part['number']}", lambda d=dev: probe(d), {"type": "unknown"}))
+        if root is None and part["type"] in ("ext2", "ext3", "ext4"):
+            try:
+                fs = ExtFs(dev)
+                if any(fs.exists(m) for m in ROOT_MARKERS):
+                    root = (part, fs)
+            except (ReadError, GuestPathError, struct.error) as exc:
+                part["error"] = str(exc)
+                errors.append(f"partition {part['number']} ({part['type']}): {exc}")
+    if root is not None:
+        root[0]["root"] = True
+        facts["root"] = read_root(root[1], errors)
+    facts["bytes_read"] = disk.bytes_read
+    return facts
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        print(json.dumps({"error": "usage: guest_reader.py FILE FORMAT"}))
+        return 2
+    try:
+        facts = inspect(argv[1], argv[2])
+    except (ReadError, OSError, struct.error, RecursionError, MemoryError, ValueError) as exc:
+        print(json.dumps({"error": str(exc) or type(exc).__name__}))
+        return 0
+    print(json.dumps(facts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -23,6 +23,7 @@ def test_only_admins_administer(server):
                                        ("PUT", "/projects/demo/quotas", {"images": 1}), ("GET", "/users", None),
                                        ("POST", "/users", {"name": "x", "password": "p", "project": "demo"}),
                                        ("POST", "/users/demo/roles", {"project": "alt", "role": "admin"}),
+                                       ("DELETE", "/users/alt/roles/alt/member", None),
                                        ("POST", "/users/alt/actions/disable", None), ("DELETE", "/users/alt", None),
                                        ("GET", "/access-keys", None), ("POST", "/access-keys", {"user": "demo"}),
                                        ("GET", "/bucket-grants", None),
@@ -44,6 +45,10 @@ def test_projects_users_roles_and_quotas(server):
         assert http.post(f"{A}/projects", json={"name": name, "colour": "red"}).status_code == 400
         listed = {p["name"]: p for p in http.get(f"{A}/projects").json()["projects"]}
         assert listed[name]["id"] == project_id and listed[name]["quotas"] == {"images": -1, "bytes": -1}
+        assert listed[name]["region"] is None          # acts in the default region
+        unknown = http.post(f"{A}/projects", json={"name": f"{name}-r", "region": "mars-1"})
+        assert unknown.status_code == 400 and "mars-1" in unknown.text
+        assert f"{name}-r" not in {p["name"] for p in http.get(f"{A}/projects").json()["projects"]}
 
         quota = http.put(f"{A}/projects/{name}/quotas", json={"images": 1, "bytes": 1 << 30})
         assert quota.status_code == 200, quota.text
@@ -70,8 +75,16 @@ def test_projects_users_roles_and_quotas(server):
         roles = {(r["project_id"], r["role"]) for r in users[name]["roles"]}
         assert roles == {(project_id, "member"), (server.project_id("alt"), "reader")}
         assert "password" not in str(users[name]) and "password_hash" not in users[name]
-    assert login(server, name, "pw-1", "alt").status_code == 201
+    on_alt = login(server, name, "pw-1", "alt")
+    assert on_alt.status_code == 201
     with server.client("admin") as http:
+        assert http.delete(f"{A}/users/{name}/roles/alt/reader").status_code == 204
+        assert http.delete(f"{A}/users/{name}/roles/alt/reader").status_code == 404
+    ended = httpx.get(f"{server.url}/v2/images", headers={"X-Auth-Token": on_alt.headers["X-Subject-Token"]})
+    assert ended.status_code == 401                    # its token on alt ended with the role
+    assert login(server, name, "pw-1", "alt").status_code == 401
+    with server.client("admin") as http:
+        assert http.post(f"{A}/users/{name}/roles", json={"project": "alt", "role": "reader"}).status_code == 204
         assert http.post(f"{A}/users/{name}/actions/disable").json()["user"]["enabled"] is False
         assert login(server, name, "pw-1", name).status_code == 401
         assert http.post(f"{A}/users/{name}/actions/enable").status_code == 200

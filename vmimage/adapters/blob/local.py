@@ -31,7 +31,7 @@ from pathlib import Path
 
 from vmimage.core.errors import BackendUnavailable, NotFound
 from vmimage.core.liveness import pid_alive
-from vmimage.core.ports import READ_CHUNK
+from vmimage.core.ports import READ_CHUNK, BlobWriter
 
 _TMP = ".partial"
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())
@@ -68,13 +68,45 @@ def _unavailable(store: str, exc: OSError) -> BackendUnavailable:
     return BackendUnavailable(f"Store '{store}' cannot take data: {exc.strerror or exc}", store=store)
 
 
-class _LocalWriter:
-    """VMIMAGE_FILE_WRITES=cached (the default): through the page cache, the writeback kept
-    right behind the writer."""
+class _FileWriter:
+    """A new file written under a temporary name, made durable and renamed into place at
+    commit; the two kinds below differ only in how the bytes reach the disk."""
 
     def __init__(self, final: Path, tmp: Path, store: str) -> None:
         self._final, self._tmp, self._store = final, tmp, store
         self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def commit(self) -> None:
+        try:
+            self._before_commit()
+            os.fdatasync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.rename(self._tmp, self._final)
+            dir_fd = os.open(self._final.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the rename itself must survive a power cut
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise _unavailable(self._store, exc) from None
+
+    def _before_commit(self) -> None:
+        """What is still to be written before the data is made durable."""
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._tmp.unlink(missing_ok=True)
+
+
+class _LocalWriter(_FileWriter):
+    """VMIMAGE_FILE_WRITES=cached (the default): through the page cache, the writeback kept
+    right behind the writer."""
+
+    def __init__(self, final: Path, tmp: Path, store: str) -> None:
+        super().__init__(final, tmp, store)
         self._written = 0       # bytes written so far
         self._sent = 0          # bytes whose writeback was started (whole windows)
 
@@ -109,31 +141,9 @@ class _LocalWriter:
                 return      # a file system without it: the fdatasync at commit still holds
             raise OSError(code, os.strerror(code))
 
-    def commit(self) -> None:
-        try:
-            self._commit()
-        except OSError as exc:
-            raise _unavailable(self._store, exc) from None
-
-    def _commit(self) -> None:
-        os.fdatasync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        os.rename(self._tmp, self._final)
-        dir_fd = os.open(self._final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power cut
-        finally:
-            os.close(dir_fd)
-
-    def abort(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        self._tmp.unlink(missing_ok=True)
 
 
-class _DirectWriter:
+class _DirectWriter(_FileWriter):
     """VMIMAGE_FILE_WRITES=direct: O_DIRECT where the file system allows it, the bytes going
     from an aligned buffer straight to the device, not copied into the page cache (less CPU
     per byte; the first download then reads the disk). The tail that does not fill an
@@ -141,8 +151,7 @@ class _DirectWriter:
     it durable."""
 
     def __init__(self, final: Path, tmp: Path, store: str) -> None:
-        self._final, self._tmp, self._store = final, tmp, store
-        self._fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        super().__init__(final, tmp, store)
         self._buf: mmap.mmap | None = None      # the aligned staging buffer, while O_DIRECT
         self._fill = 0
         if _O_DIRECT:
@@ -196,33 +205,15 @@ class _DirectWriter:
     def _to_buffered(self) -> None:
         fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
 
-    def commit(self) -> None:
-        try:
-            self._commit()
-        except OSError as exc:
-            raise _unavailable(self._store, exc) from None
-
-    def _commit(self) -> None:
+    def _before_commit(self) -> None:
         if self._buf is not None:
             self._to_buffered()        # the tail is not a whole block
             self._flush_staged()
             self._buf = None           # unmapped once no view refers to it
-        os.fdatasync(self._fd)
-        os.close(self._fd)
-        self._fd = -1
-        os.rename(self._tmp, self._final)
-        dir_fd = os.open(self._final.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power cut
-        finally:
-            os.close(dir_fd)
 
     def abort(self) -> None:
         self._buf = None
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        self._tmp.unlink(missing_ok=True)
+        super().abort()
 
 
 class LocalFileBlobStore:
@@ -246,7 +237,7 @@ class LocalFileBlobStore:
             raise ValueError(f"bad blob key {key!r}")
         return self.root / key
 
-    def writer(self, key: str) -> "_LocalWriter | _DirectWriter":
+    def writer(self, key: str) -> BlobWriter:
         # The temp name says which process writes it (host~pid), so the node can tell at its
         # next start which leftovers are its dead processes' (cleanup_dead_partials).
         tmp = self.root / _TMP / f"{key}.{_HOST}~{os.getpid()}~{uuid.uuid4().hex}"

@@ -38,9 +38,12 @@ def list_projects(deps: Deps, caller: Caller) -> list[ProjectView]:
         return [ProjectView(p, deps.limits_for(uow, p.id)) for p in found]
 
 
-def create_project(deps: Deps, caller: Caller, name: str) -> Project:
+def create_project(deps: Deps, caller: Caller, name: str, region: str | None = None) -> Project:
+    """region: where the project acts in the dialects whose projects are regional (IMS)."""
     require_admin(caller, "create projects")
-    return _identity(deps).create_project(name)
+    if region is not None:
+        deps.require_region(region)
+    return _identity(deps).create_project(name, region)
 
 
 def set_quotas(deps: Deps, caller: Caller, project: str, limits: dict[str, int]) -> ProjectView:
@@ -76,6 +79,12 @@ def create_user(deps: Deps, caller: Caller, name: str, password: str, project: s
 def grant_role(deps: Deps, caller: Caller, user: str, project: str, role: str) -> None:
     require_admin(caller, "grant roles")
     _identity(deps).grant_role(user, project, role)
+
+
+def revoke_role(deps: Deps, caller: Caller, user: str, project: str, role: str) -> None:
+    """Effective at once: the user's tokens on the project end with its last role there."""
+    require_admin(caller, "revoke roles")
+    _identity(deps).revoke_role(user, project, role)
 
 
 def set_user_enabled(deps: Deps, caller: Caller, user: str, enabled: bool) -> User:

@@ -25,6 +25,7 @@ from vmimage.core.jobs import Job, JobStatus, end_part, turn_order
 from vmimage.core.log_context import enter_request, leave_request
 from vmimage.core.liveness import abandoned, new_worker_id
 from vmimage.core.metrics import meter
+from vmimage.core.ports import UnitOfWork
 from vmimage.core.services.deps import Deps
 
 log = logging.getLogger("vmimage.jobs")
@@ -188,29 +189,24 @@ class JobEngine:
                 job = uow.jobs.oldest_waiting(project_id)
                 if job is not None:
                     break
-            if job is None:
-                return None
-            now = self.deps.clock()
-            job.move_to(JobStatus.RUNNING)
-            job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
-            job.attempts += 1
-            uow.jobs.save(job)
-            uow.commit()
-        return job
+            return self._take(uow, job)
 
     def _claim_side_lane(self) -> Job | None:
         """The side lane's oldest waiting job (inspections): no turns, no project slots."""
         with self.deps.uow(write=True) as uow:
             uow.jobs.lock_claims()
-            job = uow.jobs.oldest_in_side_lane()
-            if job is None:
-                return None
-            now = self.deps.clock()
-            job.move_to(JobStatus.RUNNING)
-            job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
-            job.attempts += 1
-            uow.jobs.save(job)
-            uow.commit()
+            return self._take(uow, uow.jobs.oldest_in_side_lane())
+
+    def _take(self, uow: UnitOfWork, job: Job | None) -> Job | None:
+        """The claimed job becomes this worker's (in the claim's transaction)."""
+        if job is None:
+            return None
+        now = self.deps.clock()
+        job.move_to(JobStatus.RUNNING)
+        job.worker, job.begin_time, job.heartbeat_at = self.worker_id, now, now
+        job.attempts += 1
+        uow.jobs.save(job)
+        uow.commit()
         return job
 
     def _work(self, claim: Callable[[], Job | None] | None = None, wake: threading.Event | None = None,

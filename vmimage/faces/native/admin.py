@@ -25,6 +25,7 @@ router = face_router(prefix=PREFIX + "/admin")
 
 def _project(view: asvc.ProjectView) -> dict[str, Any]:
     return {"id": view.project.id, "name": view.project.name, "enabled": view.project.enabled,
+            "region": view.project.region,
             "quotas": {"images": view.limits.image_count, "bytes": view.limits.image_bytes}}
 
 
@@ -59,8 +60,8 @@ def list_projects(request: Request, who: Caller = Depends(caller)) -> dict:
 @router.post("/projects", status_code=201)
 def create_project(request: Request, who: Caller = Depends(caller),
                    spec: dict = Depends(body_of(schemas.CreateProject))) -> JSONResponse:
-    made = asvc.create_project(deps(request), who, spec["name"])
-    return JSONResponse({"project": {"id": made.id, "name": made.name}}, status_code=201)
+    made = asvc.create_project(deps(request), who, spec["name"], spec.get("region"))
+    return JSONResponse({"project": {"id": made.id, "name": made.name, "region": made.region}}, status_code=201)
 
 
 @router.put("/projects/{project}/quotas")
@@ -88,6 +89,12 @@ def create_user(request: Request, who: Caller = Depends(caller),
 def grant_role(request: Request, user: str, who: Caller = Depends(caller),
                spec: dict = Depends(body_of(schemas.GrantRole))) -> Response:
     asvc.grant_role(deps(request), who, user, spec["project"], spec["role"])
+    return Response(status_code=204)
+
+
+@router.delete("/users/{user}/roles/{project}/{role}", status_code=204)
+def revoke_role(request: Request, user: str, project: str, role: str, who: Caller = Depends(caller)) -> Response:
+    asvc.revoke_role(deps(request), who, user, project, role)
     return Response(status_code=204)
 
 

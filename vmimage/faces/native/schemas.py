@@ -105,6 +105,7 @@ class BucketExport(_Closed):
 
 class CreateProject(_Closed):
     name: Name
+    region: Name | None = None       # IMS acts in it; unset: the default region
 
 
 class SetQuotas(_Closed):

@@ -447,13 +447,13 @@ function insightPanel(image) {
   const body = h('div', { 'aria-live': 'polite' }, h('p', {}, t('Loading…')));
   const message = h('div', { 'aria-live': 'polite' });
   const writable = canWrite() && (image.owner === session.projectId || isAdmin()) && image.status === 'active';
-  let waitingFor = null;       // the job of an inspection asked for here: the panel follows it to its end
   const again = writable ? h('button', { type: 'button', onclick: async () => {
     again.disabled = true;
     message.replaceChildren();
     try {
-      const { job } = await api('POST', `${NATIVE}/images/${encodeURIComponent(image.id)}/insight`);
-      waitingFor = job.id;
+      // The POST marks the report pending in the same write: from here on the panel follows
+      // the new inspection (or a newer one asked for meanwhile) to its end.
+      await api('POST', `${NATIVE}/images/${encodeURIComponent(image.id)}/insight`);
       await refresh();
     } catch (error) {
       if (error.status !== 401) message.replaceChildren(notice(error.message));
@@ -474,8 +474,7 @@ function insightPanel(image) {
       } catch { /* the job's own view is extra: pending stays pending */ }
     }
     const ended = status === 'done' || status === 'failed' || status === 'none';
-    if (ended && (!waitingFor || insight.job_id === waitingFor)) {
-      waitingFor = null;
+    if (ended) {
       if (again) again.disabled = false;
       stopPolling();
     } else if (!pollTimer) {

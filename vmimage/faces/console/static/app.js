@@ -423,6 +423,7 @@ async function imagePage(content, id) {
       [t('JD Cloud id'), ids.jdcloud], [t('Aries id'), ids.aries]]),
     h('h2', {}, t('Attributes')),
     attributes(Object.keys(image).sort().filter((k) => k !== 'tags').map((k) => [k, image[k]])),
+    insightPanel(image),
     h('h2', {}, t('Tags')), image.tags.length ? h('ul', { class: 'tags' }, image.tags.map((tag) => h('li', {}, tag))) : h('p', {}, '—'),
     h('h2', {}, t('Stores')), h('p', {}, shown(image.stores)),
     h('h2', {}, t('Members')), table([h('th', { scope: 'col' }, t('Member')), h('th', { scope: 'col' }, t('Status'))],
@@ -431,6 +432,106 @@ async function imagePage(content, id) {
     h('h2', {}, t('Tasks')), table([h('th', { scope: 'col' }, t('ID')), h('th', { scope: 'col' }, t('Status')),
       h('th', { scope: 'col' }, t('Failure'))],
     tasks.map((task) => h('tr', {}, h('td', {}, task.id), h('td', {}, task.status), h('td', {}, shown(task.message))))));
+}
+
+// --- image insight (issue 25): what reading the image found, without booting it -------------
+
+// The report comes from the image itself (a hostile guest chooses its os-release and hostname):
+// every value is set as text by h(), never as markup.
+const CHECK_RESULTS = { pass: ['✓', 'pass'], warn: ['!', 'warning'], fail: ['✗', 'fail'] };
+const INSIGHT_FIELDS = [['os_distribution', 'Distribution'], ['os_release', 'Version'], ['os_version', 'OS version'],
+  ['os_family', 'OS family'], ['architecture', 'Architecture'], ['boot_mode', 'Boot mode']];
+
+function insightPanel(image) {
+  const headingId = fieldId('insight-title');
+  const body = h('div', { 'aria-live': 'polite' }, h('p', {}, t('Loading…')));
+  const message = h('div', { 'aria-live': 'polite' });
+  const writable = canWrite() && (image.owner === session.projectId || isAdmin()) && image.status === 'active';
+  const again = writable ? h('button', { type: 'button', onclick: async () => {
+    again.disabled = true;
+    message.replaceChildren();
+    try {
+      // The POST marks the report pending in the same write: from here on the panel follows
+      // the new inspection (or a newer one asked for meanwhile) to its end.
+      await api('POST', `${NATIVE}/images/${encodeURIComponent(image.id)}/insight`);
+      await refresh();
+    } catch (error) {
+      if (error.status !== 401) message.replaceChildren(notice(error.message));
+      again.disabled = false;
+    }
+  } }, t('Inspect again')) : null;
+  const section = h('section', { class: 'insight', 'aria-labelledby': headingId },
+    h('div', { class: 'heading' }, h('h2', { id: headingId }, t('Insight')), again), message, body);
+  const refresh = async () => {
+    const { insight } = await api('GET', `${NATIVE}/images/${encodeURIComponent(image.id)}/insight`);
+    if (!section.isConnected) return;     // the person has moved on: no polling for a page gone
+    let status = insight.status;
+    if (status === 'pending' && insight.job_id) {
+      // The report says pending until it is read; the job says whether the reading started.
+      try {
+        const job = await api('GET', `${NATIVE}/jobs/${encodeURIComponent(insight.job_id)}`);
+        if ((job.job ?? job).status === 'RUNNING') status = 'running';
+      } catch { /* the job's own view is extra: pending stays pending */ }
+    }
+    const ended = status === 'done' || status === 'failed' || status === 'none';
+    if (ended) {
+      if (again) again.disabled = false;
+      stopPolling();
+    } else if (!pollTimer) {
+      poll(() => { refresh().catch(() => { /* the next round tries again */ }); });
+    }
+    if (again && !ended) again.disabled = true;
+    body.replaceChildren(...insightBody(insight, status));
+  };
+  refresh().catch((error) => { if (error.status !== 401) body.replaceChildren(notice(error.message)); });
+  return section;
+}
+
+function insightStatusWords(status) {
+  return { none: t('not inspected'), pending: t('pending'), running: t('running'), done: t('done'),
+    failed: t('failed') }[status] ?? status;
+}
+
+function insightBody(insight, status) {
+  const out = [];
+  const statusLine = [h('span', { class: `status insight-${status}` }, insightStatusWords(status))];
+  if (insight.inspected_at && (status === 'done' || status === 'failed')) {
+    statusLine.push(' ', h('span', { class: 'hint' }, t('at {when}', { when: insight.inspected_at })));
+  }
+  const summary = [[t('Inspection'), statusLine]];
+  if (status === 'failed') summary.push([t('Failure'), shown(insight.error)]);
+  const report = insight.report;
+  if (report && status !== 'failed') {
+    const os = report.os ?? {};
+    summary.push([t('OS family'), shown(os.family)], [t('Distribution'),
+        os.pretty_name ? `${shown(os.distribution)} (${os.pretty_name})` : shown(os.distribution)],
+      [t('Version'), shown(os.version)], [t('Architecture'), shown(os.architecture)],
+      [t('Kernels'), os.kernels?.length ? os.kernels.join(', ') : '—'], [t('Boot mode'), shown(os.boot_mode)],
+      [t('Hostname'), shown(os.hostname)]);
+  }
+  out.push(h('dl', { class: 'attributes' }, summary.map(([key, value]) => [h('dt', {}, key), h('dd', {}, value)])));
+  if (status === 'none') out.push(h('p', { class: 'hint' }, t('This image was never inspected.')));
+  if (!report || status === 'failed') return out;
+  const names = Object.fromEntries(INSIGHT_FIELDS);
+  const fieldName = (key) => (names[key] ? t(names[key]) : key);
+  if (report.mismatches?.length) {
+    out.push(h('div', { class: 'notice warn', role: 'note' }, h('strong', {}, t('Declared and detected differ')),
+      h('ul', {}, report.mismatches.map((m) => h('li', {},
+        t('{field}: declared {declared}, detected {detected}',
+          { field: fieldName(m.field), declared: shown(m.declared), detected: shown(m.detected) }))))));
+  }
+  out.push(h('h3', {}, t('Checks')), table([col('Check'), col('Result'), col('Reason')],
+    (report.checks ?? []).map((check) => {
+      const [mark, words] = CHECK_RESULTS[check.result] ?? ['?', check.result];
+      return h('tr', { class: `check ${CHECK_RESULTS[check.result] ? check.result : ''}` }, h('td', {}, check.name),
+        h('td', {}, h('span', { class: `result ${check.result}` }, h('span', { 'aria-hidden': 'true' }, mark), ' ',
+          t(words))), h('td', {}, shown(check.reason)));
+    })));
+  const filled = insight.filled ?? [];
+  out.push(h('h3', {}, t('Filled into the image')), filled.length
+    ? h('ul', { class: 'filled' }, filled.map((key) => h('li', {}, names[key] ? `${fieldName(key)} (${key})` : key)))
+    : h('p', { class: 'hint' }, t('Nothing: every field was already set.')));
+  return out;
 }
 
 function deleteDialog(image) {

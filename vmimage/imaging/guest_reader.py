@@ -268,7 +268,88 @@ def probe(dev: Slice | Disk) -> dict[str, Any]:
 S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
 
 
-class ExtFs:
+class GuestFs:
+    """What every filesystem reader shares: path lookup with in-guest link resolution, file reads.
+
+    A subclass gives root_number, inode(number) -> {"mode", "size", ...}, _entries(inode) -> {name:
+    number}, read_inode(inode, cap) -> bytes and read_link(inode) -> str, plus free_blocks,
+    blocks_count and block_size."""
+
+    root_number = 2
+    free_blocks = blocks_count = block_size = 0
+
+    def inode(self, number: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _entries(self, ino: dict[str, Any]) -> dict[str, int]:
+        raise NotImplementedError
+
+    def read_inode(self, ino: dict[str, Any], cap: int) -> bytes:
+        raise NotImplementedError
+
+    def read_link(self, ino: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def lookup(self, path: str, follow: bool = True) -> tuple[int, dict[str, Any]]:
+        """The inode at a guest path, links resolved inside this filesystem only."""
+        hops = 0
+        parts = [p for p in path.split("/") if p]
+        stack: list[tuple[int, dict[str, Any]]] = [(self.root_number, self.inode(self.root_number))]
+        while parts:
+            name = parts.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            _number, current = stack[-1]
+            if current["mode"] & S_IFMT != S_IFDIR:
+                raise GuestPathError(f"{path}: not a directory on the way")
+            child_number = self._entries(current).get(name)
+            if child_number is None:
+                raise GuestPathError(f"{path}: not found")
+            child = self.inode(child_number)
+            if child["mode"] & S_IFMT == S_IFLNK and (parts or follow):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise GuestPathError(f"{path}: too many levels of symbolic links")
+                target = self.read_link(child)
+                if target.startswith("/"):
+                    stack = stack[:1]
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            stack.append((child_number, child))
+        return stack[-1]
+
+    def read_file(self, path: str, cap: int = MAX_FILE_BYTES) -> bytes | None:
+        """A regular file's first `cap` bytes; None when it is not there."""
+        try:
+            _n, ino = self.lookup(path)
+        except GuestPathError:
+            return None
+        if ino["mode"] & S_IFMT != S_IFREG:
+            return None
+        return self.read_inode(ino, cap)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.lookup(path)
+        except GuestPathError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            _n, ino = self.lookup(path)
+        except GuestPathError:
+            return []
+        if ino["mode"] & S_IFMT != S_IFDIR:
+            return []
+        return sorted(n for n in self._entries(ino) if n not in (".", ".."))
+
+
+class ExtFs(GuestFs):
     def __init__(self, dev: Slice | Disk) -> None:
         self.dev = dev
         sb = dev.read(1024, 1024)
@@ -416,38 +497,6 @@ class ExtFs:
                     raise GuestPathError("a directory with more entries than the reader reads")
         return names
 
-    def lookup(self, path: str, follow: bool = True) -> tuple[int, dict[str, Any]]:
-        """The inode at a guest path, links resolved inside this filesystem only."""
-        hops = 0
-        parts = [p for p in path.split("/") if p]
-        stack: list[tuple[int, dict[str, Any]]] = [(2, self.inode(2))]
-        while parts:
-            name = parts.pop(0)
-            if name == ".":
-                continue
-            if name == "..":
-                if len(stack) > 1:
-                    stack.pop()
-                continue
-            _number, current = stack[-1]
-            if current["mode"] & S_IFMT != S_IFDIR:
-                raise GuestPathError(f"{path}: not a directory on the way")
-            child_number = self._entries(current).get(name)
-            if child_number is None:
-                raise GuestPathError(f"{path}: not found")
-            child = self.inode(child_number)
-            if child["mode"] & S_IFMT == S_IFLNK and (parts or follow):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise GuestPathError(f"{path}: too many levels of symbolic links")
-                target = self.read_link(child)
-                if target.startswith("/"):
-                    stack = stack[:1]
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            stack.append((child_number, child))
-        return stack[-1]
-
     def read_link(self, ino: dict[str, Any]) -> str:
         if ino["size"] > 4096:
             raise GuestPathError("a symbolic link longer than a path")
@@ -457,31 +506,254 @@ class ExtFs:
             raw = self.read_inode(ino, 4096)
         return raw.decode("utf-8", "surrogateescape")
 
-    def read_file(self, path: str, cap: int = MAX_FILE_BYTES) -> bytes | None:
-        """A regular file's first `cap` bytes; None when it is not there."""
-        try:
-            _n, ino = self.lookup(path)
-        except GuestPathError:
-            return None
-        if ino["mode"] & S_IFMT != S_IFREG:
-            return None
-        return self.read_inode(ino, cap)
+# --- XFS ------------------------------------------------------------------------------------
 
-    def exists(self, path: str) -> bool:
-        try:
-            self.lookup(path)
-        except GuestPathError:
-            return False
-        return True
+XFS_INCOMPAT_KNOWN = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20   # ftype, sparse inodes, meta uuid, bigtime, needsrepair, nrext64
+XFS_DIR_LEAF_OFFSET = 1 << 35        # directory data blocks live below this byte offset; leaf/free index above
+XFS_MAX_EXTENTS = 100000
+XFS_MAX_BTREE_DEPTH = 5
 
-    def listdir(self, path: str) -> list[str]:
-        try:
-            _n, ino = self.lookup(path)
-        except GuestPathError:
-            return []
-        if ino["mode"] & S_IFMT != S_IFDIR:
-            return []
-        return sorted(n for n in self._entries(ino) if n not in (".", ".."))
+
+def _log2(value: int) -> int:
+    return value.bit_length() - 1
+
+
+class XfsFs(GuestFs):
+    """XFS v4 and v5 (CRC), read-only: every block and inode pointer is checked against the
+    filesystem's geometry before it is read; a lying structure ends as ReadError."""
+
+    def __init__(self, dev: Slice | Disk) -> None:
+        self.dev = dev
+        sb = dev.read(0, 512)
+        if sb[:4] != b"XFSB":
+            raise ReadError("no XFS superblock")
+        (self.block_size, self.blocks_count) = struct.unpack(">IQ", sb[4:16])
+        self.root_number = struct.unpack(">Q", sb[56:64])[0]
+        self.ag_blocks, self.ag_count = struct.unpack(">II", sb[84:92])
+        version, sector_size, self.inode_size, inodes_per_block = struct.unpack(">HHHH", sb[100:108])
+        block_log, _sect_log, inode_log, inopb_log, self.ag_block_log = sb[120:125]
+        self.free_blocks = struct.unpack(">Q", sb[144:152])[0]
+        dir_block_log = sb[192]
+        features2 = struct.unpack(">I", sb[200:204])[0]
+        incompat = struct.unpack(">I", sb[216:220])[0]
+        self.v5 = version & 0xF == 5
+        if version & 0xF not in (4, 5):
+            raise ReadError(f"XFS superblock: version {version & 0xF} is not read")
+        if self.v5 and incompat & ~XFS_INCOMPAT_KNOWN:
+            raise ReadError(f"XFS incompatible features {incompat & ~XFS_INCOMPAT_KNOWN:#x} are not read")
+        if not 512 <= self.block_size <= 65536 or 1 << block_log != self.block_size:
+            raise ReadError(f"XFS superblock: block size {self.block_size} is not possible")
+        if not 512 <= sector_size <= self.block_size or sector_size & (sector_size - 1):
+            raise ReadError(f"XFS superblock: sector size {sector_size} is not possible")
+        if not 256 <= self.inode_size <= 2048 or 1 << inode_log != self.inode_size \
+                or self.inode_size > self.block_size:
+            raise ReadError(f"XFS superblock: inode size {self.inode_size} is not possible")
+        if inodes_per_block != self.block_size // self.inode_size or 1 << inopb_log != inodes_per_block:
+            raise ReadError("XFS superblock: inodes per block is not possible")
+        if not self.ag_blocks or not self.ag_count or self.ag_block_log != (self.ag_blocks - 1).bit_length():
+            raise ReadError("XFS superblock: allocation group geometry is not possible")
+        if not (self.ag_count - 1) * self.ag_blocks < self.blocks_count <= self.ag_count * self.ag_blocks:
+            raise ReadError("XFS superblock: allocation groups and block count do not agree")
+        if self.blocks_count * self.block_size > dev.size:
+            raise ReadError(f"the filesystem claims {self.blocks_count * self.block_size} bytes but its "
+                            f"partition holds {dev.size}")
+        if self.free_blocks > self.blocks_count:
+            raise ReadError("XFS superblock: more free blocks than blocks")
+        self.dir_block_size = self.block_size << dir_block_log
+        if self.dir_block_size > 65536:
+            raise ReadError(f"XFS superblock: directory block size {self.dir_block_size} is not possible")
+        self.inopb_log = inopb_log
+        self.has_ftype = self.v5 or bool(features2 & 0x200)
+        self.core_size = 176 if self.v5 else 100
+        self.inode(self.root_number)
+
+    # Block addresses: a filesystem block number is (AG << agblklog) | block-in-AG.
+    def _fsb_to_byte(self, fsb: int, count: int = 1) -> int:
+        ag, block = fsb >> self.ag_block_log, fsb & ((1 << self.ag_block_log) - 1)
+        linear = ag * self.ag_blocks + block
+        if ag >= self.ag_count or block + count > self.ag_blocks or linear + count > self.blocks_count or count < 0:
+            raise ReadError(f"an XFS block pointer past the filesystem's end ({fsb}+{count})")
+        return linear * self.block_size
+
+    def _blocks(self, fsb: int, count: int = 1) -> bytes:
+        return self.dev.read(self._fsb_to_byte(fsb, count), count * self.block_size)
+
+    def inode(self, number: int) -> dict[str, Any]:
+        agino_bits = self.inopb_log + self.ag_block_log
+        ag, agino = number >> agino_bits, number & ((1 << agino_bits) - 1)
+        block, index = agino >> self.inopb_log, agino & ((1 << self.inopb_log) - 1)
+        if number <= 0 or ag >= self.ag_count or block >= self.ag_blocks \
+                or ag * self.ag_blocks + block >= self.blocks_count:
+            raise ReadError(f"XFS inode number {number} out of range")
+        at = self._fsb_to_byte((ag << self.ag_block_log) | block) + index * self.inode_size
+        raw = self.dev.read(at, self.inode_size)
+        magic, mode, version, fmt = struct.unpack(">2sHBB", raw[:6])
+        if magic != b"IN" or version not in (1, 2, 3) or (version == 3) != self.v5:
+            raise ReadError(f"XFS inode {number} is not an inode")
+        if version == 3 and struct.unpack(">Q", raw[152:160])[0] != number:
+            raise ReadError(f"XFS inode {number} says it is another inode")
+        size = struct.unpack(">Q", raw[56:64])[0]
+        fork_offset = raw[82]
+        flags2 = struct.unpack(">Q", raw[120:128])[0] if version == 3 else 0
+        extents = struct.unpack(">Q", raw[24:32])[0] if flags2 & 0x10 else struct.unpack(">I", raw[76:80])[0]
+        fork_end = self.core_size + fork_offset * 8 if fork_offset else self.inode_size
+        if fork_end > self.inode_size or size >= 1 << 63:
+            raise ReadError(f"XFS inode {number}: its fork or size is not possible")
+        return {"number": number, "mode": mode, "size": size, "format": fmt, "extents": extents,
+                "fork": raw[self.core_size:fork_end]}
+
+    # The blocks of a file: (logical block, filesystem block, count), unwritten extents left out.
+    def _extent_records(self, raw: bytes, count: int, out: list[tuple[int, int, int]]) -> None:
+        if count * 16 > len(raw):
+            raise ReadError("an XFS extent list longer than its space")
+        for i in range(count):
+            hi, lo = struct.unpack(">QQ", raw[16 * i:16 * i + 16])
+            logical = (hi >> 9) & ((1 << 54) - 1)
+            start = ((hi & 0x1FF) << 43) | (lo >> 21)
+            length = lo & ((1 << 21) - 1)
+            if not hi >> 63 and length:
+                self._fsb_to_byte(start, length)
+                out.append((logical, start, length))
+        if len(out) > XFS_MAX_EXTENTS:
+            raise ReadError("an XFS file with an implausible number of extents")
+
+    def _btree(self, fsb: int, level_expected: int, depth_left: int, out: list[tuple[int, int, int]]) -> None:
+        if depth_left < 0:
+            raise ReadError("an XFS extent tree deeper than possible")
+        block = self._blocks(fsb)
+        header = 72 if self.v5 else 24
+        magic, level, records = struct.unpack(">4sHH", block[:8])
+        if magic != (b"BMA3" if self.v5 else b"BMAP") or level != level_expected:
+            raise ReadError(f"a broken XFS extent tree block at {fsb}")
+        if level == 0:
+            self._extent_records(block[header:], records, out)
+            return
+        most = (self.block_size - header) // 16
+        if records > most:
+            raise ReadError(f"an XFS extent tree block with too many records at {fsb}")
+        pointers = struct.unpack(f">{records}Q", block[header + most * 8:header + most * 8 + records * 8])
+        for pointer in pointers:
+            self._btree(pointer, level - 1, depth_left - 1, out)
+
+    def _mapped(self, ino: dict[str, Any]) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []
+        fork = ino["fork"]
+        if ino["format"] == 2:
+            self._extent_records(fork, ino["extents"], out)
+        elif ino["format"] == 3:
+            level, records = struct.unpack(">HH", fork[:4])
+            most = (len(fork) - 4) // 16
+            if not 1 <= level <= XFS_MAX_BTREE_DEPTH or records > most:
+                raise ReadError(f"XFS inode {ino['number']}: a broken extent tree root")
+            for pointer in struct.unpack(f">{records}Q", fork[4 + most * 8:4 + most * 8 + records * 8]):
+                self._btree(pointer, level - 1, XFS_MAX_BTREE_DEPTH, out)
+        else:
+            raise ReadError(f"XFS inode {ino['number']}: data fork format {ino['format']} holds no blocks")
+        return out
+
+    def read_inode(self, ino: dict[str, Any], cap: int) -> bytes:
+        size = min(ino["size"], cap)
+        if ino["format"] == 1:               # local: the bytes live in the inode
+            return ino["fork"][:size]
+        blocks = -(-size // self.block_size)
+        data = bytearray(blocks * self.block_size)
+        for logical, physical, count in self._mapped(ino):
+            if logical >= blocks:
+                continue
+            count = min(count, blocks - logical)
+            data[logical * self.block_size:(logical + count) * self.block_size] = self._blocks(physical, count)
+        return bytes(data[:size])
+
+    def _entries(self, ino: dict[str, Any]) -> dict[str, int]:
+        if ino["format"] == 1:
+            return self._shortform(ino)
+        names: dict[str, int] = {}
+        leaf_block = XFS_DIR_LEAF_OFFSET // self.block_size
+        per_dir_block = self.dir_block_size // self.block_size
+        read = 0
+        for logical, physical, count in sorted(self._mapped(ino)):
+            if logical >= leaf_block:
+                continue
+            count = min(count, leaf_block - logical)
+            read += count * self.block_size
+            if read > MAX_DIR_BYTES:
+                raise GuestPathError("a directory larger than the reader reads")
+            # a directory block may span extents only when blocks are smaller than it; read whole ones
+            if logical % per_dir_block or count % per_dir_block:
+                raise ReadError(f"XFS directory {ino['number']}: an extent splits a directory block")
+            for first in range(0, count, per_dir_block):
+                self._data_block(self._blocks(physical + first, per_dir_block), names)
+        return names
+
+    def _data_block(self, block: bytes, names: dict[str, int]) -> None:
+        magic = block[:4]
+        if magic in (b"XD2B", b"XD2D"):
+            at = 16
+        elif magic in (b"XDB3", b"XDD3"):
+            at = 64
+        else:
+            raise ReadError(f"an XFS directory block with magic {magic!r}")
+        end = len(block)
+        if magic in (b"XD2B", b"XDB3"):      # a single-block directory: its leaf and tail close the block
+            leaf_count = struct.unpack(">I", block[-8:-4])[0]
+            end = len(block) - 8 - 8 * leaf_count
+            if end < at:
+                raise ReadError("an XFS directory block whose leaf overruns its data")
+        while at + 8 <= end:
+            if block[at:at + 2] == b"\xff\xff":          # a free span
+                length = struct.unpack(">H", block[at + 2:at + 4])[0]
+                if length < 8 or length % 8 or at + length > end:
+                    raise ReadError("an XFS directory block with a broken free span")
+                at += length
+                continue
+            number, name_len = struct.unpack(">QB", block[at:at + 9])
+            length = (8 + 1 + name_len + (1 if self.has_ftype else 0) + 2 + 7) // 8 * 8
+            if not name_len or at + length > end:
+                raise ReadError("an XFS directory entry overruns its block")
+            names[block[at + 9:at + 9 + name_len].decode("utf-8", "surrogateescape")] = number
+            if len(names) > MAX_DIR_ENTRIES:
+                raise GuestPathError("a directory with more entries than the reader reads")
+            at += length
+
+    def _shortform(self, ino: dict[str, Any]) -> dict[str, int]:
+        raw = ino["fork"][:ino["size"]]
+        if len(raw) < 6:
+            raise ReadError(f"XFS directory {ino['number']}: a short-form header cut short")
+        count, count8 = raw[0], raw[1]
+        width = 8 if count8 else 4
+        parent = int.from_bytes(raw[2:2 + width], "big")
+        names = {".": ino["number"], "..": parent}
+        at = 2 + width
+        for _ in range(count or count8):
+            if at + 3 > len(raw):
+                raise ReadError(f"XFS directory {ino['number']}: a short-form entry past its end")
+            name_len = raw[at]
+            name = raw[at + 3:at + 3 + name_len]
+            at += 3 + name_len + (1 if self.has_ftype else 0)
+            if not name_len or at + width > len(raw):
+                raise ReadError(f"XFS directory {ino['number']}: a short-form entry past its end")
+            names[name.decode("utf-8", "surrogateescape")] = int.from_bytes(raw[at:at + width], "big")
+            at += width
+        return names
+
+    def read_link(self, ino: dict[str, Any]) -> str:
+        if ino["size"] > 1024:
+            raise GuestPathError("a symbolic link longer than XFS allows")
+        if ino["format"] == 1:
+            raw = ino["fork"][:ino["size"]]
+        elif not self.v5:
+            raw = self.read_inode(ino, 1024)
+        else:                                # v5 remote links: each block starts with a 56-byte header
+            raw = b""
+            for _logical, physical, count in sorted(self._mapped(ino)):
+                for i in range(count):
+                    block = self._blocks(physical + i)
+                    if block[:4] != b"XSLM":
+                        raise ReadError("an XFS symbolic link block without its magic")
+                    length = struct.unpack(">I", block[8:12])[0]
+                    raw += block[56:56 + min(length, self.block_size - 56)]
+            raw = raw[:ino["size"]]
+        return raw.decode("utf-8", "surrogateescape")
 
 
 # --- what a root filesystem tells ------------------------------------------------------------
@@ -504,7 +776,7 @@ def _safe(errors: list[str], what: str, call: Any, default: Any) -> Any:
         return default
 
 
-def read_root(fs: ExtFs, errors: list[str]) -> dict[str, Any]:
+def read_root(fs: GuestFs, errors: list[str]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     facts["os_release"] = _text(_safe(errors, "/etc/os-release", lambda: fs.read_file("/etc/os-release")
                                       or fs.read_file("/usr/lib/os-release"), None))
@@ -574,9 +846,9 @@ def inspect(path: str, fmt: str) -> dict[str, Any]:
     root = None
     for part, dev in devices:
         part.update(_safe(errors, f"partition {part['number']}", lambda d=dev: probe(d), {"type": "unknown"}))
-        if root is None and part["type"] in ("ext2", "ext3", "ext4"):
+        if root is None and part["type"] in ("ext2", "ext3", "ext4", "xfs"):
             try:
-                fs = ExtFs(dev)
+                fs: GuestFs = XfsFs(dev) if part["type"] == "xfs" else ExtFs(dev)
                 if any(fs.exists(m) for m in ROOT_MARKERS):
                     root = (part, fs)
             except (ReadError, GuestPathError, struct.error) as exc:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import struct
 import sys
 import uuid
 import zlib
-from typing import Any
+from typing import Any, Protocol
 
 MAX_FILE_BYTES = 1 << 20           # a config file, os-release, modules.builtin: read at most this
 MAX_DIR_BYTES = 4 << 20            # a directory's blocks read at most
@@ -176,6 +177,14 @@ class Slice:
         return self.disk.read(self.start + offset, length)
 
 
+class BlockDevice(Protocol):
+    """What a filesystem reader reads from: a disk, a partition or a logical volume."""
+
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
 # --- partition tables -----------------------------------------------------------------------
 
 ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
@@ -228,7 +237,7 @@ def _gpt(disk: Disk) -> list[dict[str, Any]]:
 
 # --- filesystem signatures ------------------------------------------------------------------
 
-def probe(dev: Slice | Disk) -> dict[str, Any]:
+def probe(dev: BlockDevice) -> dict[str, Any]:
     """What a partition holds, by its signature."""
     if dev.size < 4096:
         return {"type": "unknown"}
@@ -350,7 +359,7 @@ class GuestFs:
 
 
 class ExtFs(GuestFs):
-    def __init__(self, dev: Slice | Disk) -> None:
+    def __init__(self, dev: BlockDevice) -> None:
         self.dev = dev
         sb = dev.read(1024, 1024)
         if sb[56:58] != b"\x53\xef":
@@ -508,7 +517,8 @@ class ExtFs(GuestFs):
 
 # --- XFS ------------------------------------------------------------------------------------
 
-XFS_INCOMPAT_KNOWN = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20   # ftype, sparse inodes, meta uuid, bigtime, needsrepair, nrext64
+# incompatible features read: ftype, sparse inodes, meta uuid, bigtime, needsrepair, nrext64
+XFS_INCOMPAT_KNOWN = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20
 XFS_DIR_LEAF_OFFSET = 1 << 35        # directory data blocks live below this byte offset; leaf/free index above
 XFS_MAX_EXTENTS = 100000
 XFS_MAX_BTREE_DEPTH = 5
@@ -522,7 +532,7 @@ class XfsFs(GuestFs):
     """XFS v4 and v5 (CRC), read-only: every block and inode pointer is checked against the
     filesystem's geometry before it is read; a lying structure ends as ReadError."""
 
-    def __init__(self, dev: Slice | Disk) -> None:
+    def __init__(self, dev: BlockDevice) -> None:
         self.dev = dev
         sb = dev.read(0, 512)
         if sb[:4] != b"XFSB":
@@ -756,6 +766,221 @@ class XfsFs(GuestFs):
         return raw.decode("utf-8", "surrogateescape")
 
 
+# --- LVM2: a root logical volume on physical volumes -------------------------------------------
+
+LVM_MDA_MAGIC = b" LVM2 x[5A%r0N*>"
+MAX_LVM_SEGMENTS = 1024
+MAX_LVM_DEPTH = 16
+_LVM_TOKEN = re.compile(r'\s+|#[^\n]*|"(?:[^"\\]|\\.)*"|[{}\[\]=,]|[^\s{}\[\]=,"#]+')
+
+
+def _lvm_tokens(text: str) -> list[str]:
+    tokens = []
+    for match in _LVM_TOKEN.finditer(text):
+        token = match.group(0)
+        if token[0].isspace() or token[0] == "#":
+            continue
+        tokens.append(token)
+    return tokens
+
+
+
+def parse_lvm_config(text: str) -> dict[str, Any]:
+    """LVM2's text metadata (`name = value`, `name { ... }`, values: numbers, "strings", [lists])."""
+    tokens, at = _lvm_tokens(text), 0
+
+    def value() -> Any:
+        nonlocal at
+        token = tokens[at]
+        at += 1
+        if token == "[":
+            items = []
+            while tokens[at] != "]":
+                if tokens[at] == ",":
+                    at += 1
+                    continue
+                items.append(value())
+            at += 1
+            return items
+        if token.startswith('"'):
+            return token[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        try:
+            return int(token)
+        except ValueError:
+            try:
+                return float(token)
+            except ValueError:
+                raise ReadError(f"LVM metadata: {token[:40]!r} is not a value") from None
+
+    def section(depth: int) -> dict[str, Any]:
+        nonlocal at
+        if depth > MAX_LVM_DEPTH:
+            raise ReadError("LVM metadata nested deeper than possible")
+        out: dict[str, Any] = {}
+        while at < len(tokens) and tokens[at] != "}":
+            name = tokens[at]
+            at += 1
+            if tokens[at] == "=":
+                at += 1
+                out[name] = value()
+            elif tokens[at] == "{":
+                at += 1
+                out[name] = section(depth + 1)
+                if tokens[at] != "}":
+                    raise ReadError("LVM metadata: a section left open")
+                at += 1
+            else:
+                raise ReadError(f"LVM metadata: {tokens[at][:40]!r} after {name[:40]!r}")
+        return out
+
+    try:
+        parsed = section(0)
+    except IndexError:
+        raise ReadError("LVM metadata ends in the middle") from None
+    if at != len(tokens):
+        raise ReadError("LVM metadata: a '}' without its section")
+    return parsed
+
+
+def lvm_physical_volume(dev: BlockDevice) -> dict[str, Any]:
+    """A PV's uuid and its volume group's text metadata: label, PV header, metadata area."""
+    for sector in range(4):
+        label = dev.read(sector * 512, 512)
+        if label[:8] == b"LABELONE" and label[24:32] == b"LVM2 001":
+            break
+    else:
+        raise ReadError("no LVM2 label")
+    header_at = sector * 512 + struct.unpack("<I", label[20:24])[0]
+    if not sector * 512 + 32 <= header_at <= sector * 512 + 512 - 40 - 16 * 4:
+        raise ReadError("LVM2 label: its PV header lies outside the label sector")
+    header = dev.read(header_at, sector * 512 + 512 - header_at)
+    pv_uuid = header[:32].decode("ascii", "replace")
+    areas: list[list[tuple[int, int]]] = [[], []]      # data areas, then metadata areas
+    at, which = 40, 0
+    while which < 2:
+        if at + 16 > len(header):
+            raise ReadError("LVM2 PV header: its area lists run past the label sector")
+        offset, size = struct.unpack("<QQ", header[at:at + 16])
+        at += 16
+        if offset == 0 and size == 0:
+            which += 1
+            continue
+        areas[which].append((offset, size))
+    text = None
+    for mda_start, mda_size in areas[1]:
+        if mda_start + mda_size > dev.size or mda_size < 1024:
+            raise ReadError("an LVM2 metadata area outside its physical volume")
+        mda = dev.read(mda_start, 512)
+        if mda[4:20] != LVM_MDA_MAGIC or struct.unpack("<Q", mda[24:32])[0] != mda_start:
+            raise ReadError("an LVM2 metadata area without its header")
+        offset, size = struct.unpack("<QQ", mda[40:56])
+        if not offset or not size:
+            continue
+        if size > MAX_FILE_BYTES or not 512 <= offset < mda_size:
+            raise ReadError("LVM2 metadata of implausible size or place")
+        first = min(size, mda_size - offset)           # the area is a ring after its 512-byte header
+        raw = dev.read(mda_start + offset, first) + dev.read(mda_start + 512, size - first)
+        text = raw.split(b"\0")[0].decode("utf-8", "replace")
+        break
+    if text is None:
+        raise ReadError("an LVM2 physical volume without metadata")
+    return {"uuid": pv_uuid, "metadata": parse_lvm_config(text)}
+
+
+class LogicalVolume:
+    """An LV's bytes: its linear segments, each a run of extents on one physical volume."""
+
+    def __init__(self, name: str, segments: list[tuple[int, int, BlockDevice, int]]) -> None:
+        self.name, self.segments = name, segments        # (LV byte start, length, PV, PV byte start)
+        self.size = sum(length for _s, length, _d, _o in segments)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ReadError(f"a read at {offset}+{length} goes past the end of logical volume {self.name}")
+        out = bytearray()
+        for start, seg_length, pv, pv_start in self.segments:
+            if length <= 0:
+                break
+            if offset >= start + seg_length:
+                continue
+            take = min(length, start + seg_length - offset)
+            out += pv.read(pv_start + offset - start, take)
+            offset, length = offset + take, length - take
+        return bytes(out)
+
+
+def logical_volumes(pvs: dict[str, tuple[dict[str, Any], BlockDevice]],
+                    errors: list[str]) -> list[tuple[dict[str, Any], LogicalVolume]]:
+    """The linear LVs of every volume group whose PVs are all on this disk."""
+    found: list[tuple[dict[str, Any], LogicalVolume]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    for _uuid, (pv, _dev) in pvs.items():
+        for name, vg in pv["metadata"].items():
+            if isinstance(vg, dict) and isinstance(vg.get("physical_volumes"), dict):
+                if name not in groups or vg.get("seqno", 0) > groups[name].get("seqno", 0):
+                    groups[name] = vg
+    for vg_name, vg in groups.items():
+        try:
+            found += _group_volumes(vg_name, vg, pvs)
+        except (ReadError, KeyError, TypeError, ValueError) as exc:
+            errors.append(f"LVM volume group {vg_name}: {exc or type(exc).__name__}")
+    return found
+
+
+def _group_volumes(vg_name: str, vg: dict[str, Any],
+                   pvs: dict[str, tuple[dict[str, Any], BlockDevice]]) -> list[tuple[dict[str, Any], LogicalVolume]]:
+    extent = int(vg["extent_size"]) * 512
+    if not 512 <= extent <= 1 << 40:
+        raise ReadError(f"extent size {extent} is not possible")
+    pv_devs: dict[str, tuple[BlockDevice, int, int]] = {}
+    for pv_name, pv in vg["physical_volumes"].items():
+        if not isinstance(pv, dict):
+            continue
+        on_disk = pvs.get(str(pv.get("id", "")).replace("-", ""))
+        if on_disk is not None:
+            pe_start, pe_count = int(pv["pe_start"]) * 512, int(pv["pe_count"])
+            if pe_start + pe_count * extent > on_disk[1].size:
+                raise ReadError(f"physical volume {pv_name} claims more extents than its partition holds")
+            pv_devs[pv_name] = (on_disk[1], pe_start, pe_count)
+    found = []
+    for lv_name, lv in (vg.get("logical_volumes") or {}).items():
+        if not isinstance(lv, dict):
+            continue
+        segments: list[tuple[int, int, BlockDevice, int]] = []
+        expected, problem = 0, None
+        keyed = sorted((v for k, v in lv.items() if k.startswith("segment") and isinstance(v, dict)),
+                       key=lambda s: int(s["start_extent"]))
+        if len(keyed) > MAX_LVM_SEGMENTS:
+            raise ReadError(f"logical volume {lv_name} has more segments than are read")
+        for seg in keyed:
+            start, count = int(seg["start_extent"]), int(seg["extent_count"])
+            stripes = seg.get("stripes") or []
+            if seg.get("type") != "striped" or int(seg.get("stripe_count", 0)) != 1 or len(stripes) != 2:
+                problem = f"a {seg.get('type')} segment (only linear ones are read)"
+                break
+            if start != expected or count <= 0:
+                problem = "segments that leave gaps or overlap"
+                break
+            pv = pv_devs.get(str(stripes[0]))
+            if pv is None:
+                problem = f"extents on physical volume {stripes[0]}, not on this disk"
+                break
+            dev, pe_start, pe_count = pv
+            if not 0 <= int(stripes[1]) <= int(stripes[1]) + count <= pe_count:
+                problem = f"extents past the end of physical volume {stripes[0]}"
+                break
+            segments.append((start * extent, count * extent, dev, pe_start + int(stripes[1]) * extent))
+            expected = start + count
+        info: dict[str, Any] = {"number": f"{vg_name}/{lv_name}", "logical_volume": True,
+                                "size": expected * extent}
+        if problem is not None:
+            info.update(type="unknown", error=f"logical volume {vg_name}/{lv_name}: {problem}")
+            found.append((info, LogicalVolume(info["number"], [])))
+            continue
+        found.append((info, LogicalVolume(info["number"], segments)))
+    return found
+
+
 # --- what a root filesystem tells ------------------------------------------------------------
 
 ELF_MACHINES = {0x03: "i686", 0x3E: "x86_64", 0xB7: "aarch64", 0x28: "armv7l", 0xF3: "riscv64",
@@ -832,7 +1057,7 @@ def inspect(path: str, fmt: str) -> dict[str, Any]:
     errors: list[str] = facts["errors"]
     table, parts, boot_code = partitions(disk)
     facts.update(partition_table=table, mbr_boot_code=boot_code)
-    devices: list[tuple[dict[str, Any], Slice | Disk]] = []
+    devices: list[tuple[dict[str, Any], BlockDevice]] = []
     if table == "none":
         devices.append(({"number": 0, "start": 0, "size": disk.size, "whole_disk": True}, disk))
     for p in parts:
@@ -843,9 +1068,23 @@ def inspect(path: str, fmt: str) -> dict[str, Any]:
         if not p.get("extended"):
             devices.append((p, Slice(disk, p["start"], p["size"])))
     facts["partitions"] = [p for p, _ in devices] + [p for p in parts if p.get("beyond_disk")]
-    root = None
+    pvs: dict[str, tuple[dict[str, Any], BlockDevice]] = {}
     for part, dev in devices:
         part.update(_safe(errors, f"partition {part['number']}", lambda d=dev: probe(d), {"type": "unknown"}))
+        if part["type"] == "LVM2_member":
+            pv = _safe(errors, f"partition {part['number']} (LVM2)", lambda d=dev: lvm_physical_volume(d), None)
+            if pv is not None:
+                pvs[pv["uuid"]] = (pv, dev)
+    if pvs:
+        for info, lv in logical_volumes(pvs, errors):
+            facts["partitions"].append(info)
+            if info.get("error"):
+                errors.append(info["error"])
+                continue
+            info.update(_safe(errors, f"logical volume {info['number']}", lambda d=lv: probe(d), {"type": "unknown"}))
+            devices.append((info, lv))
+    root = None
+    for part, dev in devices:
         if root is None and part["type"] in ("ext2", "ext3", "ext4", "xfs"):
             try:
                 fs: GuestFs = XfsFs(dev) if part["type"] == "xfs" else ExtFs(dev)

@@ -873,13 +873,15 @@ def lvm_physical_volume(dev: BlockDevice) -> dict[str, Any]:
         mda = dev.read(mda_start, 512)
         if mda[4:20] != LVM_MDA_MAGIC or struct.unpack("<Q", mda[24:32])[0] != mda_start:
             raise ReadError("an LVM2 metadata area without its header")
-        offset, size = struct.unpack("<QQ", mda[40:56])
+        offset, size, checksum = struct.unpack("<QQI", mda[40:60])
         if not offset or not size:
             continue
         if size > MAX_FILE_BYTES or not 512 <= offset < mda_size:
             raise ReadError("LVM2 metadata of implausible size or place")
         first = min(size, mda_size - offset)           # the area is a ring after its 512-byte header
         raw = dev.read(mda_start + offset, first) + dev.read(mda_start + 512, size - first)
+        if zlib.crc32(raw, 0xF597A6CF ^ 0xFFFFFFFF) ^ 0xFFFFFFFF != checksum:     # LVM2's seeded CRC-32
+            raise ReadError("LVM2 metadata whose checksum does not match (LVM itself would not use it)")
         text = raw.split(b"\0")[0].decode("utf-8", "replace")
         break
     if text is None:

@@ -21,8 +21,8 @@ from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesPar
 from tests.api.test_huawei_ims import Key, m
 from tests.api.test_jdcloud import access_key, describe, vm_client
 from tests.conftest import VMIMAGE, sdk_connect
-from tests.guest_images import (BIOS_BOOT_TYPE, LINUX_TYPE, MiB, OS_RELEASES, debian_disk, fake_root, gpt_disk, make_ext4, make_xfs,
-                                os_disk, to_qcow2)
+from tests.guest_images import (BIOS_BOOT_TYPE, LINUX_TYPE, LVM_TYPE, MiB, OS_RELEASES, debian_disk, fake_root, gpt_disk, lvm_pv, make_ext4,
+                                make_xfs, os_disk, to_qcow2)
 
 V1 = "/vmimage/v1"
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -396,6 +396,30 @@ def test_an_xfs_v4_centos_root_reads_its_minor_release(server, tmp_path):
     found = insight_of(server, image_id)
     assert found["status"] == "done", found
     assert (found["report"]["os"]["distribution"], found["report"]["os"]["version"]) == ("centos", "7.9")
+    assert (glance(server, image_id)["os_distro"], glance(server, image_id)["os_version"]) == ("centos", "7.9")
+    shown = Key(server, "demo").client().glance_show_image(m.GlanceShowImageRequest(image_id=image_id))
+    assert (shown.os_version, shown.platform) == ("CentOS 7.9 64bit", "CentOS")
+
+
+@needs_xfsprogs
+def test_an_xfs_root_on_lvm_like_rhel(server, tmp_path):
+    """RHEL/CentOS/Rocky's default layout: /boot on its own, the root an XFS logical volume."""
+    tree = fake_root(tmp_path / "tree", "centos", fstab="/dev/mapper/centos-root / xfs defaults 0 0\n")
+    (tree / "etc/redhat-release").write_text("CentOS Linux release 7.9.2009 (Core)\n")
+    fs = make_xfs(tree, tmp_path / "root.xfs", 96 * MiB, label="root")
+    pv = lvm_pv(tmp_path / "pv.img", {"swap": (16, [(0, None)]), "root": (fs, [(72, 40), (16, None)])},
+                vg="centos")
+    boot = make_ext4(None, tmp_path / "boot.ext4", 16 * MiB, label="boot")
+    raw = gpt_disk(tmp_path / "disk.raw", 160 * MiB, [(BIOS_BOOT_TYPE, MiB, "BIOS boot"), (LINUX_TYPE, boot, "boot"),
+                                                      (LVM_TYPE, pv, "lvm")])
+    image_id = upload(server, to_qcow2(raw, tmp_path / "disk.qcow2"), "insight-xfs-lvm")
+    found = insight_of(server, image_id)
+    assert found["status"] == "done", found
+    assert (found["report"]["os"]["distribution"], found["report"]["os"]["version"]) == ("centos", "7.9")
+    parts = {str(p["number"]): p for p in found["report"]["partitions"]}
+    assert parts["centos/root"]["type"] == "xfs" and parts["centos/root"]["root"]
+    assert parts["centos/root"]["logical_volume"] and parts["3"]["type"] == "LVM2_member"
+    assert checks(found)["partitions_within_disk"].startswith("pass")
     assert (glance(server, image_id)["os_distro"], glance(server, image_id)["os_version"]) == ("centos", "7.9")
     shown = Key(server, "demo").client().glance_show_image(m.GlanceShowImageRequest(image_id=image_id))
     assert (shown.os_version, shown.platform) == ("CentOS 7.9 64bit", "CentOS")

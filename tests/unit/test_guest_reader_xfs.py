@@ -162,6 +162,19 @@ def test_a_directory_loop_ends(images, tmp_path):
     assert facts["os_release"].startswith('NAME="openEuler"')
 
 
+def test_an_extent_btree_that_reaches_a_block_twice_is_refused(images, tmp_path):
+    image = copy(images, "v5", tmp_path)
+    listing = xfs_db(image, "path /var/node", "p u3.bmbt")
+    assert "u3.bmbt.numrecs = 1" in listing
+    leaf = listing.split("u3.bmbt.ptrs[1] = ")[1].split()[0]
+    xfs_db(image, "path /var/node", "write -d u3.bmbt.numrecs 2", "write -d u3.bmbt.keys[2].startoff 1",
+           f"write -d u3.bmbt.ptrs[2] {leaf}")
+    fs = XfsFs(Disk(str(image)))
+    with pytest.raises(ReadError, match="twice"):
+        fs.listdir("/var/node")
+    assert fs.read_file("/etc/hostname") == b"openeuler-guest\n"
+
+
 def test_random_damage_ends_as_an_error_or_a_reading(images, tmp_path):
     """Bytes flipped in the metadata-dense start of each allocation group: the reader returns
     facts or raises one of the errors its child process turns into a reason, nothing else."""

@@ -627,9 +627,13 @@ class XfsFs(GuestFs):
         if len(out) > XFS_MAX_EXTENTS:
             raise ReadError("an XFS file with an implausible number of extents")
 
-    def _btree(self, fsb: int, level_expected: int, depth_left: int, out: list[tuple[int, int, int]]) -> None:
+    def _btree(self, fsb: int, level_expected: int, depth_left: int, out: list[tuple[int, int, int]],
+               seen: set[int]) -> None:
         if depth_left < 0:
             raise ReadError("an XFS extent tree deeper than possible")
+        if fsb in seen:      # a real tree never reaches a block twice; a lying one could loop through the cache
+            raise ReadError(f"an XFS extent tree that reaches block {fsb} twice")
+        seen.add(fsb)
         block = self._blocks(fsb)
         header = 72 if self.v5 else 24
         magic, level, records = struct.unpack(">4sHH", block[:8])
@@ -643,7 +647,7 @@ class XfsFs(GuestFs):
             raise ReadError(f"an XFS extent tree block with too many records at {fsb}")
         pointers = struct.unpack(f">{records}Q", block[header + most * 8:header + most * 8 + records * 8])
         for pointer in pointers:
-            self._btree(pointer, level - 1, depth_left - 1, out)
+            self._btree(pointer, level - 1, depth_left - 1, out, seen)
 
     def _mapped(self, ino: dict[str, Any]) -> list[tuple[int, int, int]]:
         out: list[tuple[int, int, int]] = []
@@ -655,8 +659,9 @@ class XfsFs(GuestFs):
             most = (len(fork) - 4) // 16
             if not 1 <= level <= XFS_MAX_BTREE_DEPTH or records > most:
                 raise ReadError(f"XFS inode {ino['number']}: a broken extent tree root")
+            seen: set[int] = set()
             for pointer in struct.unpack(f">{records}Q", fork[4 + most * 8:4 + most * 8 + records * 8]):
-                self._btree(pointer, level - 1, XFS_MAX_BTREE_DEPTH, out)
+                self._btree(pointer, level - 1, XFS_MAX_BTREE_DEPTH, out, seen)
         else:
             raise ReadError(f"XFS inode {ino['number']}: data fork format {ino['format']} holds no blocks")
         return out
@@ -729,12 +734,12 @@ class XfsFs(GuestFs):
         raw = ino["fork"][:ino["size"]]
         if len(raw) < 6:
             raise ReadError(f"XFS directory {ino['number']}: a short-form header cut short")
-        count, count8 = raw[0], raw[1]
+        count, count8 = raw[0], raw[1]       # entries; of them, with 8-byte inode numbers (then all are)
         width = 8 if count8 else 4
         parent = int.from_bytes(raw[2:2 + width], "big")
         names = {".": ino["number"], "..": parent}
         at = 2 + width
-        for _ in range(count or count8):
+        for _ in range(count):
             if at + 3 > len(raw):
                 raise ReadError(f"XFS directory {ino['number']}: a short-form entry past its end")
             name_len = raw[at]
@@ -789,17 +794,17 @@ def parse_lvm_config(text: str) -> dict[str, Any]:
     """LVM2's text metadata (`name = value`, `name { ... }`, values: numbers, "strings", [lists])."""
     tokens, at = _lvm_tokens(text), 0
 
-    def value() -> Any:
+    def value(inside_list: bool = False) -> Any:      # LVM's lists are flat: a '[' inside one is refused
         nonlocal at
         token = tokens[at]
         at += 1
-        if token == "[":
+        if token == "[" and not inside_list:
             items = []
             while tokens[at] != "]":
                 if tokens[at] == ",":
                     at += 1
                     continue
-                items.append(value())
+                items.append(value(inside_list=True))
             at += 1
             return items
         if token.startswith('"'):
@@ -919,8 +924,9 @@ def logical_volumes(pvs: dict[str, tuple[dict[str, Any], BlockDevice]],
     for _uuid, (pv, _dev) in pvs.items():
         for name, vg in pv["metadata"].items():
             if isinstance(vg, dict) and isinstance(vg.get("physical_volumes"), dict):
-                if name not in groups or vg.get("seqno", 0) > groups[name].get("seqno", 0):
-                    groups[name] = vg
+                seqno = vg.get("seqno") if isinstance(vg.get("seqno"), int) else 0
+                if name not in groups or seqno > groups[name].get("seqno", 0):   # the newest copy wins
+                    groups[name] = {**vg, "seqno": seqno}
     for vg_name, vg in groups.items():
         try:
             found += _group_volumes(vg_name, vg, pvs)

@@ -38,7 +38,9 @@ def images(tmp_path_factory) -> dict[str, Path]:
     (tree / "var/data").write_bytes(bytes(range(256)) * 4096 * 3)    # 3 MiB, past the file cap
     (tree / "var/long-link").symlink_to(LONG_LINK)
     return {"v5": make_xfs(tree, work / "v5.xfs", 96 * MiB, label="root"),
-            "v4": make_xfs(tree, work / "v4.xfs", 96 * MiB, label="root", extra=("-m", "crc=0", "-i", "size=256"))}
+            "v4": make_xfs(tree, work / "v4.xfs", 96 * MiB, label="root", extra=("-m", "crc=0", "-i", "size=256")),
+            "v4-no-ftype": make_xfs(tree, work / "v4nf.xfs", 96 * MiB, label="root",
+                                    extra=("-m", "crc=0", "-n", "ftype=0"))}
 
 
 def copy(images, version: str, tmp_path: Path) -> Path:
@@ -79,10 +81,10 @@ def dir_block_magic(fs: XfsFs, path: str) -> bytes:
     return fs._blocks(physical)[:4]
 
 
-@pytest.mark.parametrize("version", ["v4", "v5"])
+@pytest.mark.parametrize("version", ["v4", "v4-no-ftype", "v5"])
 def test_every_directory_format_file_and_link_reads_true(images, tmp_path, version):
     fs = XfsFs(Disk(str(images[version])))
-    assert fs.v5 == (version == "v5") and fs.block_size == 4096
+    assert fs.v5 == (version == "v5") and fs.block_size == 4096 and fs.has_ftype == (version != "v4-no-ftype")
     assert fs.read_file("/etc/os-release").startswith(b'NAME="openEuler"')     # a link to ../usr/lib/...
     assert fs.read_file("/bin/sh", 4) == b"\x7fELF"                          # bin -> usr/bin, sh -> dash
     assert fs.listdir("/") == ["bin", "boot", "etc", "lib", "root", "sbin", "tmp", "usr", "var"]
@@ -100,7 +102,7 @@ def test_every_directory_format_file_and_link_reads_true(images, tmp_path, versi
     assert fs.read_file("/var/data", 8 << 20) == bytes(range(256)) * 4096 * 3
     _n, link = fs.lookup("/var/long-link", follow=False)
     assert link["format"] == 2                                              # a remote link
-    if version == "v4":
+    if version != "v5":
         assert fs.read_link(link) == LONG_LINK
     else:
         with pytest.raises(ReadError, match="without its magic"):          # as mkfs.xfs 6.1 left it

@@ -930,8 +930,9 @@ def logical_volumes(pvs: dict[str, tuple[dict[str, Any], BlockDevice]],
     for vg_name, vg in groups.items():
         try:
             found += _group_volumes(vg_name, vg, pvs)
-        except (ReadError, KeyError, TypeError, ValueError) as exc:
-            errors.append(f"LVM volume group {vg_name}: {exc or type(exc).__name__}")
+        except (ReadError, KeyError, TypeError, ValueError, AttributeError) as exc:    # metadata of the wrong shape
+            reason = f"its metadata lacks {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+            errors.append(f"LVM volume group {vg_name}: {reason}")
     return found
 
 

@@ -82,6 +82,7 @@ def test_xfs_on_lvm(tmp_path):
     (lambda t: t.replace('"pv0", 36', '"pv9", 36'), "extents on physical volume pv9, not on this disk"),
     (lambda t: t.replace("pe_count = ", "pe_count = 9"), "claims more extents than its partition holds"),
     (lambda t: t.replace("extent_size = 2048", "extent_size = 0"), "extent size 0 is not possible"),
+    (lambda t: t.replace('"pv0", 36', '"pv0", 30'), "two segments claim extent 30 of physical volume pv0"),
     (lambda t: t.replace("logical_volumes {", "logical_volumes {{"), "LVM metadata"),
     (lambda t: t.replace("seqno = 3", "seqno = = 3"), "LVM metadata: '=' is not a value"),
     (lambda t: t[:len(t) // 2], "LVM metadata ends in the middle"),

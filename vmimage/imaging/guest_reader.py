@@ -952,6 +952,7 @@ def _group_volumes(vg_name: str, vg: dict[str, Any],
                 raise ReadError(f"physical volume {pv_name} claims more extents than its partition holds")
             pv_devs[pv_name] = (on_disk[1], pe_start, pe_count)
     found = []
+    claimed: list[tuple[str, int, int]] = []      # (PV, first extent, end): no two segments may share one
     for lv_name, lv in (vg.get("logical_volumes") or {}).items():
         if not isinstance(lv, dict):
             continue
@@ -979,6 +980,7 @@ def _group_volumes(vg_name: str, vg: dict[str, Any],
                 problem = f"extents past the end of physical volume {stripes[0]}"
                 break
             segments.append((start * extent, count * extent, dev, pe_start + int(stripes[1]) * extent))
+            claimed.append((str(stripes[0]), int(stripes[1]), int(stripes[1]) + count))
             expected = start + count
         info: dict[str, Any] = {"number": f"{vg_name}/{lv_name}", "logical_volume": True,
                                 "size": expected * extent}
@@ -987,6 +989,10 @@ def _group_volumes(vg_name: str, vg: dict[str, Any],
             found.append((info, LogicalVolume(info["number"], [])))
             continue
         found.append((info, LogicalVolume(info["number"], segments)))
+    claimed.sort()
+    for (pv_a, _first_a, end_a), (pv_b, first_b, _end_b) in zip(claimed, claimed[1:]):
+        if pv_a == pv_b and first_b < end_a:
+            raise ReadError(f"two segments claim extent {first_b} of physical volume {pv_a}")
     return found
 
 

@@ -5,9 +5,10 @@ Run as `python -I -S guest_reader.py FILE FORMAT` (imaging/insight_reader.py sta
 prlimit CPU/address-space caps and a wall-clock deadline): it prints one JSON object of raw
 facts on stdout, or {"error": "..."}. Standard library only, so it imports nothing of the
 service. Everything is parsed here from the bytes: qcow2 (its L1/L2 tables, compressed clusters)
-or raw, MBR/GPT partition tables, ext2/3/4 (extents and block maps, linear and hashed
-directories, fast and slow symlinks), and the signatures of XFS, Btrfs, VFAT, NTFS, swap and
-LVM. The host kernel never sees the filesystem (no mount, no loop device), no guest code runs,
+or raw, MBR/GPT partition tables, LVM2 linear logical volumes, ext2/3/4 (extents and block
+maps, linear and hashed directories, fast and slow symlinks), XFS v4/v5 (short-form, block, leaf
+and node directories, extent lists and btrees, local and remote symlinks), and the signatures of
+Btrfs, VFAT, NTFS and swap. The host kernel never sees the filesystem (no mount, no loop device), no guest code runs,
 and a guest path is resolved inside the guest's filesystem only: `..` at the root stays at
 the root, an absolute link starts again at the guest's root, at most 40 links are followed.
 Every read is bounded (file, directory and total byte caps), so loops, huge or sparse files

@@ -18,6 +18,7 @@ import subprocess
 import uuid
 import zlib
 from pathlib import Path
+from typing import Callable
 
 MiB = 1 << 20
 ESP_TYPE = uuid.UUID("c12a7328-f81f-11d2-ba4b-00a0c93ec93b")
@@ -85,6 +86,120 @@ def make_ext4(tree: Path | None, out: Path, size: int, *, label: str = "", fs_uu
         f.truncate(size)
     subprocess.run([*cmd, str(out), str(size // 1024) + "k"], check=True, capture_output=True,
                    env={**os.environ, "E2FSPROGS_FAKE_TIME": "1700000000"})
+    return out
+
+
+def xfs_protofile(tree: Path) -> str:
+    """An mkfs.xfs protofile (xfsprogs' proto format) that copies `tree`: directories, regular
+    files (their bytes read from the tree) and symbolic links, all owned by root. Names and link
+    targets are whitespace-separated tokens in that format, so they must hold no blanks."""
+    lines = ["/dev/null", "0 0", "d--755 0 0"]
+
+    def walk(directory: Path, depth: int) -> None:
+        for child in sorted(directory.iterdir()):
+            if any(c.isspace() for c in child.name):
+                raise ValueError(f"{child}: a protofile name cannot hold blanks")
+            pad = " " * depth
+            perms = f"{child.lstat().st_mode & 0o777:03o}"
+            if child.is_symlink():
+                lines.append(f"{pad}{child.name} l--{perms} 0 0 {os.readlink(child)}")
+            elif child.is_dir():
+                lines.append(f"{pad}{child.name} d--{perms} 0 0")
+                walk(child, depth + 1)
+                lines.append(f"{pad}$")
+            else:
+                lines.append(f"{pad}{child.name} ---{perms} 0 0 {child}")
+    walk(tree, 1)
+    lines.append("$")
+    return "\n".join(lines) + "\n"
+
+
+def make_xfs(tree: Path | None, out: Path, size: int, *, label: str = "", extra: tuple[str, ...] = ()) -> Path:
+    """An XFS filesystem image of `tree`, populated by mkfs.xfs from a protofile (nothing mounted)."""
+    cmd = ["mkfs.xfs", "-q", "-f", *extra]
+    if label:
+        cmd += ["-L", label]
+    if tree is not None:
+        proto = out.with_suffix(".proto")
+        proto.write_text(xfs_protofile(tree))
+        cmd += ["-p", str(proto)]
+    with open(out, "wb") as f:
+        f.truncate(size)
+    # mkfs.xfs refuses filesystems under 300 MB unless it believes it runs under its own test suite
+    # (these three variables set); small test images keep the disks quick to build and upload
+    small_ok = {"TEST_DIR": "/nonexistent", "TEST_DEV": "/nonexistent", "QA_CHECK_FS": "1"}
+    subprocess.run([*cmd, str(out)], check=True, capture_output=True, env={**os.environ, **small_ok})
+    return out
+
+
+LVM_TYPE = uuid.UUID("e6d6d379-f507-44c2-a23c-238f2a3df928")
+
+
+def _lvm_crc(data: bytes) -> int:
+    """LVM2's checksum: CRC-32 seeded with 0xf597a6cf, no final inversion."""
+    return zlib.crc32(data, 0xF597A6CF ^ 0xFFFFFFFF) ^ 0xFFFFFFFF
+
+
+def lvm_pv(out: Path, volumes: dict[str, tuple[Path | int, list[tuple[int, int | None]]]], *, vg: str = "vg0",
+           extent: int = MiB, edit: Callable[[str], str] | None = None) -> Path:
+    """An LVM2 physical volume written byte by byte (LVM's tools need a block device; this needs
+    none): label in sector 1, PV header, one metadata area with the volume group's text metadata,
+    extents from 1 MiB. `volumes`: LV name -> (a filesystem image or a length in extents, its
+    linear segments in order as (first physical extent, extents; None: the rest)); `edit`
+    rewrites the metadata text before it is written (and checksummed), for hostile volumes."""
+    pe_start, mda_start, mda_size = MiB, 4096, MiB - 4096
+    layout: dict[str, list[tuple[int, int]]] = {}
+    for name, (content, segs) in volumes.items():
+        total = -(-(content.stat().st_size if isinstance(content, Path) else content * extent) // extent)
+        layout[name] = []
+        for pe, count in segs:
+            count = total - sum(n for _p, n in layout[name]) if count is None else count
+            layout[name].append((pe, count))
+    pe_count = max(pe + n for segs in layout.values() for pe, n in segs)
+    size = pe_start + pe_count * extent
+    pv_id = uuid.uuid4().hex.upper()
+    dashed = "-".join(pv_id[a:b] for a, b in ((0, 6), (6, 10), (10, 14), (14, 18), (18, 22), (22, 26), (26, 32)))
+    lvs = []
+    for name, segs in layout.items():
+        parts, le = [], 0
+        for i, (pe, n) in enumerate(segs, 1):
+            parts.append(f'segment{i} {{\nstart_extent = {le}\nextent_count = {n}\ntype = "striped"\n'
+                         f'stripe_count = 1\nstripes = [\n"pv0", {pe}\n]\n}}\n')
+            le += n
+        lvs.append(f'{name} {{\nid = "{dashed}"\nstatus = ["READ", "WRITE", "VISIBLE"]\nflags = []\n'
+                   f'segment_count = {len(segs)}\n\n' + "".join(parts) + "}\n")
+    plain = (f'{vg} {{\nid = "{dashed}"\nseqno = 3\nformat = "lvm2"\nstatus = ["RESIZEABLE", "READ", "WRITE"]\n'
+            f'flags = []\nextent_size = {extent // 512}\nmax_lv = 0\nmax_pv = 0\nmetadata_copies = 0\n\n'
+            f'physical_volumes {{\n\npv0 {{\nid = "{dashed}"\ndevice = "/dev/vda2"\n\nstatus = ["ALLOCATABLE"]\n'
+            f'flags = []\ndev_size = {size // 512}\npe_start = {pe_start // 512}\npe_count = {pe_count}\n}}\n}}\n\n'
+            f'logical_volumes {{\n\n' + "\n".join(lvs) + '}\n\n}\n# Generated by tests/guest_images.py\n\n'
+            'contents = "Text Format Volume Group"\nversion = 1\n\ndescription = ""\n\n'
+            'creation_host = "test"\ncreation_time = 1700000000\n')
+    text = (edit(plain) if edit else plain).encode() + b"\0"
+    with open(out, "wb") as f:
+        f.truncate(size)
+        label = bytearray(512)
+        label[0:32] = struct.pack("<8sQII8s", b"LABELONE", 1, 0, 32, b"LVM2 001")
+        label[32:72] = pv_id.encode() + struct.pack("<Q", size)
+        label[72:136] = struct.pack("<QQQQQQQQ", pe_start, 0, 0, 0, mda_start, mda_size, 0, 0)
+        label[16:20] = struct.pack("<I", _lvm_crc(bytes(label[20:])))
+        f.seek(512)
+        f.write(label)
+        mda = bytearray(512)
+        mda[4:40] = struct.pack("<16sIQQ", b" LVM2 x[5A%r0N*>", 1, mda_start, mda_size)
+        mda[40:64] = struct.pack("<QQII", 512, len(text), _lvm_crc(text), 0)
+        mda[0:4] = struct.pack("<I", _lvm_crc(bytes(mda[4:])))
+        f.seek(mda_start)
+        f.write(mda)
+        f.seek(mda_start + 512)
+        f.write(text)
+        for name, (content, _segs) in volumes.items():
+            if not isinstance(content, Path):
+                continue
+            with open(content, "rb") as src:
+                for pe, n in layout[name]:
+                    f.seek(pe_start + pe * extent)
+                    f.write(src.read(n * extent))
     return out
 
 

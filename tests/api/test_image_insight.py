@@ -21,12 +21,13 @@ from jdcloud_sdk.services.vm.apis.DescribeImagesRequest import DescribeImagesPar
 from tests.api.test_huawei_ims import Key, m
 from tests.api.test_jdcloud import access_key, describe, vm_client
 from tests.conftest import VMIMAGE, sdk_connect
-from tests.guest_images import (BIOS_BOOT_TYPE, LINUX_TYPE, MiB, OS_RELEASES, debian_disk, fake_root, gpt_disk, make_ext4, os_disk,
-                                to_qcow2)
+from tests.guest_images import (BIOS_BOOT_TYPE, LINUX_TYPE, LVM_TYPE, MiB, OS_RELEASES, debian_disk, fake_root, gpt_disk, lvm_pv, make_ext4,
+                                make_xfs, os_disk, to_qcow2)
 
 V1 = "/vmimage/v1"
 OCTET = {"Content-Type": "application/octet-stream"}
 PATCH = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
+needs_xfsprogs = pytest.mark.skipif(shutil.which("mkfs.xfs") is None, reason="xfsprogs is not installed")
 needs_debootstrap = pytest.mark.skipif(shutil.which("debootstrap") is None, reason="debootstrap is not installed")
 
 
@@ -346,6 +347,127 @@ def test_hostile_filesystems_fail_or_read_true_and_nothing_else(server, tmp_path
     with server.client("demo") as http:
         data = http.get(f"/v2/images/{image_id}/file").content
     assert data == disk.read_bytes()
+
+
+# --- XFS roots: what CentOS, RHEL, openEuler and Rocky cloud images use ------------------------
+
+def _xfs_disk(work: Path, tree: Path, *, v4: bool = False, mangle=None) -> Path:
+    extra = ("-m", "crc=0", "-i", "size=256") if v4 else ()
+    fs = make_xfs(tree, work / "root.xfs", 96 * MiB, label="root", extra=extra)
+    if mangle is not None:
+        mangle(fs)
+    raw = gpt_disk(work / "disk.raw", 160 * MiB, [(BIOS_BOOT_TYPE, MiB, "BIOS boot"), (LINUX_TYPE, fs, "root")])
+    return to_qcow2(raw, work / "disk.qcow2")
+
+
+def _xfs_db(fs: Path, *commands: str) -> str:
+    args = ["xfs_db", "-x"]
+    for c in commands:
+        args += ["-c", c]
+    done = subprocess.run([*args, str(fs)], check=True, capture_output=True, text=True)
+    assert "not found" not in done.stdout + done.stderr and "error" not in done.stdout + done.stderr, done
+    return done.stdout
+
+
+@needs_xfsprogs
+def test_an_xfs_openeuler_root_maps_to_every_dialect(server, tmp_path):
+    tree = fake_root(tmp_path / "tree", "openeuler", fstab="LABEL=root / xfs defaults 0 0\n")
+    for i in range(300):                     # a leaf-format directory on the way
+        (tree / "usr/lib" / f"filler-{i:04d}").write_text("x")
+    image_id = upload(server, _xfs_disk(tmp_path, tree), "insight-xfs-openeuler")
+    found = insight_of(server, image_id)
+    assert found["status"] == "done", found
+    os_ = found["report"]["os"]
+    assert (os_["distribution"], os_["version"], os_["architecture"], os_["boot_mode"]) == (
+        "openeuler", "22.03", "x86_64", "bios")
+    assert os_["kernels"] == ["6.1.0-18-amd64"] and os_["hostname"] == "openeuler-guest"
+    assert checks(found)["virtio_drivers"] == "pass"
+    image = sdk_connect(server).image.get_image(image_id)
+    assert (image.os_distro, image.os_version, image.architecture) == ("openeuler", "22.03", "x86_64")
+    shown = Key(server, "demo").client().glance_show_image(m.GlanceShowImageRequest(image_id=image_id))
+    assert (shown.os_version, shown.platform, shown.os_bit) == ("openEuler 22.03 64bit", "openEuler", "64")
+
+
+@needs_xfsprogs
+def test_an_xfs_v4_centos_root_reads_its_minor_release(server, tmp_path):
+    tree = fake_root(tmp_path / "tree", "centos", fstab="LABEL=root / xfs defaults 0 0\n")
+    (tree / "etc/redhat-release").write_text("CentOS Linux release 7.9.2009 (Core)\n")
+    image_id = upload(server, _xfs_disk(tmp_path, tree, v4=True), "insight-xfs-centos")
+    found = insight_of(server, image_id)
+    assert found["status"] == "done", found
+    assert (found["report"]["os"]["distribution"], found["report"]["os"]["version"]) == ("centos", "7.9")
+    assert (glance(server, image_id)["os_distro"], glance(server, image_id)["os_version"]) == ("centos", "7.9")
+    shown = Key(server, "demo").client().glance_show_image(m.GlanceShowImageRequest(image_id=image_id))
+    assert (shown.os_version, shown.platform) == ("CentOS 7.9 64bit", "CentOS")
+
+
+@needs_xfsprogs
+def test_an_xfs_root_on_lvm_like_rhel(server, tmp_path):
+    """RHEL/CentOS/Rocky's default layout: /boot on its own, the root an XFS logical volume."""
+    tree = fake_root(tmp_path / "tree", "centos", fstab="/dev/mapper/centos-root / xfs defaults 0 0\n")
+    (tree / "etc/redhat-release").write_text("CentOS Linux release 7.9.2009 (Core)\n")
+    fs = make_xfs(tree, tmp_path / "root.xfs", 96 * MiB, label="root")
+    pv = lvm_pv(tmp_path / "pv.img", {"swap": (16, [(0, None)]), "root": (fs, [(72, 40), (16, None)])},
+                vg="centos")
+    boot = make_ext4(None, tmp_path / "boot.ext4", 16 * MiB, label="boot")
+    raw = gpt_disk(tmp_path / "disk.raw", 160 * MiB, [(BIOS_BOOT_TYPE, MiB, "BIOS boot"), (LINUX_TYPE, boot, "boot"),
+                                                      (LVM_TYPE, pv, "lvm")])
+    image_id = upload(server, to_qcow2(raw, tmp_path / "disk.qcow2"), "insight-xfs-lvm")
+    found = insight_of(server, image_id)
+    assert found["status"] == "done", found
+    assert (found["report"]["os"]["distribution"], found["report"]["os"]["version"]) == ("centos", "7.9")
+    parts = {str(p["number"]): p for p in found["report"]["partitions"]}
+    assert parts["centos/root"]["type"] == "xfs" and parts["centos/root"]["root"]
+    assert parts["centos/root"]["logical_volume"] and parts["3"]["type"] == "LVM2_member"
+    assert checks(found)["partitions_within_disk"].startswith("pass")
+    assert (glance(server, image_id)["os_distro"], glance(server, image_id)["os_version"]) == ("centos", "7.9")
+    shown = Key(server, "demo").client().glance_show_image(m.GlanceShowImageRequest(image_id=image_id))
+    assert (shown.os_version, shown.platform) == ("CentOS 7.9 64bit", "CentOS")
+
+
+def _xfs_hostile(kind: str, fs: Path) -> None:
+    if kind == "corrupt_superblock":
+        with fs.open("r+b") as f:             # magic kept, geometry nonsense
+            f.seek(4)
+            f.write(struct.pack(">I", 3000))                # a block size that is no power of two
+    elif kind == "root_inode_past_the_disk":
+        _xfs_db(fs, "sb 0", "write -d rootino 999999999999")
+    elif kind == "file_extent_past_the_disk":
+        _xfs_db(fs, "path /usr/lib/os-release", "write -d u3.bmx[0].startblock 99999999")
+    elif kind == "directory_loop":           # /usr/lib/modules names the root directory
+        listing = _xfs_db(fs, "path /usr/lib", "p u3.sfdir3")
+        index = next(line.split("[")[1].split("]")[0] for line in listing.splitlines() if '"modules"' in line)
+        _xfs_db(fs, "path /usr/lib", f"write -d u3.sfdir3.list[{index}].inumber.i4 128")
+    else:
+        raise AssertionError(kind)
+
+
+@needs_xfsprogs
+@pytest.mark.parametrize("kind, outcome", [
+    ("corrupt_superblock", "inspection failed: no root filesystem"),
+    ("root_inode_past_the_disk", "inspection failed: no root filesystem"),
+    ("file_extent_past_the_disk", "centos 7.9"),
+    ("directory_loop", "centos 7"),
+])
+def test_hostile_xfs_fails_or_reads_true(server, tmp_path, kind, outcome):
+    tree = fake_root(tmp_path / "tree", "centos", fstab="LABEL=root / xfs defaults 0 0\n")
+    if kind == "file_extent_past_the_disk":
+        (tree / "etc/redhat-release").write_text("CentOS Linux release 7.9.2009 (Core)\n")
+    disk = _xfs_disk(tmp_path, tree, mangle=lambda fs: _xfs_hostile(kind, fs))
+    image_id = upload(server, disk, f"hostile-xfs-{kind}")
+    found = insight_of(server, image_id)
+    if outcome.startswith("inspection failed"):
+        assert found["status"] == "failed" and found["error"].startswith(outcome), found
+        detail = {"corrupt_superblock": "block size 3000 is not possible",
+                  "root_inode_past_the_disk": "out of range"}[kind]
+        assert detail in found["error"], found
+    else:
+        assert found["status"] == "done", found
+        os_ = found["report"]["os"]
+        assert f"{os_['distribution']} {os_['version']}" == outcome
+        if kind == "file_extent_past_the_disk":
+            assert any("past the filesystem's end" in e for e in found["report"]["read_errors"]), found
+    assert glance(server, image_id)["status"] == "active"
 
 
 def test_a_qcow2_whose_tables_lie_fails_its_inspection_only(server, tmp_path, trees):

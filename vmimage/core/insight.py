@@ -227,7 +227,7 @@ def check_partitions(facts: dict[str, Any]) -> dict[str, str]:
     if beyond:
         return _check("partitions_within_disk", FAIL, "Partitions " + ", ".join(str(p["number"]) for p in beyond)
                       + f" end past the disk's virtual size ({facts.get('virtual_size')} bytes)")
-    count = len([p for p in facts.get("partitions") or [] if not p.get("whole_disk")])
+    count = len([p for p in facts.get("partitions") or [] if not p.get("whole_disk") and not p.get("logical_volume")])
     return _check("partitions_within_disk", PASS, f"{count} partitions ({facts.get('partition_table')}), all "
                                                   "within the virtual size")
 
@@ -311,7 +311,7 @@ def make_report(facts: dict[str, Any], declared: dict[str, Any]) -> dict[str, An
         "mismatches": mismatches,
         "partition_table": facts.get("partition_table"),
         "partitions": [{k: p.get(k) for k in ("number", "start", "size", "type", "uuid", "label", "esp", "bios_boot",
-                                               "root", "error") if p.get(k) not in (None, False)}
+                                               "logical_volume", "root", "error") if p.get(k) not in (None, False)}
                        for p in facts.get("partitions") or []],
         "read_errors": list(facts.get("errors") or [])[:20],
         "bytes_read": facts.get("bytes_read"),

@@ -5,9 +5,10 @@ Run as `python -I -S guest_reader.py FILE FORMAT` (imaging/insight_reader.py sta
 prlimit CPU/address-space caps and a wall-clock deadline): it prints one JSON object of raw
 facts on stdout, or {"error": "..."}. Standard library only, so it imports nothing of the
 service. Everything is parsed here from the bytes: qcow2 (its L1/L2 tables, compressed clusters)
-or raw, MBR/GPT partition tables, ext2/3/4 (extents and block maps, linear and hashed
-directories, fast and slow symlinks), and the signatures of XFS, Btrfs, VFAT, NTFS, swap and
-LVM. The host kernel never sees the filesystem (no mount, no loop device), no guest code runs,
+or raw, MBR/GPT partition tables, LVM2 linear logical volumes, ext2/3/4 (extents and block
+maps, linear and hashed directories, fast and slow symlinks), XFS v4/v5 (short-form, block, leaf
+and node directories, extent lists and btrees, local and remote symlinks), and the signatures of
+Btrfs, VFAT, NTFS and swap. The host kernel never sees the filesystem (no mount, no loop device), no guest code runs,
 and a guest path is resolved inside the guest's filesystem only: `..` at the root stays at
 the root, an absolute link starts again at the guest's root, at most 40 links are followed.
 Every read is bounded (file, directory and total byte caps), so loops, huge or sparse files
@@ -18,11 +19,12 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import struct
 import sys
 import uuid
 import zlib
-from typing import Any
+from typing import Any, Protocol
 
 MAX_FILE_BYTES = 1 << 20           # a config file, os-release, modules.builtin: read at most this
 MAX_DIR_BYTES = 4 << 20            # a directory's blocks read at most
@@ -176,6 +178,14 @@ class Slice:
         return self.disk.read(self.start + offset, length)
 
 
+class BlockDevice(Protocol):
+    """What a filesystem reader reads from: a disk, a partition or a logical volume."""
+
+    size: int
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+
 # --- partition tables -----------------------------------------------------------------------
 
 ESP_GUID = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
@@ -228,7 +238,7 @@ def _gpt(disk: Disk) -> list[dict[str, Any]]:
 
 # --- filesystem signatures ------------------------------------------------------------------
 
-def probe(dev: Slice | Disk) -> dict[str, Any]:
+def probe(dev: BlockDevice) -> dict[str, Any]:
     """What a partition holds, by its signature."""
     if dev.size < 4096:
         return {"type": "unknown"}
@@ -268,8 +278,89 @@ def probe(dev: Slice | Disk) -> dict[str, Any]:
 S_IFMT, S_IFDIR, S_IFREG, S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
 
 
-class ExtFs:
-    def __init__(self, dev: Slice | Disk) -> None:
+class GuestFs:
+    """What every filesystem reader shares: path lookup with in-guest link resolution, file reads.
+
+    A subclass gives root_number, inode(number) -> {"mode", "size", ...}, _entries(inode) -> {name:
+    number}, read_inode(inode, cap) -> bytes and read_link(inode) -> str, plus free_blocks,
+    blocks_count and block_size."""
+
+    root_number = 2
+    free_blocks = blocks_count = block_size = 0
+
+    def inode(self, number: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _entries(self, ino: dict[str, Any]) -> dict[str, int]:
+        raise NotImplementedError
+
+    def read_inode(self, ino: dict[str, Any], cap: int) -> bytes:
+        raise NotImplementedError
+
+    def read_link(self, ino: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def lookup(self, path: str, follow: bool = True) -> tuple[int, dict[str, Any]]:
+        """The inode at a guest path, links resolved inside this filesystem only."""
+        hops = 0
+        parts = [p for p in path.split("/") if p]
+        stack: list[tuple[int, dict[str, Any]]] = [(self.root_number, self.inode(self.root_number))]
+        while parts:
+            name = parts.pop(0)
+            if name == ".":
+                continue
+            if name == "..":
+                if len(stack) > 1:
+                    stack.pop()
+                continue
+            _number, current = stack[-1]
+            if current["mode"] & S_IFMT != S_IFDIR:
+                raise GuestPathError(f"{path}: not a directory on the way")
+            child_number = self._entries(current).get(name)
+            if child_number is None:
+                raise GuestPathError(f"{path}: not found")
+            child = self.inode(child_number)
+            if child["mode"] & S_IFMT == S_IFLNK and (parts or follow):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise GuestPathError(f"{path}: too many levels of symbolic links")
+                target = self.read_link(child)
+                if target.startswith("/"):
+                    stack = stack[:1]
+                parts = [p for p in target.split("/") if p] + parts
+                continue
+            stack.append((child_number, child))
+        return stack[-1]
+
+    def read_file(self, path: str, cap: int = MAX_FILE_BYTES) -> bytes | None:
+        """A regular file's first `cap` bytes; None when it is not there."""
+        try:
+            _n, ino = self.lookup(path)
+        except GuestPathError:
+            return None
+        if ino["mode"] & S_IFMT != S_IFREG:
+            return None
+        return self.read_inode(ino, cap)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.lookup(path)
+        except GuestPathError:
+            return False
+        return True
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            _n, ino = self.lookup(path)
+        except GuestPathError:
+            return []
+        if ino["mode"] & S_IFMT != S_IFDIR:
+            return []
+        return sorted(n for n in self._entries(ino) if n not in (".", ".."))
+
+
+class ExtFs(GuestFs):
+    def __init__(self, dev: BlockDevice) -> None:
         self.dev = dev
         sb = dev.read(1024, 1024)
         if sb[56:58] != b"\x53\xef":
@@ -416,38 +507,6 @@ class ExtFs:
                     raise GuestPathError("a directory with more entries than the reader reads")
         return names
 
-    def lookup(self, path: str, follow: bool = True) -> tuple[int, dict[str, Any]]:
-        """The inode at a guest path, links resolved inside this filesystem only."""
-        hops = 0
-        parts = [p for p in path.split("/") if p]
-        stack: list[tuple[int, dict[str, Any]]] = [(2, self.inode(2))]
-        while parts:
-            name = parts.pop(0)
-            if name == ".":
-                continue
-            if name == "..":
-                if len(stack) > 1:
-                    stack.pop()
-                continue
-            _number, current = stack[-1]
-            if current["mode"] & S_IFMT != S_IFDIR:
-                raise GuestPathError(f"{path}: not a directory on the way")
-            child_number = self._entries(current).get(name)
-            if child_number is None:
-                raise GuestPathError(f"{path}: not found")
-            child = self.inode(child_number)
-            if child["mode"] & S_IFMT == S_IFLNK and (parts or follow):
-                hops += 1
-                if hops > MAX_SYMLINK_HOPS:
-                    raise GuestPathError(f"{path}: too many levels of symbolic links")
-                target = self.read_link(child)
-                if target.startswith("/"):
-                    stack = stack[:1]
-                parts = [p for p in target.split("/") if p] + parts
-                continue
-            stack.append((child_number, child))
-        return stack[-1]
-
     def read_link(self, ino: dict[str, Any]) -> str:
         if ino["size"] > 4096:
             raise GuestPathError("a symbolic link longer than a path")
@@ -457,31 +516,485 @@ class ExtFs:
             raw = self.read_inode(ino, 4096)
         return raw.decode("utf-8", "surrogateescape")
 
-    def read_file(self, path: str, cap: int = MAX_FILE_BYTES) -> bytes | None:
-        """A regular file's first `cap` bytes; None when it is not there."""
-        try:
-            _n, ino = self.lookup(path)
-        except GuestPathError:
-            return None
-        if ino["mode"] & S_IFMT != S_IFREG:
-            return None
-        return self.read_inode(ino, cap)
+# --- XFS ------------------------------------------------------------------------------------
 
-    def exists(self, path: str) -> bool:
-        try:
-            self.lookup(path)
-        except GuestPathError:
-            return False
-        return True
+# incompatible features read: ftype, sparse inodes, meta uuid, bigtime, needsrepair, nrext64
+XFS_INCOMPAT_KNOWN = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20
+XFS_DIR_LEAF_OFFSET = 1 << 35        # directory data blocks live below this byte offset; leaf/free index above
+XFS_MAX_EXTENTS = 100000
+XFS_MAX_BTREE_DEPTH = 5
 
-    def listdir(self, path: str) -> list[str]:
+
+def _log2(value: int) -> int:
+    return value.bit_length() - 1
+
+
+class XfsFs(GuestFs):
+    """XFS v4 and v5 (CRC), read-only: every block and inode pointer is checked against the
+    filesystem's geometry before it is read; a lying structure ends as ReadError."""
+
+    def __init__(self, dev: BlockDevice) -> None:
+        self.dev = dev
+        sb = dev.read(0, 512)
+        if sb[:4] != b"XFSB":
+            raise ReadError("no XFS superblock")
+        (self.block_size, self.blocks_count) = struct.unpack(">IQ", sb[4:16])
+        self.root_number = struct.unpack(">Q", sb[56:64])[0]
+        self.ag_blocks, self.ag_count = struct.unpack(">II", sb[84:92])
+        version, sector_size, self.inode_size, inodes_per_block = struct.unpack(">HHHH", sb[100:108])
+        block_log, _sect_log, inode_log, inopb_log, self.ag_block_log = sb[120:125]
+        self.free_blocks = struct.unpack(">Q", sb[144:152])[0]
+        dir_block_log = sb[192]
+        features2 = struct.unpack(">I", sb[200:204])[0]
+        incompat = struct.unpack(">I", sb[216:220])[0]
+        self.v5 = version & 0xF == 5
+        if version & 0xF not in (4, 5):
+            raise ReadError(f"XFS superblock: version {version & 0xF} is not read")
+        if self.v5 and incompat & ~XFS_INCOMPAT_KNOWN:
+            raise ReadError(f"XFS incompatible features {incompat & ~XFS_INCOMPAT_KNOWN:#x} are not read")
+        if not 512 <= self.block_size <= 65536 or 1 << block_log != self.block_size:
+            raise ReadError(f"XFS superblock: block size {self.block_size} is not possible")
+        if not 512 <= sector_size <= self.block_size or sector_size & (sector_size - 1):
+            raise ReadError(f"XFS superblock: sector size {sector_size} is not possible")
+        if not 256 <= self.inode_size <= 2048 or 1 << inode_log != self.inode_size \
+                or self.inode_size > self.block_size:
+            raise ReadError(f"XFS superblock: inode size {self.inode_size} is not possible")
+        if inodes_per_block != self.block_size // self.inode_size or 1 << inopb_log != inodes_per_block:
+            raise ReadError("XFS superblock: inodes per block is not possible")
+        if not self.ag_blocks or not self.ag_count or self.ag_block_log != (self.ag_blocks - 1).bit_length():
+            raise ReadError("XFS superblock: allocation group geometry is not possible")
+        if not (self.ag_count - 1) * self.ag_blocks < self.blocks_count <= self.ag_count * self.ag_blocks:
+            raise ReadError("XFS superblock: allocation groups and block count do not agree")
+        if self.blocks_count * self.block_size > dev.size:
+            raise ReadError(f"the filesystem claims {self.blocks_count * self.block_size} bytes but its "
+                            f"partition holds {dev.size}")
+        if self.free_blocks > self.blocks_count:
+            raise ReadError("XFS superblock: more free blocks than blocks")
+        self.dir_block_size = self.block_size << dir_block_log
+        if self.dir_block_size > 65536:
+            raise ReadError(f"XFS superblock: directory block size {self.dir_block_size} is not possible")
+        self.inopb_log = inopb_log
+        self.has_ftype = self.v5 or bool(features2 & 0x200)
+        self.core_size = 176 if self.v5 else 100
+        self.inode(self.root_number)
+
+    # Block addresses: a filesystem block number is (AG << agblklog) | block-in-AG.
+    def _fsb_to_byte(self, fsb: int, count: int = 1) -> int:
+        ag, block = fsb >> self.ag_block_log, fsb & ((1 << self.ag_block_log) - 1)
+        linear = ag * self.ag_blocks + block
+        if ag >= self.ag_count or block + count > self.ag_blocks or linear + count > self.blocks_count or count < 0:
+            raise ReadError(f"an XFS block pointer past the filesystem's end ({fsb}+{count})")
+        return linear * self.block_size
+
+    def _blocks(self, fsb: int, count: int = 1) -> bytes:
+        return self.dev.read(self._fsb_to_byte(fsb, count), count * self.block_size)
+
+    def inode(self, number: int) -> dict[str, Any]:
+        agino_bits = self.inopb_log + self.ag_block_log
+        ag, agino = number >> agino_bits, number & ((1 << agino_bits) - 1)
+        block, index = agino >> self.inopb_log, agino & ((1 << self.inopb_log) - 1)
+        if number <= 0 or ag >= self.ag_count or block >= self.ag_blocks \
+                or ag * self.ag_blocks + block >= self.blocks_count:
+            raise ReadError(f"XFS inode number {number} out of range")
+        at = self._fsb_to_byte((ag << self.ag_block_log) | block) + index * self.inode_size
+        raw = self.dev.read(at, self.inode_size)
+        magic, mode, version, fmt = struct.unpack(">2sHBB", raw[:6])
+        if magic != b"IN" or version not in (1, 2, 3) or (version == 3) != self.v5:
+            raise ReadError(f"XFS inode {number} is not an inode")
+        if version == 3 and struct.unpack(">Q", raw[152:160])[0] != number:
+            raise ReadError(f"XFS inode {number} says it is another inode")
+        size = struct.unpack(">Q", raw[56:64])[0]
+        fork_offset = raw[82]
+        flags2 = struct.unpack(">Q", raw[120:128])[0] if version == 3 else 0
+        extents = struct.unpack(">Q", raw[24:32])[0] if flags2 & 0x10 else struct.unpack(">I", raw[76:80])[0]
+        fork_end = self.core_size + fork_offset * 8 if fork_offset else self.inode_size
+        if fork_end > self.inode_size or size >= 1 << 63:
+            raise ReadError(f"XFS inode {number}: its fork or size is not possible")
+        return {"number": number, "mode": mode, "size": size, "format": fmt, "extents": extents,
+                "fork": raw[self.core_size:fork_end]}
+
+    # The blocks of a file: (logical block, filesystem block, count), unwritten extents left out.
+    def _extent_records(self, raw: bytes, count: int, out: list[tuple[int, int, int]]) -> None:
+        if count * 16 > len(raw):
+            raise ReadError("an XFS extent list longer than its space")
+        for i in range(count):
+            hi, lo = struct.unpack(">QQ", raw[16 * i:16 * i + 16])
+            logical = (hi >> 9) & ((1 << 54) - 1)
+            start = ((hi & 0x1FF) << 43) | (lo >> 21)
+            length = lo & ((1 << 21) - 1)
+            if not hi >> 63 and length:
+                self._fsb_to_byte(start, length)
+                out.append((logical, start, length))
+        if len(out) > XFS_MAX_EXTENTS:
+            raise ReadError("an XFS file with an implausible number of extents")
+
+    def _btree(self, fsb: int, level_expected: int, depth_left: int, out: list[tuple[int, int, int]],
+               seen: set[int]) -> None:
+        if depth_left < 0:
+            raise ReadError("an XFS extent tree deeper than possible")
+        if fsb in seen:      # a real tree never reaches a block twice; a lying one could loop through the cache
+            raise ReadError(f"an XFS extent tree that reaches block {fsb} twice")
+        seen.add(fsb)
+        block = self._blocks(fsb)
+        header = 72 if self.v5 else 24
+        magic, level, records = struct.unpack(">4sHH", block[:8])
+        if magic != (b"BMA3" if self.v5 else b"BMAP") or level != level_expected:
+            raise ReadError(f"a broken XFS extent tree block at {fsb}")
+        if level == 0:
+            self._extent_records(block[header:], records, out)
+            return
+        most = (self.block_size - header) // 16
+        if records > most:
+            raise ReadError(f"an XFS extent tree block with too many records at {fsb}")
+        pointers = struct.unpack(f">{records}Q", block[header + most * 8:header + most * 8 + records * 8])
+        for pointer in pointers:
+            self._btree(pointer, level - 1, depth_left - 1, out, seen)
+
+    def _mapped(self, ino: dict[str, Any]) -> list[tuple[int, int, int]]:
+        out: list[tuple[int, int, int]] = []
+        fork = ino["fork"]
+        if ino["format"] == 2:
+            self._extent_records(fork, ino["extents"], out)
+        elif ino["format"] == 3:
+            level, records = struct.unpack(">HH", fork[:4])
+            most = (len(fork) - 4) // 16
+            if not 1 <= level <= XFS_MAX_BTREE_DEPTH or records > most:
+                raise ReadError(f"XFS inode {ino['number']}: a broken extent tree root")
+            seen: set[int] = set()
+            for pointer in struct.unpack(f">{records}Q", fork[4 + most * 8:4 + most * 8 + records * 8]):
+                self._btree(pointer, level - 1, XFS_MAX_BTREE_DEPTH, out, seen)
+        else:
+            raise ReadError(f"XFS inode {ino['number']}: data fork format {ino['format']} holds no blocks")
+        return out
+
+    def read_inode(self, ino: dict[str, Any], cap: int) -> bytes:
+        size = min(ino["size"], cap)
+        if ino["format"] == 1:               # local: the bytes live in the inode
+            return ino["fork"][:size]
+        blocks = -(-size // self.block_size)
+        data = bytearray(blocks * self.block_size)
+        for logical, physical, count in self._mapped(ino):
+            if logical >= blocks:
+                continue
+            count = min(count, blocks - logical)
+            data[logical * self.block_size:(logical + count) * self.block_size] = self._blocks(physical, count)
+        return bytes(data[:size])
+
+    def _entries(self, ino: dict[str, Any]) -> dict[str, int]:
+        if ino["format"] == 1:
+            return self._shortform(ino)
+        names: dict[str, int] = {}
+        leaf_block = XFS_DIR_LEAF_OFFSET // self.block_size
+        per_dir_block = self.dir_block_size // self.block_size
+        read = 0
+        for logical, physical, count in sorted(self._mapped(ino)):
+            if logical >= leaf_block:
+                continue
+            count = min(count, leaf_block - logical)
+            read += count * self.block_size
+            if read > MAX_DIR_BYTES:
+                raise GuestPathError("a directory larger than the reader reads")
+            # a directory block may span extents only when blocks are smaller than it; read whole ones
+            if logical % per_dir_block or count % per_dir_block:
+                raise ReadError(f"XFS directory {ino['number']}: an extent splits a directory block")
+            for first in range(0, count, per_dir_block):
+                self._data_block(self._blocks(physical + first, per_dir_block), names)
+        return names
+
+    def _data_block(self, block: bytes, names: dict[str, int]) -> None:
+        magic = block[:4]
+        if magic in (b"XD2B", b"XD2D"):
+            at = 16
+        elif magic in (b"XDB3", b"XDD3"):
+            at = 64
+        else:
+            raise ReadError(f"an XFS directory block with magic {magic!r}")
+        end = len(block)
+        if magic in (b"XD2B", b"XDB3"):      # a single-block directory: its leaf and tail close the block
+            leaf_count = struct.unpack(">I", block[-8:-4])[0]
+            end = len(block) - 8 - 8 * leaf_count
+            if end < at:
+                raise ReadError("an XFS directory block whose leaf overruns its data")
+        while at + 8 <= end:
+            if block[at:at + 2] == b"\xff\xff":          # a free span
+                length = struct.unpack(">H", block[at + 2:at + 4])[0]
+                if length < 8 or length % 8 or at + length > end:
+                    raise ReadError("an XFS directory block with a broken free span")
+                at += length
+                continue
+            number, name_len = struct.unpack(">QB", block[at:at + 9])
+            length = (8 + 1 + name_len + (1 if self.has_ftype else 0) + 2 + 7) // 8 * 8
+            if not name_len or at + length > end:
+                raise ReadError("an XFS directory entry overruns its block")
+            names[block[at + 9:at + 9 + name_len].decode("utf-8", "surrogateescape")] = number
+            if len(names) > MAX_DIR_ENTRIES:
+                raise GuestPathError("a directory with more entries than the reader reads")
+            at += length
+
+    def _shortform(self, ino: dict[str, Any]) -> dict[str, int]:
+        raw = ino["fork"][:ino["size"]]
+        if len(raw) < 6:
+            raise ReadError(f"XFS directory {ino['number']}: a short-form header cut short")
+        count, count8 = raw[0], raw[1]       # entries; of them, with 8-byte inode numbers (then all are)
+        width = 8 if count8 else 4
+        parent = int.from_bytes(raw[2:2 + width], "big")
+        names = {".": ino["number"], "..": parent}
+        at = 2 + width
+        for _ in range(count):
+            if at + 3 > len(raw):
+                raise ReadError(f"XFS directory {ino['number']}: a short-form entry past its end")
+            name_len = raw[at]
+            name = raw[at + 3:at + 3 + name_len]
+            at += 3 + name_len + (1 if self.has_ftype else 0)
+            if not name_len or at + width > len(raw):
+                raise ReadError(f"XFS directory {ino['number']}: a short-form entry past its end")
+            names[name.decode("utf-8", "surrogateescape")] = int.from_bytes(raw[at:at + width], "big")
+            at += width
+        return names
+
+    def read_link(self, ino: dict[str, Any]) -> str:
+        if ino["size"] > 1024:
+            raise GuestPathError("a symbolic link longer than XFS allows")
+        if ino["format"] == 1:
+            raw = ino["fork"][:ino["size"]]
+        elif not self.v5:
+            raw = self.read_inode(ino, 1024)
+        else:                                # v5 remote links: each block starts with a 56-byte header
+            raw = b""
+            for _logical, physical, count in sorted(self._mapped(ino)):
+                for i in range(count):
+                    block = self._blocks(physical + i)
+                    if block[:4] != b"XSLM":
+                        raise ReadError("an XFS symbolic link block without its magic")
+                    length = struct.unpack(">I", block[8:12])[0]
+                    raw += block[56:56 + min(length, self.block_size - 56)]
+            raw = raw[:ino["size"]]
+        return raw.decode("utf-8", "surrogateescape")
+
+
+# --- LVM2: a root logical volume on physical volumes -------------------------------------------
+
+LVM_MDA_MAGIC = b" LVM2 x[5A%r0N*>"
+MAX_LVM_SEGMENTS = 1024
+MAX_LVM_DEPTH = 16
+_LVM_TOKEN = re.compile(r'\s+|#[^\n]*|"(?:[^"\\]|\\.)*"|[{}\[\]=,]|[^\s{}\[\]=,"#]+')
+
+
+def _lvm_tokens(text: str) -> list[str]:
+    tokens = []
+    for match in _LVM_TOKEN.finditer(text):
+        token = match.group(0)
+        if token[0].isspace() or token[0] == "#":
+            continue
+        tokens.append(token)
+    return tokens
+
+
+
+def parse_lvm_config(text: str) -> dict[str, Any]:
+    """LVM2's text metadata (`name = value`, `name { ... }`, values: numbers, "strings", [lists])."""
+    tokens, at = _lvm_tokens(text), 0
+
+    def value(inside_list: bool = False) -> Any:      # LVM's lists are flat: a '[' inside one is refused
+        nonlocal at
+        token = tokens[at]
+        at += 1
+        if token == "[" and not inside_list:
+            items = []
+            while tokens[at] != "]":
+                if tokens[at] == ",":
+                    at += 1
+                    continue
+                items.append(value(inside_list=True))
+            at += 1
+            return items
+        if token.startswith('"'):
+            return token[1:-1].replace('\\"', '"').replace("\\\\", "\\")
         try:
-            _n, ino = self.lookup(path)
-        except GuestPathError:
-            return []
-        if ino["mode"] & S_IFMT != S_IFDIR:
-            return []
-        return sorted(n for n in self._entries(ino) if n not in (".", ".."))
+            return int(token)
+        except ValueError:
+            try:
+                return float(token)
+            except ValueError:
+                raise ReadError(f"LVM metadata: {token[:40]!r} is not a value") from None
+
+    def section(depth: int) -> dict[str, Any]:
+        nonlocal at
+        if depth > MAX_LVM_DEPTH:
+            raise ReadError("LVM metadata nested deeper than possible")
+        out: dict[str, Any] = {}
+        while at < len(tokens) and tokens[at] != "}":
+            name = tokens[at]
+            at += 1
+            if tokens[at] == "=":
+                at += 1
+                out[name] = value()
+            elif tokens[at] == "{":
+                at += 1
+                out[name] = section(depth + 1)
+                if tokens[at] != "}":
+                    raise ReadError("LVM metadata: a section left open")
+                at += 1
+            else:
+                raise ReadError(f"LVM metadata: {tokens[at][:40]!r} after {name[:40]!r}")
+        return out
+
+    try:
+        parsed = section(0)
+    except IndexError:
+        raise ReadError("LVM metadata ends in the middle") from None
+    if at != len(tokens):
+        raise ReadError("LVM metadata: a '}' without its section")
+    return parsed
+
+
+def lvm_physical_volume(dev: BlockDevice) -> dict[str, Any]:
+    """A PV's uuid and its volume group's text metadata: label, PV header, metadata area."""
+    for sector in range(4):
+        label = dev.read(sector * 512, 512)
+        if label[:8] == b"LABELONE" and label[24:32] == b"LVM2 001":
+            break
+    else:
+        raise ReadError("no LVM2 label")
+    header_at = sector * 512 + struct.unpack("<I", label[20:24])[0]
+    if not sector * 512 + 32 <= header_at <= sector * 512 + 512 - 40 - 16 * 4:
+        raise ReadError("LVM2 label: its PV header lies outside the label sector")
+    header = dev.read(header_at, sector * 512 + 512 - header_at)
+    pv_uuid = header[:32].decode("ascii", "replace")
+    areas: list[list[tuple[int, int]]] = [[], []]      # data areas, then metadata areas
+    at, which = 40, 0
+    while which < 2:
+        if at + 16 > len(header):
+            raise ReadError("LVM2 PV header: its area lists run past the label sector")
+        offset, size = struct.unpack("<QQ", header[at:at + 16])
+        at += 16
+        if offset == 0 and size == 0:
+            which += 1
+            continue
+        areas[which].append((offset, size))
+    text = None
+    for mda_start, mda_size in areas[1]:
+        if mda_start + mda_size > dev.size or mda_size < 1024:
+            raise ReadError("an LVM2 metadata area outside its physical volume")
+        mda = dev.read(mda_start, 512)
+        if mda[4:20] != LVM_MDA_MAGIC or struct.unpack("<Q", mda[24:32])[0] != mda_start:
+            raise ReadError("an LVM2 metadata area without its header")
+        offset, size, checksum = struct.unpack("<QQI", mda[40:60])
+        if not offset or not size:
+            continue
+        if size > MAX_FILE_BYTES or not 512 <= offset < mda_size:
+            raise ReadError("LVM2 metadata of implausible size or place")
+        first = min(size, mda_size - offset)           # the area is a ring after its 512-byte header
+        raw = dev.read(mda_start + offset, first) + dev.read(mda_start + 512, size - first)
+        if zlib.crc32(raw, 0xF597A6CF ^ 0xFFFFFFFF) ^ 0xFFFFFFFF != checksum:     # LVM2's seeded CRC-32
+            raise ReadError("LVM2 metadata whose checksum does not match (LVM itself would not use it)")
+        text = raw.split(b"\0")[0].decode("utf-8", "replace")
+        break
+    if text is None:
+        raise ReadError("an LVM2 physical volume without metadata")
+    return {"uuid": pv_uuid, "metadata": parse_lvm_config(text)}
+
+
+class LogicalVolume:
+    """An LV's bytes: its linear segments, each a run of extents on one physical volume."""
+
+    def __init__(self, name: str, segments: list[tuple[int, int, BlockDevice, int]]) -> None:
+        self.name, self.segments = name, segments        # (LV byte start, length, PV, PV byte start)
+        self.size = sum(length for _s, length, _d, _o in segments)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ReadError(f"a read at {offset}+{length} goes past the end of logical volume {self.name}")
+        out = bytearray()
+        for start, seg_length, pv, pv_start in self.segments:
+            if length <= 0:
+                break
+            if offset >= start + seg_length:
+                continue
+            take = min(length, start + seg_length - offset)
+            out += pv.read(pv_start + offset - start, take)
+            offset, length = offset + take, length - take
+        return bytes(out)
+
+
+def logical_volumes(pvs: dict[str, tuple[dict[str, Any], BlockDevice]],
+                    errors: list[str]) -> list[tuple[dict[str, Any], LogicalVolume]]:
+    """The linear LVs of every volume group whose PVs are all on this disk."""
+    found: list[tuple[dict[str, Any], LogicalVolume]] = []
+    groups: dict[str, dict[str, Any]] = {}
+    for _uuid, (pv, _dev) in pvs.items():
+        for name, vg in pv["metadata"].items():
+            if isinstance(vg, dict) and isinstance(vg.get("physical_volumes"), dict):
+                seqno = vg.get("seqno") if isinstance(vg.get("seqno"), int) else 0
+                if name not in groups or seqno > groups[name].get("seqno", 0):   # the newest copy wins
+                    groups[name] = {**vg, "seqno": seqno}
+    for vg_name, vg in groups.items():
+        try:
+            found += _group_volumes(vg_name, vg, pvs)
+        except (ReadError, KeyError, TypeError, ValueError, AttributeError) as exc:    # metadata of the wrong shape
+            reason = f"its metadata lacks {exc}" if isinstance(exc, KeyError) else str(exc) or type(exc).__name__
+            errors.append(f"LVM volume group {vg_name}: {reason}")
+    return found
+
+
+def _group_volumes(vg_name: str, vg: dict[str, Any],
+                   pvs: dict[str, tuple[dict[str, Any], BlockDevice]]) -> list[tuple[dict[str, Any], LogicalVolume]]:
+    extent = int(vg["extent_size"]) * 512
+    if not 512 <= extent <= 1 << 40:
+        raise ReadError(f"extent size {extent} is not possible")
+    pv_devs: dict[str, tuple[BlockDevice, int, int]] = {}
+    for pv_name, pv in vg["physical_volumes"].items():
+        if not isinstance(pv, dict):
+            continue
+        on_disk = pvs.get(str(pv.get("id", "")).replace("-", ""))
+        if on_disk is not None:
+            pe_start, pe_count = int(pv["pe_start"]) * 512, int(pv["pe_count"])
+            if pe_start + pe_count * extent > on_disk[1].size:
+                raise ReadError(f"physical volume {pv_name} claims more extents than its partition holds")
+            pv_devs[pv_name] = (on_disk[1], pe_start, pe_count)
+    found = []
+    claimed: list[tuple[str, int, int]] = []      # (PV, first extent, end): no two segments may share one
+    for lv_name, lv in (vg.get("logical_volumes") or {}).items():
+        if not isinstance(lv, dict):
+            continue
+        segments: list[tuple[int, int, BlockDevice, int]] = []
+        expected, problem = 0, None
+        keyed = sorted((v for k, v in lv.items() if k.startswith("segment") and isinstance(v, dict)),
+                       key=lambda s: int(s["start_extent"]))
+        if len(keyed) > MAX_LVM_SEGMENTS:
+            raise ReadError(f"logical volume {lv_name} has more segments than are read")
+        for seg in keyed:
+            start, count = int(seg["start_extent"]), int(seg["extent_count"])
+            stripes = seg.get("stripes") or []
+            if seg.get("type") != "striped" or int(seg.get("stripe_count", 0)) != 1 or len(stripes) != 2:
+                problem = f"a {seg.get('type')} segment (only linear ones are read)"
+                break
+            if start != expected or count <= 0:
+                problem = "segments that leave gaps or overlap"
+                break
+            pv = pv_devs.get(str(stripes[0]))
+            if pv is None:
+                problem = f"extents on physical volume {stripes[0]}, not on this disk"
+                break
+            dev, pe_start, pe_count = pv
+            if not 0 <= int(stripes[1]) <= int(stripes[1]) + count <= pe_count:
+                problem = f"extents past the end of physical volume {stripes[0]}"
+                break
+            segments.append((start * extent, count * extent, dev, pe_start + int(stripes[1]) * extent))
+            claimed.append((str(stripes[0]), int(stripes[1]), int(stripes[1]) + count))
+            expected = start + count
+        info: dict[str, Any] = {"number": f"{vg_name}/{lv_name}", "logical_volume": True,
+                                "size": expected * extent}
+        if problem is not None:
+            info.update(type="unknown", error=f"logical volume {vg_name}/{lv_name}: {problem}")
+            found.append((info, LogicalVolume(info["number"], [])))
+            continue
+        found.append((info, LogicalVolume(info["number"], segments)))
+    claimed.sort()
+    for (pv_a, _first_a, end_a), (pv_b, first_b, _end_b) in zip(claimed, claimed[1:]):
+        if pv_a == pv_b and first_b < end_a:
+            raise ReadError(f"two segments claim extent {first_b} of physical volume {pv_a}")
+    return found
 
 
 # --- what a root filesystem tells ------------------------------------------------------------
@@ -504,7 +1017,7 @@ def _safe(errors: list[str], what: str, call: Any, default: Any) -> Any:
         return default
 
 
-def read_root(fs: ExtFs, errors: list[str]) -> dict[str, Any]:
+def read_root(fs: GuestFs, errors: list[str]) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     facts["os_release"] = _text(_safe(errors, "/etc/os-release", lambda: fs.read_file("/etc/os-release")
                                       or fs.read_file("/usr/lib/os-release"), None))
@@ -560,7 +1073,7 @@ def inspect(path: str, fmt: str) -> dict[str, Any]:
     errors: list[str] = facts["errors"]
     table, parts, boot_code = partitions(disk)
     facts.update(partition_table=table, mbr_boot_code=boot_code)
-    devices: list[tuple[dict[str, Any], Slice | Disk]] = []
+    devices: list[tuple[dict[str, Any], BlockDevice]] = []
     if table == "none":
         devices.append(({"number": 0, "start": 0, "size": disk.size, "whole_disk": True}, disk))
     for p in parts:
@@ -571,12 +1084,26 @@ def inspect(path: str, fmt: str) -> dict[str, Any]:
         if not p.get("extended"):
             devices.append((p, Slice(disk, p["start"], p["size"])))
     facts["partitions"] = [p for p, _ in devices] + [p for p in parts if p.get("beyond_disk")]
-    root = None
+    pvs: dict[str, tuple[dict[str, Any], BlockDevice]] = {}
     for part, dev in devices:
         part.update(_safe(errors, f"partition {part['number']}", lambda d=dev: probe(d), {"type": "unknown"}))
-        if root is None and part["type"] in ("ext2", "ext3", "ext4"):
+        if part["type"] == "LVM2_member":
+            pv = _safe(errors, f"partition {part['number']} (LVM2)", lambda d=dev: lvm_physical_volume(d), None)
+            if pv is not None:
+                pvs[pv["uuid"]] = (pv, dev)
+    if pvs:
+        for info, lv in logical_volumes(pvs, errors):
+            facts["partitions"].append(info)
+            if info.get("error"):
+                errors.append(info["error"])
+                continue
+            info.update(_safe(errors, f"logical volume {info['number']}", lambda d=lv: probe(d), {"type": "unknown"}))
+            devices.append((info, lv))
+    root = None
+    for part, dev in devices:
+        if root is None and part["type"] in ("ext2", "ext3", "ext4", "xfs"):
             try:
-                fs = ExtFs(dev)
+                fs: GuestFs = XfsFs(dev) if part["type"] == "xfs" else ExtFs(dev)
                 if any(fs.exists(m) for m in ROOT_MARKERS):
                     root = (part, fs)
             except (ReadError, GuestPathError, struct.error) as exc:

@@ -425,7 +425,11 @@ class ExtFs(GuestFs):
         return {"mode": mode, "size": size, "flags": flags, "block": raw[40:100]}
 
     # The blocks of a file: (logical block, physical block or 0 for a hole, count).
-    def _extents(self, node: bytes, depth_left: int, out: list[tuple[int, int, int]]) -> None:
+    def _extents(self, node: bytes, depth_left: int, out: list[tuple[int, int, int]],
+                 seen: set[int] | None = None) -> None:
+        # seen: the tree's blocks so far; one reached twice is a loop (cached reads of the same
+        # block would otherwise never count towards the total-read cap).
+        seen = set() if seen is None else seen
         magic, entries, _max, depth = struct.unpack("<HHHH", node[:8])
         if magic != 0xF30A or depth > MAX_EXTENT_DEPTH or depth_left < 0:
             raise ReadError("a broken extent tree")
@@ -438,7 +442,11 @@ class ExtFs(GuestFs):
                 out.append((logical, 0 if uninit else lo | (hi << 32), length))
             else:
                 _logical, lo, hi = struct.unpack("<IIH", e[:10])
-                self._extents(self._block(lo | (hi << 32)), depth_left - 1, out)
+                child = lo | (hi << 32)
+                if child in seen:
+                    raise ReadError("an extent tree that loops")
+                seen.add(child)
+                self._extents(self._block(child), depth_left - 1, out, seen)
             if len(out) > 100000:
                 raise ReadError("an extent tree of implausible size")
 

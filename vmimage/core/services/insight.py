@@ -27,7 +27,19 @@ log = logging.getLogger("vmimage.insight")
 
 def _ranged_reader(store: BlobStore, key: str) -> Callable[[int, int], bytes]:
     def read(offset: int, length: int) -> bytes:
-        return b"".join(store.read(key, offset, offset + length))
+        chunks = store.read(key, offset, offset + length)
+        out, got = [], 0
+        try:
+            for chunk in chunks:      # never more than asked, whatever the store sends
+                out.append(chunk[:length - got])
+                got += len(out[-1])
+                if got >= length:
+                    break
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return b"".join(out)
     return read
 
 

@@ -2,13 +2,13 @@
 directly, the baseline): seconds from the request to the report, bytes the reader read, bytes
 fetched from the store.
 
-The real Debian 12 of bench/inspect.py (debootstrap: kernel, GRUB, cloud-init, openssh-server;
+The real Debian 12 of bench/insight.py (debootstrap: kernel, GRUB, cloud-init, openssh-server;
 a 2 GiB GPT qcow2, built by tests/guest_images.py and cached) is uploaded once to a file store
 and once to an S3 store (a one-node Swift with s3api on loopback, scripts/swift-s3.sh), both on
 one server; each is then inspected --repeat times (POST .../insight, polled every 20 ms until
 the report). Printed: medians, and the S3/file ratios.
 
-    .venv/bin/python bench/inspect_s3.py [--repeat 5]
+    .venv/bin/python bench/insight_s3.py [--repeat 5]
 """
 
 from __future__ import annotations

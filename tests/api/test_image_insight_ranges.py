@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.api.test_image_insight import OCTET, PATCH, insight_of, needs_debootstrap
+from tests.api.test_hostile_backends import FORWARD, STALL, proxied_env, swift_proxy
 from tests.api.test_s3_store import s3_env
 from tests.conftest import start_server
 from tests.guest_images import debian_disk, os_disk
@@ -144,3 +146,51 @@ def test_a_web_server_without_ranges_fails_the_inspection_only(s3srv, web):
         assert found["status"] == "failed" and "does not serve byte ranges" in found["error"], found
         assert found["error"].startswith("inspection failed: ")
         assert http.get(f"/v2/images/{image_id}").json()["status"] == "active"
+
+
+@pytest.fixture(scope="module")
+def stallable(tmp_path_factory, database_factory, swift_s3):
+    """A server whose only store is S3 behind a proxy the test switches (forward, stall)."""
+    proxy = swift_proxy(swift_s3)
+    srv = start_server(tmp_path_factory.mktemp("stallable-insight"), database_factory(),
+                       **proxied_env(swift_s3, proxy, f"vmimage-{uuid.uuid4().hex[:8]}"))
+    srv.proxy = proxy
+    yield srv
+    srv.stop()
+    proxy.close()
+
+
+def reinspect(srv, image_id: str) -> dict:
+    with srv.client() as http:
+        resp = http.post(f"/vmimage/v1/images/{image_id}/insight")
+        assert resp.status_code == 202, resp.text
+        job_id = resp.json()["job"]["id"]
+    deadline = time.monotonic() + 120
+    while True:
+        found = insight_of(srv, image_id)
+        if found["job_id"] == job_id:
+            return found
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_a_stalled_s3_fails_the_inspection_in_time_and_nothing_else(stallable, disks):
+    srv = stallable
+    image_id = upload(srv, disks / "ubuntu.qcow2", "stalled", "obj")
+    assert insight_of(srv, image_id)["status"] == "done"
+    srv.proxy.set(STALL)
+    try:
+        started = time.monotonic()
+        found = reinspect(srv, image_id)
+        took = time.monotonic() - started
+    finally:
+        srv.proxy.set(FORWARD)
+    assert found["status"] == "failed" and found["error"].startswith("inspection failed: "), found
+    assert "obj" in found["error"] and took < 60, (found, took)        # within the reader's deadline
+    assert found["report"]["os"]["distribution"] == "ubuntu"            # the last report stays
+    with srv.client() as http:
+        assert http.get(f"/v2/images/{image_id}").json()["status"] == "active"
+    deadline = time.monotonic() + 30             # S3 answers again: the next inspection reads it
+    while (again := reinspect(srv, image_id))["status"] != "done":
+        assert time.monotonic() < deadline, again
+        time.sleep(1)

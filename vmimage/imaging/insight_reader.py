@@ -36,7 +36,7 @@ class ChildGuestReader:
     three more programs started per inspection: the side lane is meant to cost little)."""
 
     def __init__(self, cpu_seconds: int = 30, memory_bytes: int = 512 << 20, wall_seconds: float = 60,
-                 block_bytes: int = 1 << 20, cache_blocks: int = 32, max_fetched_bytes: int = 512 << 20) -> None:
+                 block_bytes: int = 256 << 10, cache_blocks: int = 128, max_fetched_bytes: int = 512 << 20) -> None:
         self.cpu_seconds, self.memory_bytes, self.wall_seconds = cpu_seconds, memory_bytes, wall_seconds
         self.block_bytes, self.cache_blocks, self.max_fetched_bytes = block_bytes, cache_blocks, max_fetched_bytes
 

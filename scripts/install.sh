@@ -19,7 +19,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
   # The console's tests drive a real browser (Playwright, pip) and use Debian's, never a download.
   [ -x /usr/bin/chromium ] || need_apt+=(chromium)
-  # Image insight's tests and bench/inspect.py build real Debian roots (debootstrap) into ext4
+  # Image insight's tests and bench/insight.py build real Debian roots (debootstrap) into ext4
   # images without mounting them (mke2fs -d).
   command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap)
   command -v mke2fs >/dev/null 2>&1 || [ -x /usr/sbin/mke2fs ] || [ -x /sbin/mke2fs ] || need_apt+=(e2fsprogs)

@@ -315,6 +315,10 @@ def make_report(facts: dict[str, Any], declared: dict[str, Any]) -> dict[str, An
                        for p in facts.get("partitions") or []],
         "read_errors": list(facts.get("errors") or [])[:20],
         "bytes_read": facts.get("bytes_read"),
+        # where no local file holds the data: the store read by ranges, and the bytes fetched
+        # from it (whole aligned blocks, so a little more than bytes_read)
+        "read_from": facts.get("read_from", "file"),
+        "bytes_fetched": facts.get("bytes_fetched"),
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -130,11 +130,22 @@ class ImageRepository(Protocol):
     def quota_overrides(self, project_id: str) -> dict[str, int]: ...
 
 
-class GuestReader(Protocol):
-    """Reads what is inside a disk file without booting or mounting it (image insight)."""
+@dataclass
+class RangedSource:
+    """An image's data where no local file holds it (an S3 object, a web location): its size
+    and a callable giving bytes [offset, offset+length) (fewer only at the end)."""
+    size: int
+    read: Callable[[int, int], bytes]
+    where: str = "the store"
 
-    def read(self, path: str, disk_format: str) -> dict[str, Any]:
-        """Raw facts (partitions, filesystems, what the root holds); raises InspectionFailed."""
+
+class GuestReader(Protocol):
+    """Reads what is inside a disk image without booting or mounting it (image insight)."""
+
+    def read(self, source: str | RangedSource, disk_format: str) -> dict[str, Any]:
+        """Raw facts (partitions, filesystems, what the root holds) of a local file path or
+        of a ranged source (only the bytes the reading needs are asked for); raises
+        InspectionFailed."""
 
 
 class JobRepository(Protocol):

@@ -1,8 +1,10 @@
 """Reads what is inside a disk image without booting or mounting it: the child-process half
 of image insight (core/insight.py makes the report of what this finds).
 
-Run as `python -I -S guest_reader.py FILE FORMAT` (imaging/insight_reader.py starts it under
-prlimit CPU/address-space caps and a wall-clock deadline): it prints one JSON object of raw
+Run as `python -I -S guest_reader.py FILE FORMAT`, or `... --ranges FD SIZE FORMAT` to read an
+image that is in no local file through requests on an inherited socket (RangedSource below):
+imaging/insight_reader.py starts it under
+prlimit CPU/address-space caps and a wall-clock deadline. It prints one JSON object of raw
 facts on stdout, or {"error": "..."}. Standard library only, so it imports nothing of the
 service. Everything is parsed here from the bytes: qcow2 (its L1/L2 tables, compressed clusters)
 or raw, MBR/GPT partition tables, LVM2 linear logical volumes, ext2/3/4 (extents and block
@@ -18,6 +20,7 @@ and lying superblocks end as an error or a true reading, never a hang.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import struct
@@ -44,11 +47,70 @@ class GuestPathError(Exception):
 
 # --- the disk: raw or qcow2 -----------------------------------------------------------------
 
-class Disk:
+class FileSource:
+    """The image in a local file: read directly."""
+
     def __init__(self, path: str) -> None:
         self.f = open(path, "rb")
         self.f.seek(0, 2)
-        self.file_size = self.f.tell()
+        self.size = self.f.tell()
+
+    def pread(self, offset: int, length: int) -> bytes:
+        self.f.seek(offset)
+        return self.f.read(length)
+
+
+class RangedSource:
+    """The image in a store without a local file (S3, a web location): each read is one request
+    on the inherited socket, answered by the parent (imaging/insight_reader.py) from the store.
+    Request: offset and length (">QI"); answer: a length (">I", at most the one asked, less
+    only at the data's end) and that many bytes. The parent ends the exchange on any error."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+
+    def pread(self, offset: int, length: int) -> bytes:
+        if offset >= self.size or length <= 0:
+            return b""
+        out = []
+        while length > 0:      # one request at most 16 MiB: the parent's answers stay small
+            part = min(length, 16 << 20)
+            data = self._ask(offset, part)
+            out.append(data)
+            if len(data) < part:
+                break
+            offset, length = offset + part, length - part
+        return b"".join(out)
+
+    def _ask(self, offset: int, length: int) -> bytes:
+        _write_all(self.fd, struct.pack(">QI", offset, length))
+        (got,) = struct.unpack(">I", _read_exactly(self.fd, 4))
+        if got > length:
+            raise ReadError("the image's data source answered more than was asked")
+        return _read_exactly(self.fd, got)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exactly(fd: int, length: int) -> bytes:
+    parts, left = [], length
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise ReadError("the image's data stopped coming")
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+class Disk:
+    def __init__(self, source: FileSource | RangedSource | str) -> None:
+        self.source = FileSource(source) if isinstance(source, str) else source   # str: a local file
+        self.file_size = self.source.size
         self.bytes_read = 0
         self.size = self.file_size
 
@@ -57,8 +119,7 @@ class Disk:
         if self.bytes_read > MAX_TOTAL_READ:
             raise ReadError(f"more than {MAX_TOTAL_READ} bytes read: the image's structures lead nowhere")
         try:
-            self.f.seek(offset)
-            return self.f.read(length)
+            return self.source.pread(offset, length)
         except OSError as exc:
             raise ReadError(f"the image's data at offset {offset} cannot be read ({exc.strerror})") from exc
 
@@ -71,8 +132,8 @@ class Disk:
 
 
 class Qcow2Disk(Disk):
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
+    def __init__(self, source: FileSource | RangedSource) -> None:
+        super().__init__(source)
         head = self._pread(0, 104)
         if head[:4] != b"QFI\xfb":
             raise ReadError("not a qcow2 file")
@@ -1075,8 +1136,8 @@ def read_root(fs: GuestFs, errors: list[str]) -> dict[str, Any]:
 ROOT_MARKERS = ("/etc/os-release", "/usr/lib/os-release", "/etc/redhat-release", "/etc/alpine-release")
 
 
-def inspect(path: str, fmt: str) -> dict[str, Any]:
-    disk: Disk = Qcow2Disk(path) if fmt == "qcow2" else Disk(path)
+def inspect(source: FileSource | RangedSource, fmt: str) -> dict[str, Any]:
+    disk: Disk = Qcow2Disk(source) if fmt == "qcow2" else Disk(source)
     facts: dict[str, Any] = {"virtual_size": disk.size, "file_size": disk.file_size, "errors": []}
     errors: list[str] = facts["errors"]
     table, parts, boot_code = partitions(disk)
@@ -1124,12 +1185,19 @@ def inspect(path: str, fmt: str) -> dict[str, Any]:
     return facts
 
 
+USAGE = "usage: guest_reader.py FILE FORMAT | guest_reader.py --ranges FD SIZE FORMAT"
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
-        print(json.dumps({"error": "usage: guest_reader.py FILE FORMAT"}))
-        return 2
     try:
-        facts = inspect(argv[1], argv[2])
+        if len(argv) == 3:
+            source: FileSource | RangedSource = FileSource(argv[1])
+        elif len(argv) == 5 and argv[1] == "--ranges":
+            source = RangedSource(int(argv[2]), int(argv[3]))
+        else:
+            print(json.dumps({"error": USAGE}))
+            return 2
+        facts = inspect(source, argv[-1])
     except (ReadError, OSError, struct.error, RecursionError, MemoryError, ValueError) as exc:
         print(json.dumps({"error": str(exc) or type(exc).__name__}))
         return 0

@@ -3,10 +3,13 @@ child process on files that are not what they claim."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from vmimage.core import insight
-from vmimage.core.errors import InspectionFailed
+from vmimage.core.errors import BackendUnavailable, InspectionFailed
+from vmimage.core.ports import RangedSource
 from vmimage.core.images import BootMode, Image, OsFamily
 from vmimage.imaging.insight_reader import ChildGuestReader
 
@@ -94,3 +97,63 @@ def test_the_reader_refuses_what_it_cannot_read(tmp_path):
         reader.read(str(bogus), "qcow2")
     with pytest.raises(InspectionFailed, match="longer than"):     # the wall-clock deadline holds
         ChildGuestReader(wall_seconds=0.001).read(str(bogus), "raw")
+
+
+# --- reading by ranges (an image in no local file: S3, a web location) ----------------------
+
+def file_ranges(path, where: str = "test store", delay: float = 0.0, fail: Exception | None = None,
+                asked: list | None = None) -> RangedSource:
+    data = path.read_bytes()
+
+    def read(offset: int, length: int) -> bytes:
+        if asked is not None:
+            asked.append((offset, length))
+        if fail is not None:
+            raise fail
+        time.sleep(delay)
+        return data[offset:offset + length]
+    return RangedSource(len(data), read, where)
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory):
+    from tests.guest_images import os_disk
+    return os_disk(tmp_path_factory.mktemp("ranges"), "ubuntu")
+
+
+def test_ranges_read_what_the_file_reads_fetching_aligned_blocks(small_disk):
+    reader = ChildGuestReader(block_bytes=64 << 10)
+    asked: list[tuple[int, int]] = []
+    by_file = reader.read(str(small_disk), "qcow2")
+    by_ranges = reader.read(file_ranges(small_disk, asked=asked), "qcow2")
+    assert by_ranges.pop("read_from") == "test store"
+    fetched = by_ranges.pop("bytes_fetched")
+    assert by_ranges == by_file and by_file["root"]["os_release"]
+    assert fetched == sum(length for _, length in asked) and fetched < small_disk.stat().st_size / 2
+    assert all(offset % (64 << 10) == 0 for offset, _ in asked)        # whole blocks
+    assert len(set(asked)) == len(asked)                               # each fetched once (the cache)
+
+
+def test_a_stalled_store_ends_the_reading_at_its_deadline(small_disk):
+    started = time.monotonic()
+    with pytest.raises(InspectionFailed, match="longer than 1 s"):
+        ChildGuestReader(wall_seconds=1).read(file_ranges(small_disk, delay=30), "qcow2")
+    assert time.monotonic() - started < 5
+
+
+def test_a_failing_store_or_too_many_bytes_fail_the_reading(small_disk):
+    failing = file_ranges(small_disk, fail=BackendUnavailable("Store 'obj' did not answer"))
+    with pytest.raises(InspectionFailed, match="in test store could not be read: Store 'obj' did not answer"):
+        ChildGuestReader().read(failing, "qcow2")
+    with pytest.raises(InspectionFailed, match="could not be read: OSError: connection reset"):
+        ChildGuestReader().read(file_ranges(small_disk, fail=OSError("connection reset")), "raw")
+    with pytest.raises(InspectionFailed, match="more than 131072 bytes fetched from test store"):
+        ChildGuestReader(block_bytes=64 << 10, max_fetched_bytes=128 << 10).read(file_ranges(small_disk), "qcow2")
+
+
+def test_a_source_shorter_than_it_says_reads_zeros_not_a_hang(tmp_path):
+    short = tmp_path / "short.raw"
+    short.write_bytes(bytes(4096))
+    source = RangedSource(64 << 20, file_ranges(short).read)
+    facts = ChildGuestReader(wall_seconds=20).read(source, "raw")
+    assert facts["partition_table"] == "none" and not facts.get("root")

@@ -102,6 +102,10 @@ class HttpFetcher:
             if response.status_code not in (200, 206):
                 response.close()
                 raise InvalidSource(f"{url} answered HTTP {response.status_code}")
+            if headers and method == "GET" and response.status_code != 206:
+                # the server ignored the range: its bytes would be the wrong ones (or all of them)
+                response.close()
+                raise InvalidSource(f"{url} does not serve byte ranges")
             length = response.headers.get("content-length")
             return Fetched(response, int(length) if length and length.isdigit() else None, self.backend, origin)
         raise InvalidSource(f"{url}: too many redirects")

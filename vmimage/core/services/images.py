@@ -15,12 +15,14 @@ from vmimage.core.images import (CONTAINER_FORMATS, KNOWN_DISK_FORMATS, MAX_NAME
                                  check_ref, check_writable_key, new_image_id, validate_property,
                                  validate_tag)
 from vmimage.core.listing import ImageQuery
+from vmimage.core.log_context import current_request_id
 from vmimage.core.paging import Page
 from vmimage.core.policy import Caller, check_visible, require_admin, require_owner, require_writer
 from vmimage.core.ports import UnitOfWork
 from vmimage.core.quotas import check_image_count, check_per_image
 from vmimage.core.services import locations
 from vmimage.core.services.deps import Deps
+from vmimage.core.services.insight_queue import queue_inspection
 from vmimage.core.services.reaper import reap_later
 
 # Typed attributes a caller may set; everything else is an extra property.
@@ -253,7 +255,7 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
             uow.images.lock_project(find_visible(uow, caller, image_id).owner)
         image = find_visible(uow, caller, image_id, for_update=True)
         require_owner(caller, image)
-        name, visibility = image.name, image.visibility
+        name, visibility, status = image.name, image.visibility, image.status
         for change in changes:
             if change.key == LOCATIONS and not change.property:
                 locations.apply_location_change(deps, caller, image, change.op, change.index, change.value,
@@ -268,6 +270,9 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
         for loc in dropped:   # a removed location in one of our stores takes its data with it
             if loc.store in deps.stores:
                 reap_later(deps, uow, loc.store, loc.key, image_id=image.id)
+        # an image made active by a location (Glance's add-location): read what is inside it
+        inspecting = status == ImageStatus.QUEUED and image.status == ImageStatus.ACTIVE \
+            and queue_inspection(deps, uow, image, current_request_id()) is not None
         uow.images.save(image)
         if image.visibility != visibility:
             uow.audit.add(audit.event(audit.IMAGE_VISIBILITY, image.id, target_project_id=image.owner,
@@ -276,6 +281,8 @@ def update_image(deps: Deps, caller: Caller, image_id: str, changes: list[Change
         uow.commit()
     if dropped:
         deps.wake_reaper()
+    if inspecting:
+        deps.submit_job()
     return image
 
 

@@ -9,6 +9,7 @@ else: the image stays active and usable.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from vmimage.core import insight
@@ -16,12 +17,30 @@ from vmimage.core.errors import Conflict, InspectionFailed, NotFound, VmImageErr
 from vmimage.core.images import Image, ImageStatus
 from vmimage.core.jobs import Job
 from vmimage.core.policy import Caller, require_owner
+from vmimage.core.ports import BlobStore, RangedSource
 from vmimage.core.services.deps import Deps
 from vmimage.core.services.images import find_visible
 from vmimage.core.services.insight_queue import DONE, FAILED, PENDING, RUNNING, queue_inspection, wants_inspection
 
 log = logging.getLogger("vmimage.insight")
 
+
+def _ranged_reader(store: BlobStore, key: str) -> Callable[[int, int], bytes]:
+    def read(offset: int, length: int) -> bytes:
+        chunks = store.read(key, offset, offset + length)
+        out, got = [], 0
+        try:
+            for chunk in chunks:      # never more than asked, whatever the store sends
+                out.append(chunk[:length - got])
+                got += len(out[-1])
+                if got >= length:
+                    break
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        return b"".join(out)
+    return read
 
 
 def request_inspection(deps: Deps, caller: Caller, image_id: str) -> Job:
@@ -60,8 +79,8 @@ def view(image: Image) -> dict[str, Any]:
 
 
 class InspectHandler:
-    """The job: read the image's data (a local file of its store) in the reader's child
-    process, make the report, fill what the user left unset."""
+    """The job: read the image's data (a local file, or ranges of an S3 object or a web
+    location) in the reader's child process, make the report, fill what the user left unset."""
 
     def run(self, deps: Deps, job: Job, progress: Any) -> dict:
         image_id = job.image_id or ""
@@ -86,13 +105,29 @@ class InspectHandler:
         return {"image_ids": [image_id]}
 
     def _read(self, deps: Deps, image: Image) -> dict[str, Any]:
+        """A local file when one holds the data (read directly, fastest); else the first
+        location whose store can be read by ranges (S3, a web location under the URL policy):
+        the reader asks only for the bytes it needs."""
         assert deps.guest_reader is not None
-        for loc in image.locations:
-            store = deps.stores.get(loc.store)
+        disk_format = image.disk_format or "raw"
+        stores = [(loc, deps.stores.get(loc.store)) for loc in deps.by_weight(image.locations)]
+        for loc, store in stores:
             path = store.local_path(loc.key) if store is not None else None
             if path is not None:
-                return deps.guest_reader.read(path, image.disk_format or "raw")
-        raise InspectionFailed("the image's data is in no local file store (S3 and web locations are not read)")
+                return deps.guest_reader.read(path, disk_format)
+        last: str | None = None
+        for loc, store in stores:
+            if store is None:
+                last = f"the image's store '{loc.store}' is not configured"
+                continue
+            try:
+                size = store.size(loc.key)
+            except VmImageError as exc:
+                last = f"the image's data in store '{store.name}' cannot be read ({exc.message})"
+                continue
+            return deps.guest_reader.read(RangedSource(size, _ranged_reader(store, loc.key), store.name),
+                                          disk_format)
+        raise InspectionFailed(last or "the image has no data to read")
 
     def _record(self, deps: Deps, job: Job, image_id: str, values: dict[str, Any]) -> None:
         with deps.uow(write=True) as uow:

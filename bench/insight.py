@@ -14,7 +14,7 @@ and whether a burst of inspections slows creates and downloads.
    baseline's (target <= 1.2) and how many inspections were still waiting or running when each
    timing ended (so the timing did overlap them).
 
-    .venv/bin/python bench/inspect.py [--repeat 3] [--creates 1000] [--downloads 10] [--rounds 3]
+    .venv/bin/python bench/insight.py [--repeat 3] [--creates 1000] [--downloads 10] [--rounds 3]
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ the ones the README shows)."""
 
 from __future__ import annotations
 
+
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -67,6 +69,9 @@ PROJECT = "console"
 
 @pytest.fixture(scope="module")
 def console_users(server):
+    # Module-scoped on a session's server: the second module that uses it finds them made.
+    if PROJECT in {p["name"] for p in json.loads(server.admin_cli("project", "list"))}:
+        return USERS
     server.admin_cli("project", "create", PROJECT)
     for user, role in USERS.items():
         server.admin_cli("user", "create", user, "--project", PROJECT, "--role", role, "--password", f"{user}-pw")

@@ -6,7 +6,6 @@ the ones the README shows)."""
 
 from __future__ import annotations
 
-
 import hashlib
 import json
 import os

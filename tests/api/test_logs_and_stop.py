@@ -117,7 +117,7 @@ def _slow_upload(srv: Server, image_id: str, token: str) -> socket.socket:
 def _job_of(srv: Server, image_id: str) -> tuple[str, str | None] | None:
     engine = _db(srv)
     with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT status, error_code FROM jobs WHERE image_id = :i"), {"i": image_id}).first()
+        row = conn.execute(sa.text("SELECT status, error_code FROM jobs WHERE image_id = :i AND kind != 'image_inspect'"), {"i": image_id}).first()
     engine.dispose()
     return None if row is None else (row[0], row[1])
 

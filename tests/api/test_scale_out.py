@@ -101,7 +101,9 @@ def test_jobs_through_the_balancer_run_once(cluster):
             assert wait_import(lb, image_id, timeout=120)["status"] == "active"
         deadline = time.monotonic() + 30
         while True:
-            jobs = [j for j in lb.get("/vmimage/v1/jobs").json()["jobs"] if j["status"] in ("SUCCESS", "FAIL")]
+            # Each image's inspection job fails on random bytes: only the imports count here.
+            jobs = [j for j in lb.get("/vmimage/v1/jobs").json()["jobs"]
+                    if j["status"] in ("SUCCESS", "FAIL") and j["kind"] != "image_inspect"]
             if len(jobs) >= 7:
                 break
             assert time.monotonic() < deadline

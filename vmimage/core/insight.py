@@ -16,8 +16,8 @@ from typing import Any
 
 from vmimage.core import os_catalogue
 from vmimage.core.images import BootMode, Image, OsFamily
+from vmimage.core.jobs import INSPECT_KIND  # noqa: F401  (the job kind, named here too)
 
-INSPECT_KIND = "image_inspect"
 # The image attributes an inspection may fill (when unset), in the core's names.
 FILLABLE = ("os_distribution", "os_release", "os_version", "os_family", "architecture", "boot_mode")
 

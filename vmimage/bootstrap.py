@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from vmimage.adapters.blob.http import HttpBlobStore
-from vmimage.adapters.blob.local import LocalFileBlobStore
+from vmimage.adapters.blob.local import CachedWrites, LocalFileBlobStore
 from vmimage.adapters.blob.s3 import S3Buckets, S3BlobStore, S3Connection
 from vmimage.adapters.blob.s3_uploads import UploadJanitor, UploadJournal
 from vmimage.adapters.cache.local import LocalImageCache
@@ -187,6 +187,9 @@ def s3_connection(settings: Settings) -> S3Connection:
 def make_stores(settings: Settings, janitor: UploadJanitor | None = None) -> dict[str, BlobStore]:
     """The writable stores, the default first."""
     stores: dict[str, BlobStore] = {}
+    if settings.file_cache_mib < 0:
+        raise ValueError("VMIMAGE_FILE_CACHE_MIB must be 0 (no bound) or more")
+    cached_writes = CachedWrites(settings.file_cache_mib << 20)     # one bound for all of this process's file stores
     for name, kind, where in settings.store_specs():
         if kind == "s3":
             bucket, _, prefix = where.partition("/")
@@ -198,7 +201,8 @@ def make_stores(settings: Settings, janitor: UploadJanitor | None = None) -> dic
             except BackendUnavailable as exc:     # tried again at the first write
                 log.warning("%s", exc.message)
         else:
-            stores[name] = LocalFileBlobStore(name, where, writes=settings.file_writes)
+            stores[name] = LocalFileBlobStore(name, where, writes=settings.file_writes,
+                                                cached_writes=cached_writes)
     return stores
 
 

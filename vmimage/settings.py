@@ -86,6 +86,9 @@ class Settings:
     # How file stores write blob data: "cached" (through the page cache, the writeback kept behind
     # the writer: a first download reads memory) or "direct" (O_DIRECT: less CPU per byte written).
     file_writes: str = field(default_factory=lambda: os.environ.get("VMIMAGE_FILE_WRITES", "cached").strip().lower())
+    # Of the image data a process wrote through the page cache and has not read since, how many
+    # MiB stay cached for a first download; past it the oldest is dropped as new data comes (0: no bound).
+    file_cache_mib: int = field(default_factory=lambda: _int("VMIMAGE_FILE_CACHE_MIB", 2048))
     # Hosts or networks web-download may reach although they are loopback/private/link-local.
     web_download_allow: list[str] = field(default_factory=lambda: _list("VMIMAGE_WEB_DOWNLOAD_ALLOW"))
     # Audit events are kept this many days, then pruned when the service starts (-1: for ever).

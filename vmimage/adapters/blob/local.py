@@ -9,6 +9,11 @@ pages stay in the cache, clean: the first download right after an upload, import
 reads memory, not the disk. fdatasync at commit then makes the rest and the file's size
 durable before the image turns active, as before.
 
+How much of that freshly written data stays cached is bounded per process
+(VMIMAGE_FILE_CACHE_MIB, `CachedWrites`): past the bound, the oldest data written and not read
+since is dropped from the cache as new data is written, so new writes reuse its pages rather
+than growing the cache.
+
 VMIMAGE_FILE_WRITES=direct keeps the O_DIRECT writes this replaced: less CPU per byte
 written, the first download from the disk. Warming the cache after `active` instead was
 measured too: it re-reads the file from the disk, racing the client's first download
@@ -25,7 +30,9 @@ import mmap
 import os
 import re
 import socket
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -68,6 +75,79 @@ def _unavailable(store: str, exc: OSError) -> BackendUnavailable:
     return BackendUnavailable(f"Store '{store}' cannot take data: {exc.strerror or exc}", store=store)
 
 
+class CachedWrites:
+    """The image data a process wrote through the page cache and has not read since, kept
+    cached for its first download up to `budget` bytes (VMIMAGE_FILE_CACHE_MIB; 0: no bound,
+    the kernel alone decides).
+
+    Why bound it: Linux keeps written pages until memory runs short, so on a machine with free
+    memory every upload grows the cache by its size. Where the free memory is the host's to
+    take back (a VM with virtio-balloon free page reporting, as this project's machines), each
+    new page is a fault into the host: ~2 CPU-s per GiB here, five times the write itself,
+    taken from the upload's hashing (bench/file_writes.py). So as each window of new data is
+    written, the same amount of the oldest such data is dropped (posix_fadvise DONTNEED; it is
+    on disk already, fdatasync'd at its commit) and the next window takes those warm pages.
+    Data that has been read since is the kernel's to keep or drop as it likes (forget)."""
+
+    def __init__(self, budget: int = 0) -> None:
+        self.budget = max(0, budget)
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[str, list[int]] = OrderedDict()   # path -> [size, dropped up to]
+        self._kept_bytes = 0
+        self._writing = 0       # bytes of files still being written, counted window by window
+
+    def written(self, n: int) -> None:
+        if self.budget:
+            with self._lock:
+                self._writing += n
+                self._drop_excess()
+
+    def committed(self, path: str, size: int, counted: int) -> None:
+        if self.budget:
+            with self._lock:
+                self._writing -= counted
+                self._kept.pop(path, None)
+                self._kept[path] = [size, 0]
+                self._kept_bytes += size
+                self._drop_excess()
+
+    def aborted(self, counted: int) -> None:
+        if self.budget:
+            with self._lock:
+                self._writing -= counted    # the file is removed, its pages freed with it
+
+    def forget(self, path: str) -> None:
+        """The file was read (it is wanted: the kernel's cache keeps it or not) or deleted."""
+        if self.budget:
+            with self._lock:
+                entry = self._kept.pop(path, None)
+                if entry is not None:
+                    self._kept_bytes -= entry[0] - entry[1]
+
+    def kept_bytes(self) -> int:
+        return self._kept_bytes
+
+    def _drop_excess(self) -> None:
+        excess = self._kept_bytes + self._writing - self.budget
+        while excess > 0 and self._kept:
+            path, entry = next(iter(self._kept.items()))
+            size, dropped = entry
+            n = min(excess, size - dropped)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.posix_fadvise(fd, dropped, n, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
+            except OSError:          # deleted meanwhile: its pages went with it
+                n = size - dropped
+            entry[1] += n
+            self._kept_bytes -= n
+            excess -= n
+            if entry[1] >= size:
+                del self._kept[path]
+
+
 class _FileWriter:
     """A new file written under a temporary name, made durable and renamed into place at
     commit; the two kinds below differ only in how the bytes reach the disk."""
@@ -105,10 +185,12 @@ class _LocalWriter(_FileWriter):
     """VMIMAGE_FILE_WRITES=cached (the default): through the page cache, the writeback kept
     right behind the writer."""
 
-    def __init__(self, final: Path, tmp: Path, store: str) -> None:
+    def __init__(self, final: Path, tmp: Path, store: str, cached: CachedWrites) -> None:
         super().__init__(final, tmp, store)
+        self._cached = cached
         self._written = 0       # bytes written so far
         self._sent = 0          # bytes whose writeback was started (whole windows)
+        self._counted = 0       # bytes told to CachedWrites as written
 
     def write(self, chunk: bytes) -> None:
         try:
@@ -132,6 +214,8 @@ class _LocalWriter(_FileWriter):
         behind = start - _WINDOWS_IN_FLIGHT * WRITEBACK_WINDOW
         if behind >= 0:
             self._sync_range(behind, WRITEBACK_WINDOW, _WAIT_BEFORE | _WRITE | _WAIT_AFTER)
+        self._cached.written(WRITEBACK_WINDOW)
+        self._counted += WRITEBACK_WINDOW
 
     def _sync_range(self, offset: int, length: int, flags: int) -> None:
         assert _SYNC_FILE_RANGE is not None
@@ -141,6 +225,15 @@ class _LocalWriter(_FileWriter):
                 return      # a file system without it: the fdatasync at commit still holds
             raise OSError(code, os.strerror(code))
 
+    def commit(self) -> None:
+        super().commit()
+        self._cached.committed(str(self._final), self._written, self._counted)
+        self._counted = 0
+
+    def abort(self) -> None:
+        super().abort()
+        self._cached.aborted(self._counted)
+        self._counted = 0
 
 
 class _DirectWriter(_FileWriter):
@@ -221,10 +314,12 @@ class LocalFileBlobStore:
     read_only = False
     backend = None          # this node's own files: nothing that stalls in between
 
-    def __init__(self, name: str, root: str | Path, description: str = "", writes: str = "cached") -> None:
+    def __init__(self, name: str, root: str | Path, description: str = "", writes: str = "cached",
+                 cached_writes: CachedWrites | None = None) -> None:
         if writes not in WRITE_MODES:
             raise ValueError(f"VMIMAGE_FILE_WRITES: '{writes}' is not one of {', '.join(WRITE_MODES)}")
         self.name, self.writes = name, writes
+        self.cached_writes = cached_writes or CachedWrites()
         self.root = Path(root)
         self.description = description or f"Files in {self.root}"
         (self.root / _TMP).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -244,16 +339,18 @@ class LocalFileBlobStore:
         try:
             if self.writes == "direct":
                 return _DirectWriter(self._path(key), tmp, self.name)
-            return _LocalWriter(self._path(key), tmp, self.name)
+            return _LocalWriter(self._path(key), tmp, self.name, self.cached_writes)
         except OSError as exc:
             raise _unavailable(self.name, exc) from None
 
     def read(self, key: str, start: int = 0, end: int | None = None,
              chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        path = self._path(key)
         try:
-            f = open(self._path(key), "rb", buffering=0)
+            f = open(path, "rb", buffering=0)
         except FileNotFoundError:
             raise NotFound("Image data not found in the store", key=key) from None
+        self.cached_writes.forget(str(path))
 
         def chunks() -> Iterator[bytes]:
             with f:
@@ -270,8 +367,10 @@ class LocalFileBlobStore:
         return chunks()
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
+        self.cached_writes.forget(str(path))
         try:
-            self._path(key).unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
         except OSError as exc:
             raise _unavailable(self.name, exc) from None
 

@@ -153,6 +153,9 @@ class FaceDispatch:
         # Exact paths answered before any face is asked (faces claim by prefix or headers).
         self.own_paths = frozenset(route.path for route in own)
         self.root = Starlette(routes=own, lifespan=lifespan)
+        # GET and HEAD of an own path go straight to its endpoint: a scraper or a load
+        # balancer asks many times a second, and Starlette's layers cost more than a probe.
+        self.direct = {route.path: route.endpoint for route in own if route.methods and "GET" in route.methods}
 
     async def _openapi_document(self, _request: Request) -> JSONResponse:
         if self._openapi is None:
@@ -163,12 +166,17 @@ class FaceDispatch:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(REGION_PREFIX):
             scope = self._regional(scope)
-        if scope["type"] == "http" and scope["path"] not in self.own_paths:
-            conn = HTTPConnection(scope)
-            for face, app in self.mounted:
-                if face.claims(conn):
-                    await app(scope, receive, send)
-                    return
+        if scope["type"] == "http":
+            if scope["path"] not in self.own_paths:
+                conn = HTTPConnection(scope)
+                for face, app in self.mounted:
+                    if face.claims(conn):
+                        await app(scope, receive, send)
+                        return
+            elif scope["method"] in ("GET", "HEAD") and (endpoint := self.direct.get(scope["path"])) is not None:
+                response = await endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.root(scope, receive, send)
 
     def _regional(self, scope: Scope) -> Scope:

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from vmimage.settings import Settings
 
@@ -69,6 +70,94 @@ def _connections_that_fit(wanted: int) -> int:
     if soft == resource.RLIM_INFINITY:
         return wanted
     return max(1, (soft - FILES_BESIDES_CONNECTIONS) // FILES_PER_CONNECTION)
+
+
+ZEROCOPY_SEND = "http.response.zerocopysend"     # the ASGI extension (sendfile of an open file)
+
+
+async def _sendfile(transport: asyncio.Transport, file_fd: int, offset: int, count: int) -> None:
+    """os.sendfile of count bytes from offset to the transport's socket, on the event loop: a
+    full socket buffer is waited for, never a thread. uvloop has no loop.sendfile, and a loop
+    refuses a writer on a transport's own fd: the wait is on a duplicate of it (the same
+    socket)."""
+    loop = asyncio.get_running_loop()
+    sock_fd = transport.get_extra_info("socket").fileno()
+    while transport.get_write_buffer_size():       # the head, if the socket did not take it whole
+        await asyncio.sleep(0.001)
+    waiter_fd = os.dup(sock_fd)
+    try:
+        while count > 0:
+            if transport.is_closing():
+                raise ConnectionResetError("the connection is closing")
+            try:
+                sent = os.sendfile(sock_fd, file_fd, offset, min(count, _SENDFILE_MAX))
+            except BlockingIOError:
+                await _writable(loop, waiter_fd)
+                continue
+            if sent == 0:
+                raise OSError(f"the file ended {count} bytes early")
+            offset += sent
+            count -= sent
+    finally:
+        os.close(waiter_fd)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+    loop.add_writer(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_writer(fd)
+
+
+_SENDFILE_MAX = 1 << 30
+
+
+class KernelSendCycle(RequestResponseCycle):
+    """A request's response, which may send part of an open file with the kernel's sendfile
+    (the ASGI zero-copy send extension): the bytes go from the page cache to the socket, never
+    through Python (a download of a file store's image costs a fraction of the CPU a read and
+    write loop does, bench/download.py)."""
+
+    async def send(self, message: Any) -> None:
+        if message["type"] != ZEROCOPY_SEND:
+            await super().send(message)
+            return
+        if self.flow.write_paused and not self.disconnected:
+            await self.flow.drain()
+        if self.disconnected:
+            return
+        if not self.response_started or self.response_complete or self.chunked_encoding:
+            raise RuntimeError(f"'{ZEROCOPY_SEND}' is sent only within a response of known length")
+        file = message["file"]
+        offset = message.get("offset")
+        if offset is None:
+            offset = file.tell()
+        count = message.get("count")
+        if count is None:
+            count = os.fstat(file.fileno()).st_size - offset
+        if self.scope["method"] != "HEAD" and count > 0:
+            if count > self.expected_content_length:
+                raise RuntimeError("Response content longer than Content-Length")
+            try:
+                await _sendfile(self.transport, file.fileno(), offset, count)
+            except asyncio.CancelledError:
+                self.transport.close()        # the answer is cut short: the connection cannot go on
+                raise
+            except Exception as exc:
+                gone = isinstance(exc, ConnectionError) or self.transport.is_closing()
+                self.transport.close()
+                if gone:                      # the client went away: as a write to a closed transport
+                    self.disconnected = True
+                    return
+                raise
+            self.expected_content_length -= count
+        await super().send({"type": "http.response.body", "body": b"", "more_body": message.get("more_body", False)})
 
 
 class _HeadRefused(Exception):
@@ -322,6 +411,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._parser_in_head = True
         HttpToolsProtocol.on_message_begin(self)
+        self.scope["extensions"] = {ZEROCOPY_SEND: {}}
 
     def on_headers_complete(self) -> None:
         self._parser_in_head = self._reading_head = False
@@ -330,7 +420,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._unheld:
             self._check_parsed_head()
         self._body_left = self._content_length()
+        before = self.cycle
         HttpToolsProtocol.on_headers_complete(self)
+        if self.cycle is not before and type(self.cycle) is RequestResponseCycle:
+            # Its ASGI task has not run yet: from its first send on, it sends files too.
+            self.cycle.__class__ = KernelSendCycle
 
     def _check_parsed_head(self) -> None:
         """The limits, on a head the parser took whole from a read with a chunked body before it

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, BinaryIO, Protocol, Self
 
 from vmimage.core.backends import Backend
 from vmimage.core.audit import AuditRepository
@@ -63,6 +63,9 @@ class BlobStore(Protocol):
         """Remove leftovers of writes that never committed (of one key, or all); how many."""
     def local_path(self, key: str) -> str | None:
         """A file path to the blob when the store keeps it on a local file system."""
+    def open_file(self, key: str) -> BinaryIO | None:
+        """The blob as an open local file (binary, read only; NotFound when it is missing), when
+        the store keeps it in one; else None (read it with read())."""
     def check(self) -> None:
         """BackendUnavailable unless the store answers now (for readiness: cheap, no data)."""
 

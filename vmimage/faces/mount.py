@@ -23,6 +23,7 @@ from vmimage.core.log_context import RequestContext
 from vmimage.core.metrics import UNMATCHED, meter
 from vmimage.faces.contract import REGION_PREFIX, Face, FaceContext
 from vmimage.faces.http import FaceMiddleware
+from vmimage.faces.limits import ZEROCOPY_SEND
 
 log = logging.getLogger("vmimage")
 requests_log = logging.getLogger("vmimage.requests")
@@ -102,8 +103,8 @@ class CountedRequests:
                 status = message["status"]
                 data_out = any(name == b"content-type" and value.startswith(b"application/octet-stream")
                                for name, value in message.get("headers", ()))
-            elif message["type"] == "http.response.body":
-                size = len(message.get("body", b""))
+            elif message["type"] in ("http.response.body", ZEROCOPY_SEND):
+                size = message["count"] if message["type"] == ZEROCOPY_SEND else len(message.get("body", b""))
                 sent_total += size
                 if data_out:
                     sent += size

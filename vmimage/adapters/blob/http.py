@@ -59,3 +59,6 @@ class HttpBlobStore:
 
     def local_path(self, key: str) -> str | None:
         return None
+
+    def open_file(self, key: str) -> None:
+        return None

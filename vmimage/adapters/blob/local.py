@@ -34,6 +34,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 from pathlib import Path
 
 from vmimage.core.errors import BackendUnavailable, NotFound
@@ -420,3 +421,12 @@ class LocalFileBlobStore:
 
     def local_path(self, key: str) -> str | None:
         return str(self._path(key))
+
+    def open_file(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise NotFound("Image data not found in the store", key=key) from None
+        self.cached_writes.forget(str(path))        # read: wanted (CachedWrites)
+        return f

@@ -478,6 +478,9 @@ class S3BlobStore:
     def local_path(self, key: str) -> str | None:
         return None
 
+    def open_file(self, key: str) -> None:
+        return None
+
 
 def abort_entry(client, backend: Backend):
     """The janitor's abort of a journal entry with this client (NotFound: already gone)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from vmimage.core.backends import Backend
 from vmimage.core.errors import Conflict, Forbidden, Gone, Invalid, VmImageError
@@ -106,6 +107,9 @@ class ImageData:
     # may wait on the backend: call it, and iterate, on the backend's own threads.
     read: Callable[[int, int | None], Iterator[bytes]]
     backend: Backend | None = None      # what the reads go to (None: this node's own files)
+    # The data as an open file of this node's, when a file store keeps it (a face may have the
+    # kernel send it: sendfile); None when it is not one. Blocking (opens the file).
+    open_file: Callable[[], BinaryIO | None] | None = None
 
 
 def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | None:
@@ -121,7 +125,9 @@ def open_image_data(deps: Deps, caller: Caller, image_id: str) -> ImageData | No
     # the data is not in this node's own files (S3, http).
     size, read, cached = through_cache(deps, image, size, lambda start, end: store.read(loc.key, start, end),
                                        fill=store.local_path(loc.key) is None)
-    return ImageData(image, size, read, None if cached else store.backend)
+    if cached:
+        return ImageData(image, size, read, None)
+    return ImageData(image, size, read, store.backend, open_file=lambda: store.open_file(loc.key))
 
 
 def load_image_for_read(deps: Deps, caller: Caller, image_id: str) -> Image:

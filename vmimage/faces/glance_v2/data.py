@@ -12,7 +12,7 @@ from vmimage.core.services.image_data import open_image_data, upload_image_data
 from vmimage.faces.contract import deps, face_router
 from vmimage.faces.glance_v2.common import receive_body
 from vmimage.faces.http import caller_async
-from vmimage.faces.limits import open_stream, streams_body
+from vmimage.faces.limits import OpenFileResponse, open_stream, streams_body
 
 router = face_router()
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -61,10 +61,15 @@ async def download(request: Request, image_id: str) -> Response:
         start, end = span
         headers.update({"Content-Range": f"bytes {start}-{end - 1}/{data.size}",
                         "Content-Length": str(end - start)})
-        body = await open_stream(data.backend, lambda: data.read(start, end))
-        return StreamingResponse(body, status_code=206, headers=headers)
-    headers["Content-Length"] = str(data.size)
-    if data.image.checksum:
-        headers["Content-MD5"] = data.image.checksum
-    return StreamingResponse(await open_stream(data.backend, lambda: data.read(0, None)), status_code=200,
-                             headers=headers)
+        status = 206
+    else:
+        start, end, status = 0, data.size, 200
+        headers["Content-Length"] = str(data.size)
+        if data.image.checksum:
+            headers["Content-MD5"] = data.image.checksum
+    # A file store's image goes out by the kernel (sendfile); other stores' by reads.
+    file = await run_in_threadpool(data.open_file) if data.open_file is not None else None
+    if file is not None:
+        return OpenFileResponse(file, start, end - start, status, headers)
+    body = await open_stream(data.backend, lambda: data.read(start, None if status == 200 else end))
+    return StreamingResponse(body, status_code=status, headers=headers)

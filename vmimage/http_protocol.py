@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
+from starlette.concurrency import run_in_threadpool
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from vmimage.settings import Settings
@@ -76,30 +77,34 @@ ZEROCOPY_SEND = "http.response.zerocopysend"     # the ASGI extension (sendfile 
 
 
 async def _sendfile(transport: asyncio.Transport, file_fd: int, offset: int, count: int) -> None:
-    """os.sendfile of count bytes from offset to the transport's socket, on the event loop: a
-    full socket buffer is waited for, never a thread. uvloop has no loop.sendfile, and a loop
-    refuses a writer on a transport's own fd: the wait is on a duplicate of it (the same
-    socket)."""
+    """count bytes of the file from offset to the transport's socket by os.sendfile, with the
+    socket's buffer awaited on the event loop and never on a thread.
+
+    Each call runs on a thread: the socket is non-blocking, so a call returns as soon as the
+    socket's buffer is full, but reading the file may wait on the disk (pages not cached), which
+    the event loop must not do. The calls go to a duplicate of the socket's fd: it keeps the
+    socket (and the fd's number) ours while a call runs, even if the connection is closed
+    meanwhile, and the loop takes a writer on it (uvloop has no loop.sendfile, and refuses a
+    writer on a transport's own fd)."""
     loop = asyncio.get_running_loop()
-    sock_fd = transport.get_extra_info("socket").fileno()
     while transport.get_write_buffer_size():       # the head, if the socket did not take it whole
         await asyncio.sleep(0.001)
-    waiter_fd = os.dup(sock_fd)
+    sock_fd = os.dup(transport.get_extra_info("socket").fileno())
     try:
         while count > 0:
             if transport.is_closing():
                 raise ConnectionResetError("the connection is closing")
             try:
-                sent = os.sendfile(sock_fd, file_fd, offset, min(count, _SENDFILE_MAX))
+                sent = await run_in_threadpool(os.sendfile, sock_fd, file_fd, offset, min(count, _SENDFILE_MAX))
             except BlockingIOError:
-                await _writable(loop, waiter_fd)
+                await _writable(loop, sock_fd)
                 continue
             if sent == 0:
                 raise OSError(f"the file ended {count} bytes early")
             offset += sent
             count -= sent
     finally:
-        os.close(waiter_fd)
+        os.close(sock_fd)
 
 
 async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:

@@ -34,8 +34,8 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 from vmimage.core.errors import BackendUnavailable, NotFound
 from vmimage.core.liveness import pid_alive

@@ -416,7 +416,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._parser_in_head = True
         HttpToolsProtocol.on_message_begin(self)
-        self.scope["extensions"] = {ZEROCOPY_SEND: {}}
+        if self.transport.get_extra_info("sslcontext") is None:      # sendfile would bypass TLS
+            self.scope.setdefault("extensions", {})[ZEROCOPY_SEND] = {}
 
     def on_headers_complete(self) -> None:
         self._parser_in_head = self._reading_head = False
